@@ -1,0 +1,113 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UserError, formatDiagnostic, didYouMean } from './errors.js';
+import { processIo, type Io } from './cli-io.js';
+
+const USAGE = `lockstep — a declarative, cache-aware pipeline runner
+
+Usage: lockstep <command> [options]
+
+Commands:
+  repro [targets…]     run the stages whose inputs changed (and what they need)
+      -f, --force          run even if up to date
+      -s, --single-item    only the targets, not their upstream stages
+      --downstream         the targets and every stage after them
+      --dry                print what would run, run nothing
+      -k, --keep-going     after a failure, go on with independent stages
+      -j, --jobs N         run up to N independent stages at once (default 1)
+      --wait SECONDS       wait for another running repro instead of stopping
+      --json               one JSON document on stdout (for CI)
+  status [targets…]    say which stages are stale, and why   [--json]
+  dag [targets…]       print the stage graph   [--mermaid | --dot]
+
+Run 'lockstep <command> --help' for a command's options.`;
+
+type Handler = (io: Io, argv: string[]) => Promise<number>;
+
+type Flags = Record<string, string | boolean | undefined>;
+
+function parse(argv: string[], options: ParseArgsConfig['options']): { values: Flags; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    return { values: r.values as Flags, positionals: r.positionals };
+  } catch (e) {
+    const msg = (e as Error).message.replace(/\. To specify a positional.*$/s, '');
+    throw new UserError({ message: msg, hint: `run 'lockstep --help'` });
+  }
+}
+
+function intOpt(v: unknown, name: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UserError({ message: `${name} must be a whole number of at least ${min}, got '${String(v)}'` });
+  return n;
+}
+
+const commands: Record<string, Handler> = {
+  async repro(io, argv) {
+    const { values: v, positionals } = parse(argv, {
+      force: { type: 'boolean', short: 'f' },
+      'single-item': { type: 'boolean', short: 's' },
+      downstream: { type: 'boolean' },
+      dry: { type: 'boolean' },
+      'keep-going': { type: 'boolean', short: 'k' },
+      jobs: { type: 'string', short: 'j' },
+      wait: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    if (v.help) return help(io);
+    const { reproCommand } = await import('./commands/repro.js');
+    return reproCommand(io, {
+      targets: positionals,
+      force: !!v.force,
+      single: !!v['single-item'],
+      downstream: !!v.downstream,
+      dry: !!v.dry,
+      keepGoing: !!v['keep-going'],
+      jobs: intOpt(v.jobs, '--jobs', 1) ?? 1,
+      json: !!v.json,
+      waitMs: (intOpt(v.wait, '--wait', 0) ?? 0) * 1000,
+    });
+  },
+  async status(io, argv) {
+    const { values: v, positionals } = parse(argv, { json: { type: 'boolean' } });
+    if (v.help) return help(io);
+    const { statusCommand } = await import('./commands/status.js');
+    return statusCommand(io, { targets: positionals, json: !!v.json });
+  },
+  async dag(io, argv) {
+    const { values: v, positionals } = parse(argv, { mermaid: { type: 'boolean' }, dot: { type: 'boolean' } });
+    if (v.help) return help(io);
+    if (v.mermaid && v.dot) throw new UserError({ message: `choose one of --mermaid and --dot` });
+    const { dagCommand } = await import('./commands/dag.js');
+    return dagCommand(io, { format: v.mermaid ? 'mermaid' : v.dot ? 'dot' : 'text', targets: positionals });
+  },
+};
+
+function help(io: Io): number {
+  io.out(USAGE);
+  return 0;
+}
+
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') return help(io);
+  if (name === '--version' || name === '-V') {
+    io.out('lockstep 0.1.0');
+    return 0;
+  }
+  const handler = commands[name];
+  try {
+    if (!handler) throw new UserError({ message: `unknown command '${name}'`, hint: didYouMean(name, Object.keys(commands)) ?? `run 'lockstep --help'` });
+    return await handler(io, rest);
+  } catch (e) {
+    if (e instanceof UserError) {
+      for (const d of e.diagnostics) io.err(formatDiagnostic(d));
+      return e.exitCode;
+    }
+    // A bug in lockstep itself: say so plainly; the stack only on request.
+    io.err(`error: internal error: ${(e as Error)?.message ?? String(e)}`);
+    if (process.env.LOCKSTEP_DEBUG) io.err((e as Error)?.stack ?? '');
+    else io.err('  (set LOCKSTEP_DEBUG=1 for details, and please report it)');
+    return 70;
+  }
+}

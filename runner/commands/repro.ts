@@ -1,0 +1,37 @@
+import { openWorkspace } from '../workspace.js';
+import { Executor, type CacheHooks, type ReproOptions } from '../executor.js';
+import { RepoLock } from '../repo-lock.js';
+import { HumanReporter, JsonReporter } from '../reporter.js';
+import type { Io } from '../cli-io.js';
+
+export interface ReproArgs extends ReproOptions {
+  readonly json: boolean;
+  readonly waitMs: number;
+}
+
+export async function reproCommand(io: Io, args: ReproArgs, cacheFor?: (root: string) => CacheHooks | undefined): Promise<number> {
+  const t0 = performance.now();
+  const ws = openWorkspace(io.cwd, { checkDeps: true });
+  const lock = await RepoLock.acquire(ws.stateDir, 'repro', args.waitMs);
+  let signal: NodeJS.Signals | undefined;
+  const reporter = args.json ? new JsonReporter(io.stdout, io.stderr) : new HumanReporter(io.stdout, args.jobs > 1);
+  const exec = new Executor(ws, args, reporter, cacheFor?.(ws.root));
+  const onSignal = (s: NodeJS.Signals) => {
+    if (signal) return;
+    signal = s;
+    io.err(`\n${s} received: stopping running stages…`);
+    exec.interrupt();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const results = await exec.run();
+    reporter.summary(results, performance.now() - t0);
+    if (signal) return signal === 'SIGINT' ? 130 : 143;
+    return results.some((r) => r.state === 'failed' || r.state === 'blocked' || r.state === 'not-run') ? 1 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    lock.release();
+  }
+}

@@ -1,0 +1,93 @@
+import { UserError, didYouMean, type SourceLocation } from '../errors.js';
+import { allKeys, lookup, type ParamsTree } from './params.js';
+import type { ParamValue } from '../module-contract.js';
+
+/** One layer of names for `${...}`; `file` is set when the values come from a params file (and so are tracked). */
+export interface Scope {
+  readonly data: ParamsTree;
+  readonly file?: string;
+}
+
+/** A params value that an interpolation read from a params file: DVC tracks these as params deps. */
+export interface UsedParam {
+  readonly file: string;
+  readonly key: string;
+}
+
+const EXPR = /(\\)?\$\{\s*([^}]*?)\s*\}/g;
+
+export class Interpolator {
+  readonly used: UsedParam[] = [];
+  constructor(private readonly scopes: readonly Scope[]) {}
+
+  /** Innermost scope first. */
+  withScope(scope: Scope): Interpolator {
+    const next = new Interpolator([scope, ...this.scopes]);
+    return next;
+  }
+
+  resolve(value: unknown, loc: () => SourceLocation, opts: { cmd?: boolean } = {}): unknown {
+    if (typeof value === 'string') return this.resolveString(value, loc, opts.cmd ?? false);
+    if (Array.isArray(value)) return value.map((v) => this.resolve(v, loc, opts));
+    if (value !== null && typeof value === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[this.resolveString(k, loc, false) as string] = this.resolve(v, loc, opts);
+      return out;
+    }
+    return value;
+  }
+
+  private lookupExpr(expr: string, loc: () => SourceLocation): ParamValue {
+    for (const scope of this.scopes) {
+      const r = lookup(scope.data, expr);
+      if (r.found) {
+        if (scope.file) this.used.push({ file: scope.file, key: expr });
+        return r.value;
+      }
+    }
+    const known = this.scopes.flatMap((s) => allKeys(s.data));
+    throw new UserError({
+      message: `could not find '${expr}' for \${${expr}} in params files or vars`,
+      location: loc(),
+      hint: didYouMean(expr, known),
+    });
+  }
+
+  private resolveString(s: string, loc: () => SourceLocation, cmd: boolean): unknown {
+    if (!s.includes('${')) return s;
+    const whole = /^\$\{\s*([^}]*?)\s*\}$/.exec(s);
+    if (whole) return this.lookupExpr(whole[1]!, loc);
+    return s.replace(EXPR, (_m, escaped: string | undefined, expr: string) => {
+      if (escaped) return '${' + expr + '}';
+      const v = this.lookupExpr(expr, loc);
+      if (v !== null && typeof v === 'object') {
+        if (cmd && !Array.isArray(v)) return unpackDict(v);
+        if (cmd && Array.isArray(v)) return v.map(String).join(' ');
+        throw new UserError({
+          message: `\${${expr}} is a ${Array.isArray(v) ? 'list' : 'dictionary'} and cannot be put inside a string`,
+          location: loc(),
+        });
+      }
+      return String(v);
+    });
+  }
+}
+
+/** DVC's dictionary unpacking in cmd: `${opts}` → `--a 1 --b.c 'x' --flag`. */
+function unpackDict(d: { [k: string]: ParamValue }, prefix = ''): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(d)) {
+    const name = prefix + k;
+    if (v === true) parts.push(`--${name}`);
+    else if (v === false || v === null) continue;
+    else if (Array.isArray(v)) parts.push(`--${name} ${v.map(quoteArg).join(' ')}`);
+    else if (typeof v === 'object') parts.push(unpackDict(v, `${name}.`));
+    else parts.push(`--${name} ${quoteArg(v)}`);
+  }
+  return parts.join(' ');
+}
+
+function quoteArg(v: ParamValue): string {
+  if (typeof v === 'string') return `'${v.replace(/'/g, `'\\''`)}'`;
+  return String(v);
+}

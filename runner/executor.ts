@@ -1,0 +1,242 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Workspace } from './workspace.js';
+import type { Stage } from './stage.js';
+import type { LockEntry, LockedPath } from './lockfile.js';
+import { fingerprint, observeInputs, observeOuts, toLocked, type Inputs, type Observed } from './observe.js';
+import { staleReasons, type Reason } from './staleness.js';
+import { runStage, killAll } from './process.js';
+import type { Reporter, StageResult } from './reporter.js';
+import { writeFileAtomic } from './fs-util.js';
+import { UserError } from './errors.js';
+
+export interface ReproOptions {
+  readonly targets: readonly string[];
+  readonly force: boolean;
+  readonly single: boolean;
+  readonly downstream: boolean;
+  readonly dry: boolean;
+  readonly keepGoing: boolean;
+  readonly jobs: number;
+}
+
+/**
+ * Where the content-addressed cache plugs in. `restore` is asked before a
+ * stale stage runs; `saved` after it succeeded.
+ */
+export interface CacheHooks {
+  restore(stage: Stage, fp: string, inputs: Inputs): Promise<{ outs: LockedPath[]; log: string } | undefined>;
+  saved(stage: Stage, fp: string | undefined, outs: readonly Observed[], log: string): Promise<void>;
+}
+
+/** How often, at most, pipeline.lock is rewritten during a run (always at the end too). */
+const LOCK_FLUSH_MS = 1000;
+
+export function selectStages(ws: Workspace, opts: Pick<ReproOptions, 'targets' | 'single' | 'downstream'>): Set<string> {
+  const g = ws.graph;
+  const targets = opts.targets.length ? g.resolveTargets(opts.targets, ws.root) : [...g.order];
+  if (opts.single) return new Set(targets);
+  if (opts.downstream) return g.closure(targets, 'down');
+  return g.closure(targets, 'up');
+}
+
+export class Executor {
+  private readonly results = new Map<string, StageResult>();
+  private readonly selected: Set<string>;
+  private lockDirty = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private stopping: 'failure' | 'interrupt' | undefined;
+  private readonly running = new Set<string>();
+
+  constructor(
+    private readonly ws: Workspace,
+    private readonly opts: ReproOptions,
+    private readonly reporter: Reporter,
+    private readonly cache?: CacheHooks,
+  ) {
+    this.selected = selectStages(ws, opts);
+  }
+
+  /** Called on SIGINT/SIGTERM: stop scheduling, end children; run() then settles and flushes. */
+  interrupt(): void {
+    this.stopping = 'interrupt';
+    killAll('SIGTERM');
+  }
+
+  async run(): Promise<StageResult[]> {
+    const order = this.ws.graph.order.filter((n) => this.selected.has(n));
+    const waiting = new Map(order.map((n) => [n, [...this.ws.graph.upstream(n)].filter((u) => this.selected.has(u))]));
+    const pending = new Set(order);
+    const inFlight = new Set<Promise<void>>();
+
+    const ready = () => order.filter((n) => pending.has(n) && waiting.get(n)!.every((u) => this.results.has(u)));
+    try {
+      for (;;) {
+        if (this.stopping === 'interrupt') break;
+        for (const n of ready()) {
+          if (inFlight.size >= this.opts.jobs) break;
+          if (this.stopping) break;
+          pending.delete(n);
+          const p: Promise<void> = this.process(this.ws.pipeline.stages.get(n)!).finally(() => inFlight.delete(p));
+          inFlight.add(p);
+        }
+        if (inFlight.size === 0) break;
+        await Promise.race(inFlight);
+      }
+      await Promise.allSettled(inFlight);
+    } finally {
+      for (const n of pending) {
+        if (!this.results.has(n)) {
+          this.record({ name: n, state: this.stopping === 'interrupt' ? 'interrupted' : 'not-run', reasons: [] }, false);
+        }
+      }
+      this.flushLock();
+      this.ws.statCache.save();
+    }
+    return order.map((n) => this.results.get(n)!);
+  }
+
+  private record(r: StageResult, report = true): void {
+    this.results.set(r.name, r);
+    if (report) this.reporter.finished(r);
+  }
+
+  private async process(stage: Stage): Promise<void> {
+    const ups = [...this.ws.graph.upstream(stage.name)].filter((u) => this.selected.has(u));
+    const badUp = ups.find((u) => ['failed', 'blocked', 'interrupted', 'not-run'].includes(this.results.get(u)!.state));
+    if (badUp) {
+      this.record({ name: stage.name, state: 'blocked', reasons: [], error: `upstream stage '${badUp}' did not complete` });
+      return;
+    }
+    const { root, hasher, pipeline } = this.ws;
+    // Hash inputs only now: every upstream stage has finished writing them.
+    const inputs = await observeInputs(stage, root, hasher, pipeline.params);
+    const outsBefore = await observeOuts(stage, root, hasher);
+    const lockEntry = this.ws.lock.get(stage.name);
+    let reasons: Reason[] = staleReasons({ lock: lockEntry, inputs, outs: outsBefore, alwaysChanged: stage.alwaysChanged });
+    if (stage.frozen) {
+      this.record({ name: stage.name, state: 'frozen', reasons });
+      return;
+    }
+    if (this.opts.dry) {
+      const upWouldRun = ups.filter((u) => this.results.get(u)!.state === 'would-run');
+      reasons = [...reasons, ...upWouldRun.map((u): Reason => ({ kind: 'upstream-stale', stage: u }))];
+    }
+    if (this.opts.force && reasons.length === 0) reasons = [{ kind: 'forced' }];
+    if (reasons.length === 0) {
+      this.record({ name: stage.name, state: 'skipped', reasons });
+      return;
+    }
+    if (this.opts.dry) {
+      this.record({ name: stage.name, state: 'would-run', reasons });
+      return;
+    }
+    const missing = inputs.deps.find((d) => d.state.kind === 'missing');
+    if (missing) {
+      this.fail(stage, reasons, `dep '${missing.path}' does not exist`, 0);
+      return;
+    }
+    const fp = await fingerprint(inputs);
+    if (this.cache && fp && !this.opts.force && !stage.alwaysChanged) {
+      const t0 = performance.now();
+      const restored = await this.cache.restore(stage, fp, inputs);
+      if (restored) {
+        for (const l of restored.log.split('\n')) if (l) this.reporter.line(stage.name, l, 'stdout');
+        this.commit(stage, inputs, restored.outs);
+        this.record({ name: stage.name, state: 'restored', reasons, durationMs: performance.now() - t0 });
+        return;
+      }
+    }
+    await this.execute(stage, reasons, inputs, fp, lockEntry);
+  }
+
+  private async execute(stage: Stage, reasons: Reason[], inputs: Inputs, fp: string | undefined, before: LockEntry | undefined): Promise<void> {
+    const { root } = this.ws;
+    this.reporter.started(stage.name, reasons);
+    this.running.add(stage.name);
+    const t0 = performance.now();
+    let log = '';
+    try {
+      for (const o of stage.outs) {
+        const abs = path.join(root, o.path);
+        if (!o.persist) fs.rmSync(abs, { recursive: true, force: true });
+        fs.mkdirSync(path.dirname(abs), { recursive: true });
+      }
+      const result = await runStage(stage, {
+        root,
+        stateDir: this.ws.stateDir,
+        params: this.ws.pipeline.params,
+        onLine: (line, stream) => {
+          log += line + '\n';
+          this.reporter.line(stage.name, line, stream);
+        },
+      });
+      this.saveLog(stage.name, log);
+      if (this.stopping === 'interrupt') {
+        this.record({ name: stage.name, state: 'interrupted', reasons, durationMs: performance.now() - t0, error: 'interrupted; it will run again next time' });
+        return;
+      }
+      if (!result.ok) {
+        this.fail(stage, reasons, result.reason, performance.now() - t0);
+        return;
+      }
+      const outs = await observeOuts(stage, root, this.ws.hasher);
+      const absent = outs.filter((o) => o.state.kind === 'missing').map((o) => o.path);
+      if (absent.length) {
+        this.fail(stage, reasons, `it did not produce ${absent.map((p) => `'${p}'`).join(', ')}`, performance.now() - t0);
+        return;
+      }
+      const locked = outs.map((o) => toLocked(o)!);
+      if (this.cache) await this.cache.saved(stage, fp, outs, log);
+      this.commit(stage, inputs, locked);
+      // Early cutoff: identical outputs leave every downstream stage's deps unchanged, so they stay skipped.
+      const unchanged = before !== undefined && sameOuts(before.outs, locked);
+      this.record({ name: stage.name, state: 'done', reasons, durationMs: performance.now() - t0, unchangedOutputs: unchanged });
+    } catch (e) {
+      this.fail(stage, reasons, e instanceof UserError ? e.message : (e as Error).message, performance.now() - t0);
+    } finally {
+      this.running.delete(stage.name);
+    }
+  }
+
+  private fail(stage: Stage, reasons: Reason[], error: string, durationMs: number): void {
+    this.record({ name: stage.name, state: 'failed', reasons, durationMs, error });
+    if (!this.opts.keepGoing && !this.stopping) this.stopping = 'failure';
+  }
+
+  private saveLog(name: string, log: string): void {
+    try {
+      writeFileAtomic(path.join(this.ws.stateDir, 'logs', `${name.replace(/[^\w.@-]/g, '_')}.log`), log);
+    } catch {
+      // the log is a convenience; never fail a stage over it
+    }
+  }
+
+  /** Record a successful stage in the lock: deps as hashed before it ran, outs as produced. */
+  private commit(stage: Stage, inputs: Inputs, outs: LockedPath[]): void {
+    this.ws.lock.set(stage.name, {
+      cmd: inputs.cmd,
+      deps: inputs.deps.map((d) => toLocked(d)!),
+      params: inputs.params,
+      outs,
+    });
+    this.lockDirty = true;
+    // Rewriting the whole lock after every stage is what makes DVC quadratic; batch it.
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushLock();
+    }, LOCK_FLUSH_MS);
+  }
+
+  private flushLock(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (!this.lockDirty) return;
+    this.ws.lock.write(this.ws.graph.order);
+    this.lockDirty = false;
+  }
+}
+
+function sameOuts(a: readonly LockedPath[], b: readonly LockedPath[]): boolean {
+  return a.length === b.length && a.every((x, i) => x.path === b[i]!.path && x.hash === b[i]!.hash);
+}

@@ -1,0 +1,48 @@
+import fs from 'node:fs';
+import xxhash from 'xxhash-wasm';
+
+type Hasher = Awaited<ReturnType<typeof xxhash>>;
+let hasherPromise: Promise<Hasher> | undefined;
+
+/** The wasm module is instantiated once per process, on first use. */
+export function getHasher(): Promise<Hasher> {
+  hasherPromise ??= xxhash();
+  return hasherPromise;
+}
+
+export function toHex64(n: bigint): string {
+  return n.toString(16).padStart(16, '0');
+}
+
+export async function hashString(text: string): Promise<string> {
+  const h = await getHasher();
+  return h.h64ToString(text);
+}
+
+const CHUNK = 4 * 1024 * 1024;
+let sharedBuffer: Buffer | undefined;
+
+/**
+ * Hash a file's contents with xxh64, reading in fixed chunks into one reused
+ * buffer: constant memory for any file size and no per-chunk allocation.
+ * Reads are synchronous on purpose: for page-cached data the async round trip
+ * costs more than the read, and hashing is CPU-bound either way.
+ */
+export async function hashFile(absPath: string): Promise<{ hash: string; size: number }> {
+  const h = await getHasher();
+  const state = h.create64();
+  const buf = (sharedBuffer ??= Buffer.allocUnsafe(CHUNK));
+  const fd = fs.openSync(absPath, 'r');
+  let size = 0;
+  try {
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, CHUNK, null);
+      if (n === 0) break;
+      state.update(n === CHUNK ? buf : buf.subarray(0, n));
+      size += n;
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return { hash: toHex64(state.digest()), size };
+}

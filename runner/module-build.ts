@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError } from './errors.js';
+import { writeFileAtomic } from './fs-util.js';
+import { hashString } from './hash/xxhash.js';
+
+/**
+ * Stage modules are compiled once with esbuild (relative imports bundled,
+ * packages left to Node's resolver) and reused while none of their source
+ * files changed. This keeps a TS stage's start-up to a plain `node` start,
+ * instead of paying a TS loader on every run.
+ */
+interface BuildRecord {
+  readonly inputs: Record<string, [number, string]>;
+  readonly output: string;
+}
+
+const inFlight = new Map<string, Promise<string>>();
+
+export function buildModule(root: string, stateDir: string, modulePath: string): Promise<string> {
+  const key = path.resolve(root, modulePath);
+  let p = inFlight.get(key);
+  if (!p) {
+    p = build(root, stateDir, modulePath);
+    inFlight.set(key, p);
+    p.catch(() => inFlight.delete(key));
+  }
+  return p;
+}
+
+function statKey(file: string): [number, string] | undefined {
+  try {
+    const st = fs.statSync(file, { bigint: true });
+    return [Number(st.size), st.mtimeNs.toString()];
+  } catch {
+    return undefined;
+  }
+}
+
+async function build(root: string, stateDir: string, modulePath: string): Promise<string> {
+  const entry = path.resolve(root, modulePath);
+  if (!fs.existsSync(entry)) {
+    throw new UserError({ message: `stage module '${modulePath}' does not exist` });
+  }
+  const id = (await hashString(entry)).slice(0, 16);
+  const dir = path.join(stateDir, 'build');
+  const recordFile = path.join(dir, `${id}.json`);
+  const output = path.join(dir, `${id}.mjs`);
+  try {
+    const rec = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as BuildRecord;
+    const fresh =
+      fs.existsSync(rec.output) &&
+      Object.entries(rec.inputs).every(([f, k]) => {
+        const now = statKey(f);
+        return now !== undefined && now[0] === k[0] && now[1] === k[1];
+      });
+    if (fresh) return rec.output;
+  } catch {
+    // no usable record: build
+  }
+  const esbuild = await import('esbuild');
+  let result;
+  try {
+    result = await esbuild.build({
+      entryPoints: [entry],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      sourcemap: 'inline',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      outfile: output,
+      absWorkingDir: root,
+    });
+  } catch (e) {
+    const errors = (e as { errors?: { text: string; location?: { file: string; line: number; column: number } | null }[] }).errors ?? [];
+    throw new UserError(
+      errors.length
+        ? errors.map((er) => ({
+            message: `cannot compile stage module: ${er.text}`,
+            ...(er.location ? { location: { file: er.location.file, line: er.location.line, column: er.location.column + 1 } } : {}),
+          }))
+        : [{ message: `cannot compile stage module '${modulePath}': ${(e as Error).message}` }],
+    );
+  }
+  for (const f of result.outputFiles) writeFileAtomic(f.path, f.contents);
+  const inputs: Record<string, [number, string]> = {};
+  for (const rel of Object.keys(result.metafile.inputs)) {
+    const abs = path.resolve(root, rel);
+    const k = statKey(abs);
+    if (k) inputs[abs] = k;
+  }
+  writeFileAtomic(recordFile, JSON.stringify({ inputs, output } satisfies BuildRecord));
+  return output;
+}

@@ -1,0 +1,64 @@
+/**
+ * Entry point of the child process that runs one TypeScript stage module.
+ * argv: <compiled module>; env LOCKSTEP_CONTEXT_FILE: the JSON context.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { StageContext, StageModule } from './module-contract.js';
+
+interface ContextData {
+  stage: string;
+  root: string;
+  wdir: string;
+  module: string;
+  params: StageContext['params'];
+  deps: string[];
+  outs: string[];
+  metrics: string[];
+  plots: string[];
+}
+
+async function main(): Promise<number> {
+  const compiled = process.argv[2];
+  const ctxFile = process.env.LOCKSTEP_CONTEXT_FILE;
+  if (!compiled || !ctxFile) {
+    process.stderr.write('error: lockstep module host started without a module or context\n');
+    return 2;
+  }
+  const data = JSON.parse(fs.readFileSync(ctxFile, 'utf8')) as ContextData;
+  const mod = (await import(pathToFileURL(compiled).href)) as { default?: unknown; run?: unknown };
+  const fn = (typeof mod.default === 'function' ? mod.default : mod.run) as StageModule | undefined;
+  if (typeof fn !== 'function') {
+    process.stderr.write(`error: stage module ${data.module} must export a default function (or a function named run)\n`);
+    return 2;
+  }
+  const ctx: StageContext = {
+    stage: data.stage,
+    root: data.root,
+    wdir: data.wdir,
+    params: data.params,
+    deps: data.deps,
+    outs: data.outs,
+    metrics: data.metrics,
+    plots: data.plots,
+    resolve: (p) => path.resolve(data.wdir, p),
+    log: (m) => void process.stdout.write(m.endsWith('\n') ? m : m + '\n'),
+  };
+  await fn(ctx);
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    // The stage's own failure: its message, and where in the user's code it was thrown.
+    const err = e instanceof Error ? e : new Error(String(e));
+    const frame = err.stack?.split('\n').find((l) => /\.(ts|js|mjs):\d+/.test(l) && !l.includes('node:internal') && !l.includes('module-host'));
+    process.stderr.write(`error: ${err.message}${frame ? `\n    ${frame.trim()}` : ''}\n`);
+    if (process.env.LOCKSTEP_DEBUG) process.stderr.write(`${err.stack}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,72 @@
+import path from 'node:path';
+import type { Stage } from './stage.js';
+import { commandText } from './stage.js';
+import type { PathState, TreeHasher } from './hash/tree.js';
+import { canonicalJson, lookup, type ParamsFiles } from './config/params.js';
+import { hashString } from './hash/xxhash.js';
+import type { LockedParams, LockedPath } from './lockfile.js';
+import type { ParamValue } from './module-contract.js';
+
+/** What a path looks like on disk right now. */
+export interface Observed {
+  readonly path: string;
+  readonly state: PathState;
+}
+
+/** A stage's inputs as they are now: the command text, dep contents and params values. */
+export interface Inputs {
+  readonly cmd: string;
+  readonly deps: readonly Observed[];
+  readonly params: LockedParams;
+}
+
+export async function observeInputs(stage: Stage, root: string, hasher: TreeHasher, params: ParamsFiles): Promise<Inputs> {
+  const deps: Observed[] = [];
+  for (const d of stage.deps) {
+    const state = d.glob ? await hasher.hashGlob(root, d.path) : await hasher.hashPath(path.resolve(root, d.path));
+    deps.push({ path: d.path, state });
+  }
+  return { cmd: commandText(stage.command), deps, params: paramsValues(stage, params) };
+}
+
+export function paramsValues(stage: Stage, params: ParamsFiles): LockedParams {
+  const out: Record<string, Record<string, ParamValue>> = {};
+  for (const decl of stage.params) {
+    const tree = params.get(decl.file) ?? {};
+    const values: Record<string, ParamValue> = {};
+    if (decl.keys === 'all') Object.assign(values, tree);
+    else {
+      for (const k of decl.keys) {
+        const r = lookup(tree, k);
+        if (r.found) values[k] = r.value;
+      }
+    }
+    out[decl.file] = values;
+  }
+  return out;
+}
+
+export async function observeOuts(stage: Stage, root: string, hasher: TreeHasher): Promise<Observed[]> {
+  const outs: Observed[] = [];
+  for (const o of stage.outs) outs.push({ path: o.path, state: await hasher.hashPath(path.join(root, o.path)) });
+  return outs;
+}
+
+export function toLocked(o: Observed): LockedPath | undefined {
+  const s = o.state;
+  if (s.kind === 'missing') return undefined;
+  return { path: o.path, hash: s.hash, size: s.size, ...(s.kind === 'dir' ? { nfiles: s.nfiles } : {}) };
+}
+
+/**
+ * The run-cache key: everything that determines a stage's result. Undefined
+ * when a dep is missing (such a stage cannot run, so it has no result).
+ */
+export async function fingerprint(inputs: Inputs): Promise<string | undefined> {
+  const deps: [string, string][] = [];
+  for (const d of inputs.deps) {
+    if (d.state.kind === 'missing') return undefined;
+    deps.push([d.path, d.state.hash]);
+  }
+  return hashString(canonicalJson({ cmd: inputs.cmd, deps, params: inputs.params }));
+}

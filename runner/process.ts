@@ -1,0 +1,125 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+import type { Stage } from './stage.js';
+import type { ParamsFiles } from './config/params.js';
+import { setKey, type ParamsTree } from './config/params.js';
+import { paramsValues } from './observe.js';
+import { buildModule } from './module-build.js';
+import { writeFileAtomic } from './fs-util.js';
+
+export type RunResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string };
+
+export interface RunOptions {
+  readonly root: string;
+  readonly stateDir: string;
+  readonly params: ParamsFiles;
+  readonly onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+const HOST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'module-host.js');
+const KILL_GRACE_MS = 3000;
+
+/** Children still running, so an interrupt can end every one of them (and their process groups). */
+const live = new Set<ResultPromise>();
+
+export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
+  for (const child of live) {
+    const pid = child.pid;
+    if (pid === undefined) continue;
+    try {
+      process.kill(-pid, signal); // the whole group: shells start grandchildren
+    } catch {
+      child.kill(signal);
+    }
+    setTimeout(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, KILL_GRACE_MS).unref();
+  }
+}
+
+export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResult> {
+  const cwd = path.join(opts.root, stage.wdir);
+  const env = { LOCKSTEP_STAGE: stage.name, LOCKSTEP_ROOT: opts.root };
+  if (stage.command.kind === 'shell') {
+    for (const cmd of stage.command.commands) {
+      const r = await spawnLogged(execa(cmd, { shell: true, cwd, env, detached: true, stdin: 'ignore', buffer: false, reject: false }), opts);
+      if (!r.ok) return r;
+    }
+    return { ok: true };
+  }
+  const compiled = await buildModule(opts.root, opts.stateDir, stage.command.module);
+  const ctxFile = path.join(opts.stateDir, 'tmp', `ctx-${process.pid}-${stage.name.replace(/[^\w.-]/g, '_')}.json`);
+  const nested: ParamsTree = {};
+  for (const values of Object.values(paramsValues(stage, opts.params))) {
+    for (const [k, v] of Object.entries(values)) setKey(nested, k, v);
+  }
+  const rel = (p: string) => path.relative(cwd, path.join(opts.root, p)) || '.';
+  writeFileAtomic(
+    ctxFile,
+    JSON.stringify({
+      stage: stage.name,
+      root: opts.root,
+      wdir: cwd,
+      module: stage.command.module,
+      params: nested,
+      deps: stage.deps.map((d) => rel(d.path)),
+      outs: stage.outs.map((o) => rel(o.path)),
+      metrics: stage.outs.filter((o) => o.kind === 'metric').map((o) => rel(o.path)),
+      plots: stage.outs.filter((o) => o.kind === 'plot').map((o) => rel(o.path)),
+    }),
+  );
+  try {
+    return await spawnLogged(
+      execa(process.execPath, ['--enable-source-maps', HOST, compiled], {
+        cwd,
+        env: { ...env, LOCKSTEP_CONTEXT_FILE: ctxFile },
+        detached: true,
+        stdin: 'ignore',
+        buffer: false,
+        reject: false,
+      }),
+      opts,
+    );
+  } finally {
+    fs.rmSync(ctxFile, { force: true });
+  }
+}
+
+async function spawnLogged(child: ResultPromise, opts: RunOptions): Promise<RunResult> {
+  live.add(child);
+  const pump = (stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr') => {
+    if (!stream) return;
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) opts.onLine(l, name);
+    });
+    stream.on('end', () => {
+      if (rest) opts.onLine(rest, name);
+      rest = '';
+    });
+  };
+  pump(child.stdout, 'stdout');
+  pump(child.stderr, 'stderr');
+  try {
+    const r = await child;
+    if (r.failed) {
+      if (r.signal) return { ok: false, reason: `killed by ${r.signal}` };
+      if (r.exitCode !== undefined) return { ok: false, reason: `exit code ${r.exitCode}` };
+      return { ok: false, reason: r.shortMessage ?? 'failed to start' };
+    }
+    return { ok: true };
+  } finally {
+    live.delete(child);
+  }
+}

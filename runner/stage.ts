@@ -1,0 +1,51 @@
+import type { SourceLocation } from './errors.js';
+
+/** What a stage runs: shell commands in order, or a TypeScript stage module. */
+export type Command =
+  | { readonly kind: 'shell'; readonly commands: readonly string[] }
+  | { readonly kind: 'module'; readonly module: string };
+
+export interface DepDecl {
+  /** Repo-relative POSIX path (may start with `../` for deps outside the repository). */
+  readonly path: string;
+  readonly glob: boolean;
+}
+
+/** Params a stage reads from one file; `'all'` tracks every top-level key of the file. */
+export interface ParamsDecl {
+  readonly file: string;
+  readonly keys: readonly string[] | 'all';
+}
+
+export type OutKind = 'out' | 'metric' | 'plot';
+
+export interface OutDecl {
+  readonly path: string;
+  readonly kind: OutKind;
+  readonly cache: boolean;
+  readonly persist: boolean;
+  readonly push: boolean;
+  /** Plot display properties (template, x, y, …) for `plots`. */
+  readonly plot?: Readonly<Record<string, unknown>>;
+}
+
+export interface Stage {
+  readonly name: string;
+  /** The foreach/matrix group name this stage was expanded from. */
+  readonly group?: string;
+  readonly command: Command;
+  /** Repo-relative working directory. */
+  readonly wdir: string;
+  readonly deps: readonly DepDecl[];
+  readonly params: readonly ParamsDecl[];
+  readonly outs: readonly OutDecl[];
+  readonly frozen: boolean;
+  readonly alwaysChanged: boolean;
+  readonly desc?: string;
+  readonly location: SourceLocation;
+}
+
+/** The text recorded as `cmd` in the lock, and part of the fingerprint. */
+export function commandText(c: Command): string {
+  return c.kind === 'shell' ? c.commands.join('\n') : `module ${c.module}`;
+}

@@ -1,0 +1,44 @@
+import path from 'node:path';
+import fs from 'node:fs';
+import { loadPipeline, PIPELINE_FILE, type Pipeline } from './config/pipeline.js';
+import { Graph } from './graph.js';
+import { Lockfile } from './lockfile.js';
+import { StatCache } from './hash/stat-cache.js';
+import { TreeHasher } from './hash/tree.js';
+import { UserError } from './errors.js';
+
+export const STATE_DIR = '.lockstep';
+
+/** Everything a command needs about one repository, loaded once. */
+export interface Workspace {
+  readonly root: string;
+  readonly stateDir: string;
+  readonly pipeline: Pipeline;
+  readonly graph: Graph;
+  readonly lock: Lockfile;
+  readonly statCache: StatCache;
+  readonly hasher: TreeHasher;
+}
+
+/** The repository root: the nearest folder upwards holding pipeline.yaml. */
+export function findRoot(start: string): string {
+  let dir = path.resolve(start);
+  for (;;) {
+    if (fs.existsSync(path.join(dir, PIPELINE_FILE))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) {
+      throw new UserError({ message: `no ${PIPELINE_FILE} found in ${start} or any parent folder`, hint: `create one, or cd into the project` });
+    }
+    dir = parent;
+  }
+}
+
+export function openWorkspace(cwd: string, opts: { checkDeps?: boolean } = {}): Workspace {
+  const root = findRoot(cwd);
+  const stateDir = path.join(root, STATE_DIR);
+  const pipeline = loadPipeline(root);
+  const graph = Graph.analyze(pipeline, { checkDeps: opts.checkDeps ?? true });
+  const lock = Lockfile.read(root);
+  const statCache = StatCache.load(stateDir);
+  return { root, stateDir, pipeline, graph, lock, statCache, hasher: new TreeHasher(statCache) };
+}
