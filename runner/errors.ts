@@ -57,7 +57,7 @@ export function closest(word: string, candidates: Iterable<string>): string | un
       best = c;
     }
   }
-  const limit = Math.max(2, Math.floor(word.length / 3));
+  const limit = Math.max(2, Math.ceil(word.length * 0.4));
   return bestDist <= limit ? best : undefined;
 }
 

@@ -5,7 +5,6 @@ import type { Stage } from './stage.js';
 import type { LockEntry, LockedPath } from './lockfile.js';
 import { fingerprint, observeInputs, observeOuts, toLocked, type Inputs, type Observed } from './observe.js';
 import { staleReasons, type Reason } from './staleness.js';
-import { runStage, killAll } from './process.js';
 import type { Reporter, StageResult } from './reporter.js';
 import { writeFileAtomic } from './fs-util.js';
 import { UserError } from './errors.js';
@@ -60,7 +59,7 @@ export class Executor {
   /** Called on SIGINT/SIGTERM: stop scheduling, end children; run() then settles and flushes. */
   interrupt(): void {
     this.stopping = 'interrupt';
-    killAll('SIGTERM');
+    void import('./process.js').then((p) => p.killAll('SIGTERM'));
   }
 
   async run(): Promise<StageResult[]> {
@@ -85,10 +84,11 @@ export class Executor {
       }
       await Promise.allSettled(inFlight);
     } finally {
-      for (const n of pending) {
-        if (!this.results.has(n)) {
-          this.record({ name: n, state: this.stopping === 'interrupt' ? 'interrupted' : 'not-run', reasons: [] }, false);
-        }
+      for (const n of order) {
+        if (!pending.has(n) || this.results.has(n)) continue;
+        const failedUp = [...this.ws.graph.upstream(n)].find((u) => ['failed', 'blocked'].includes(this.results.get(u)?.state ?? ''));
+        if (failedUp) this.record({ name: n, state: 'blocked', reasons: [], error: `upstream stage '${failedUp}' did not complete` }, false);
+        else this.record({ name: n, state: this.stopping === 'interrupt' ? 'interrupted' : 'not-run', reasons: [] }, false);
       }
       this.flushLock();
       this.ws.statCache.save();
@@ -120,6 +120,9 @@ export class Executor {
     }
     if (this.opts.dry) {
       const upWouldRun = ups.filter((u) => this.results.get(u)!.state === 'would-run');
+      // A dep an upstream stage would produce is not missing, only not made yet.
+      const toBeMade = new Set(upWouldRun.flatMap((u) => this.ws.pipeline.stages.get(u)!.outs.map((o) => o.path)));
+      reasons = reasons.filter((r) => !(r.kind === 'dep-missing' && toBeMade.has(r.path)));
       reasons = [...reasons, ...upWouldRun.map((u): Reason => ({ kind: 'upstream-stale', stage: u }))];
     }
     if (this.opts.force && reasons.length === 0) reasons = [{ kind: 'forced' }];
@@ -162,6 +165,8 @@ export class Executor {
         if (!o.persist) fs.rmSync(abs, { recursive: true, force: true });
         fs.mkdirSync(path.dirname(abs), { recursive: true });
       }
+      // Loaded on first use: a no-op run never pays for the process machinery.
+      const { runStage } = await import('./process.js');
       const result = await runStage(stage, {
         root,
         stateDir: this.ws.stateDir,

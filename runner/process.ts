@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa, type ResultPromise } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Stage } from './stage.js';
 import type { ParamsFiles } from './config/params.js';
 import { setKey, type ParamsTree } from './config/params.js';
@@ -24,7 +24,7 @@ const HOST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'module-hos
 const KILL_GRACE_MS = 3000;
 
 /** Children still running, so an interrupt can end every one of them (and their process groups). */
-const live = new Set<ResultPromise>();
+const live = new Set<ChildProcess>();
 
 export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
   for (const child of live) {
@@ -49,6 +49,8 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
   const cwd = path.join(opts.root, stage.wdir);
   const env = { LOCKSTEP_STAGE: stage.name, LOCKSTEP_ROOT: opts.root };
   if (stage.command.kind === 'shell') {
+    // execa is loaded only when a shell stage runs; module-only runs skip its start-up cost.
+    const { execa } = await import('execa');
     for (const cmd of stage.command.commands) {
       const r = await spawnLogged(execa(cmd, { shell: true, cwd, env, detached: true, stdin: 'ignore', buffer: false, reject: false }), opts);
       if (!r.ok) return r;
@@ -78,13 +80,11 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
   );
   try {
     return await spawnLogged(
-      execa(process.execPath, ['--enable-source-maps', HOST, compiled], {
+      spawn(process.execPath, ['--enable-source-maps', HOST, compiled], {
         cwd,
-        env: { ...env, LOCKSTEP_CONTEXT_FILE: ctxFile },
+        env: { ...process.env, ...env, LOCKSTEP_CONTEXT_FILE: ctxFile },
         detached: true,
-        stdin: 'ignore',
-        buffer: false,
-        reject: false,
+        stdio: ['ignore', 'pipe', 'pipe'],
       }),
       opts,
     );
@@ -93,7 +93,7 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
   }
 }
 
-async function spawnLogged(child: ResultPromise, opts: RunOptions): Promise<RunResult> {
+async function spawnLogged(child: ChildProcess, opts: RunOptions): Promise<RunResult> {
   live.add(child);
   const pump = (stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr') => {
     if (!stream) return;
@@ -112,13 +112,14 @@ async function spawnLogged(child: ResultPromise, opts: RunOptions): Promise<RunR
   pump(child.stdout, 'stdout');
   pump(child.stderr, 'stderr');
   try {
-    const r = await child;
-    if (r.failed) {
-      if (r.signal) return { ok: false, reason: `killed by ${r.signal}` };
-      if (r.exitCode !== undefined) return { ok: false, reason: `exit code ${r.exitCode}` };
-      return { ok: false, reason: r.shortMessage ?? 'failed to start' };
-    }
-    return { ok: true };
+    return await new Promise<RunResult>((resolve) => {
+      child.once('error', (e) => resolve({ ok: false, reason: `could not start: ${e.message}` }));
+      child.once('close', (code, signal) => {
+        if (signal) resolve({ ok: false, reason: `killed by ${signal}` });
+        else if (code !== 0) resolve({ ok: false, reason: `exit code ${code}` });
+        else resolve({ ok: true });
+      });
+    });
   } finally {
     live.delete(child);
   }

@@ -17,7 +17,7 @@ export class YamlSource {
   /** Parse text; malformed YAML becomes a diagnostic with its position. */
   static parse(file: string, text: string): YamlSource {
     const lines = new LineCounter();
-    const doc = YAML.parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    const doc = YAML.parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length > 0) {
       const diags: Diagnostic[] = doc.errors.map((err) => {
         const pos = err.linePos?.[0];

@@ -1,0 +1,78 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+
+export const REPO = path.resolve(import.meta.dirname, '..');
+export const LOCKSTEP = path.join(REPO, 'bin', 'lockstep.js');
+export const SHARED_DATA = path.resolve(REPO, '..', 'shared', 'data');
+
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** A temporary repository with real files; removed by the caller via `cleanup`. */
+export class TempRepo {
+  readonly dir: string;
+  constructor(files: Record<string, string> = {}) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-test-'));
+    this.write(files);
+  }
+
+  write(files: Record<string, string>): void {
+    for (const [rel, content] of Object.entries(files)) {
+      const abs = path.join(this.dir, rel);
+      fs.mkdirSync(path.dirname(abs), { recursive: true });
+      fs.writeFileSync(abs, content);
+    }
+  }
+
+  read(rel: string): string {
+    return fs.readFileSync(path.join(this.dir, rel), 'utf8');
+  }
+
+  exists(rel: string): boolean {
+    return fs.existsSync(path.join(this.dir, rel));
+  }
+
+  path(rel: string): string {
+    return path.join(this.dir, rel);
+  }
+
+  rm(rel: string): void {
+    fs.rmSync(path.join(this.dir, rel), { recursive: true, force: true });
+  }
+
+  /** Run the real CLI as a subprocess. */
+  async run(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+    const r = await execa(process.execPath, [LOCKSTEP, ...args], {
+      cwd: opts.cwd ?? this.dir,
+      env: { ...opts.env, NO_COLOR: '1' },
+      reject: false,
+      stdin: 'ignore',
+    });
+    return { code: r.exitCode ?? -1, stdout: r.stdout as string, stderr: r.stderr as string };
+  }
+
+  spawn(args: string[]): ResultPromise {
+    return execa(process.execPath, [LOCKSTEP, ...args], { cwd: this.dir, reject: false, stdin: 'ignore' });
+  }
+
+  cleanup(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Stages of the repro summary by their reported state, parsed from `repro --json`. */
+export function statesOf(jsonOut: string): Record<string, string> {
+  const doc = JSON.parse(jsonOut) as { stages: { name: string; state: string }[] };
+  return Object.fromEntries(doc.stages.map((s) => [s.name, s.state]));
+}
+
+export function ran(jsonOut: string): string[] {
+  return Object.entries(statesOf(jsonOut))
+    .filter(([, s]) => s === 'done')
+    .map(([n]) => n);
+}
