@@ -1,4 +1,5 @@
-import { openWorkspace } from '../workspace.js';
+import path from 'node:path';
+import { findRoot, openWorkspace, STATE_DIR } from '../workspace.js';
 import { Executor, type CacheHooks, type ReproOptions } from '../executor.js';
 import { RepoLock } from '../repo-lock.js';
 import { HumanReporter, JsonReporter } from '../reporter.js';
@@ -11,8 +12,15 @@ export interface ReproArgs extends ReproOptions {
 
 export async function reproCommand(io: Io, args: ReproArgs, cacheFor?: (root: string) => CacheHooks | undefined): Promise<number> {
   const t0 = performance.now();
-  const ws = openWorkspace(io.cwd, { checkDeps: true });
-  const lock = await RepoLock.acquire(ws.stateDir, 'repro', args.waitMs);
+  // Take the repository lock before reading pipeline.lock, so a run that waited sees what the other one wrote.
+  const lock = await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'repro', args.waitMs);
+  let ws;
+  try {
+    ws = openWorkspace(io.cwd, { checkDeps: true });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   let signal: NodeJS.Signals | undefined;
   const reporter = args.json ? new JsonReporter(io.stdout, io.stderr) : new HumanReporter(io.stdout, args.jobs > 1);
   const exec = new Executor(ws, args, reporter, cacheFor?.(ws.root));
