@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { main } from '../dist/runner/cli.js';
+import v8 from 'node:v8';
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-});
+// A short-lived CLI that stats thousands of files allocates fast; a larger young
+// generation means far fewer scavenges (measured: about a fifth of a no-op run).
+v8.setFlagsFromString('--max-semi-space-size=32');
+const { main } = await import('../dist/bundle/cli.mjs');
+process.exitCode = await main(process.argv.slice(2));

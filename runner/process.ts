@@ -20,7 +20,10 @@ export interface RunOptions {
   readonly onLine: (line: string, stream: 'stdout' | 'stderr') => void;
 }
 
-const HOST = path.join(path.dirname(fileURLToPath(import.meta.url)), 'module-host.js');
+// Beside this file: module-host.mjs in the bundle, module-host.js in plain tsc output.
+const HOST = ['module-host.mjs', 'module-host.js']
+  .map((f) => path.join(path.dirname(fileURLToPath(import.meta.url)), f))
+  .find((f) => fs.existsSync(f))!;
 const KILL_GRACE_MS = 3000;
 
 /** Children still running, so an interrupt can end every one of them (and their process groups). */

@@ -38,7 +38,11 @@ export class RepoLock {
   }
 
   release(): void {
-    fs.rmSync(this.file, { force: true });
+    try {
+      fs.unlinkSync(this.file);
+    } catch {
+      // already gone
+    }
   }
 }
 

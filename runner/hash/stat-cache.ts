@@ -6,26 +6,22 @@ import { writeFileAtomic } from '../fs-util.js';
  * Remembers (size, mtime, inode) → content hash so unchanged files are not
  * re-read. Lives in .lockstep/stat-cache.json; losing it only costs time.
  */
-interface Entry {
-  readonly size: number;
-  readonly mtimeNs: string;
-  readonly ino: number;
-  readonly hash: string;
-}
+type Entry = readonly [size: number, mtimeMs: number, ino: number, hash: string];
 
+/** mtimeMs keeps sub-microsecond precision as a double on nanosecond filesystems: enough to see a rewrite. */
 export interface FileStat {
   readonly size: number;
-  readonly mtimeNs: bigint;
+  readonly mtimeMs: number;
   readonly ino: number;
 }
 
-const VERSION = 1;
+const VERSION = 2;
 /**
  * A file modified in the same clock tick as it was hashed could change again
  * without its mtime moving (git's "racily clean" problem). On filesystems with
  * whole-second timestamps we only trust entries older than this.
  */
-const COARSE_RACE_WINDOW_NS = 2_000_000_000n;
+const COARSE_RACE_WINDOW_MS = 2000;
 
 export class StatCache {
   private entries: Map<string, Entry>;
@@ -54,16 +50,16 @@ export class StatCache {
   lookup(absPath: string, st: FileStat): string | undefined {
     const e = this.entries.get(absPath);
     if (!e) return undefined;
-    if (e.size !== st.size || e.ino !== st.ino || e.mtimeNs !== st.mtimeNs.toString()) return undefined;
-    return e.hash;
+    if (e[0] !== st.size || e[1] !== st.mtimeMs || e[2] !== st.ino) return undefined;
+    return e[3];
   }
 
   remember(absPath: string, st: FileStat, hash: string): void {
-    const coarse = st.mtimeNs % 1_000_000_000n === 0n;
-    if (coarse && BigInt(Date.now()) * 1_000_000n - st.mtimeNs < COARSE_RACE_WINDOW_NS) return;
+    const coarse = st.mtimeMs % 1000 === 0;
+    if (coarse && Date.now() - st.mtimeMs < COARSE_RACE_WINDOW_MS) return;
     const prev = this.entries.get(absPath);
-    if (prev && prev.hash === hash && prev.size === st.size && prev.ino === st.ino && prev.mtimeNs === st.mtimeNs.toString()) return;
-    this.entries.set(absPath, { size: st.size, mtimeNs: st.mtimeNs.toString(), ino: st.ino, hash });
+    if (prev && prev[3] === hash && prev[0] === st.size && prev[2] === st.ino && prev[1] === st.mtimeMs) return;
+    this.entries.set(absPath, [st.size, st.mtimeMs, st.ino, hash]);
     this.dirty = true;
   }
 

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import fg from 'fast-glob';
 import { hashFile, hashString } from './xxhash.js';
 import type { StatCache, FileStat } from './stat-cache.js';
 import { errnoCode } from '../fs-util.js';
@@ -25,8 +24,8 @@ export type HashInfo =
 
 export type PathState = HashInfo | { readonly kind: 'missing' };
 
-function toFileStat(st: fs.BigIntStats): FileStat {
-  return { size: Number(st.size), mtimeNs: st.mtimeNs, ino: Number(st.ino) };
+function toFileStat(st: fs.Stats): FileStat {
+  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
 }
 
 /** Hashes files, directories and globs, consulting the stat cache first. */
@@ -34,15 +33,15 @@ export class TreeHasher {
   constructor(private readonly statCache: StatCache) {}
 
   async hashPath(abs: string): Promise<PathState> {
-    let st: fs.BigIntStats;
+    let st: fs.Stats;
     try {
-      st = fs.statSync(abs, { bigint: true }); // follows symlinks, as deps should
+      st = fs.statSync(abs); // follows symlinks, as deps should
     } catch (e) {
       if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return { kind: 'missing' };
       throw e;
     }
     if (st.isDirectory()) {
-      const files: { relpath: string; abs: string; st: fs.BigIntStats }[] = [];
+      const files: { relpath: string; abs: string; st: fs.Stats }[] = [];
       walk(abs, '', files, new Set([fs.realpathSync(abs)]));
       return this.manifestOf(files);
     }
@@ -51,27 +50,29 @@ export class TreeHasher {
 
   /** A glob dep is hashed like a directory whose entries are the matches (repo-relative). */
   async hashGlob(root: string, pattern: string): Promise<HashInfo> {
+    const { default: fg } = await import('fast-glob'); // only glob deps pay for loading it
     const matches = await fg(pattern, { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: true });
     const files = matches.map((relpath) => {
       const abs = path.join(root, relpath);
-      return { relpath, abs, st: fs.statSync(abs, { bigint: true }) };
+      return { relpath, abs, st: fs.statSync(abs) };
     });
     return this.manifestOf(files);
   }
 
-  private async manifestOf(files: { relpath: string; abs: string; st: fs.BigIntStats }[]): Promise<HashInfo> {
+  private async manifestOf(files: { relpath: string; abs: string; st: fs.Stats }[]): Promise<HashInfo> {
     files.sort((a, b) => (a.relpath < b.relpath ? -1 : a.relpath > b.relpath ? 1 : 0));
     const manifest: ManifestEntry[] = [];
     let size = 0;
     for (const f of files) {
-      const { hash } = await this.hashRegular(f.abs, f.st);
-      manifest.push({ relpath: f.relpath, hash, size: Number(f.st.size) });
-      size += Number(f.st.size);
+      // The cached path stays synchronous: thousands of awaits cost more than the lookups.
+      const hash = this.statCache.lookup(f.abs, toFileStat(f.st)) ?? (await this.hashRegular(f.abs, f.st)).hash;
+      manifest.push({ relpath: f.relpath, hash, size: f.st.size });
+      size += f.st.size;
     }
     return { kind: 'dir', hash: await manifestHash(manifest), size, nfiles: manifest.length, manifest };
   }
 
-  private async hashRegular(abs: string, st: fs.BigIntStats): Promise<{ hash: string; size: number }> {
+  private async hashRegular(abs: string, st: fs.Stats): Promise<{ hash: string; size: number }> {
     const fst = toFileStat(st);
     const cached = this.statCache.lookup(abs, fst);
     if (cached) return { hash: cached, size: fst.size };
@@ -91,25 +92,28 @@ export async function manifestHash(manifest: readonly ManifestEntry[]): Promise<
 function walk(
   dirAbs: string,
   prefix: string,
-  out: { relpath: string; abs: string; st: fs.BigIntStats }[],
+  out: { relpath: string; abs: string; st: fs.Stats }[],
   seen: Set<string>,
 ): void {
   for (const ent of fs.readdirSync(dirAbs, { withFileTypes: true })) {
-    const abs = path.join(dirAbs, ent.name);
+    const abs = dirAbs + '/' + ent.name;
     const relpath = prefix ? `${prefix}/${ent.name}` : ent.name;
-    let st: fs.BigIntStats;
+    let st: fs.Stats;
     try {
-      st = fs.statSync(abs, { bigint: true });
+      st = fs.statSync(abs);
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') continue; // dangling symlink: nothing to hash
       throw e;
     }
     if (st.isDirectory()) {
-      const real = fs.realpathSync(abs);
-      if (seen.has(real)) continue; // a symlink loop
-      seen.add(real);
+      // Only a symlinked directory can close a loop; plain ones need no realpath.
+      const real = ent.isSymbolicLink() ? fs.realpathSync(abs) : undefined;
+      if (real !== undefined) {
+        if (seen.has(real)) continue;
+        seen.add(real);
+      }
       walk(abs, relpath, out, seen);
-      seen.delete(real);
+      if (real !== undefined) seen.delete(real);
     } else if (st.isFile()) {
       out.push({ relpath, abs, st });
     }

@@ -1,0 +1,28 @@
+/**
+ * `npm run bench`: prints medians for the figures the issues name. A benchmark,
+ * not a test: it never fails the build, it reports whether each target was met.
+ * Pass section names to run only those (engine, pipeline, cache, exp, serve).
+ */
+import os from 'node:os';
+import { benchEngine } from './engine.js';
+import { printRows, type Row } from './util.js';
+
+type Section = { name: string; title: string; run: () => Promise<Row[]> };
+
+const sections: Section[] = [{ name: 'engine', title: 'Engine', run: benchEngine }];
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  console.log(`# lockstep benchmarks — node ${process.version}, ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ''}`);
+  for (const s of sections) {
+    if (only.length && !only.includes(s.name)) continue;
+    const t0 = performance.now();
+    const rows = await s.run();
+    printRows(`${s.title} (${((performance.now() - t0) / 1000).toFixed(0)} s)`, rows);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(`bench failed: ${(e as Error).message}`);
+  process.exitCode = 1;
+});

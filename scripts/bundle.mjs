@@ -1,0 +1,23 @@
+// Bundles the CLI into dist/bundle/: one file to compile at start-up instead of
+// dozens of modules (yaml alone is ~60 files). Commands and the process
+// machinery stay in lazily loaded chunks, so a no-op run loads only what it uses.
+import fs from 'node:fs';
+import { build } from 'esbuild';
+
+fs.rmSync('dist/bundle', { recursive: true, force: true });
+
+await build({
+  entryPoints: { cli: 'runner/cli.ts', 'module-host': 'runner/module-host.ts' },
+  outdir: 'dist/bundle',
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  splitting: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: true,
+  // Loaded only when needed (a shell stage, a module build, a glob dep); bundling them would only add parse time.
+  external: ['execa', 'esbuild', 'fast-glob', '@aws-sdk/*'],
+  banner: { js: "import { createRequire as __lockstepRequire } from 'node:module'; const require = __lockstepRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
