@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Workspace } from './workspace.js';
+import { saveCaches, type Workspace } from './workspace.js';
 import type { Stage } from './stage.js';
 import type { LockEntry, LockedPath } from './lockfile.js';
 import { fingerprint, observeInputs, observeOuts, toLocked, type Inputs, type Observed } from './observe.js';
@@ -91,7 +91,7 @@ export class Executor {
         else this.record({ name: n, state: this.stopping === 'interrupt' ? 'interrupted' : 'not-run', reasons: [] }, false);
       }
       this.flushLock();
-      this.ws.statCache.save();
+      saveCaches(this.ws);
     }
     return order.map((n) => this.results.get(n)!);
   }

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import type { ParsedFileCache } from './config/parsed-cache.js';
 import YAML from 'yaml';
 import { UserError } from './errors.js';
 import { writeFileAtomic } from './fs-util.js';
@@ -27,11 +29,15 @@ export interface LockEntry {
 
 /** pipeline.lock in memory. Written whole and atomically; never partially. */
 export class Lockfile {
-  private constructor(private readonly file: string, readonly stages: Map<string, LockEntry>) {}
+  private constructor(
+    private readonly file: string,
+    readonly stages: Map<string, LockEntry>,
+    private readonly cache: ParsedFileCache | undefined,
+  ) {}
 
-  static read(root: string): Lockfile {
+  static read(root: string, cache?: ParsedFileCache): Lockfile {
     const file = path.join(root, LOCK_FILE);
-    const src = YamlSource.read(file, LOCK_FILE);
+    const src = YamlSource.read(file, LOCK_FILE, cache);
     const stages = new Map<string, LockEntry>();
     if (src) {
       const doc = src.toJS();
@@ -43,7 +49,7 @@ export class Lockfile {
         stages.set(name, parseEntry(name, e));
       }
     }
-    return new Lockfile(file, stages);
+    return new Lockfile(file, stages, cache);
   }
 
   get(name: string): LockEntry | undefined {
@@ -56,11 +62,18 @@ export class Lockfile {
 
   /** Serialise in pipeline order (stages gone from the pipeline are dropped). */
   write(order: readonly string[]): void {
-    writeFileAtomic(this.file, serialize(this.stages, order));
+    const doc = lockDocument(this.stages, order);
+    writeFileAtomic(this.file, YAML.stringify(doc, { lineWidth: 0 }));
+    // We know what we just wrote: the next run need not parse it.
+    this.cache?.put(this.file, fs.statSync(this.file), doc);
   }
 }
 
 export function serialize(stages: ReadonlyMap<string, LockEntry>, order: readonly string[]): string {
+  return YAML.stringify(lockDocument(stages, order), { lineWidth: 0 });
+}
+
+function lockDocument(stages: ReadonlyMap<string, LockEntry>, order: readonly string[]): { schema: string; stages: Record<string, unknown> } {
   const out: Record<string, unknown> = {};
   for (const name of order) {
     const e = stages.get(name);
@@ -71,7 +84,7 @@ export function serialize(stages: ReadonlyMap<string, LockEntry>, order: readonl
     if (e.outs.length) entry.outs = e.outs.map(lockedPathYaml);
     out[name] = entry;
   }
-  return YAML.stringify({ schema: '2.0', stages: out }, { lineWidth: 0 });
+  return { schema: '2.0', stages: out };
 }
 
 function lockedPathYaml(p: LockedPath): Record<string, unknown> {

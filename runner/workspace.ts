@@ -6,6 +6,7 @@ import { Lockfile } from './lockfile.js';
 import { StatCache } from './hash/stat-cache.js';
 import { TreeHasher } from './hash/tree.js';
 import { UserError } from './errors.js';
+import { ParsedFileCache } from './config/parsed-cache.js';
 
 export const STATE_DIR = '.lockstep';
 
@@ -18,6 +19,13 @@ export interface Workspace {
   readonly lock: Lockfile;
   readonly statCache: StatCache;
   readonly hasher: TreeHasher;
+  readonly parsedCache: ParsedFileCache;
+}
+
+/** Persist what this run learned about file contents; losing it only costs time. */
+export function saveCaches(ws: Workspace): void {
+  ws.statCache.save();
+  ws.parsedCache.save();
 }
 
 /** The repository root: the nearest folder upwards holding pipeline.yaml. */
@@ -36,9 +44,10 @@ export function findRoot(start: string): string {
 export function openWorkspace(cwd: string, opts: { checkDeps?: boolean } = {}): Workspace {
   const root = findRoot(cwd);
   const stateDir = path.join(root, STATE_DIR);
-  const pipeline = loadPipeline(root);
+  const parsedCache = ParsedFileCache.load(stateDir);
+  const pipeline = loadPipeline(root, parsedCache);
   const graph = Graph.analyze(pipeline, { checkDeps: opts.checkDeps ?? true });
-  const lock = Lockfile.read(root);
+  const lock = Lockfile.read(root, parsedCache);
   const statCache = StatCache.load(stateDir);
-  return { root, stateDir, pipeline, graph, lock, statCache, hasher: new TreeHasher(statCache) };
+  return { root, stateDir, pipeline, graph, lock, statCache, hasher: new TreeHasher(statCache), parsedCache };
 }

@@ -1,4 +1,4 @@
-import { openWorkspace } from '../workspace.js';
+import { openWorkspace, saveCaches } from '../workspace.js';
 import { selectStages } from '../executor.js';
 import { observeInputs, observeOuts } from '../observe.js';
 import { describeReason, staleReasons, type Reason } from '../staleness.js';
@@ -27,7 +27,7 @@ export async function computeStatus(cwd: string, targets: readonly string[]): Pr
     }
     out.set(name, { name, frozen: st.frozen, reasons });
   }
-  ws.statCache.save();
+  saveCaches(ws);
   return [...out.values()];
 }
 

@@ -1,30 +1,31 @@
 import path from 'node:path';
 import { YamlSource } from './yaml-source.js';
 import { UserError } from '../errors.js';
+import type { ParsedFileCache } from './parsed-cache.js';
 import type { ParamValue } from '../module-contract.js';
 
 export type ParamsTree = { [key: string]: ParamValue };
 
 /** Params files, read once per command and shared by every stage. */
 export class ParamsFiles {
-  private readonly cache = new Map<string, ParamsTree | undefined>();
-  constructor(private readonly root: string) {}
+  private readonly trees = new Map<string, ParamsTree | undefined>();
+  constructor(private readonly root: string, private readonly parsed?: ParsedFileCache) {}
 
   /** Parsed content of a repo-relative params file, or undefined if it does not exist. */
   get(file: string): ParamsTree | undefined {
-    if (this.cache.has(file)) return this.cache.get(file);
+    if (this.trees.has(file)) return this.trees.get(file);
     const abs = path.join(this.root, file);
     let tree: ParamsTree | undefined;
     if (/\.json$/i.test(file)) {
-      const src = YamlSource.read(abs, file); // JSON is YAML 1.2; one parser, one error format
+      const src = YamlSource.read(abs, file, this.parsed); // JSON is YAML 1.2; one parser, one error format
       tree = src ? asTree(src.toJS(), file) : undefined;
     } else if (/\.ya?ml$/i.test(file)) {
-      const src = YamlSource.read(abs, file);
+      const src = YamlSource.read(abs, file, this.parsed);
       tree = src ? asTree(src.toJS(), file) : undefined;
     } else {
       throw new UserError({ message: `unsupported params file format: ${file}`, hint: 'use a .yaml, .yml or .json file' });
     }
-    this.cache.set(file, tree);
+    this.trees.set(file, tree);
     return tree;
   }
 }

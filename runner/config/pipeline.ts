@@ -5,6 +5,7 @@ import type { Command, DepDecl, OutDecl, OutKind, ParamsDecl, Stage } from '../s
 import { Interpolator, type Scope } from './interpolate.js';
 import { ParamsFiles, allKeys, lookup, type ParamsTree } from './params.js';
 import { YamlSource } from './yaml-source.js';
+import type { ParsedFileCache } from './parsed-cache.js';
 
 export const PIPELINE_FILE = 'pipeline.yaml';
 export const DEFAULT_PARAMS = 'params.yaml';
@@ -28,23 +29,23 @@ export interface Pipeline {
 type KeyPath = (string | number)[];
 
 /** Reads pipeline.yaml at `root`, expands templating, and validates every stage. */
-export function loadPipeline(root: string): Pipeline {
-  const src = YamlSource.read(path.join(root, PIPELINE_FILE), PIPELINE_FILE);
+export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
+  const src = YamlSource.read(path.join(root, PIPELINE_FILE), PIPELINE_FILE, cache);
   if (!src) {
     throw new UserError({
       message: `no ${PIPELINE_FILE} in ${root}`,
       hint: `run lockstep from the folder that holds ${PIPELINE_FILE}`,
     });
   }
-  return new PipelineBuilder(root, src).build();
+  return new PipelineBuilder(root, src, cache).build();
 }
 
 class PipelineBuilder {
   private readonly diags: Diagnostic[] = [];
   private readonly params: ParamsFiles;
 
-  constructor(private readonly root: string, private readonly src: YamlSource) {
-    this.params = new ParamsFiles(root);
+  constructor(private readonly root: string, private readonly src: YamlSource, cache?: ParsedFileCache) {
+    this.params = new ParamsFiles(root, cache);
   }
 
   private loc(p: KeyPath, key = false): SourceLocation {

@@ -2,17 +2,24 @@ import fs from 'node:fs';
 import YAML, { isMap, isScalar, isSeq, LineCounter, type Document, type Node } from 'yaml';
 import { UserError, type Diagnostic, type SourceLocation } from '../errors.js';
 import { errnoCode } from '../fs-util.js';
+import type { ParsedFileCache } from './parsed-cache.js';
 
 /**
  * A parsed YAML file that still knows where each value came from, so that
  * later validation can point at file:line:column.
  */
 export class YamlSource {
+  private parsed: { doc: Document.Parsed; lines: LineCounter } | undefined;
+
   private constructor(
     readonly file: string,
-    readonly doc: Document.Parsed,
-    private readonly lines: LineCounter,
-  ) {}
+    private readonly value: unknown,
+    /** Where to re-read the text when positions are needed for a value that came from the cache. */
+    private readonly abs: string | undefined,
+    parsed?: { doc: Document.Parsed; lines: LineCounter },
+  ) {
+    this.parsed = parsed;
+  }
 
   /** Parse text; malformed YAML becomes a diagnostic with its position. */
   static parse(file: string, text: string): YamlSource {
@@ -28,27 +35,52 @@ export class YamlSource {
       });
       throw new UserError(diags);
     }
-    return new YamlSource(file, doc, lines);
+    return new YamlSource(file, doc.toJS({ maxAliasCount: 1000 }), undefined, { doc, lines });
   }
 
-  static read(file: string, displayName = file): YamlSource | undefined {
+  static read(file: string, displayName = file, cache?: ParsedFileCache): YamlSource | undefined {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
+      throw new UserError({ message: `cannot read ${displayName}: ${(e as Error).message}` });
+    }
+    const hit = cache?.get(file, st);
+    if (hit) return new YamlSource(displayName, hit.value, file);
     let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return undefined;
       throw new UserError({ message: `cannot read ${displayName}: ${(e as Error).message}` });
     }
-    return YamlSource.parse(displayName, text);
+    const src = YamlSource.parse(displayName, text);
+    cache?.put(file, st, src.value);
+    return src;
   }
 
   toJS(): unknown {
-    return this.doc.toJS({ maxAliasCount: 1000 });
+    return this.value; // shared, never mutated by readers
+  }
+
+  private positions(): { doc: Document.Parsed; lines: LineCounter } | undefined {
+    if (!this.parsed && this.abs) {
+      try {
+        const lines = new LineCounter();
+        const doc = YAML.parseDocument(fs.readFileSync(this.abs, 'utf8'), { lineCounter: lines });
+        this.parsed = { doc, lines };
+      } catch {
+        return undefined;
+      }
+    }
+    return this.parsed;
   }
 
   /** Location of the node at `keyPath` (or of its key, when `key` is true). */
   locate(keyPath: readonly (string | number)[], key = false): SourceLocation {
-    let node: unknown = this.doc.contents;
+    const parsed = this.positions();
+    if (!parsed) return { file: this.file };
+    let node: unknown = parsed.doc.contents;
     let keyNode: unknown;
     for (const k of keyPath) {
       if (isMap(node)) {
@@ -64,7 +96,7 @@ export class YamlSource {
     const target = (key ? keyNode : node) ?? node;
     const range = (target as Node | undefined)?.range;
     if (!range) return { file: this.file };
-    const pos = this.lines.linePos(range[0]);
+    const pos = parsed.lines.linePos(range[0]);
     return { file: this.file, line: pos.line, column: pos.col };
   }
 }

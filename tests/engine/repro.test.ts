@@ -235,3 +235,23 @@ describe('failures', () => {
     expect(r.stdout).toMatch(/4 stages: 2 ran, 0 up to date, 1 failed, 1 not run in/);
   });
 });
+
+describe('parsed-file cache', () => {
+  it('a same-size edit of pipeline.yaml or params.yaml right after a run is seen', async () => {
+    repo = chainRepo();
+    await repro();
+    repo.write({ 'params.yaml': 'train:\n  lr: 0.1\n  epochs: 4\n' });
+    expect((await statusJson()).stages.train!.reasons.map((r) => r.text)).toEqual(['param changed: train.epochs: 3 -> 4 (params.yaml)']);
+    repo.write({ 'pipeline.yaml': CHAIN.replace('wc -c', 'wc -m') });
+    expect((await statusJson()).stages.evaluate!.reasons.map((r) => r.kind)).toEqual(['cmd-changed']);
+  });
+
+  it('errors found after a cached parse still point at file:line:column', async () => {
+    repo = chainRepo();
+    await repro();
+    repo.rm('in.txt');
+    const r = await repo.run(['status']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("pipeline.yaml:2:3: error: dep 'in.txt' of stage 'prepare' does not exist");
+  });
+});
