@@ -243,7 +243,7 @@ describe('parsed-file cache', () => {
     repo.write({ 'params.yaml': 'train:\n  lr: 0.1\n  epochs: 4\n' });
     expect((await statusJson()).stages.train!.reasons.map((r) => r.text)).toEqual(['param changed: train.epochs: 3 -> 4 (params.yaml)']);
     repo.write({ 'pipeline.yaml': CHAIN.replace('wc -c', 'wc -m') });
-    expect((await statusJson()).stages.evaluate!.reasons.map((r) => r.kind)).toEqual(['cmd-changed']);
+    expect((await statusJson()).stages.evaluate!.reasons.map((r) => r.kind)).toEqual(['cmd-changed', 'upstream-stale']);
   });
 
   it('errors found after a cached parse still point at file:line:column', async () => {
