@@ -18,6 +18,9 @@ Commands:
       --json               one JSON document on stdout (for CI)
   status [targets…]    say which stages are stale, and why   [--json]
   dag [targets…]       print the stage graph   [--mermaid | --dot]
+  params diff [A [B]]  params that differ between revisions (git revisions or 'workspace')
+  metrics show [REV…]  metrics of the workspace or of git revisions
+  metrics diff [A [B]] metrics that differ, with the change   (--json | --md, --all)
 
 Run 'lockstep <command> --help' for a command's options.`;
 
@@ -74,6 +77,27 @@ const commands: Record<string, Handler> = {
     const { statusCommand } = await import('./commands/status.js');
     return statusCommand(io, { targets: positionals, json: !!v.json });
   },
+  async params(io, argv) {
+    const [sub, ...rest] = argv;
+    if (sub !== 'diff') throw new UserError({ message: sub ? `unknown params command '${sub}'` : 'missing params command', hint: `use 'lockstep params diff [REV_A [REV_B]]'` });
+    const { values: v, positionals } = parse(rest, { json: { type: 'boolean' }, md: { type: 'boolean' }, all: { type: 'boolean' } });
+    if (v.help) return help(io);
+    if (positionals.length > 2) throw new UserError({ message: 'params diff takes at most two revisions' });
+    const { paramsDiffCommand } = await import('./commands/params-metrics.js');
+    return paramsDiffCommand(io, { revs: positionals, format: outputFormat(v), all: !!v.all });
+  },
+  async metrics(io, argv) {
+    const [sub, ...rest] = argv;
+    if (sub !== 'show' && sub !== 'diff') {
+      throw new UserError({ message: sub ? `unknown metrics command '${sub}'` : 'missing metrics command', hint: `use 'lockstep metrics show [REV…]' or 'lockstep metrics diff [REV_A [REV_B]]'` });
+    }
+    const { values: v, positionals } = parse(rest, { json: { type: 'boolean' }, md: { type: 'boolean' }, all: { type: 'boolean' } });
+    if (v.help) return help(io);
+    const m = await import('./commands/params-metrics.js');
+    if (sub === 'show') return m.metricsShowCommand(io, { revs: positionals, format: outputFormat(v) });
+    if (positionals.length > 2) throw new UserError({ message: 'metrics diff takes at most two revisions' });
+    return m.metricsDiffCommand(io, { revs: positionals, format: outputFormat(v), all: !!v.all });
+  },
   async dag(io, argv) {
     const { values: v, positionals } = parse(argv, { mermaid: { type: 'boolean' }, dot: { type: 'boolean' } });
     if (v.help) return help(io);
@@ -82,6 +106,11 @@ const commands: Record<string, Handler> = {
     return dagCommand(io, { format: v.mermaid ? 'mermaid' : v.dot ? 'dot' : 'text', targets: positionals });
   },
 };
+
+function outputFormat(v: Flags): 'json' | 'md' | 'text' {
+  if (v.json && v.md) throw new UserError({ message: 'choose one of --json and --md' });
+  return v.json ? 'json' : v.md ? 'md' : 'text';
+}
 
 function help(io: Io): number {
   io.out(USAGE);

@@ -26,7 +26,8 @@ export class YamlSource {
     const lines = new LineCounter();
     const doc = YAML.parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
     if (doc.errors.length > 0) {
-      const diags: Diagnostic[] = doc.errors.map((err) => {
+      // Later errors are usually echoes of the first one; report that one only.
+      const diags: Diagnostic[] = doc.errors.slice(0, 1).map((err) => {
         const pos = err.linePos?.[0];
         return {
           message: `invalid YAML: ${firstLine(err.message)}`,

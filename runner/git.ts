@@ -1,0 +1,35 @@
+import { spawnSync } from 'node:child_process';
+import { UserError } from './errors.js';
+
+/** Read-only git access: files at a revision are read with `git show`, never by checking out. */
+export function gitRevParse(root: string, rev: string): string | undefined {
+  const r = spawnSync('git', ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { cwd: root, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+export function currentRevision(root: string): string | undefined {
+  return gitRevParse(root, 'HEAD');
+}
+
+export function isGitRepo(root: string): boolean {
+  return spawnSync('git', ['rev-parse', '--git-dir'], { cwd: root, encoding: 'utf8' }).status === 0;
+}
+
+/** Path of `root` inside its git work tree, so repository-relative paths can be mapped to git paths. */
+function prefixOf(root: string): string {
+  const r = spawnSync('git', ['rev-parse', '--show-prefix'], { cwd: root, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : '';
+}
+
+/** Contents of a repo-relative file at a revision, or undefined if it did not exist there. */
+export function gitShow(root: string, rev: string, relPath: string): string | undefined {
+  const r = spawnSync('git', ['show', `${rev}:${prefixOf(root)}${relPath}`], { cwd: root, encoding: 'utf8', maxBuffer: 256 << 20 });
+  return r.status === 0 ? r.stdout : undefined;
+}
+
+export function requireRevision(root: string, rev: string): string {
+  if (!isGitRepo(root)) throw new UserError({ message: `'${rev}' cannot be read: ${root} is not in a git repository` });
+  const sha = gitRevParse(root, rev);
+  if (!sha) throw new UserError({ message: `unknown git revision '${rev}'`, hint: 'use a branch, tag, commit or HEAD~N; "workspace" is the working tree' });
+  return sha;
+}
