@@ -5,6 +5,7 @@ export interface Io {
   err(line: string): void;
   readonly stdout: NodeJS.WritableStream;
   readonly stderr: NodeJS.WritableStream;
+  readonly isTTY: boolean;
 }
 
 import fs from 'node:fs';
@@ -44,5 +45,6 @@ export function processIo(): Io {
     err: (l) => void stderr.write(l + '\n'),
     stdout,
     stderr,
+    isTTY: fs.fstatSync(1).isCharacterDevice(),
   };
 }

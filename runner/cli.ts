@@ -21,6 +21,15 @@ Commands:
   params diff [A [B]]  params that differ between revisions (git revisions or 'workspace')
   metrics show [REV…]  metrics of the workspace or of git revisions
   metrics diff [A [B]] metrics that differ, with the change   (--json | --md, --all)
+  exp run [-S key=v1,v2 …] [--name N] [--queue] [-f]
+                       run an experiment with params set from the command line;
+                       several values make a grid (the cartesian product), queued
+  exp run --run-all [-j N]
+                       run queued experiments N at a time, each in a temporary copy
+  exp show [--sort-by METRIC] [--json | --csv | --md]
+  exp diff A B         params and metrics that differ between two experiments
+  exp apply NAME       restore an experiment's params and outputs (from the cache)
+  exp remove NAME… | --all | --queued
 
 Run 'lockstep <command> --help' for a command's options.`;
 
@@ -97,6 +106,57 @@ const commands: Record<string, Handler> = {
     if (sub === 'show') return m.metricsShowCommand(io, { revs: positionals, format: outputFormat(v) });
     if (positionals.length > 2) throw new UserError({ message: 'metrics diff takes at most two revisions' });
     return m.metricsDiffCommand(io, { revs: positionals, format: outputFormat(v), all: !!v.all });
+  },
+  async exp(io, argv) {
+    const [sub, ...rest] = argv;
+    const subs = ['run', 'show', 'diff', 'apply', 'remove'];
+    if (!sub || !subs.includes(sub)) {
+      throw new UserError({ message: sub ? `unknown exp command '${sub}'` : 'missing exp command', hint: didYouMean(sub ?? '', subs) ?? `use one of: ${subs.join(', ')}` });
+    }
+    if (sub === 'run') {
+      const { values: v, positionals } = parse(rest, {
+        set: { type: 'string', short: 'S', multiple: true },
+        name: { type: 'string', short: 'n' },
+        queue: { type: 'boolean' },
+        'run-all': { type: 'boolean' },
+        jobs: { type: 'string', short: 'j' },
+        force: { type: 'boolean', short: 'f' },
+      });
+      if (v.help) return help(io);
+      if (positionals.length) throw new UserError({ message: `exp run takes no targets, got '${positionals[0]}'` });
+      const { expRunCommand } = await import('./exp/run.js');
+      return expRunCommand(io, {
+        set: (v.set as unknown as string[] | undefined) ?? [],
+        ...(typeof v.name === 'string' ? { name: v.name } : {}),
+        queue: !!v.queue,
+        runAll: !!v['run-all'],
+        jobs: intOpt(v.jobs, '--jobs', 1) ?? 1,
+        force: !!v.force,
+      });
+    }
+    const m = await import('./exp/show.js');
+    if (sub === 'show') {
+      const { values: v } = parse(rest, { json: { type: 'boolean' }, csv: { type: 'boolean' }, md: { type: 'boolean' }, 'sort-by': { type: 'string' } });
+      if (v.help) return help(io);
+      if ([v.json, v.csv, v.md].filter(Boolean).length > 1) throw new UserError({ message: 'choose one of --json, --csv and --md' });
+      return m.expShowCommand(io, {
+        format: v.json ? 'json' : v.csv ? 'csv' : v.md ? 'md' : 'text',
+        ...(typeof v['sort-by'] === 'string' ? { sortBy: v['sort-by'] } : {}),
+        color: io.isTTY && !process.env.NO_COLOR,
+      });
+    }
+    if (sub === 'diff') {
+      const { values: v, positionals } = parse(rest, { json: { type: 'boolean' }, md: { type: 'boolean' } });
+      if (positionals.length !== 2) throw new UserError({ message: 'exp diff takes two experiment names' });
+      return m.expDiffCommand(io, { a: positionals[0]!, b: positionals[1]!, format: outputFormat(v) });
+    }
+    if (sub === 'apply') {
+      const { positionals } = parse(rest, {});
+      if (positionals.length !== 1) throw new UserError({ message: 'exp apply takes one experiment name' });
+      return m.expApplyCommand(io, { name: positionals[0]! });
+    }
+    const { values: v, positionals } = parse(rest, { all: { type: 'boolean' }, queued: { type: 'boolean' } });
+    return m.expRemoveCommand(io, { names: positionals, all: !!v.all, queued: !!v.queued });
   },
   async dag(io, argv) {
     const { values: v, positionals } = parse(argv, { mermaid: { type: 'boolean' }, dot: { type: 'boolean' } });

@@ -44,10 +44,26 @@ export function findRoot(start: string): string {
 export function openWorkspace(cwd: string, opts: { checkDeps?: boolean } = {}): Workspace {
   const root = findRoot(cwd);
   const stateDir = path.join(root, STATE_DIR);
+  ensureStateDir(stateDir);
   const parsedCache = ParsedFileCache.load(stateDir);
   const pipeline = loadPipeline(root, parsedCache);
   const graph = Graph.analyze(pipeline, { checkDeps: opts.checkDeps ?? true });
   const lock = Lockfile.read(root, parsedCache);
   const statCache = StatCache.load(stateDir);
   return { root, stateDir, pipeline, graph, lock, statCache, hasher: new TreeHasher(statCache), parsedCache };
+}
+
+/**
+ * .lockstep/ holds caches and local state; only `config` belongs in git, so the
+ * folder ignores the rest itself (as DVC's .dvc/.gitignore does).
+ */
+function ensureStateDir(stateDir: string): void {
+  const ignore = path.join(stateDir, '.gitignore');
+  if (fs.existsSync(ignore)) return;
+  try {
+    fs.mkdirSync(stateDir, { recursive: true });
+    fs.writeFileSync(ignore, '/*\n!/.gitignore\n!/config\n');
+  } catch {
+    // read-only checkout: commands that only read still work
+  }
 }

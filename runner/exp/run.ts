@@ -1,0 +1,205 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openWorkspace, type Workspace } from '../workspace.js';
+import { currentRevision } from '../git.js';
+import { UserError } from '../errors.js';
+import { formatDuration } from '../reporter.js';
+import type { Io } from '../cli-io.js';
+import { describeAssignment, expandGrid, parseOverride, validateOverrides, type Assignment } from './overrides.js';
+import { applyAssignment } from './params-writer.js';
+import { ExpStore, type ExpRecord } from './store.js';
+import { collectResult } from './collect.js';
+import { makeTempWorkspace } from './workspace-copy.js';
+
+export interface ExpRunArgs {
+  readonly set: readonly string[];
+  readonly name?: string;
+  readonly queue: boolean;
+  readonly runAll: boolean;
+  readonly jobs: number;
+  readonly force: boolean;
+}
+
+/** The CLI that started us, so experiments run the same lockstep build. */
+function lockstepBin(): string {
+  return process.argv[1]!;
+}
+
+export async function expRunCommand(io: Io, args: ExpRunArgs): Promise<number> {
+  const ws = openWorkspace(io.cwd, { checkDeps: false });
+  const store = new ExpStore(ws.stateDir);
+  if (args.runAll) {
+    if (args.set.length || args.name) throw new UserError({ message: '--run-all runs what is queued; it takes no -S or --name' });
+    return runQueue(io, ws, store, args.jobs);
+  }
+  const overrides = args.set.map(parseOverride);
+  validateOverrides(overrides, ws.pipeline.params);
+  const grid = expandGrid(overrides);
+  if (args.name) ExpStore.checkName(args.name);
+  const taken = new Set(store.list().map((r) => r.name));
+  const names = grid.map((_, i) => {
+    const n = args.name ? (grid.length > 1 ? `${args.name}-${i + 1}` : args.name) : store.newName(taken);
+    if (taken.has(n)) throw new UserError({ message: `an experiment named '${n}' already exists`, hint: `choose another --name, or 'lockstep exp remove ${n}'` });
+    taken.add(n);
+    return n;
+  });
+  const baseRev = currentRevision(ws.root);
+  const records: ExpRecord[] = grid.map((overridesOf, i) => ({
+    name: names[i]!,
+    status: 'queued',
+    createdAt: new Date(Date.now() + i).toISOString(),
+    ...(baseRev ? { baseRev } : {}),
+    overrides: overridesOf,
+  }));
+  if (args.queue || grid.length > 1) {
+    for (const r of records) {
+      store.save(r);
+      io.out(`queued ${r.name}${describe(r.overrides)}`);
+    }
+    if (args.queue) {
+      io.out(`run them with 'lockstep exp run --run-all -j N'`);
+      return 0;
+    }
+    return runQueue(io, ws, store, args.jobs);
+  }
+  return runInWorkspace(io, ws, store, records[0]!, args.force);
+}
+
+function describe(a: Assignment): string {
+  const d = describeAssignment(a);
+  return d ? `: ${d}` : '';
+}
+
+/** One experiment in the user's workspace, as `dvc exp run` does: params edited, pipeline reproduced. */
+async function runInWorkspace(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, force: boolean): Promise<number> {
+  applyAssignment(ws.root, rec.overrides);
+  io.out(`running experiment ${rec.name}${describe(rec.overrides)}`);
+  const t0 = Date.now();
+  const child = spawn(process.execPath, [lockstepBin(), 'repro', ...(force ? ['-f'] : [])], { cwd: ws.root, stdio: ['ignore', 'inherit', 'inherit'] });
+  const code = await exitOf(child);
+  const result = collectResult(ws.root);
+  const done: ExpRecord = {
+    ...rec,
+    ...result,
+    status: code === 0 ? 'success' : 'failed',
+    finishedAt: new Date().toISOString(),
+    durationMs: Date.now() - t0,
+    ...(code === 0 ? {} : { error: `repro exited with code ${code}` }),
+  };
+  store.save(done);
+  io.out(`experiment ${rec.name}: ${done.status} in ${formatDuration(done.durationMs!)}`);
+  return code === 0 ? 0 : 1;
+}
+
+/**
+ * Queued experiments, N at a time, each in its own temporary copy of the
+ * repository sharing this repository's cache, so the workspace is never touched.
+ */
+async function runQueue(io: Io, ws: Workspace, store: ExpStore, jobs: number): Promise<number> {
+  const queued = store.list().filter((r) => r.status === 'queued');
+  if (queued.length === 0) {
+    io.out('nothing queued');
+    return 0;
+  }
+  io.out(`running ${queued.length} queued experiment${queued.length === 1 ? '' : 's'}, ${jobs} at a time`);
+  const running = new Map<string, { child: ChildProcess; dir: string; rec: ExpRecord }>();
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    for (const { child } of running.values()) {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // gone already
+      }
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let failures = 0;
+  try {
+    const pending = [...queued];
+    const inFlight = new Set<Promise<void>>();
+    while ((pending.length || inFlight.size) && !interrupted) {
+      while (pending.length && inFlight.size < jobs && !interrupted) {
+        const rec = pending.shift()!;
+        const p: Promise<void> = runOne(io, ws, store, rec, running).then((ok) => {
+          if (!ok) failures++;
+        }).finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+      if (inFlight.size) await Promise.race(inFlight);
+    }
+    await Promise.allSettled(inFlight);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (interrupted) {
+    io.err('interrupted: unfinished experiments stay queued');
+    return 130;
+  }
+  io.out(`${queued.length - failures} succeeded, ${failures} failed`);
+  return failures ? 1 : 0;
+}
+
+async function runOne(
+  io: Io,
+  ws: Workspace,
+  store: ExpStore,
+  rec: ExpRecord,
+  running: Map<string, { child: ChildProcess; dir: string; rec: ExpRecord }>,
+): Promise<boolean> {
+  const t0 = Date.now();
+  const dir = makeTempWorkspace(ws);
+  store.save({ ...rec, status: 'running' });
+  io.out(`▶ ${rec.name}: running${describe(rec.overrides)}`);
+  const logFile = store.logFile(rec.name);
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  const log = fs.openSync(logFile, 'w');
+  try {
+    applyAssignment(dir, rec.overrides);
+    const child = spawn(process.execPath, [lockstepBin(), 'repro'], {
+      cwd: dir,
+      detached: true,
+      stdio: ['ignore', log, log],
+      // One cache for every experiment: what one computed, the others (and `exp apply`) restore.
+      env: { ...process.env, LOCKSTEP_CACHE_DIR: path.join(ws.stateDir, 'cache') },
+    });
+    running.set(rec.name, { child, dir, rec });
+    const code = await exitOf(child);
+    running.delete(rec.name);
+    if (code === 130 || code === 143) {
+      store.save({ ...rec, status: 'queued' }); // interrupted: back in the queue, as it was
+      return false;
+    }
+    const result = collectResult(dir);
+    const done: ExpRecord = {
+      ...rec,
+      ...result,
+      status: code === 0 ? 'success' : 'failed',
+      finishedAt: new Date().toISOString(),
+      durationMs: Date.now() - t0,
+      ...(code === 0 ? {} : { error: `repro exited with code ${code}; see ${path.relative(ws.root, logFile)}` }),
+    };
+    store.save(done);
+    io.out(`${code === 0 ? '✓' : '✗'} ${rec.name}: ${done.status} in ${formatDuration(done.durationMs!)}${code === 0 ? '' : ` (log: ${path.relative(ws.root, logFile)})`}`);
+    return code === 0;
+  } catch (e) {
+    store.save({ ...rec, status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() });
+    io.out(`✗ ${rec.name}: failed: ${(e as Error).message}`);
+    return false;
+  } finally {
+    fs.closeSync(log);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function exitOf(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once('error', () => resolve(127));
+    child.once('close', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 143)));
+  });
+}
+

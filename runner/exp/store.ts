@@ -1,0 +1,99 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError, didYouMean } from '../errors.js';
+import { writeFileAtomic } from '../fs-util.js';
+import type { LockEntry } from '../lockfile.js';
+import type { Assignment } from './overrides.js';
+
+export type ExpStatus = 'queued' | 'running' | 'success' | 'failed';
+
+/** Everything needed to compare an experiment and to bring it back. */
+export interface ExpRecord {
+  readonly name: string;
+  readonly status: ExpStatus;
+  readonly createdAt: string;
+  readonly finishedAt?: string;
+  readonly durationMs?: number;
+  /** git commit the experiment started from, if the repository is in git. */
+  readonly baseRev?: string;
+  readonly overrides: Assignment;
+  /** Params files as the experiment ran them: raw text (to restore) and flattened values (to compare). */
+  readonly paramsText?: Readonly<Record<string, string>>;
+  readonly params?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly metrics?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly lock?: Readonly<Record<string, LockEntry>>;
+  /** Metrics files' raw text, so they can be written back by `exp apply` even when not cached. */
+  readonly metricsText?: Readonly<Record<string, string>>;
+  readonly error?: string;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** One JSON file per experiment under .lockstep/exps/, each written atomically. */
+export class ExpStore {
+  readonly dir: string;
+  constructor(stateDir: string) {
+    this.dir = path.join(stateDir, 'exps');
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir, `${name}.json`);
+  }
+
+  static checkName(name: string): void {
+    if (!NAME.test(name)) throw new UserError({ message: `invalid experiment name '${name}': use letters, digits, '.', '_' and '-'` });
+  }
+
+  exists(name: string): boolean {
+    return fs.existsSync(this.file(name));
+  }
+
+  save(rec: ExpRecord): void {
+    writeFileAtomic(this.file(rec.name), JSON.stringify(rec, null, 1));
+  }
+
+  list(): ExpRecord[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir).filter((f) => f.endsWith('.json'));
+    } catch {
+      return [];
+    }
+    const out: ExpRecord[] = [];
+    for (const f of names) {
+      try {
+        out.push(JSON.parse(fs.readFileSync(path.join(this.dir, f), 'utf8')) as ExpRecord);
+      } catch {
+        // a foreign or damaged file: skip it rather than hide every other experiment
+      }
+    }
+    return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
+  }
+
+  get(name: string): ExpRecord {
+    try {
+      return JSON.parse(fs.readFileSync(this.file(name), 'utf8')) as ExpRecord;
+    } catch {
+      const names = this.list().map((r) => r.name);
+      throw new UserError({ message: `no experiment named '${name}'`, hint: didYouMean(name, names) ?? (names.length ? `run 'lockstep exp show' to list them` : 'no experiments recorded yet') });
+    }
+  }
+
+  remove(name: string): void {
+    this.get(name);
+    fs.rmSync(this.file(name), { force: true });
+    fs.rmSync(path.join(this.dir, 'logs', `${name}.log`), { force: true });
+  }
+
+  logFile(name: string): string {
+    return path.join(this.dir, 'logs', `${name}.log`);
+  }
+
+  /** A fresh name: exp-1, exp-2, … */
+  newName(taken: Set<string> = new Set(this.list().map((r) => r.name))): string {
+    for (let i = taken.size + 1; ; i++) {
+      const n = `exp-${i}`;
+      if (!taken.has(n)) return n;
+    }
+  }
+}
