@@ -5,11 +5,15 @@
  */
 import os from 'node:os';
 import { benchEngine } from './engine.js';
+import { benchExpShow } from './exp.js';
 import { printRows, type Row } from './util.js';
 
 type Section = { name: string; title: string; run: () => Promise<Row[]> };
 
-const sections: Section[] = [{ name: 'engine', title: 'Engine', run: benchEngine }];
+const sections: Section[] = [
+  { name: 'engine', title: 'Engine', run: benchEngine },
+  { name: 'exp', title: 'Experiments', run: benchExpShow },
+];
 
 async function main(): Promise<void> {
   const only = process.argv.slice(2);
