@@ -185,6 +185,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     return 0;
   }
   const handler = commands[name];
+  // Compiling the hashing wasm takes a few tens of ms off-thread: start it now so it overlaps YAML parsing.
+  if (name === 'repro' || name === 'status') void import('./hash/xxhash.js').then((m) => m.getHasher());
   try {
     if (!handler) throw new UserError({ message: `unknown command '${name}'`, hint: didYouMean(name, Object.keys(commands)) ?? `run 'lockstep --help'` });
     return await handler(io, rest);
