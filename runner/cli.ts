@@ -92,8 +92,8 @@ const commands: Record<string, Handler> = {
     const { values: v, positionals } = parse(rest, { json: { type: 'boolean' }, md: { type: 'boolean' }, all: { type: 'boolean' } });
     if (v.help) return help(io);
     if (positionals.length > 2) throw new UserError({ message: 'params diff takes at most two revisions' });
-    const { paramsDiffCommand } = await import('./commands/params-metrics.js');
-    return paramsDiffCommand(io, { revs: positionals, format: outputFormat(v), all: !!v.all });
+    const { diffCommand } = await import('./commands/params-metrics.js');
+    return diffCommand(io, 'params', { revs: positionals, format: outputFormat(v), all: !!v.all });
   },
   async metrics(io, argv) {
     const [sub, ...rest] = argv;
@@ -105,7 +105,7 @@ const commands: Record<string, Handler> = {
     const m = await import('./commands/params-metrics.js');
     if (sub === 'show') return m.metricsShowCommand(io, { revs: positionals, format: outputFormat(v) });
     if (positionals.length > 2) throw new UserError({ message: 'metrics diff takes at most two revisions' });
-    return m.metricsDiffCommand(io, { revs: positionals, format: outputFormat(v), all: !!v.all });
+    return m.diffCommand(io, 'metrics', { revs: positionals, format: outputFormat(v), all: !!v.all });
   },
   async exp(io, argv) {
     const [sub, ...rest] = argv;

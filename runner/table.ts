@@ -26,6 +26,12 @@ function csvCell(s: string): string {
   return /[",\n]/.test(plain) ? `"${plain.replace(/"/g, '""')}"` : plain;
 }
 
+/** A numeric change with its sign: `+0.25`, `-1`, `0`. */
+export function formatChange(change: number | undefined): string {
+  if (change === undefined) return '-';
+  return `${change > 0 ? '+' : ''}${formatValue(change)}`;
+}
+
 export function formatValue(v: unknown): string {
   if (v === undefined) return '-';
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));

@@ -2,7 +2,7 @@ import { openWorkspace } from '../workspace.js';
 import { DEFAULT_PARAMS } from '../config/pipeline.js';
 import { flatten, parseDataFile, parseRevision, readAt, revisionName, type Revision } from '../revision.js';
 import { canonicalJson } from '../config/params.js';
-import { formatValue, renderTable, type TableFormat } from '../table.js';
+import { formatChange, formatValue, renderTable, type TableFormat } from '../table.js';
 import type { Io } from '../cli-io.js';
 import type { Workspace } from '../workspace.js';
 
@@ -79,24 +79,18 @@ function printDiff(io: Io, rows: DiffRow[], a: Revision, b: Revision, format: Ou
     r.key,
     formatValue(r.old),
     formatValue(r.new),
-    ...(withChange ? [r.change === undefined ? '-' : `${r.change > 0 ? '+' : ''}${formatValue(r.change)}`] : []),
+    ...(withChange ? [formatChange(r.change)] : []),
   ]);
   io.out(renderTable(header, body, format));
 }
 
-export function paramsDiffCommand(io: Io, args: { revs: string[]; format: OutputFormat; all: boolean }): number {
+/** `params diff` and `metrics diff`: the same comparison over different files; metrics keep numbers only and show the change. */
+export function diffCommand(io: Io, what: 'params' | 'metrics', args: { revs: string[]; format: OutputFormat; all: boolean }): number {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const [a, b] = revisions(ws, args.revs);
-  const files = paramsFilesOf(ws);
-  printDiff(io, diffFlat(readFlat(ws, files, a, false), readFlat(ws, files, b, false), args.all), a, b, args.format, false, 'params');
-  return 0;
-}
-
-export function metricsDiffCommand(io: Io, args: { revs: string[]; format: OutputFormat; all: boolean }): number {
-  const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const [a, b] = revisions(ws, args.revs);
-  const files = metricsFilesOf(ws);
-  printDiff(io, diffFlat(readFlat(ws, files, a, true), readFlat(ws, files, b, true), args.all), a, b, args.format, true, 'metrics');
+  const metrics = what === 'metrics';
+  const files = metrics ? metricsFilesOf(ws) : paramsFilesOf(ws);
+  printDiff(io, diffFlat(readFlat(ws, files, a, metrics), readFlat(ws, files, b, metrics), args.all), a, b, args.format, metrics, what);
   return 0;
 }
 

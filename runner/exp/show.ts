@@ -6,7 +6,7 @@ import { UserError, didYouMean } from '../errors.js';
 import { canonicalJson } from '../config/params.js';
 import { diffFlat, paramsFilesOf, readFlat } from '../commands/params-metrics.js';
 import { WORKSPACE } from '../revision.js';
-import { formatValue, renderTable, type TableFormat } from '../table.js';
+import { formatChange, formatValue, renderTable, type TableFormat } from '../table.js';
 import { writeFileAtomic } from '../fs-util.js';
 import { Lockfile } from '../lockfile.js';
 import type { Io } from '../cli-io.js';
@@ -139,7 +139,7 @@ export function expDiffCommand(io: Io, args: { a: string; b: string; format: Tab
   }
   const rows = [
     ...params.map((r) => ['param', `${r.path}:${r.key}`, formatValue(r.old), formatValue(r.new), '']),
-    ...metrics.map((r) => ['metric', `${r.path}:${r.key}`, formatValue(r.old), formatValue(r.new), r.change === undefined ? '' : `${r.change > 0 ? '+' : ''}${formatValue(r.change)}`]),
+    ...metrics.map((r) => ['metric', `${r.path}:${r.key}`, formatValue(r.old), formatValue(r.new), r.change === undefined ? '' : formatChange(r.change)]),
   ];
   io.out(renderTable(['', 'Key', a.name, b.name, 'Change'], rows, args.format));
   return 0;
