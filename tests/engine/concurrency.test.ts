@@ -116,6 +116,29 @@ describe('interrupts and the repository lock', () => {
     expect(YAML.parse(repo.read('pipeline.lock')).stages.slow.outs[0].path).toBe('slow.txt');
   });
 
+  it('kill -9 of repro leaves a valid pipeline.lock holding the stages finished a second before', async () => {
+    repo = new TempRepo({
+      'pipeline.yaml': `stages:
+  first: {cmd: echo 1 > first.txt, outs: [first.txt]}
+  slow:
+    cmd: sh -c 'sleep 1.5; echo started > started.txt; sleep 30.5'
+    deps: [first.txt]
+    outs: [slow.txt]
+`,
+    });
+    const child = repo.spawn(['repro']);
+    await waitFor(() => repo.exists('started.txt'));
+    child.kill('SIGKILL');
+    await child;
+    execSync("pkill -f 'sleep 30[.]5' || true"); // a SIGKILLed runner cannot end its stage's process group
+    const lock = YAML.parse(repo.read('pipeline.lock'));
+    expect(Object.keys(lock.stages)).toEqual(['first']);
+    // the next run takes over the dead run's repository lock and reruns only the unfinished stage
+    repo.write({ 'pipeline.yaml': repo.read('pipeline.yaml').replace("sleep 30.5'", "echo done > slow.txt'") });
+    const r = await repo.run(['repro', '--json']);
+    expect(statesOf(r.stdout)).toEqual({ first: 'skipped', slow: 'done' });
+  });
+
   it('a lock left by a dead process is taken over', async () => {
     repo = new TempRepo({ 'pipeline.yaml': 'stages:\n  a: {cmd: echo > a.txt, outs: [a.txt]}\n' });
     fs.mkdirSync(repo.path('.lockstep'));
