@@ -1,0 +1,20 @@
+/** Where each stage reads and writes, relative to the repository root (pipeline.yaml declares the same paths). */
+export const LAYOUT = {
+  raw: 'data/raw/raw_data.csv',
+  cleanDir: 'data/clean',
+  cleanTable: 'data/clean/clean.csv',
+  cleanArtifacts: 'data/clean/artifacts.json',
+  cleanColumns: 'data/clean/columns.json',
+  featuresDir: 'data/features',
+  trainSet: 'data/features/train.csv',
+  testSet: 'data/features/test.csv',
+  featureSchema: 'data/features/schema.json',
+  modelsDir: 'data/models',
+  model: (name: string) => `data/models/${name}.json`,
+  metrics: (name: string) => `data/metrics/${name}.json`,
+  roc: (name: string) => `data/plots/roc/${name}.json`,
+  pr: (name: string) => `data/plots/pr/${name}.json`,
+  confusion: (name: string) => `data/plots/confusion/${name}.json`,
+  selected: 'data/metrics/selected.json',
+  lock: 'pipeline.lock',
+} as const;

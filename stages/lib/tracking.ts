@@ -1,0 +1,72 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { readJson, writeJsonAtomic } from './atomic-write.js';
+import type { ClassificationMetrics } from './metrics.js';
+
+/**
+ * A file-based run store (like MLflow's mlruns/): one directory per run with
+ * a run.json written atomically, so a listing never sees half a record.
+ */
+export const RUNS_DIR = 'mlruns';
+
+export interface RunRecord {
+  readonly id: string;
+  readonly stage: string;
+  readonly model: string;
+  readonly family: string;
+  readonly started_at: string;
+  readonly finished_at: string;
+  readonly duration_ms: number;
+  readonly git: { readonly commit: string; readonly dirty: boolean } | null;
+  /** md5 of the training and test feature files, in that order: the data the model saw. */
+  readonly data_checksum: string;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly metrics: { readonly train: ClassificationMetrics; readonly test: ClassificationMetrics; readonly cv_score: number };
+  /** Repository-relative paths of what the run produced. */
+  readonly artifacts: Readonly<Record<string, string>>;
+}
+
+export type NewRun = Omit<RunRecord, 'id'>;
+
+/** Sortable by time, unique across concurrent processes. */
+export function newRunId(startedAt: Date): string {
+  const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${crypto.randomBytes(4).toString('hex')}`;
+}
+
+export class RunStore {
+  readonly dir: string;
+
+  constructor(root: string) {
+    this.dir = path.join(root, RUNS_DIR);
+  }
+
+  record(run: NewRun): RunRecord {
+    const rec: RunRecord = { id: newRunId(new Date(run.started_at)), ...run };
+    writeJsonAtomic(path.join(this.dir, rec.id, 'run.json'), rec);
+    return rec;
+  }
+
+  /** Oldest first. Directories without a complete run.json (none, by construction) are skipped. */
+  list(): RunRecord[] {
+    if (!fs.existsSync(this.dir)) return [];
+    return fs
+      .readdirSync(this.dir)
+      .sort()
+      .flatMap((id) => {
+        const f = path.join(this.dir, id, 'run.json');
+        return fs.existsSync(f) ? [readJson<RunRecord>(f)] : [];
+      });
+  }
+
+  /** An exact id, or a unique prefix of one. */
+  get(idOrPrefix: string): RunRecord {
+    const matches = this.list().filter((r) => r.id === idOrPrefix || r.id.startsWith(idOrPrefix));
+    const exact = matches.find((r) => r.id === idOrPrefix);
+    if (exact) return exact;
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length === 0) throw new Error(`no run '${idOrPrefix}' (see: leads runs list)`);
+    throw new Error(`run id '${idOrPrefix}' is ambiguous: ${matches.map((r) => r.id).join(', ')}`);
+  }
+}

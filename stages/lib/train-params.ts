@@ -1,0 +1,36 @@
+import type { ParamValue } from '../../runner/module-contract.js';
+import { ParamReader } from './params.js';
+import { parseSearchSpace } from './search-space.js';
+import { SCORINGS, type ModelSpec, type Scoring, type SearchConfig } from './training.js';
+
+export interface TrainParams {
+  readonly search: SearchConfig;
+  readonly models: readonly ModelSpec[];
+}
+
+/** train: {seed, cv, scoring, models: {<name>: {family, [mode], n_iter, space}}} */
+export function readTrainParams(params: { readonly [key: string]: ParamValue }): TrainParams {
+  const t = ParamReader.of(params, 'train');
+  const scoringText = t.get('scoring').string();
+  const scoring = SCORINGS.find((s) => s === scoringText) ?? t.get('scoring').fail(`one of ${SCORINGS.join(', ')}`);
+  const search: SearchConfig = { seed: t.get('seed').int(0), cv: t.get('cv').int(2), scoring: scoring as Scoring };
+  const modelsRaw = t.get('models').raw();
+  if (modelsRaw === null || typeof modelsRaw !== 'object' || Array.isArray(modelsRaw) || Object.keys(modelsRaw).length === 0) {
+    t.get('models').fail('a mapping of model name → {family, n_iter, space}');
+  }
+  const models = Object.keys(modelsRaw as object).map((name): ModelSpec => {
+    if (!/^[a-z0-9_]+$/.test(name)) t.get('models').fail(`model names of a-z, 0-9 and _ (got '${name}')`);
+    const m = t.get('models').get(name);
+    const family = m.get('family').string();
+    const nIter = m.get('n_iter').int(1);
+    const space = parseSearchSpace(m.get('space'));
+    if (family === 'logistic_regression') return { name, family, nIter, space };
+    if (family === 'xgboost') {
+      const mode = m.get('mode').string();
+      if (mode !== 'random_forest' && mode !== 'boosting') m.get('mode').fail('random_forest or boosting');
+      return { name, family, mode: mode as 'random_forest' | 'boosting', nIter, space };
+    }
+    return m.get('family').fail('logistic_regression or xgboost');
+  });
+  return { search, models };
+}

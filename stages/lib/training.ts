@@ -1,0 +1,110 @@
+import type { Dataset, Label } from './features.js';
+import { fitLogistic } from './logistic.js';
+import type { Model } from './model.js';
+import { predictProba, toLabels } from './model.js';
+import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
+import { sampleCandidates, type Candidate, type SearchSpace } from './search-space.js';
+import { stratifiedKFold, take } from './split.js';
+import { trainXgb, XGB_OBJECTIVES, type XgbMode, type XgbObjective } from './xgboost.js';
+
+/** How one model family is configured in params.yaml (train.models.<name>). */
+export type ModelSpec =
+  | { readonly name: string; readonly family: 'logistic_regression'; readonly nIter: number; readonly space: SearchSpace }
+  | { readonly name: string; readonly family: 'xgboost'; readonly mode: XgbMode; readonly nIter: number; readonly space: SearchSpace };
+
+export type Scoring = 'accuracy' | 'f1' | 'f1_weighted';
+export const SCORINGS: readonly Scoring[] = ['accuracy', 'f1', 'f1_weighted'];
+
+export interface SearchConfig {
+  readonly cv: number;
+  readonly seed: number;
+  readonly scoring: Scoring;
+}
+
+export interface CandidateScore {
+  readonly params: Candidate;
+  readonly mean_score: number;
+  readonly fold_scores: readonly number[];
+}
+
+export interface SearchResult {
+  readonly best: Candidate;
+  readonly bestScore: number;
+  readonly candidates: readonly CandidateScore[];
+  readonly model: Model;
+}
+
+function num(c: Candidate, key: string, spec: ModelSpec): number {
+  const v = c[key];
+  if (typeof v !== 'number' || !Number.isFinite(v)) {
+    throw new Error(`params: train.models.${spec.name}.space.${key} must give numbers, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function objective(c: Candidate, spec: ModelSpec): XgbObjective {
+  const v = c.objective;
+  const found = XGB_OBJECTIVES.find((o) => o === v);
+  if (!found) throw new Error(`params: train.models.${spec.name}.space.objective must be among ${XGB_OBJECTIVES.join(', ')} (what ml-xgboost supports), got ${JSON.stringify(v)}`);
+  return found;
+}
+
+/** Fit one family with one candidate's hyperparameters. seed feeds XGBoost's row/column sampling. */
+export async function fitCandidate(spec: ModelSpec, c: Candidate, data: Dataset, seed: number): Promise<Model> {
+  switch (spec.family) {
+    case 'logistic_regression': {
+      const maxIter = c.max_iter === undefined ? 100 : num(c, 'max_iter', spec);
+      return fitLogistic(data.X, data.y, { C: num(c, 'C', spec), maxIter }).model;
+    }
+    case 'xgboost':
+      return trainXgb(data.X, data.y, {
+        mode: spec.mode,
+        n_estimators: num(c, 'n_estimators', spec),
+        learning_rate: num(c, 'learning_rate', spec),
+        gamma: num(c, 'gamma', spec),
+        max_depth: num(c, 'max_depth', spec),
+        subsample: num(c, 'subsample', spec),
+        colsample_bylevel: c.colsample_bylevel === undefined ? 1 : num(c, 'colsample_bylevel', spec),
+        reg_lambda: c.reg_lambda === undefined ? 1 : num(c, 'reg_lambda', spec),
+        objective: objective(c, spec),
+        seed,
+      });
+  }
+}
+
+export function score(metrics: ClassificationMetrics, scoring: Scoring): number {
+  return metrics[scoring];
+}
+
+export async function evaluate(model: Model, data: Dataset): Promise<{ proba: number[]; pred: Label[]; metrics: ClassificationMetrics }> {
+  const proba = await predictProba(model, data.X);
+  const pred = toLabels(proba);
+  return { proba, pred, metrics: classificationMetrics(data.y, pred) };
+}
+
+function subset(data: Dataset, idx: readonly number[]): Dataset {
+  return { columns: data.columns, X: take(data.X, idx), y: take(data.y, idx) };
+}
+
+/**
+ * RandomizedSearchCV: n_iter candidates from the space, each scored by the
+ * mean over stratified k folds; ties go to the earlier candidate; the winner
+ * is refitted on all of the training data.
+ */
+export async function randomizedSearch(spec: ModelSpec, data: Dataset, cfg: SearchConfig): Promise<SearchResult> {
+  const candidates = sampleCandidates(spec.space, spec.nIter, cfg.seed);
+  const folds = stratifiedKFold(data.y, cfg.cv, cfg.seed);
+  const scored: CandidateScore[] = [];
+  for (const params of candidates) {
+    const foldScores: number[] = [];
+    for (const fold of folds) {
+      const model = await fitCandidate(spec, params, subset(data, fold.train), cfg.seed);
+      foldScores.push(score((await evaluate(model, subset(data, fold.test))).metrics, cfg.scoring));
+    }
+    scored.push({ params, mean_score: foldScores.reduce((a, b) => a + b, 0) / foldScores.length, fold_scores: foldScores });
+  }
+  let best = scored[0]!;
+  for (const s of scored) if (s.mean_score > best.mean_score) best = s;
+  const model = await fitCandidate(spec, best.params, data, cfg.seed);
+  return { best: best.params, bestScore: best.mean_score, candidates: scored, model };
+}
