@@ -1,0 +1,59 @@
+import fs from 'node:fs';
+import type { StageContext } from '../runner/module-contract.js';
+import { toStableJson, writeFileAtomic } from './lib/atomic-write.js';
+import { md5OfBytes } from './lib/checksum.js';
+import { readDataset } from './lib/dataset.js';
+import { gitRevision } from './lib/git-revision.js';
+import { LAYOUT } from './lib/layout.js';
+import { saveModelFile } from './lib/model.js';
+import { readTrainParams } from './lib/train-params.js';
+import { trainModel } from './lib/train-model.js';
+import { RunStore } from './lib/tracking.js';
+
+/** Every model family in train.models: a randomized search over k-fold CV, then metrics, plots and a tracked run. */
+export default async function (ctx: StageContext): Promise<void> {
+  const { search, models } = readTrainParams(ctx.params);
+  const train = readDataset(ctx.resolve(LAYOUT.trainSet));
+  const test = readDataset(ctx.resolve(LAYOUT.testSet));
+  const dataChecksum = md5OfBytes(Buffer.concat([fs.readFileSync(ctx.resolve(LAYOUT.trainSet)), fs.readFileSync(ctx.resolve(LAYOUT.testSet))]));
+  const runs = new RunStore(ctx.root);
+  const git = gitRevision(ctx.root);
+  // Models that are no longer configured must not linger as candidates for select.
+  fs.rmSync(ctx.resolve(LAYOUT.modelsDir), { recursive: true, force: true });
+  for (const spec of models) {
+    const started = new Date();
+    const t0 = performance.now();
+    const trained = await trainModel(spec, train, test, search);
+    const artifacts = {
+      model: LAYOUT.model(spec.name),
+      metrics: LAYOUT.metrics(spec.name),
+      roc: LAYOUT.roc(spec.name),
+      pr: LAYOUT.pr(spec.name),
+      confusion: LAYOUT.confusion(spec.name),
+    };
+    saveModelFile(ctx.resolve(artifacts.model), trained.file);
+    writeFileAtomic(ctx.resolve(artifacts.metrics), toStableJson(trained.metrics));
+    writeFileAtomic(ctx.resolve(artifacts.roc), toStableJson(trained.plots.roc));
+    writeFileAtomic(ctx.resolve(artifacts.pr), toStableJson(trained.plots.pr));
+    writeFileAtomic(ctx.resolve(artifacts.confusion), toStableJson(trained.plots.confusion));
+    const ms = performance.now() - t0;
+    const run = runs.record({
+      stage: ctx.stage,
+      model: spec.name,
+      family: trained.metrics.family,
+      started_at: started.toISOString(),
+      finished_at: new Date().toISOString(),
+      duration_ms: Math.round(ms),
+      git,
+      data_checksum: dataChecksum,
+      params: { search, n_iter: spec.nIter, space: spec.space, best: trained.metrics.best_params },
+      metrics: { train: trained.metrics.train, test: trained.metrics.test, cv_score: trained.metrics.search.best_score },
+      artifacts,
+    });
+    const t = trained.metrics.test;
+    ctx.log(
+      `train ${spec.name}: cv ${search.scoring} ${trained.metrics.search.best_score.toFixed(4)}, test accuracy ${t.accuracy.toFixed(4)}, ` +
+        `F1 ${t.f1.toFixed(4)}, F1 (weighted) ${t.f1_weighted.toFixed(4)} in ${(ms / 1000).toFixed(1)} s; run ${run.id}`,
+    );
+  }
+}
