@@ -1,0 +1,115 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { classificationMetrics } from '../../stages/lib/metrics.js';
+import { ModelRegistry, type NewVersion } from '../../stages/lib/registry.js';
+import { selectAndRegister } from '../../stages/lib/select-model.js';
+import { RunStore } from '../../stages/lib/tracking.js';
+import type { ModelMetrics } from '../../stages/lib/train-model.js';
+import { tempDir } from './fixtures.js';
+
+const dirs: string[] = [];
+afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
+const root = (): string => { const d = tempDir(); dirs.push(d); return d; };
+
+/** Metrics whose test F1 (weighted) grows with `good` (0..4 wrong predictions out of 8). */
+function metricsWith(wrong: number) {
+  const y = [1, 1, 1, 1, 0, 0, 0, 0] as const;
+  return classificationMetrics([...y], y.map((v, i) => (i < wrong ? (1 - v) as 0 | 1 : v)));
+}
+
+function version(name: string, wrong: number, model = name): NewVersion {
+  return {
+    name, family: 'logistic_regression', model_md5: model, data_checksum: 'd', params: {}, lock_entry: null,
+    metrics: { train: metricsWith(wrong), test: metricsWith(wrong) },
+    contents: { model: `{"m":"${model}"}`, cleaning: '{}', features: '{}' },
+  };
+}
+
+describe('model registry', () => {
+  it('numbers versions, keeps one Staging and one Production, archiving the previous holder', async () => {
+    const reg = new ModelRegistry(root());
+    const v1 = await reg.register(version('a', 2));
+    const v2 = await reg.register(version('b', 1));
+    expect([v1.version, v2.version, v1.stage]).toEqual([1, 2, 'None']);
+    await reg.transition(1, 'Staging');
+    await reg.transition(2, 'Staging');
+    expect(reg.get(1).stage).toBe('Archived');
+    expect(reg.get(2).stage).toBe('Staging');
+    await expect(reg.transition(1, 'Production', { requireFrom: 'Staging' })).rejects.toThrow(/version 1 is in Archived; only a Staging version can move to Production/);
+    await reg.transition(2, 'Production', { requireFrom: 'Staging' });
+    expect(reg.inStage('Production')?.version).toBe(2);
+    expect(reg.inStage('Staging')).toBeUndefined();
+    expect(reg.get(2).history.map((h) => h.stage)).toEqual(['None', 'Staging', 'Production']);
+    expect(fs.readFileSync(reg.filePath(reg.get(2), 'model'), 'utf8')).toBe('{"m":"b"}');
+    await expect(reg.transition(9, 'Staging')).rejects.toThrow(/no model version 9/);
+  });
+
+  it('a crash before the index is renamed loses nothing: the old index stays valid', async () => {
+    const dir = root();
+    const reg = new ModelRegistry(dir);
+    await reg.register(version('a', 2));
+    // What a crash mid-write leaves: a half-written temp file and a version folder the index does not name.
+    fs.writeFileSync(path.join(reg.dir, '.index.json.999.1.tmp'), '{"format":"lead-reg');
+    fs.mkdirSync(path.join(reg.dir, 'v2'));
+    expect(new ModelRegistry(dir).list().map((v) => v.version)).toEqual([1]);
+    const v = await new ModelRegistry(dir).register(version('b', 1));
+    expect(v.version).toBe(2);
+    expect(new ModelRegistry(dir).list().map((x) => x.name)).toEqual(['a', 'b']);
+  });
+
+  it('a stale lock left by a dead process is taken over', async () => {
+    const reg = new ModelRegistry(root());
+    fs.mkdirSync(reg.dir, { recursive: true });
+    fs.writeFileSync(path.join(reg.dir, '.lock'), '999999999');
+    await expect(reg.register(version('a', 1))).resolves.toMatchObject({ version: 1 });
+  });
+});
+
+describe('select against the registry', () => {
+  const cand = (name: string, wrong: number): ModelMetrics & { name: string; modelText: string } => ({
+    model: name, name, family: 'logistic_regression', best_params: { C: 1 }, train: metricsWith(wrong), test: metricsWith(wrong),
+    test_roc_auc: 0.5, search: { scoring: 'accuracy', cv: 3, n_iter: 1, best_score: 0.5, candidates: [] }, modelText: `{"m":"${name}"}`,
+  });
+  const input = (cands: ReturnType<typeof cand>[]) => ({ candidates: cands, cleaningText: '{}', featuresText: '{}', dataChecksum: 'x', lockEntry: { train: null } });
+
+  it('registers the best test F1 (weighted) into Staging, and reuses an identical model', async () => {
+    const reg = new ModelRegistry(root());
+    const first = await selectAndRegister(reg, input([cand('lr', 2), cand('xgb', 1)]));
+    expect(first.winner).toBe('xgb');
+    expect('version' in first && first.version.stage).toBe('Staging');
+    const again = await selectAndRegister(reg, input([cand('lr', 2), cand('xgb', 1)]));
+    expect('reused' in again && again.reused).toBe(true);
+    expect(reg.list().length).toBe(1);
+  });
+
+  it('keeps Production when it is at least as good; registers and archives the old Staging when better', async () => {
+    const reg = new ModelRegistry(root());
+    await selectAndRegister(reg, input([cand('a', 1)]));
+    await reg.transition(1, 'Production', { requireFrom: 'Staging' });
+    const worse = await selectAndRegister(reg, input([cand('b', 2)]));
+    expect(worse.decision.action).toBe('keep_production');
+    expect(reg.list().length).toBe(1);
+    const better = await selectAndRegister(reg, input([cand('c', 0)]));
+    expect(better.decision.action).toBe('register');
+    const best2 = await selectAndRegister(reg, input([cand('d', 0)]));
+    expect(best2.decision.action).toBe('register');
+    expect(reg.list().map((v) => `${v.version}:${v.name}:${v.stage}`)).toEqual(['1:a:Production', '2:c:Archived', '3:d:Staging']);
+  });
+});
+
+describe('run store', () => {
+  it('records runs atomically and finds them by id or unique prefix', () => {
+    const store = new RunStore(root());
+    const m = metricsWith(1);
+    const rec = store.record({
+      stage: 'train', model: 'lr', family: 'logistic_regression', started_at: '2024-05-01T10:00:00.000Z', finished_at: '2024-05-01T10:00:01.000Z',
+      duration_ms: 1000, git: null, data_checksum: 'abc', params: { C: 1 }, metrics: { train: m, test: m, cv_score: 0.8 }, artifacts: { model: 'data/models/lr.json' },
+    });
+    expect(rec.id).toMatch(/^20240501T100000Z-[0-9a-f]{8}$/);
+    expect(store.list()).toEqual([rec]);
+    expect(store.get(rec.id.slice(0, 20)).model).toBe('lr');
+    expect(() => store.get('1999')).toThrow(/no run '1999'/);
+    expect(fs.readdirSync(path.join(store.dir, rec.id))).toEqual(['run.json']);
+  });
+});
