@@ -88,6 +88,11 @@ export function rawRowToFeatures(row: InputRow, b: ModelBundle): { features: num
       problems.push((e as Error).message);
     }
   }
+  // Clean keeps signups only, so other sources have no encoding; say so rather than name the derived bin_source.
+  const known = b.features.oneHot.find((e) => e.column === 'source')?.categories ?? [];
+  if (source !== undefined && bin !== undefined && !known.includes(source)) {
+    problems.push(`source '${source}' cannot be scored: the model was trained on ${known.join(', ')} rows only`);
+  }
   if (problems.length || group === undefined || onboarding === undefined || source === undefined || bin === undefined) return { problems };
   const encodable: EncodableRow = { ...cont, customer_group: group, onboarding, source, bin_source: bin };
   try {
