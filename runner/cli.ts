@@ -16,8 +16,16 @@ Commands:
       -j, --jobs N         run up to N independent stages at once (default 1)
       --wait SECONDS       wait for another running repro instead of stopping
       --json               one JSON document on stdout (for CI)
+      --no-run-cache       neither restore from nor record into the run-cache
+      --allow-missing      treat a stage as up to date when only its outputs are missing
   status [targets…]    say which stages are stale, and why   [--json]
   dag [targets…]       print the stage graph   [--mermaid | --dot]
+  checkout [targets…]  put outputs back as pipeline.lock records them, from the cache
+      -f, --force          also overwrite outputs whose changes are not in the cache
+  gc                   list cache objects nothing uses any more (dry run); -f removes them
+      -a, --all-branches   also keep what the pipeline.lock of every branch needs
+      -T, --all-tags       … of every tag;   -A, --all-commits   … of every commit
+      --no-experiments     do not keep what recorded experiments produced
   params diff [A [B]]  params that differ between revisions (git revisions or 'workspace')
   metrics show [REV…]  metrics of the workspace or of git revisions
   metrics diff [A [B]] metrics that differ, with the change   (--json | --md, --all)
@@ -65,6 +73,8 @@ const commands: Record<string, Handler> = {
       jobs: { type: 'string', short: 'j' },
       wait: { type: 'string' },
       json: { type: 'boolean' },
+      'no-run-cache': { type: 'boolean' },
+      'allow-missing': { type: 'boolean' },
     });
     if (v.help) return help(io);
     const { reproCommand } = await import('./commands/repro.js');
@@ -78,6 +88,8 @@ const commands: Record<string, Handler> = {
       jobs: intOpt(v.jobs, '--jobs', 1) ?? 1,
       json: !!v.json,
       waitMs: (intOpt(v.wait, '--wait', 0) ?? 0) * 1000,
+      runCache: !v['no-run-cache'],
+      allowMissing: !!v['allow-missing'],
     });
   },
   async status(io, argv) {
@@ -164,6 +176,33 @@ const commands: Record<string, Handler> = {
     if (v.mermaid && v.dot) throw new UserError({ message: `choose one of --mermaid and --dot` });
     const { dagCommand } = await import('./commands/dag.js');
     return dagCommand(io, { format: v.mermaid ? 'mermaid' : v.dot ? 'dot' : 'text', targets: positionals });
+  },
+  async checkout(io, argv) {
+    const { values: v, positionals } = parse(argv, { force: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });
+    if (v.help) return help(io);
+    const { checkoutCommand } = await import('./commands/checkout.js');
+    return checkoutCommand(io, { targets: positionals, force: !!v.force, json: !!v.json });
+  },
+  async gc(io, argv) {
+    const { values: v, positionals } = parse(argv, {
+      force: { type: 'boolean', short: 'f' },
+      'all-branches': { type: 'boolean', short: 'a' },
+      'all-tags': { type: 'boolean', short: 'T' },
+      'all-commits': { type: 'boolean', short: 'A' },
+      'no-experiments': { type: 'boolean' },
+      json: { type: 'boolean' },
+    });
+    if (v.help) return help(io);
+    if (positionals.length) throw new UserError({ message: `gc takes no arguments, got '${positionals[0]}'` });
+    const { gcCommand } = await import('./commands/gc.js');
+    return gcCommand(io, {
+      force: !!v.force,
+      branches: !!v['all-branches'],
+      tags: !!v['all-tags'],
+      commits: !!v['all-commits'],
+      experiments: !v['no-experiments'],
+      json: !!v.json,
+    });
   },
 };
 

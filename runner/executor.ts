@@ -17,14 +17,26 @@ export interface ReproOptions {
   readonly dry: boolean;
   readonly keepGoing: boolean;
   readonly jobs: number;
+  /** A stage whose only change is missing outputs counts as up to date (its outputs are elsewhere, e.g. a remote). */
+  readonly allowMissing?: boolean;
+}
+
+/** Outputs put back from the cache instead of running a stage. */
+export interface Restored {
+  readonly outs: LockedPath[];
+  /** The stage's saved output, replayed so the user sees what the run printed. */
+  readonly log: string;
+  /** 'cache': pipeline.lock already recorded these inputs; 'run-cache': an earlier run with these inputs did. */
+  readonly from: 'cache' | 'run-cache';
 }
 
 /**
  * Where the content-addressed cache plugs in. `restore` is asked before a
- * stale stage runs; `saved` after it succeeded.
+ * stale stage runs; `beforeRun` just before it runs; `saved` after it succeeded.
  */
 export interface CacheHooks {
-  restore(stage: Stage, fp: string, inputs: Inputs): Promise<{ outs: LockedPath[]; log: string } | undefined>;
+  restore(stage: Stage, fp: string, lockEntry: LockEntry | undefined): Promise<Restored | undefined>;
+  beforeRun(stage: Stage): void;
   saved(stage: Stage, fp: string | undefined, outs: readonly Observed[], log: string): Promise<void>;
 }
 
@@ -46,6 +58,8 @@ export class Executor {
   private flushTimer: NodeJS.Timeout | undefined;
   private stopping: 'failure' | 'interrupt' | undefined;
   private readonly running = new Set<string>();
+  /** Outputs left missing under --allow-missing, with the hash the lock records for them. */
+  private readonly allowedMissing = new Map<string, string>();
 
   constructor(
     private readonly ws: Workspace,
@@ -125,6 +139,10 @@ export class Executor {
       reasons = reasons.filter((r) => !(r.kind === 'dep-missing' && toBeMade.has(r.path)));
       reasons = [...reasons, ...upWouldRun.map((u): Reason => ({ kind: 'upstream-stale', stage: u }))];
     }
+    if (this.opts.allowMissing && lockEntry && reasons.length > 0 && reasons.every((r) => this.missingIsAllowed(r, lockEntry))) {
+      for (const o of lockEntry.outs) this.allowedMissing.set(o.path, o.hash);
+      reasons = [];
+    }
     if (this.opts.force && reasons.length === 0) reasons = [{ kind: 'forced' }];
     if (reasons.length === 0) {
       this.record({ name: stage.name, state: 'skipped', reasons });
@@ -142,11 +160,12 @@ export class Executor {
     const fp = await fingerprint(inputs);
     if (this.cache && fp && !this.opts.force && !stage.alwaysChanged) {
       const t0 = performance.now();
-      const restored = await this.cache.restore(stage, fp, inputs);
+      const restored = await this.cache.restore(stage, fp, lockEntry);
       if (restored) {
         for (const l of restored.log.split('\n')) if (l) this.reporter.line(stage.name, l, 'stdout');
         this.commit(stage, inputs, restored.outs);
-        this.record({ name: stage.name, state: 'restored', reasons, durationMs: performance.now() - t0 });
+        const unchanged = lockEntry !== undefined && sameOuts(lockEntry.outs, restored.outs);
+        this.record({ name: stage.name, state: 'restored', from: restored.from, reasons, durationMs: performance.now() - t0, unchangedOutputs: unchanged });
         return;
       }
     }
@@ -165,6 +184,7 @@ export class Executor {
         if (!o.persist) fs.rmSync(abs, { recursive: true, force: true });
         fs.mkdirSync(path.dirname(abs), { recursive: true });
       }
+      this.cache?.beforeRun(stage);
       // Loaded on first use: a no-op run never pays for the process machinery.
       const { runStage } = await import('./process.js');
       const result = await runStage(stage, {
@@ -202,6 +222,14 @@ export class Executor {
     } finally {
       this.running.delete(stage.name);
     }
+  }
+
+  /** Under --allow-missing: a missing output, or a missing dep that an allowed-missing upstream output would provide unchanged. */
+  private missingIsAllowed(r: Reason, lock: LockEntry): boolean {
+    if (r.kind === 'out-missing') return true;
+    if (r.kind !== 'dep-missing') return false;
+    const want = this.allowedMissing.get(r.path);
+    return want !== undefined && lock.deps.some((d) => d.path === r.path && d.hash === want);
   }
 
   private fail(stage: Stage, reasons: Reason[], error: string, durationMs: number): void {

@@ -33,3 +33,11 @@ export function requireRevision(root: string, rev: string): string {
   if (!sha) throw new UserError({ message: `unknown git revision '${rev}'`, hint: 'use a branch, tag, commit or HEAD~N; "workspace" is the working tree' });
   return sha;
 }
+
+/** Commits named by a set of refs: 'branches', 'tags', or 'commits' (every commit reachable from any ref). */
+export function gitRevisions(root: string, which: 'branches' | 'tags' | 'commits'): string[] {
+  if (!isGitRepo(root)) throw new UserError({ message: `--all-${which} needs a git repository, and ${root} is not in one` });
+  const args = which === 'commits' ? ['rev-list', '--all'] : ['for-each-ref', '--format=%(objectname)', which === 'branches' ? 'refs/heads' : 'refs/tags'];
+  const r = spawnSync('git', args, { cwd: root, encoding: 'utf8', maxBuffer: 256 << 20 });
+  return r.status === 0 ? [...new Set(r.stdout.split('\n').filter(Boolean))] : [];
+}

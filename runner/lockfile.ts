@@ -52,6 +52,16 @@ export class Lockfile {
     return new Lockfile(file, stages, cache);
   }
 
+  /** Parse a lock file's text (e.g. read from a git revision). */
+  static parseText(text: string, displayName = LOCK_FILE): Map<string, LockEntry> {
+    const doc = YamlSource.parse(displayName, text).toJS();
+    const raw = isPlainObject(doc) ? doc.stages : undefined;
+    const stages = new Map<string, LockEntry>();
+    if (!isPlainObject(raw)) return stages;
+    for (const [name, e] of Object.entries(raw)) stages.set(name, parseEntry(name, e));
+    return stages;
+  }
+
   get(name: string): LockEntry | undefined {
     return this.stages.get(name);
   }

@@ -68,5 +68,14 @@ export async function fingerprint(inputs: Inputs): Promise<string | undefined> {
     if (d.state.kind === 'missing') return undefined;
     deps.push([d.path, d.state.hash]);
   }
-  return hashString(canonicalJson({ cmd: inputs.cmd, deps, params: inputs.params }));
+  return fingerprintOf(inputs.cmd, deps, inputs.params);
+}
+
+/** The same key for what a lock entry recorded, so a lock entry is a run-cache entry too. */
+export function lockFingerprint(e: { cmd: string; deps: readonly LockedPath[]; params: LockedParams }): Promise<string> {
+  return fingerprintOf(e.cmd, e.deps.map((d) => [d.path, d.hash]), e.params);
+}
+
+function fingerprintOf(cmd: string, deps: readonly (readonly [string, string])[], params: LockedParams): Promise<string> {
+  return hashString(canonicalJson({ cmd, deps, params }));
 }

@@ -17,6 +17,8 @@ export interface StageResult {
   readonly reasons: readonly Reason[];
   readonly durationMs?: number;
   readonly error?: string;
+  /** For 'restored': where the outputs came from. */
+  readonly from?: 'cache' | 'run-cache';
   /** True when a stage ran but its outputs came out byte-identical, so downstream may stay skipped. */
   readonly unchangedOutputs?: boolean;
 }
@@ -62,7 +64,7 @@ export class HumanReporter implements Reporter {
     if (r.state === 'failed' || r.state === 'blocked' || r.state === 'interrupted') detail = r.error ? `: ${r.error}` : '';
     if (r.state === 'would-run') detail = r.reasons.length ? ` (${r.reasons.map(describeReason).join('; ')})` : '';
     if (r.state === 'done' && r.unchangedOutputs) detail = ' (outputs unchanged)';
-    const label = r.state === 'restored' ? 'restored from run-cache' : r.state;
+    const label = r.state === 'restored' ? `restored from ${r.from ?? 'run-cache'}` : r.state;
     this.out.write(`${MARK[r.state]} ${r.name}: ${label}${dur}${detail}\n`);
   }
 
@@ -100,6 +102,7 @@ export class JsonReporter implements Reporter {
           stages: results.map((r) => ({
             name: r.name,
             state: r.state,
+            ...(r.from ? { from: r.from } : {}),
             ...(r.durationMs !== undefined ? { durationMs: Math.round(r.durationMs) } : {}),
             reasons: r.reasons.map((x) => ({ ...x, text: describeReason(x) })),
             ...(r.error ? { error: r.error } : {}),

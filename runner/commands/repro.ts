@@ -2,15 +2,18 @@ import path from 'node:path';
 import { findRoot, openWorkspace, STATE_DIR } from '../workspace.js';
 import { Executor, type CacheHooks, type ReproOptions } from '../executor.js';
 import { RepoLock } from '../repo-lock.js';
+import { openLocalCache, stageCacheFor } from '../cache/open.js';
 import { HumanReporter, JsonReporter } from '../reporter.js';
 import type { Io } from '../cli-io.js';
 
 export interface ReproArgs extends ReproOptions {
   readonly json: boolean;
   readonly waitMs: number;
+  /** Consult and record the run-cache (--no-run-cache turns it off). */
+  readonly runCache: boolean;
 }
 
-export async function reproCommand(io: Io, args: ReproArgs, cacheFor?: (root: string) => CacheHooks | undefined): Promise<number> {
+export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
   const t0 = performance.now();
   // Take the repository lock before reading pipeline.lock, so a run that waited sees what the other one wrote.
   const lock = await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'repro', args.waitMs);
@@ -23,7 +26,17 @@ export async function reproCommand(io: Io, args: ReproArgs, cacheFor?: (root: st
   }
   let signal: NodeJS.Signals | undefined;
   const reporter = args.json ? new JsonReporter(io.stdout, io.stderr) : new HumanReporter(io.stdout, args.jobs > 1);
-  const exec = new Executor(ws, args, reporter, cacheFor?.(ws.root));
+  let cache: CacheHooks | undefined;
+  try {
+    cache = args.dry ? undefined : stageCacheFor(ws, openLocalCache(ws.stateDir), {
+      warn: (stage, message) => io.err(`warning: ${stage}: ${message}`),
+      useRunCache: args.runCache,
+    });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  const exec = new Executor(ws, args, reporter, cache);
   const onSignal = (s: NodeJS.Signals) => {
     if (signal) return;
     signal = s;

@@ -1,14 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { openWorkspace } from '../workspace.js';
+import { openWorkspace, findRoot, saveCaches, STATE_DIR } from '../workspace.js';
+import { RepoLock } from '../repo-lock.js';
+import { openLocalCache } from '../cache/open.js';
+import { missingObjects } from '../cache/checkout.js';
+import { checkoutOutputs } from '../commands/checkout.js';
 import { UserError, didYouMean } from '../errors.js';
 import { canonicalJson } from '../config/params.js';
 import { diffFlat, paramsFilesOf, readFlat } from '../commands/params-metrics.js';
 import { WORKSPACE } from '../revision.js';
 import { formatChange, formatValue, renderTable, type TableFormat } from '../table.js';
 import { writeFileAtomic } from '../fs-util.js';
-import { Lockfile } from '../lockfile.js';
 import type { Io } from '../cli-io.js';
 import { ExpStore, type ExpRecord } from './store.js';
 
@@ -146,20 +148,37 @@ export function expDiffCommand(io: Io, args: { a: string; b: string; format: Tab
 }
 
 /** Bring an experiment back: its params files, its lock entries, and its outputs from the cache. */
-export function expApplyCommand(io: Io, args: { name: string }): number {
-  const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const rec = new ExpStore(ws.stateDir).get(args.name);
-  if (rec.status !== 'success' || !rec.lock || !rec.paramsText) {
-    throw new UserError({ message: `experiment '${rec.name}' did not succeed (${rec.status}); there is nothing to apply` });
+export async function expApplyCommand(io: Io, args: { name: string }): Promise<number> {
+  const repoLock = await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'exp apply', 0);
+  try {
+    const ws = openWorkspace(io.cwd, { checkDeps: false });
+    const rec = new ExpStore(ws.stateDir).get(args.name);
+    if (rec.status !== 'success' || !rec.lock || !rec.paramsText) {
+      throw new UserError({ message: `experiment '${rec.name}' did not succeed (${rec.status}); there is nothing to apply` });
+    }
+    const cache = openLocalCache(ws.stateDir);
+    // Check the cache first, so a missing object leaves the workspace as it was.
+    for (const [name, entry] of Object.entries(rec.lock)) {
+      const decls = ws.pipeline.stages.get(name)?.outs ?? [];
+      for (const o of entry.outs) {
+        if (!decls.find((d) => d.path === o.path)?.cache) continue;
+        if ((await missingObjects(cache.store, o)).length) {
+          throw new UserError({ message: `experiment '${rec.name}' cannot be applied: output '${o.path}' is no longer in the cache`, hint: `'lockstep pull' it from a remote, or rerun it with 'lockstep exp run' and its params` });
+        }
+      }
+    }
+    for (const [file, text] of Object.entries(rec.paramsText)) writeFileAtomic(path.join(ws.root, file), text);
+    for (const [name, entry] of Object.entries(rec.lock)) if (ws.pipeline.stages.has(name)) ws.lock.set(name, entry);
+    ws.lock.write(ws.graph.order);
+    for (const [file, text] of Object.entries(rec.metricsText ?? {})) writeFileAtomic(path.join(ws.root, file), text);
+    const items = await checkoutOutputs(ws, cache, [], true);
+    saveCaches(ws);
+    const restored = items.filter((i) => i.outcome === 'restored').length;
+    io.out(`applied ${rec.name}: params, pipeline.lock and metrics written; ${restored} output${restored === 1 ? '' : 's'} restored from the cache`);
+    return 0;
+  } finally {
+    repoLock.release();
   }
-  for (const [file, text] of Object.entries(rec.paramsText)) writeFileAtomic(path.join(ws.root, file), text);
-  const lock = Lockfile.read(ws.root);
-  for (const [name, entry] of Object.entries(rec.lock)) if (ws.pipeline.stages.has(name)) lock.set(name, entry);
-  lock.write(ws.graph.order);
-  for (const [file, text] of Object.entries(rec.metricsText ?? {})) writeFileAtomic(path.join(ws.root, file), text);
-  io.out(`applied params and lock of ${rec.name}; restoring outputs from the cache…`);
-  const r = spawnSync(process.execPath, [process.argv[1]!, 'checkout'], { cwd: ws.root, stdio: ['ignore', 'inherit', 'inherit'] });
-  return r.status ?? 1;
 }
 
 export function expRemoveCommand(io: Io, args: { names: string[]; all: boolean; queued: boolean }): number {

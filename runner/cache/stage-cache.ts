@@ -1,0 +1,110 @@
+import path from 'node:path';
+import type { Stage } from '../stage.js';
+import type { LockEntry, LockedPath } from '../lockfile.js';
+import type { TreeHasher } from '../hash/tree.js';
+import { lockFingerprint, toLocked, type Observed } from '../observe.js';
+import type { CacheHooks, Restored } from '../executor.js';
+import { checkoutOut, missingObjects, unshareLinks } from './checkout.js';
+import type { LinkType, ObjectStore } from './object-store.js';
+import type { RunCache } from './run-cache.js';
+
+/** Brings objects and run-cache entries from a remote on demand (repro --pull). */
+export interface Fetcher {
+  objects(hashes: readonly string[]): Promise<void>;
+  runEntry(fingerprint: string): Promise<void>;
+}
+
+interface Candidate {
+  readonly outs: readonly LockedPath[];
+  readonly log: string;
+  readonly from: Restored['from'];
+}
+
+/**
+ * The engine's cache: saves what a stage produced, and when a stale stage's
+ * inputs were seen before (in pipeline.lock or in the run-cache), restores
+ * its outputs instead of running it.
+ */
+export class StageCache implements CacheHooks {
+  constructor(
+    private readonly root: string,
+    private readonly store: ObjectStore,
+    private readonly runs: RunCache,
+    private readonly link: LinkType,
+    private readonly hasher: TreeHasher,
+    private readonly warn: (stage: string, message: string) => void,
+    private readonly useRunCache: boolean,
+    private readonly fetcher?: Fetcher,
+  ) {}
+
+  async restore(stage: Stage, fp: string, lockEntry: LockEntry | undefined): Promise<Restored | undefined> {
+    const candidates: Candidate[] = [];
+    if (lockEntry && samePaths(lockEntry.outs, stage) && (await lockFingerprint(lockEntry)) === fp) {
+      candidates.push({ outs: lockEntry.outs, log: '', from: 'cache' });
+    }
+    if (this.useRunCache && stage.outs.length > 0) {
+      if (this.fetcher && !this.runs.has(fp)) await this.fetcher.runEntry(fp);
+      const r = this.runs.lookup(fp);
+      if (r.kind === 'ignored') this.warn(stage.name, `ignoring run-cache entry ${fp}: ${r.why}`);
+      if (r.kind === 'hit' && samePaths(r.entry.outs, stage)) candidates.push({ outs: r.entry.outs, log: r.entry.log, from: 'run-cache' });
+    }
+    for (const c of candidates) {
+      const stale = await this.differing(c.outs);
+      if (!(await this.available(stale))) continue;
+      for (const o of stale) await checkoutOut(this.store, this.root, o, this.link);
+      return { outs: [...c.outs], log: c.log, from: c.from };
+    }
+    return undefined;
+  }
+
+  beforeRun(stage: Stage): void {
+    if (this.link !== 'hardlink') return;
+    for (const o of stage.outs) if (o.persist) unshareLinks(path.join(this.root, o.path));
+  }
+
+  async saved(stage: Stage, fp: string | undefined, outs: readonly Observed[], log: string): Promise<void> {
+    for (const o of outs) await this.save(o);
+    // Uncached outs (metrics kept in git) are stored too, so a run-cache hit can restore everything the stage made.
+    if (fp && this.useRunCache && outs.length > 0 && !stage.alwaysChanged) {
+      this.runs.record(stage.name, fp, outs.map((o) => toLocked(o)!), log);
+    }
+  }
+
+  /** Store one observed output (a file, or a directory's files plus its manifest). */
+  async save(o: Observed): Promise<void> {
+    const s = o.state;
+    const abs = path.join(this.root, o.path);
+    if (s.kind === 'file') await this.store.addFile(abs, s.hash, this.link, o.path);
+    else if (s.kind === 'dir') {
+      for (const e of s.manifest) await this.store.addFile(path.join(abs, e.relpath), e.hash, this.link, `${o.path}/${e.relpath}`);
+      await this.store.addManifest(s.manifest);
+    }
+  }
+
+  /** Outputs whose workspace content is not what `outs` records. */
+  private async differing(outs: readonly LockedPath[]): Promise<LockedPath[]> {
+    const out: LockedPath[] = [];
+    for (const o of outs) {
+      const now = await this.hasher.hashPath(path.join(this.root, o.path));
+      if (now.kind === 'missing' || now.hash !== o.hash) out.push(o);
+    }
+    return out;
+  }
+
+  /** Whether every object these outputs need is in the local cache, fetching what is not when a remote is at hand. */
+  private async available(outs: readonly LockedPath[]): Promise<boolean> {
+    // Rounds: a directory's manifest must arrive before its files are known.
+    for (let round = 0; ; round++) {
+      const missing: string[] = [];
+      for (const o of outs) missing.push(...(await missingObjects(this.store, o)));
+      if (missing.length === 0) return true;
+      if (!this.fetcher || round === 2) return false;
+      await this.fetcher.objects([...new Set(missing)]);
+    }
+  }
+}
+
+function samePaths(outs: readonly LockedPath[], stage: Stage): boolean {
+  return outs.length === stage.outs.length && stage.outs.every((o) => outs.some((l) => l.path === o.path));
+}
+

@@ -1,0 +1,91 @@
+import path from 'node:path';
+import { openWorkspace, saveCaches, STATE_DIR, findRoot, type Workspace } from '../workspace.js';
+import { RepoLock } from '../repo-lock.js';
+import { openLocalCache, type LocalCache } from '../cache/open.js';
+import { checkoutOut, missingObjects } from '../cache/checkout.js';
+import type { LockedPath } from '../lockfile.js';
+import type { Io } from '../cli-io.js';
+
+export type CheckoutOutcome = 'unchanged' | 'restored' | 'missing' | 'refused';
+
+export interface CheckoutItem {
+  readonly stage: string;
+  readonly path: string;
+  readonly outcome: CheckoutOutcome;
+  readonly detail?: string;
+}
+
+/** The cached outputs recorded in pipeline.lock for the selected stages (uncached ones live in git). */
+export function lockedOuts(ws: Workspace, targets: readonly string[]): { stage: string; out: LockedPath }[] {
+  const names = targets.length ? new Set(ws.graph.resolveTargets(targets, ws.root)) : undefined;
+  const list: { stage: string; out: LockedPath }[] = [];
+  for (const name of ws.graph.order) {
+    if (names && !names.has(name)) continue;
+    const entry = ws.lock.get(name);
+    const stage = ws.pipeline.stages.get(name)!;
+    if (!entry) continue;
+    for (const out of entry.outs) {
+      const decl = stage.outs.find((o) => o.path === out.path);
+      if (decl?.cache) list.push({ stage: name, out });
+    }
+  }
+  return list;
+}
+
+/**
+ * Put outputs back to what pipeline.lock records. An output whose current
+ * content is not in the cache holds work that would be lost: it is left alone
+ * unless `force`.
+ */
+export async function checkoutOutputs(ws: Workspace, cache: LocalCache, targets: readonly string[], force: boolean): Promise<CheckoutItem[]> {
+  const items: CheckoutItem[] = [];
+  for (const { stage, out } of lockedOuts(ws, targets)) {
+    const abs = path.join(ws.root, out.path);
+    const now = await ws.hasher.hashPath(abs);
+    if (now.kind !== 'missing' && now.hash === out.hash) {
+      items.push({ stage, path: out.path, outcome: 'unchanged' });
+      continue;
+    }
+    const missing = await missingObjects(cache.store, out);
+    if (missing.length) {
+      items.push({ stage, path: out.path, outcome: 'missing', detail: `${missing.length} object${missing.length === 1 ? '' : 's'} not in the cache` });
+      continue;
+    }
+    if (!force && now.kind !== 'missing' && !(await contentIsCached(cache, now))) {
+      items.push({ stage, path: out.path, outcome: 'refused', detail: 'it has changes that are not in the cache' });
+      continue;
+    }
+    await checkoutOut(cache.store, ws.root, out, cache.settings.link);
+    items.push({ stage, path: out.path, outcome: 'restored' });
+  }
+  return items;
+}
+
+async function contentIsCached(cache: LocalCache, state: { kind: 'file' | 'dir'; hash: string; manifest?: readonly { hash: string }[] }): Promise<boolean> {
+  if (state.kind === 'file') return cache.store.has(state.hash);
+  return (state.manifest ?? []).every((e) => cache.store.has(e.hash));
+}
+
+export async function checkoutCommand(io: Io, args: { targets: string[]; force: boolean; json: boolean }): Promise<number> {
+  const lock = await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'checkout', 0);
+  try {
+    const ws = openWorkspace(io.cwd, { checkDeps: false });
+    const items = await checkoutOutputs(ws, openLocalCache(ws.stateDir), args.targets, args.force);
+    saveCaches(ws);
+    const bad = items.filter((i) => i.outcome === 'missing' || i.outcome === 'refused');
+    if (args.json) {
+      io.out(JSON.stringify({ ok: bad.length === 0, outputs: items }, null, 2));
+    } else {
+      for (const i of items) {
+        if (i.outcome === 'restored') io.out(`↺ ${i.path}: restored from the cache`);
+        else if (i.outcome === 'missing') io.err(`✗ ${i.path}: ${i.detail}; run 'lockstep pull' or 'lockstep repro ${i.stage}'`);
+        else if (i.outcome === 'refused') io.err(`✗ ${i.path}: ${i.detail}; rerun with --force to discard them`);
+      }
+      const n = (o: CheckoutOutcome) => items.filter((i) => i.outcome === o).length;
+      io.out(`${items.length} output${items.length === 1 ? '' : 's'}: ${n('restored')} restored, ${n('unchanged')} unchanged${n('missing') ? `, ${n('missing')} missing` : ''}${n('refused') ? `, ${n('refused')} kept (local changes)` : ''}`);
+    }
+    return bad.length ? 1 : 0;
+  } finally {
+    lock.release();
+  }
+}
