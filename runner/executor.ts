@@ -154,7 +154,8 @@ export class Executor {
     }
     const missing = inputs.deps.find((d) => d.state.kind === 'missing');
     if (missing) {
-      this.fail(stage, reasons, `dep '${missing.path}' does not exist`, 0);
+      const allowed = this.allowedMissing.has(missing.path) ? ' (--allow-missing left it out; pull it or repro without --allow-missing)' : '';
+      this.fail(stage, reasons, `dep '${missing.path}' does not exist${allowed}`, 0);
       return;
     }
     const fp = await fingerprint(inputs);

@@ -32,7 +32,7 @@ export function cacheSettings(stateDir: string, env: NodeJS.ProcessEnv = process
     for (const k of Object.keys(c)) {
       if (!KEYS.includes(k)) {
         const near = didYouMean(k, KEYS);
-        throw new UserError({ message: `unknown field 'cache.${k}'${near ? `; did you mean '${near}'?` : ''}`, location: where(['cache', k]) });
+        throw new UserError({ message: `unknown field 'cache.${k}'${near ? `; ${near}` : ''}`, location: where(['cache', k]) });
       }
     }
     if (c.type !== undefined) {
