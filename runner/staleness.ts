@@ -54,9 +54,7 @@ export function staleReasons(opts: {
     const was = lock.params[file] ?? {};
     for (const key of Object.keys(now).sort()) {
       if (!Object.hasOwn(was, key)) reasons.push({ kind: 'param-added', file, key, value: now[key]! });
-      else if (canonicalJson(now[key]) !== canonicalJson(was[key])) {
-        reasons.push({ kind: 'param-changed', file, key, old: was[key]!, new: now[key]! });
-      }
+      else paramChanges(file, key, was[key]!, now[key]!, reasons);
     }
     for (const key of Object.keys(was).sort()) if (!Object.hasOwn(now, key)) reasons.push({ kind: 'param-removed', file, key });
   }
@@ -71,6 +69,22 @@ export function staleReasons(opts: {
   const currentOuts = new Set(outs.map((o) => o.path));
   for (const l of lock.outs) if (!currentOuts.has(l.path)) reasons.push({ kind: 'out-removed', path: l.path });
   return reasons;
+}
+
+const isMapping = (v: ParamValue): v is { readonly [k: string]: ParamValue } => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A tracked section (`params: [train]`) is reported by the leaf keys that changed, not as one opaque blob. */
+function paramChanges(file: string, key: string, was: ParamValue, now: ParamValue, out: Reason[]): void {
+  if (canonicalJson(was) === canonicalJson(now)) return;
+  if (!isMapping(was) || !isMapping(now)) {
+    out.push({ kind: 'param-changed', file, key, old: was, new: now });
+    return;
+  }
+  for (const k of Object.keys(now).sort()) {
+    if (!Object.hasOwn(was, k)) out.push({ kind: 'param-added', file, key: `${key}.${k}`, value: now[k]! });
+    else paramChanges(file, `${key}.${k}`, was[k]!, now[k]!, out);
+  }
+  for (const k of Object.keys(was).sort()) if (!Object.hasOwn(now, k)) out.push({ kind: 'param-removed', file, key: `${key}.${k}` });
 }
 
 export function describeReason(r: Reason): string {

@@ -40,8 +40,25 @@ function readLocal(file: string): Uint8Array {
   }
 }
 
-/** Fetch or copy the data, check its md5 (the data's identity), and write it only if it matches. */
-export async function ingest(opts: { source: Source; md5: string; dest: string; timeoutMs: number }): Promise<{ bytes: number; md5: string }> {
+/** The bytes of `file` when it exists and has the expected md5. */
+function verifiedCopy(file: string, md5: string): Uint8Array | undefined {
+  try {
+    const data = fs.readFileSync(file);
+    return md5OfBytes(data) === md5.toLowerCase() ? data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Fetch or copy the data, check its md5 (the data's identity), and write it
+ * only if it matches. Data already at `dest` with that md5 is kept as it is:
+ * switching the source between the URL and a local copy of the same data
+ * needs no download, and works offline.
+ */
+export async function ingest(opts: { source: Source; md5: string; dest: string; timeoutMs: number }): Promise<{ bytes: number; md5: string; reused: boolean }> {
+  const present = verifiedCopy(opts.dest, opts.md5);
+  if (present) return { bytes: present.length, md5: opts.md5.toLowerCase(), reused: true };
   const data = opts.source.kind === 'url' ? await fetchBytes(opts.source.url, opts.timeoutMs) : readLocal(opts.source.path);
   const md5 = md5OfBytes(data);
   if (md5 !== opts.md5.toLowerCase()) {
@@ -49,5 +66,5 @@ export async function ingest(opts: { source: Source; md5: string; dest: string; 
     throw new IngestError(`${from} has md5 ${md5}, expected ${opts.md5} (ingest.md5): it is not the expected raw_data.csv. ${HOW_TO_FIX}`);
   }
   writeFileAtomic(opts.dest, data);
-  return { bytes: data.length, md5 };
+  return { bytes: data.length, md5, reused: false };
 }

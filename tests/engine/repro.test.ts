@@ -120,7 +120,11 @@ describe('repro runs only what is stale', () => {
     expect((await statusJson()).stages.train!.reasons.map((r) => r.text)).toEqual(['out modified: model.txt']);
     repo.rm('model.txt');
     expect((await statusJson()).stages.train!.reasons.map((r) => r.text)).toEqual(['out missing: model.txt']);
-    expect((await repro()).ran).toEqual(['train']); // identical output → evaluate cut off
+    // The lock's outputs are in the cache: restored, not rerun; identical output → evaluate cut off.
+    const r = await repro();
+    expect(r.ran).toEqual([]);
+    expect(r.states).toEqual({ prepare: 'skipped', train: 'restored', evaluate: 'skipped' });
+    expect(repo.read('model.txt')).not.toBe('tampered');
   });
 
   it('early cutoff: a stage whose outputs come out identical leaves downstream skipped', async () => {

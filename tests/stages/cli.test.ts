@@ -119,13 +119,30 @@ describe('the pipeline under the engine', () => {
         if (r.status !== 0) throw new Error(`repro failed:\n${r.stdout}\n${r.stderr}`);
         return [...r.stdout.matchAll(/▶ (\w+): running/g)].map((m) => m[1]!);
       };
+      const status = (): string => spawnSync(process.execPath, [LOCKSTEP, 'status'], { cwd: dir, encoding: 'utf8' }).stdout;
       writeParams(params);
+      expect(status()).toMatch(/ingest:\n\s+never run/);
       expect(repro()).toEqual(['ingest', 'clean', 'split', 'train', 'select']);
+      expect(status()).toContain('Pipeline is up to date.');
       expect(repro()).toEqual([]);
       writeParams({ ...params, train: { ...(params.train as object), cv: 4 } });
+      expect(status()).toMatch(/^train:\n\s+param changed: train\.cv: 3 -> 4 \(params\.yaml\)\nselect:\n\s+upstream stale: train\n$/);
       expect(repro()).toEqual(['train', 'select']);
       writeParams({ ...params, train: { ...(params.train as object), cv: 4 }, split: { ...(params.split as object), seed: 7 } });
+      expect(status()).toMatch(/^split:\n\s+param changed: split\.seed: 42 -> 7 \(params\.yaml\)\ntrain:\n\s+upstream stale: split\nselect:\n\s+upstream stale: split\n\s+upstream stale: train\n$/);
       expect(repro()).toEqual(['split', 'train', 'select']);
+      // The md5 is the data's identity: the same data from another source (here an unreachable URL) reruns
+      // ingest alone, which finds the data already there and fetches nothing; everything downstream stays.
+      const sameData = { ...params, train: { ...(params.train as object), cv: 4 }, split: { ...(params.split as object), seed: 7 } };
+      writeParams({ ...sameData, ingest: { ...params.ingest, source: 'http://127.0.0.1:9/raw_data.csv' } });
+      expect(repro()).toEqual(['ingest']);
+      expect(status()).toContain('Pipeline is up to date.');
+      // Back to a split seed seen before: split, train and select are restored from the run-cache, not rerun.
+      writeParams({ ...sameData, split: params.split, ingest: { ...params.ingest, source: 'http://127.0.0.1:9/raw_data.csv' } });
+      const back = spawnSync(process.execPath, [LOCKSTEP, 'repro'], { cwd: dir, encoding: 'utf8' });
+      expect(back.status).toBe(0);
+      expect(back.stdout).not.toMatch(/▶/);
+      expect([...back.stdout.matchAll(/↺ (\w+): restored from run-cache/g)].map((m) => m[1])).toEqual(['split', 'train', 'select']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

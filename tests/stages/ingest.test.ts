@@ -41,6 +41,21 @@ describe('ingest', () => {
     expect(fs.readFileSync(dest, 'utf8')).toBe(body);
   });
 
+  it('data already at the destination with the right md5 is kept without fetching; a wrong file there is replaced', async () => {
+    const dest = path.join(dir, 'd', 'raw.csv');
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.writeFileSync(dest, body);
+    const kept = await ingest({ source: parseSource('http://127.0.0.1:9/unreachable.csv', dir), md5, dest, timeoutMs: 1000 });
+    expect(kept).toEqual({ bytes: body.length, md5, reused: true });
+    fs.writeFileSync(dest, 'stale');
+    const fetched = await ingest({ source: parseSource(`${base}/data.csv`, dir), md5, dest, timeoutMs: 5000 });
+    expect(fetched.reused).toBe(false);
+    expect(fs.readFileSync(dest, 'utf8')).toBe(body);
+    fs.writeFileSync(dest, 'stale');
+    await expect(ingest({ source: parseSource('http://127.0.0.1:9/unreachable.csv', dir), md5, dest, timeoutMs: 1000 })).rejects.toThrow(/cannot download/);
+    expect(fs.readFileSync(dest, 'utf8')).toBe('stale');
+  });
+
   it('a wrong checksum, a 404, a dead host, a timeout and a missing file all say how to supply the file, and write nothing', async () => {
     const dest = path.join(dir, 'c', 'raw.csv');
     const attempt = (source: string, sum = md5, timeoutMs = 5000) => ingest({ source: parseSource(source, dir), md5: sum, dest, timeoutMs });
