@@ -18,7 +18,20 @@ Commands:
       --json               one JSON document on stdout (for CI)
       --no-run-cache       neither restore from nor record into the run-cache
       --allow-missing      treat a stage as up to date when only its outputs are missing
+      --pull               fetch outputs and run-cache entries from the remote as stages need them
+      -r, --remote NAME    the remote for --pull (default: the configured default)
   status [targets…]    say which stages are stale, and why   [--json]
+      --remote [-r NAME]   instead: which cached outputs are missing locally or on the remote
+  remote add NAME URL [--default] [--local] [-o key=value …]
+                       a folder, http(s)://… (WebDAV) or s3://bucket/prefix;
+                       --local writes .lockstep/config.local (not committed)
+  remote list | remove NAME | default NAME
+  push [targets…]      upload cached outputs and run-cache entries to a remote
+  pull [targets…]      fetch them from a remote and check them out
+  fetch [targets…]     fetch them into the local cache only
+      -r, --remote NAME    which remote (default: the configured default)
+      -j, --jobs N         transfers at once (default: the remote's jobs, 8)
+      --no-run-cache       leave run-cache entries out
   dag [targets…]       print the stage graph   [--mermaid | --dot]
   checkout [targets…]  put outputs back as pipeline.lock records them, from the cache
       -f, --force          also overwrite outputs whose changes are not in the cache
@@ -75,6 +88,8 @@ const commands: Record<string, Handler> = {
       json: { type: 'boolean' },
       'no-run-cache': { type: 'boolean' },
       'allow-missing': { type: 'boolean' },
+      pull: { type: 'boolean' },
+      remote: { type: 'string', short: 'r' },
     });
     if (v.help) return help(io);
     const { reproCommand } = await import('./commands/repro.js');
@@ -90,11 +105,17 @@ const commands: Record<string, Handler> = {
       waitMs: (intOpt(v.wait, '--wait', 0) ?? 0) * 1000,
       runCache: !v['no-run-cache'],
       allowMissing: !!v['allow-missing'],
+      pull: !!v.pull,
+      remote: v.remote as string | undefined,
     });
   },
   async status(io, argv) {
-    const { values: v, positionals } = parse(argv, { json: { type: 'boolean' } });
+    const { values: v, positionals } = parse(argv, { json: { type: 'boolean' }, remote: { type: 'boolean' }, 'remote-name': { type: 'string', short: 'r' } });
     if (v.help) return help(io);
+    if (v.remote || v['remote-name']) {
+      const { remoteStatusCommand } = await import('./commands/transfer.js');
+      return remoteStatusCommand(io, { targets: positionals, remote: v['remote-name'] as string | undefined, json: !!v.json });
+    }
     const { statusCommand } = await import('./commands/status.js');
     return statusCommand(io, { targets: positionals, json: !!v.json });
   },
@@ -177,6 +198,26 @@ const commands: Record<string, Handler> = {
     const { dagCommand } = await import('./commands/dag.js');
     return dagCommand(io, { format: v.mermaid ? 'mermaid' : v.dot ? 'dot' : 'text', targets: positionals });
   },
+  async remote(io, argv) {
+    const [sub, ...rest] = argv;
+    const { values: v, positionals } = parse(rest, {
+      default: { type: 'boolean', short: 'd' },
+      local: { type: 'boolean' },
+      option: { type: 'string', short: 'o', multiple: true },
+    });
+    if (v.help || sub === '--help' || sub === '-h') return help(io);
+    const { remoteCommand } = await import('./commands/remote.js');
+    return remoteCommand(io, { sub, positionals, default: !!v.default, local: !!v.local, options: (v.option as unknown as string[] | undefined) ?? [] });
+  },
+  async push(io, argv) {
+    return transfer(io, argv, 'push');
+  },
+  async pull(io, argv) {
+    return transfer(io, argv, 'pull');
+  },
+  async fetch(io, argv) {
+    return transfer(io, argv, 'fetch');
+  },
   async checkout(io, argv) {
     const { values: v, positionals } = parse(argv, { force: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });
     if (v.help) return help(io);
@@ -205,6 +246,20 @@ const commands: Record<string, Handler> = {
     });
   },
 };
+
+async function transfer(io: Io, argv: string[], verb: 'push' | 'pull' | 'fetch'): Promise<number> {
+  const { values: v, positionals } = parse(argv, {
+    remote: { type: 'string', short: 'r' },
+    jobs: { type: 'string', short: 'j' },
+    'no-run-cache': { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (v.help) return help(io);
+  const m = await import('./commands/transfer.js');
+  const args = { targets: positionals, remote: v.remote as string | undefined, jobs: intOpt(v.jobs, '--jobs', 1), runCache: !v['no-run-cache'], json: !!v.json };
+  if (verb === 'push') return m.pushCommand(io, args);
+  return m.fetchCommand(io, args, verb === 'pull' ? 'checkout' : undefined);
+}
 
 function outputFormat(v: Flags): 'json' | 'md' | 'text' {
   if (v.json && v.md) throw new UserError({ message: 'choose one of --json and --md' });

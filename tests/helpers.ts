@@ -56,8 +56,8 @@ export class TempRepo {
     return { code: r.exitCode ?? -1, stdout: r.stdout as string, stderr: r.stderr as string };
   }
 
-  spawn(args: string[]): ResultPromise {
-    return execa(process.execPath, [LOCKSTEP, ...args], { cwd: this.dir, reject: false, stdin: 'ignore' });
+  spawn(args: string[], opts: { env?: Record<string, string> } = {}): ResultPromise {
+    return execa(process.execPath, [LOCKSTEP, ...args], { cwd: this.dir, env: opts.env, reject: false, stdin: 'ignore' });
   }
 
   cleanup(): void {

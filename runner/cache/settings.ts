@@ -27,12 +27,12 @@ export function cacheSettings(stateDir: string, env: NodeJS.ProcessEnv = process
     const doc = src?.toJS();
     if (!isPlainObject(doc) || doc.cache === undefined) continue;
     const c = doc.cache;
-    const where = (keyPath: (string | number)[]) => src!.locate(keyPath);
+    const where = (keyPath: (string | number)[], key = false) => src!.locate(keyPath, key);
     if (!isPlainObject(c)) throw new UserError({ message: '`cache` must be a mapping with `dir` and/or `type`', location: where(['cache']) });
     for (const k of Object.keys(c)) {
       if (!KEYS.includes(k)) {
         const near = didYouMean(k, KEYS);
-        throw new UserError({ message: `unknown field 'cache.${k}'${near ? `; ${near}` : ''}`, location: where(['cache', k]) });
+        throw new UserError({ message: `unknown field 'cache.${k}'${near ? `; ${near}` : ''}`, location: where(['cache', k], true) });
       }
     }
     if (c.type !== undefined) {

@@ -3,6 +3,10 @@ import { findRoot, openWorkspace, STATE_DIR } from '../workspace.js';
 import { Executor, type CacheHooks, type ReproOptions } from '../executor.js';
 import { RepoLock } from '../repo-lock.js';
 import { openLocalCache, stageCacheFor } from '../cache/open.js';
+import { remoteFetcher } from '../cache/sync.js';
+import type { Fetcher } from '../cache/stage-cache.js';
+import type { RemoteStore } from '../remote/types.js';
+import { remoteFor } from './transfer.js';
 import { HumanReporter, JsonReporter } from '../reporter.js';
 import type { Io } from '../cli-io.js';
 
@@ -11,6 +15,9 @@ export interface ReproArgs extends ReproOptions {
   readonly waitMs: number;
   /** Consult and record the run-cache (--no-run-cache turns it off). */
   readonly runCache: boolean;
+  /** Fetch outputs and run-cache entries from a remote as stages need them. */
+  readonly pull: boolean;
+  readonly remote?: string;
 }
 
 export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
@@ -27,13 +34,21 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
   let signal: NodeJS.Signals | undefined;
   const reporter = args.json ? new JsonReporter(io.stdout, io.stderr) : new HumanReporter(io.stdout, args.jobs > 1);
   let cache: CacheHooks | undefined;
+  let remote: RemoteStore | undefined;
   try {
-    cache = args.dry ? undefined : stageCacheFor(ws, openLocalCache(ws.stateDir), {
-      warn: (stage, message) => io.err(`warning: ${stage}: ${message}`),
-      useRunCache: args.runCache,
-    });
+    if (!args.dry) {
+      const local = openLocalCache(ws.stateDir);
+      let fetcher: Fetcher | undefined;
+      if (args.pull) {
+        const r = await remoteFor(ws, args.remote);
+        remote = r.store;
+        fetcher = remoteFetcher(local, r.store, { jobs: r.cfg.jobs }, (m) => io.err(`warning: ${m}`));
+      }
+      cache = stageCacheFor(ws, local, { warn: (stage, message) => io.err(`warning: ${stage}: ${message}`), useRunCache: args.runCache, fetcher });
+    }
   } catch (e) {
     lock.release();
+    await remote?.close();
     throw e;
   }
   const exec = new Executor(ws, args, reporter, cache);
@@ -54,5 +69,6 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     lock.release();
+    await remote?.close();
   }
 }

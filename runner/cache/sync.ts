@@ -1,0 +1,208 @@
+import fs from 'node:fs';
+import type { LockedPath } from '../lockfile.js';
+import { writeFileAtomic } from '../fs-util.js';
+import type { RemoteStore } from '../remote/types.js';
+import { isDirHash, objectKey, runKey, fingerprintOfRunKey } from './layout.js';
+import { objectsOf, missingObjects } from './checkout.js';
+import { checkEntry, type RunEntry } from './run-cache.js';
+import type { LocalCache } from './open.js';
+import type { Fetcher } from './stage-cache.js';
+
+/** One thing that could not be transferred, and why (named for the user). */
+export interface TransferFailure {
+  readonly what: string;
+  readonly why: string;
+}
+
+export interface SyncReport {
+  transferred: number;
+  bytes: number;
+  alreadyThere: number;
+  readonly failures: TransferFailure[];
+  /** Outputs whose objects are not in the local cache (push) or on the remote (fetch). */
+  readonly unavailable: { path: string; where: string }[];
+}
+
+const newReport = (): SyncReport => ({ transferred: 0, bytes: 0, alreadyThere: 0, failures: [], unavailable: [] });
+
+export interface SyncOptions {
+  readonly jobs: number;
+  readonly progress?: (done: number, total: number, bytes: number) => void;
+}
+
+/** Run `fn` over items, at most `jobs` at a time. */
+async function pool<T>(items: readonly T[], jobs: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
+}
+
+function describe(e: unknown): string {
+  const err = e as Error & { code?: string };
+  return err.message || err.code || String(e);
+}
+
+/**
+ * Upload what these outputs and run-cache entries need. Order matters for
+ * anyone reading the remote meanwhile (or after this push is killed): file
+ * objects first, then the manifests naming them, then run-cache entries naming
+ * both, so whatever is visible is complete.
+ */
+export async function push(cache: LocalCache, remote: RemoteStore, outs: readonly { path: string; out: LockedPath }[], runs: readonly string[], opts: SyncOptions): Promise<SyncReport> {
+  const report = newReport();
+  const files = new Set<string>();
+  const manifests = new Set<string>();
+  const add = async (label: string, out: Pick<LockedPath, 'hash'>): Promise<boolean> => {
+    const missing = await missingObjects(cache.store, out);
+    if (missing.length) {
+      report.unavailable.push({ path: label, where: 'the local cache' });
+      return false;
+    }
+    for (const h of await objectsOf(cache.store, out)) (isDirHash(h) ? manifests : files).add(h);
+    return true;
+  };
+  for (const { path, out } of outs) await add(path, out);
+  const entries: string[] = [];
+  for (const fp of runs) {
+    const r = cache.runs.lookup(fp);
+    if (r.kind !== 'hit') continue;
+    let complete = true;
+    for (const o of r.entry.outs) complete = (await add(`${o.path} (run-cache entry ${fp})`, o)) && complete;
+    if (complete) entries.push(fp);
+  }
+  const phases: { keys: string[]; file: (k: string) => string }[] = [
+    { keys: [...files].map(objectKey), file: (k) => cache.store.pathOf(hashOf(k)) },
+    { keys: [...manifests].map(objectKey), file: (k) => cache.store.pathOf(hashOf(k)) },
+    { keys: entries.map(runKey), file: (k) => cache.runs.fileOf(fingerprintOfRunKey(k)!) },
+  ];
+  const total = phases.reduce((n, p) => n + p.keys.length, 0);
+  let done = 0;
+  for (const phase of phases) {
+    if (phase.keys.length === 0) continue;
+    const there = await remote.existing(phase.keys);
+    report.alreadyThere += there.size;
+    done += there.size;
+    await pool(phase.keys.filter((k) => !there.has(k)), opts.jobs, async (key) => {
+      const file = phase.file(key);
+      try {
+        await remote.upload(key, file);
+        report.transferred++;
+        report.bytes += fs.statSync(file).size;
+      } catch (e) {
+        report.failures.push({ what: key, why: describe(e) });
+      }
+      opts.progress?.(++done, total, report.bytes);
+    });
+    // Never publish a manifest or an entry whose parts did not all arrive.
+    if (report.failures.length) break;
+  }
+  return report;
+}
+
+function hashOf(key: string): string {
+  const m = /^files\/xxh64\/([0-9a-f]{2})\/(.+)$/.exec(key)!;
+  return m[1]! + m[2]!;
+}
+
+/**
+ * Download objects into the local cache. Each one is verified against its
+ * hash before it enters the cache; one that does not match is refused and
+ * reported, and never reaches the workspace.
+ */
+export async function fetchObjects(cache: LocalCache, remote: RemoteStore, hashes: readonly string[], opts: SyncOptions, report: SyncReport, label: (hash: string) => string): Promise<void> {
+  const wanted = [...new Set(hashes)].filter((h) => !cache.store.has(h));
+  let done = 0;
+  await pool(wanted, opts.jobs, async (hash) => {
+    const tmp = cache.store.tempPath();
+    try {
+      await remote.download(objectKey(hash), tmp);
+      const size = fs.statSync(tmp).size;
+      const problem = await cache.store.admit(tmp, hash);
+      if (problem) report.failures.push({ what: label(hash), why: `object ${hash} from remote '${remote.name}' ${problem}; it was not used` });
+      else {
+        report.transferred++;
+        report.bytes += size;
+      }
+    } catch (e) {
+      fs.rmSync(tmp, { force: true });
+      report.failures.push({ what: label(hash), why: `object ${hash}: ${describe(e)}` });
+    }
+    opts.progress?.(++done, wanted.length, report.bytes);
+  });
+}
+
+/** Bring the objects of these outputs into the local cache (manifests first: they name the files). */
+export async function fetchOutputs(cache: LocalCache, remote: RemoteStore, outs: readonly { path: string; out: LockedPath }[], opts: SyncOptions, report = newReport()): Promise<SyncReport> {
+  const owner = new Map<string, string>();
+  for (let round = 0; round < 2; round++) {
+    const need: string[] = [];
+    for (const { path, out } of outs) {
+      for (const h of await missingObjects(cache.store, out)) {
+        need.push(h);
+        if (!owner.has(h)) owner.set(h, path);
+      }
+    }
+    if (need.length === 0) break;
+    const failedBefore = report.failures.length;
+    await fetchObjects(cache, remote, need, opts, report, (h) => owner.get(h) ?? h);
+    if (report.failures.length > failedBefore && round === 0) {
+      // A manifest that failed leaves its files unknown; the next round would only fail again.
+      if (!need.some((h) => isDirHash(h) && cache.store.has(h))) break;
+    }
+  }
+  for (const { path, out } of outs) {
+    if ((await missingObjects(cache.store, out)).length && !report.failures.some((f) => f.what === path)) {
+      report.unavailable.push({ path, where: `remote '${remote.name}'` });
+    }
+  }
+  return report;
+}
+
+/** Copy a run-cache entry from the remote when it is well-formed (trust is checked again when it is used). */
+export async function fetchRunEntry(cache: LocalCache, remote: RemoteStore, fp: string, report: SyncReport): Promise<boolean> {
+  const tmp = cache.store.tempPath();
+  try {
+    await remote.download(runKey(fp), tmp);
+    const raw = JSON.parse(fs.readFileSync(tmp, 'utf8')) as RunEntry;
+    const why = checkEntry(raw, fp, { readOnly: true }); // shape only; the signature is checked where it is used
+    if (why) {
+      report.failures.push({ what: `run-cache entry ${fp}`, why: `from remote '${remote.name}': ${why}` });
+      return false;
+    }
+    writeFileAtomic(cache.runs.fileOf(fp), JSON.stringify(raw, null, 1) + '\n');
+    report.transferred++;
+    return true;
+  } catch {
+    return false; // absent on the remote: nothing to use
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** Every run-cache entry the remote has and we lack. */
+export async function fetchRunEntries(cache: LocalCache, remote: RemoteStore, opts: SyncOptions, report: SyncReport): Promise<void> {
+  const fps = (await remote.list('runs/')).map(fingerprintOfRunKey).filter((f): f is string => !!f && !cache.runs.has(f));
+  await pool(fps, opts.jobs, async (fp) => void (await fetchRunEntry(cache, remote, fp, report)));
+}
+
+/** What `repro --pull` uses: objects and entries fetched as stages ask for them. */
+export function remoteFetcher(cache: LocalCache, remote: RemoteStore, opts: SyncOptions, warn: (message: string) => void): Fetcher {
+  const report = newReport();
+  const flush = () => {
+    for (const f of report.failures.splice(0)) warn(`${f.what}: ${f.why}`);
+  };
+  return {
+    async objects(hashes) {
+      await fetchObjects(cache, remote, hashes, opts, report, (h) => h);
+      flush();
+    },
+    async runEntry(fp) {
+      await fetchRunEntry(cache, remote, fp, report);
+      flush();
+    },
+  };
+}
+
+export { newReport };

@@ -1,0 +1,141 @@
+import path from 'node:path';
+import { openWorkspace, saveCaches, findRoot, STATE_DIR, type Workspace } from '../workspace.js';
+import { RepoLock } from '../repo-lock.js';
+import { UserError } from '../errors.js';
+import { openLocalCache, type LocalCache } from '../cache/open.js';
+import { fetchOutputs, fetchRunEntries, newReport, push, type SyncOptions, type SyncReport } from '../cache/sync.js';
+import { missingObjects } from '../cache/checkout.js';
+import { objectKey } from '../cache/layout.js';
+import { chooseRemote, readRemotesConfig, type RemoteConfig } from '../remote/config.js';
+import { openRemote } from '../remote/open.js';
+import type { RemoteStore } from '../remote/types.js';
+import { checkoutOutputs, lockedOuts } from './checkout.js';
+import type { Io } from '../cli-io.js';
+
+export interface TransferArgs {
+  readonly targets: string[];
+  readonly remote?: string;
+  readonly jobs?: number;
+  /** Include run-cache entries (default on; --no-run-cache turns it off). */
+  readonly runCache: boolean;
+  readonly json: boolean;
+}
+
+/** The configured remote, opened. */
+export async function remoteFor(ws: Workspace, name: string | undefined): Promise<{ cfg: RemoteConfig; store: RemoteStore }> {
+  const cfg = chooseRemote(readRemotesConfig(ws.stateDir), name);
+  return { cfg, store: await openRemote(ws.root, cfg) };
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / (1 << 20)).toFixed(1)} MB`;
+}
+
+/** A progress line on a terminal; nothing when output is a pipe or a CI log. */
+function progressLine(io: Io, verb: string): SyncOptions['progress'] {
+  if (!io.isTTY) return undefined;
+  let last = 0;
+  return (done, total, bytes) => {
+    const now = Date.now();
+    if (now - last < 100 && done < total) return;
+    last = now;
+    process.stderr.write(`\r${verb} ${done}/${total} objects, ${mb(bytes)}${done === total ? '\n' : ''}`);
+  };
+}
+
+function finish(io: Io, verb: string, remote: RemoteStore, r: SyncReport, json: boolean, extra: Record<string, unknown> = {}): number {
+  const ok = r.failures.length === 0 && r.unavailable.length === 0;
+  if (json) {
+    io.out(JSON.stringify({ ok, remote: remote.name, transferred: r.transferred, bytes: r.bytes, alreadyThere: r.alreadyThere, failures: r.failures, unavailable: r.unavailable, ...extra }, null, 2));
+  } else {
+    for (const f of r.failures) io.err(`✗ ${f.what}: ${f.why}`);
+    for (const u of r.unavailable) io.err(`✗ ${u.path}: not in ${u.where}`);
+    io.out(`${verb} ${r.transferred} object${r.transferred === 1 ? '' : 's'} (${mb(r.bytes)}) ${verb === 'pushed' ? 'to' : 'from'} '${remote.name}' (${remote.description})${r.alreadyThere ? `; ${r.alreadyThere} already there` : ''}`);
+  }
+  return ok ? 0 : 1;
+}
+
+function runEntriesOf(ws: Workspace, cache: LocalCache, targets: readonly string[]): string[] {
+  const names = new Set(targets.length ? ws.graph.resolveTargets(targets, ws.root) : ws.graph.order);
+  return cache.runs.list().filter((fp) => {
+    const r = cache.runs.lookup(fp);
+    return r.kind === 'hit' && names.has(r.entry.stage);
+  });
+}
+
+export async function pushCommand(io: Io, args: TransferArgs): Promise<number> {
+  const ws = openWorkspace(io.cwd, { checkDeps: false });
+  const cache = openLocalCache(ws.stateDir);
+  const { cfg, store } = await remoteFor(ws, args.remote);
+  try {
+    if (cfg.readOnly) throw new UserError({ message: `remote '${cfg.name}' is read-only (read_only: true); nothing was pushed` });
+    const outs = lockedOuts(ws, args.targets).map(({ out }) => ({ path: out.path, out }));
+    // A read-only run-cache (untrusted builds) never publishes entries.
+    const runs = args.runCache && !cache.runs.trust.readOnly ? runEntriesOf(ws, cache, args.targets) : [];
+    const report = await push(cache, store, outs, runs, { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'pushing') });
+    return finish(io, 'pushed', store, report, args.json);
+  } finally {
+    await store.close();
+  }
+}
+
+export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'): Promise<number> {
+  const repoLock = then ? await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'pull', 0) : undefined;
+  try {
+    const ws = openWorkspace(io.cwd, { checkDeps: false });
+    const cache = openLocalCache(ws.stateDir);
+    const { cfg, store } = await remoteFor(ws, args.remote);
+    try {
+      const opts: SyncOptions = { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'fetching') };
+      const report = newReport();
+      if (args.runCache) await fetchRunEntries(cache, store, opts, report);
+      const outs = lockedOuts(ws, args.targets).map(({ out }) => ({ path: out.path, out }));
+      await fetchOutputs(cache, store, outs, opts, report);
+      if (!then) return finish(io, 'fetched', store, report, args.json);
+      // Outputs whose objects did not all arrive (or failed verification) are left as they are.
+      const items = await checkoutOutputs(ws, cache, args.targets, false);
+      saveCaches(ws);
+      const restored = items.filter((i) => i.outcome === 'restored');
+      if (!args.json) for (const i of restored) io.out(`↺ ${i.path}: restored`);
+      const code = finish(io, 'fetched', store, report, args.json, { restored: restored.map((i) => i.path) });
+      const refused = items.filter((i) => i.outcome === 'refused');
+      if (!args.json) for (const i of refused) io.err(`✗ ${i.path}: ${i.detail}; 'lockstep checkout --force ${i.stage}' discards them`);
+      return code || (refused.length ? 1 : 0);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    repoLock?.release();
+  }
+}
+
+/** For each cached output the lock records: is it in the local cache, on the remote? */
+export async function remoteStatusCommand(io: Io, args: { targets: string[]; remote?: string; json: boolean }): Promise<number> {
+  const ws = openWorkspace(io.cwd, { checkDeps: false });
+  const cache = openLocalCache(ws.stateDir);
+  const { store } = await remoteFor(ws, args.remote);
+  try {
+    const outs = lockedOuts(ws, args.targets);
+    const keys = outs.map(({ out }) => objectKey(out.hash));
+    const there = await store.existing(keys);
+    const rows = [];
+    for (const { stage, out } of outs) {
+      const local = (await missingObjects(cache.store, out)).length === 0;
+      rows.push({ stage, path: out.path, local, remote: there.has(objectKey(out.hash)) });
+    }
+    saveCaches(ws);
+    if (args.json) {
+      io.out(JSON.stringify({ remote: store.name, outputs: rows }, null, 2));
+      return 0;
+    }
+    const missing = rows.filter((r) => !r.local || !r.remote);
+    if (missing.length === 0) io.out(`All ${rows.length} cached outputs are both in the local cache and on '${store.name}'.`);
+    for (const r of missing) {
+      const where = [!r.local ? 'the local cache' : '', !r.remote ? `remote '${store.name}'` : ''].filter(Boolean).join(' and ');
+      io.out(`${r.stage}: ${r.path}: missing from ${where}`);
+    }
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
