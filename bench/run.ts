@@ -7,6 +7,7 @@ import os from 'node:os';
 import { benchEngine } from './engine.js';
 import { benchExpShow } from './exp.js';
 import { benchPipeline } from './pipeline.js';
+import { benchCache } from './cache.js';
 import { printRows, type Row } from './util.js';
 
 type Section = { name: string; title: string; run: () => Promise<Row[]> };
@@ -14,6 +15,7 @@ type Section = { name: string; title: string; run: () => Promise<Row[]> };
 const sections: Section[] = [
   { name: 'engine', title: 'Engine', run: benchEngine },
   { name: 'pipeline', title: 'Lead pipeline on the real data', run: benchPipeline },
+  { name: 'cache', title: 'Cache, run-cache and remotes', run: benchCache },
   { name: 'exp', title: 'Experiments', run: benchExpShow },
 ];
 

@@ -42,6 +42,16 @@ export class DirRemote implements RemoteStore {
   }
 
   async download(key: string, destFile: string, progress?: (bytes: number) => void, signal?: AbortSignal): Promise<void> {
+    if (!progress && !signal) {
+      // copy_file_range in the kernel: several times faster than a stream for small files.
+      try {
+        await fs.promises.copyFile(this.abs(key), destFile);
+        return;
+      } catch (e) {
+        if (errnoCode(e) === 'ENOENT') throw new Error(`'${key}' is not on remote '${this.name}'`);
+        throw e;
+      }
+    }
     const src = fs.createReadStream(this.abs(key));
     if (progress) src.on('data', (c) => progress((c as Buffer).length));
     try {
@@ -57,10 +67,13 @@ export class DirRemote implements RemoteStore {
     const dest = this.abs(key);
     fs.mkdirSync(path.dirname(dest), { recursive: true });
     const tmp = path.join(path.dirname(dest), `.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-    const src = fs.createReadStream(srcFile);
-    if (progress) src.on('data', (c) => progress((c as Buffer).length));
     try {
-      await pipeline(src, fs.createWriteStream(tmp), { signal });
+      if (!progress && !signal) await fs.promises.copyFile(srcFile, tmp);
+      else {
+        const src = fs.createReadStream(srcFile);
+        if (progress) src.on('data', (c) => progress((c as Buffer).length));
+        await pipeline(src, fs.createWriteStream(tmp), { signal });
+      }
       fs.renameSync(tmp, dest);
     } catch (e) {
       fs.rmSync(tmp, { force: true });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TempRepo, statesOf } from '../helpers.js';
 import { hashFile } from '../../runner/hash/xxhash.js';
-import { startNginxDav, startS3, type RunningServer } from './servers.js';
+import { startNginxDav, startS3, type RunningServer } from '../../bench/servers.js';
 
 // A stage with a directory output (manifest + files) and a larger file output.
 const PIPELINE = `stages:
@@ -54,7 +54,7 @@ async function startRemote(kind: Kind): Promise<Remote> {
       stop: async () => fs.rmSync(dir, { recursive: true, force: true }),
     };
   }
-  const server: RunningServer & { endpoint?: string } = kind === 'http' ? await startNginxDav() : await startS3();
+  const server: RunningServer = kind === 'http' ? await startNginxDav() : await startS3();
   const config =
     kind === 'http'
       ? `remotes:\n  origin:\n    url: ${server.url}\n`

@@ -4,13 +4,23 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 
-/** Real servers on loopback for the remote tests: nginx with WebDAV, and an S3-compatible server. */
+/** Real servers on loopback for the remote tests and benchmarks: nginx with WebDAV, and an S3-compatible server. */
+
+/** The package root (this file runs from bench/ under vitest and from dist/bench/ when built). */
+function packageRoot(): string {
+  for (let dir = import.meta.dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error('package.json not found above ' + import.meta.dirname);
+  }
+}
 
 export interface RunningServer {
   readonly url: string;
   /** Where the server keeps what it stores (to corrupt an object on purpose). */
   readonly dataDir: string;
   readonly env: Record<string, string>;
+  /** For S3: the endpoint to configure. */
+  readonly endpoint?: string;
   stop(): Promise<void>;
 }
 
@@ -108,7 +118,7 @@ export async function startS3(): Promise<RunningServer> {
     new S3rver({ port: ${port}, address: '127.0.0.1', directory: ${JSON.stringify(dir)}, silent: true,
       configureBuckets: [{ name: 'lockstep' }] }).run().then(() => console.log('ready'), (e) => { console.error(e); process.exit(1); });
   `;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'], cwd: path.resolve(import.meta.dirname, '..', '..') });
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'], cwd: packageRoot() });
   let log = '';
   child.stdout!.on('data', (d) => (log += d));
   child.stderr!.on('data', (d) => (log += d));
@@ -117,7 +127,7 @@ export async function startS3(): Promise<RunningServer> {
     url: 's3://lockstep/cache',
     dataDir: path.join(dir, 'lockstep'),
     env: { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' },
+    endpoint: `http://127.0.0.1:${port}`,
     stop: stopper(child, dir),
-    ...{ endpoint: `http://127.0.0.1:${port}` },
-  } as RunningServer & { endpoint: string };
+  };
 }
