@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseCsv, formatCsv, type CsvCell } from '../lib/csv.js';
-import { loadBundle, resolveVersion, type VersionRef } from '../lib/bundle.js';
+import { loadBundle, loadWorkspaceBundle, resolveVersion, type VersionRef } from '../lib/bundle.js';
 import { predictRows, type PredictMode } from '../lib/predict.js';
 import { ModelRegistry, parseStage, type ModelVersion } from '../lib/registry.js';
 import { RunStore, type RunRecord } from '../lib/tracking.js';
@@ -15,7 +15,7 @@ const USAGE = `usage:
   leads registry [list] [--json]
   leads registry show VERSION [--json]
   leads registry promote VERSION --to Production
-  leads predict --input FILE [--output FILE] [--features] [--version N | --stage Staging|Production]`;
+  leads predict --input FILE [--output FILE] [--features] [--version N | --stage Staging|Production | --workspace]`;
 
 /** Exit codes: 1 for a failure, 2 for a command line that cannot be run. */
 class Failure extends Error {}
@@ -90,7 +90,8 @@ async function predict(root: string, args: ParsedArgs): Promise<void> {
   if (!input) throw new UsageError('predict needs --input FILE');
   const versionText = optionString(args, 'version');
   const stageText = optionString(args, 'stage');
-  if (versionText !== undefined && stageText !== undefined) throw new UsageError('give --version or --stage, not both');
+  const fromWorkspace = args.options.has('workspace');
+  if ([versionText, stageText, fromWorkspace || undefined].filter((x) => x !== undefined).length > 1) throw new UsageError('give one of --version, --stage and --workspace');
   const ref: VersionRef = versionText !== undefined ? { version: versionNumber(versionText) } : { stage: parseStage(stageText ?? 'Staging') };
   const mode: PredictMode = args.options.has('features') ? 'features' : 'raw';
 
@@ -108,9 +109,24 @@ async function predict(root: string, args: ParsedArgs): Promise<void> {
   }
   if (table.rows.length === 0) throw new Failure(`${input} has no data rows`);
 
-  const reg = new ModelRegistry(root);
-  const version = resolveVersion(reg, ref);
-  const outcome = await predictRows(table.rows, { mode, bundle: loadBundle(reg, version) });
+  let bundle;
+  let by: string;
+  if (fromWorkspace) {
+    let w;
+    try {
+      w = loadWorkspaceBundle(root);
+    } catch (e) {
+      throw new Failure((e as Error).message);
+    }
+    bundle = w.bundle;
+    by = `the workspace's selected model (${w.name})`;
+  } else {
+    const reg = new ModelRegistry(root);
+    const version = resolveVersion(reg, ref);
+    bundle = loadBundle(reg, version);
+    by = `version ${version.version} (${version.name}, ${version.stage})`;
+  }
+  const outcome = await predictRows(table.rows, { mode, bundle });
   if (!outcome.ok) {
     for (const e of outcome.errors.slice(0, 20)) process.stderr.write(`${input}: row ${e.row}: ${e.message}\n`);
     if (outcome.errors.length > 20) process.stderr.write(`… and ${outcome.errors.length - 20} more rows with errors\n`);
@@ -122,7 +138,7 @@ async function predict(root: string, args: ParsedArgs): Promise<void> {
   const output = optionString(args, 'output');
   if (output) {
     fs.writeFileSync(path.resolve(output), csv);
-    process.stderr.write(`${table.rows.length} predictions by version ${version.version} (${version.name}, ${version.stage}) written to ${output}\n`);
+    process.stderr.write(`${table.rows.length} predictions by ${by} written to ${output}\n`);
   } else process.stdout.write(csv);
 }
 
@@ -137,7 +153,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     switch (command) {
       case 'runs': runs(root, parseArgs(rest, { flags: ['json'], values: [] })); return 0;
       case 'registry': await registry(root, parseArgs(rest, { flags: ['json'], values: ['to'] })); return 0;
-      case 'predict': await predict(root, parseArgs(rest, { flags: ['features'], values: ['input', 'output', 'version', 'stage'] })); return 0;
+      case 'predict': await predict(root, parseArgs(rest, { flags: ['features', 'workspace'], values: ['input', 'output', 'version', 'stage'] })); return 0;
       default: throw new UsageError(`unknown command '${command}'`);
     }
   } catch (e) {

@@ -4,6 +4,9 @@ import type { FeatureSchema } from './features.js';
 import { loadModelFile } from './model.js';
 import type { ModelBundle } from './predict.js';
 import type { ModelRegistry, ModelVersion, RegistryStage } from './registry.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { LAYOUT } from './layout.js';
 
 export type VersionRef = { readonly version: number } | { readonly stage: RegistryStage };
 
@@ -23,5 +26,28 @@ export function loadBundle(registry: ModelRegistry, v: ModelVersion): ModelBundl
     model: loadModelFile(registry.filePath(v, 'model')),
     cleaning: readJson<CleaningArtifacts>(registry.filePath(v, 'cleaning')),
     features: readJson<FeatureSchema>(registry.filePath(v, 'features')),
+  };
+}
+
+/**
+ * The model the pipeline's outputs in the workspace select (data/metrics/selected.json),
+ * with the cleaning artifacts and schema beside it: what a build produced or
+ * restored from the cache, whether or not this machine's registry has it.
+ */
+export function loadWorkspaceBundle(root: string): { bundle: ModelBundle; name: string } {
+  const need = (rel: string) => {
+    const abs = path.join(root, rel);
+    if (!fs.existsSync(abs)) throw new Error(`${rel} is missing: run the pipeline (npx lockstep repro, or pull its outputs) first`);
+    return abs;
+  };
+  const selected = readJson<{ model?: unknown }>(need(LAYOUT.selected));
+  if (typeof selected.model !== 'string') throw new Error(`${LAYOUT.selected} names no model`);
+  return {
+    name: selected.model,
+    bundle: {
+      model: loadModelFile(need(LAYOUT.model(selected.model))),
+      cleaning: readJson<CleaningArtifacts>(need(LAYOUT.cleanArtifacts)),
+      features: readJson<FeatureSchema>(need(LAYOUT.featureSchema)),
+    },
   };
 }
