@@ -87,11 +87,22 @@ describe('leads CLI', () => {
       [['predict', '--input', 'missing.csv'], 1, /^leads: error: cannot read missing\.csv: no such file$/m],
       [['predict', '--input', feats, '--bogus'], 2, /^leads: error: unknown option --bogus$/m],
       [['predict', '--input', feats, '--stage', 'Staging'], 1, /^leads: error: no model version in Staging/m],
-      [['predict', '--input', feats, '--version', '1', '--stage', 'Production'], 2, /give --version or --stage, not both/],
+      [['predict', '--input', feats, '--version', '1', '--stage', 'Production'], 2, /give one of --version, --stage and --workspace/],
       [['predict', '--input', feats, '--stage', 'Production'], 1, /row 1: unknown column colour; missing columns n_visits, customer_group, onboarding, source\n.*row 2: unknown column colour/],
       [['predict', '--input', feats, '--features', '--stage', 'Production'], 1, /row 1: unknown column colour; missing columns n_visits, customer_group_2/],
       [['frobnicate'], 2, /^leads: error: unknown command 'frobnicate'$/m],
     ];
+    // --workspace without the pipeline's outputs says how to get them.
+    const selected = path.join(root, 'data/metrics/selected.json');
+    const saved = fs.readFileSync(selected);
+    fs.rmSync(selected);
+    try {
+      const r = leads('predict', '--input', feats, '--workspace');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^leads: error: data\/metrics\/selected\.json is missing: run the pipeline \(npx lockstep repro, or pull its outputs\) first$/m);
+    } finally {
+      fs.writeFileSync(selected, saved);
+    }
     for (const [args, code, pattern] of cases) {
       const r = leads(...args);
       expect(r.code, args.join(' ')).toBe(code);
