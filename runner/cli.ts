@@ -32,7 +32,10 @@ Commands:
       -r, --remote NAME    which remote (default: the configured default)
       -j, --jobs N         transfers at once (default: the remote's jobs, 8)
       --no-run-cache       leave run-cache entries out
-  dag [targets…]       print the stage graph   [--mermaid | --dot]
+  dag [targets…]       print the stage graph   [--mermaid | --dot | --html [-o FILE]]
+  plots show [targets…]          render the declared plots into one HTML report (-o DIR, --json)
+  plots diff [REV…] [--exp NAME …] [-t target …]
+                       overlay plots of git revisions, 'workspace' and experiments
   checkout [targets…]  put outputs back as pipeline.lock records them, from the cache
       -f, --force          also overwrite outputs whose changes are not in the cache
   gc                   list cache objects nothing uses any more (dry run); -f removes them
@@ -192,11 +195,12 @@ const commands: Record<string, Handler> = {
     return m.expRemoveCommand(io, { names: positionals, all: !!v.all, queued: !!v.queued });
   },
   async dag(io, argv) {
-    const { values: v, positionals } = parse(argv, { mermaid: { type: 'boolean' }, dot: { type: 'boolean' } });
+    const { values: v, positionals } = parse(argv, { mermaid: { type: 'boolean' }, dot: { type: 'boolean' }, html: { type: 'boolean' }, out: { type: 'string', short: 'o' } });
     if (v.help) return help(io);
-    if (v.mermaid && v.dot) throw new UserError({ message: `choose one of --mermaid and --dot` });
+    if ([v.mermaid, v.dot, v.html].filter(Boolean).length > 1) throw new UserError({ message: `choose one of --mermaid, --dot and --html` });
+    if (v.out && !v.html) throw new UserError({ message: `-o/--out goes with --html` });
     const { dagCommand } = await import('./commands/dag.js');
-    return dagCommand(io, { format: v.mermaid ? 'mermaid' : v.dot ? 'dot' : 'text', targets: positionals });
+    return dagCommand(io, { format: v.mermaid ? 'mermaid' : v.dot ? 'dot' : v.html ? 'html' : 'text', targets: positionals, out: v.out as string | undefined });
   },
   async remote(io, argv) {
     const [sub, ...rest] = argv;
@@ -217,6 +221,31 @@ const commands: Record<string, Handler> = {
   },
   async fetch(io, argv) {
     return transfer(io, argv, 'fetch');
+  },
+  async plots(io, argv) {
+    const [sub, ...rest] = argv;
+    if (sub !== 'show' && sub !== 'diff') {
+      if (sub === undefined || sub === '--help' || sub === '-h') return help(io);
+      throw new UserError({ message: `unknown plots command '${sub}'`, hint: 'use plots show or plots diff' });
+    }
+    const { values: v, positionals } = parse(rest, {
+      out: { type: 'string', short: 'o' },
+      exp: { type: 'string', multiple: true },
+      targets: { type: 'string', short: 't', multiple: true },
+      json: { type: 'boolean' },
+    });
+    if (v.help) return help(io);
+    const { plotsCommand } = await import('./commands/plots.js');
+    const list = (x: unknown) => (x as string[] | undefined) ?? [];
+    return plotsCommand(io, {
+      diff: sub === 'diff',
+      // plots show [targets…]; plots diff [REV…] [-t target …]
+      targets: sub === 'show' ? positionals : list(v.targets),
+      revisions: sub === 'diff' ? positionals : [],
+      experiments: list(v.exp),
+      outDir: v.out as string | undefined,
+      json: !!v.json,
+    });
   },
   async checkout(io, argv) {
     const { values: v, positionals } = parse(argv, { force: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });

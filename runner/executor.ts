@@ -8,6 +8,7 @@ import { staleReasons, type Reason } from './staleness.js';
 import type { Reporter, StageResult } from './reporter.js';
 import { writeFileAtomic } from './fs-util.js';
 import { UserError } from './errors.js';
+import { recordDurations } from './durations.js';
 
 export interface ReproOptions {
   readonly targets: readonly string[];
@@ -106,6 +107,7 @@ export class Executor {
       }
       this.flushLock();
       saveCaches(this.ws);
+      if (!this.opts.dry) recordDurations(this.ws.stateDir, [...this.results.values()]);
     }
     return order.map((n) => this.results.get(n)!);
   }

@@ -17,7 +17,7 @@ await build({
   target: 'node20',
   sourcemap: true,
   // Loaded only when needed (a shell stage, a module build, a glob dep); bundling them would only add parse time.
-  external: ['execa', 'esbuild', 'fast-glob', '@aws-sdk/*'],
+  external: ['execa', 'esbuild', 'fast-glob', '@aws-sdk/*', 'vega', 'vega-lite', 'csv-parse', 'csv-parse/*'],
   banner: { js: "import { createRequire as __lockstepRequire } from 'node:module'; const require = __lockstepRequire(import.meta.url);" },
   logLevel: 'warning',
 });

@@ -1,0 +1,91 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { gitShow } from '../git.js';
+import { Lockfile, LOCK_FILE, type LockEntry } from '../lockfile.js';
+import { isDirHash } from '../cache/layout.js';
+import type { ObjectStore } from '../cache/object-store.js';
+
+/** A plot data file's text as it was at some revision. */
+export interface PlotFile {
+  /** Repo-relative path of the file (inside the declared plot path when that is a folder). */
+  readonly path: string;
+  readonly text: string;
+}
+
+/**
+ * Where plot data is read from. Plot outputs are often cached rather than
+ * committed, so a revision's files come from git when git has them, and
+ * otherwise from the cache, by the hash that revision's pipeline.lock records
+ * (the same for an experiment's recorded lock entries).
+ */
+export interface PlotRevision {
+  readonly name: string;
+  files(plotPath: string): PlotFile[] | { readonly missing: string };
+}
+
+const DATA_FILE = /\.(json|csv|tsv)$/i;
+
+export function workspaceRevision(root: string): PlotRevision {
+  return {
+    name: 'workspace',
+    files(plotPath) {
+      const abs = path.join(root, plotPath);
+      let st: fs.Stats;
+      try {
+        st = fs.statSync(abs);
+      } catch {
+        return { missing: `'${plotPath}' does not exist (run the stage that makes it: lockstep repro)` };
+      }
+      if (!st.isDirectory()) return [{ path: plotPath, text: fs.readFileSync(abs, 'utf8') }];
+      return (fs.readdirSync(abs, { recursive: true }) as string[])
+        .map((f) => f.split(path.sep).join('/'))
+        .filter((f) => DATA_FILE.test(f) && fs.statSync(path.join(abs, f)).isFile())
+        .sort()
+        .map((f) => ({ path: `${plotPath}/${f}`, text: fs.readFileSync(path.join(abs, f), 'utf8') }));
+    },
+  };
+}
+
+/** Outputs recorded by lock entries, read from the local cache. */
+function fromLock(entries: Iterable<LockEntry>, store: ObjectStore, plotPath: string, where: string): PlotFile[] | { missing: string } {
+  for (const e of entries) {
+    const out = e.outs.find((o) => o.path === plotPath);
+    if (!out) continue;
+    const obj = store.pathOf(out.hash);
+    if (!fs.existsSync(obj)) return { missing: `'${plotPath}' at ${where} is not in the cache (lockstep pull, or fetch it from a remote)` };
+    if (!isDirHash(out.hash)) return [{ path: plotPath, text: fs.readFileSync(obj, 'utf8') }];
+    const manifest = JSON.parse(fs.readFileSync(obj, 'utf8')) as { relpath: string; hash: string }[];
+    const files: PlotFile[] = [];
+    for (const m of manifest) {
+      if (!DATA_FILE.test(m.relpath)) continue;
+      const f = store.pathOf(m.hash);
+      if (!fs.existsSync(f)) return { missing: `'${plotPath}/${m.relpath}' at ${where} is not in the cache` };
+      files.push({ path: `${plotPath}/${m.relpath}`, text: fs.readFileSync(f, 'utf8') });
+    }
+    return files;
+  }
+  return { missing: `'${plotPath}' is not recorded at ${where}` };
+}
+
+export function gitRevision(root: string, rev: string, sha: string, store: ObjectStore): PlotRevision {
+  let lock: Map<string, LockEntry> | undefined;
+  return {
+    name: rev,
+    files(plotPath) {
+      // Paths come back relative to `root` (git's default), whether plotPath is a file or a folder.
+      const ls = spawnSync('git', ['ls-tree', '-r', '--name-only', sha, '--', plotPath], { cwd: root, encoding: 'utf8' });
+      const listed = ls.status === 0 ? ls.stdout.split('\n').filter((f) => f === plotPath || (f.startsWith(`${plotPath}/`) && DATA_FILE.test(f))) : [];
+      if (listed.length) return listed.sort().map((f) => ({ path: f, text: gitShow(root, sha, f) ?? '' }));
+      if (!lock) {
+        const lockText = gitShow(root, sha, LOCK_FILE);
+        lock = lockText ? Lockfile.parseText(lockText, `${rev}:${LOCK_FILE}`) : new Map();
+      }
+      return fromLock(lock.values(), store, plotPath, rev);
+    },
+  };
+}
+
+export function experimentRevision(name: string, lock: Readonly<Record<string, LockEntry>>, store: ObjectStore): PlotRevision {
+  return { name, files: (plotPath) => fromLock(Object.values(lock), store, plotPath, `experiment '${name}'`) };
+}
