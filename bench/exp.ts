@@ -42,3 +42,29 @@ export async function benchExpShow(): Promise<Row[]> {
     { name: 'exp show --sort-by f1 --json, same', value: sorted.median, unit: 'ms' },
   ];
 }
+
+/**
+ * A grid of 6 experiments on the lead pipeline and the real data (split seed ×
+ * cv folds), run from the queue one at a time and two at a time. Each grid
+ * uses its own seeds so the run-cache cannot serve the second from the first.
+ */
+export async function benchGrid(): Promise<Row[]> {
+  const { copyRepo, setSource, SHARED_RAW } = await import('./pipeline.js');
+  if (!fs.existsSync(SHARED_RAW)) return [{ name: 'grid: skipped (../shared/data/raw_data.csv absent)', value: 0, unit: '' }];
+  const dir = copyRepo();
+  try {
+    setSource(dir);
+    runCli(dir, ['repro']);
+    const rows: Row[] = [];
+    for (const [jobs, seeds] of [[1, '1,2,3'], [2, '4,5,6']] as const) {
+      runCli(dir, ['exp', 'run', '-S', `split.seed=${seeds}`, '-S', 'train.cv=3,4', '--queue']);
+      const ms = timeCli(dir, ['exp', 'run', '--run-all', '-j', String(jobs)]);
+      rows.push({ name: `lead pipeline: grid of 6 experiments, --run-all -j ${jobs}`, value: ms, unit: 'ms' });
+    }
+    const [one, two] = rows;
+    rows.push({ name: 'speed-up of -j 2 over -j 1 (2 cores)', value: one!.value / two!.value, unit: '×' });
+    return rows;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

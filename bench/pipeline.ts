@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { LOCKSTEP, REPO, type Row } from './util.js';
 import { applyAssignment } from '../runner/exp/params-writer.js';
 
-const SHARED_RAW = path.resolve(REPO, '..', 'shared', 'data', 'raw_data.csv');
+export const SHARED_RAW = path.resolve(REPO, '..', 'shared', 'data', 'raw_data.csv');
 
 /**
  * The cold full run of the lead pipeline on the real data, in a fresh copy of

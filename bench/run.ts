@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { benchEngine } from './engine.js';
-import { benchExpShow } from './exp.js';
+import { benchExpShow, benchGrid } from './exp.js';
 import { benchPipeline } from './pipeline.js';
 import { benchCache } from './cache.js';
 import { printRows, type Row } from './util.js';
@@ -17,6 +17,7 @@ const sections: Section[] = [
   { name: 'pipeline', title: 'Lead pipeline on the real data', run: benchPipeline },
   { name: 'cache', title: 'Cache, run-cache and remotes', run: benchCache },
   { name: 'exp', title: 'Experiments', run: benchExpShow },
+  { name: 'grid', title: 'Experiment grid on the lead pipeline', run: benchGrid },
 ];
 
 async function main(): Promise<void> {
