@@ -15,7 +15,9 @@ const USAGE = `usage:
   leads registry [list] [--json]
   leads registry show VERSION [--json]
   leads registry promote VERSION --to Production
-  leads predict --input FILE [--output FILE] [--features] [--version N | --stage Staging|Production | --workspace]`;
+  leads predict --input FILE [--output FILE] [--features] [--version N | --stage Staging|Production | --workspace]
+  leads serve [--port 8080] [--host 127.0.0.1] [--version N | --stage Staging|Production] [--quiet] [--body-limit BYTES] [--timeout-ms MS]
+  leads drift --input NEW.csv [--features] [--reference FILE] [--output-dir DIR] [--workspace | --version N | --stage S]`;
 
 /** Exit codes: 1 for a failure, 2 for a command line that cannot be run. */
 class Failure extends Error {}
@@ -154,6 +156,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'runs': runs(root, parseArgs(rest, { flags: ['json'], values: [] })); return 0;
       case 'registry': await registry(root, parseArgs(rest, { flags: ['json'], values: ['to'] })); return 0;
       case 'predict': await predict(root, parseArgs(rest, { flags: ['features', 'workspace'], values: ['input', 'output', 'version', 'stage'] })); return 0;
+      case 'drift': {
+        const { drift } = await import('../drift/drift-command.js');
+        return drift(root, parseArgs(rest, { flags: ['features', 'workspace'], values: ['input', 'reference', 'output-dir', 'version', 'stage'] }));
+      }
+      case 'serve': {
+        const { serve } = await import('../serve/serve-command.js');
+        await serve(root, parseArgs(rest, { flags: ['quiet'], values: ['port', 'host', 'version', 'stage', 'body-limit', 'timeout-ms'] }), (m) => new Failure(m));
+        return 0;
+      }
       default: throw new UsageError(`unknown command '${command}'`);
     }
   } catch (e) {

@@ -36,7 +36,7 @@ export type PredictOutcome =
   | { readonly ok: false; readonly errors: readonly RowError[] };
 
 /** The raw columns a prediction needs; the rest of raw_data.csv's columns are accepted and ignored. */
-const RAW_REQUIRED = ['purchases', 'time_spent', 'n_visits', 'customer_group', 'onboarding', 'source'] as const;
+export const RAW_REQUIRED = ['purchases', 'time_spent', 'n_visits', 'customer_group', 'onboarding', 'source'] as const;
 
 function cellText(v: unknown): string | undefined {
   if (v === null || v === undefined) return '';

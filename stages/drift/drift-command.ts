@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { parseCsv } from '../lib/csv.js';
+import { loadBundle, loadWorkspaceBundle, resolveVersion, type VersionRef } from '../lib/bundle.js';
+import { featureRowToVector, rawRowToFeatures, type ModelBundle } from '../lib/predict.js';
+import { ModelRegistry, parseStage } from '../lib/registry.js';
+import { DEFAULT_DRIFT_PARAMS, driftReport, featureTable, type DriftParams } from '../lib/drift.js';
+import { LAYOUT } from '../lib/layout.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
+import { optionString, UsageError, type ParsedArgs } from '../cli/args.js';
+import { driftHtml } from './report-html.js';
+
+/** The `drift:` section of params.yaml, checked; defaults for what it leaves out. */
+export function driftParams(root: string): DriftParams {
+  const file = path.join(root, 'params.yaml');
+  const doc = fs.existsSync(file) ? (YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> | null) : null;
+  const raw = (doc?.drift ?? {}) as Record<string, unknown>;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('params.yaml: drift must be a mapping');
+  const known = Object.keys(DEFAULT_DRIFT_PARAMS);
+  for (const k of Object.keys(raw)) if (!known.includes(k)) throw new Error(`params.yaml: unknown key drift.${k} (known: ${known.join(', ')})`);
+  const out: Record<string, number> = { ...DEFAULT_DRIFT_PARAMS };
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (k !== 'bins' && k !== 'psi_threshold' && v > 1) || (k === 'bins' && (!Number.isInteger(v) || v < 2))) {
+      throw new Error(`params.yaml: drift.${k} must be ${k === 'bins' ? 'a whole number of at least 2' : k === 'psi_threshold' ? 'a non-negative number' : 'a number from 0 to 1'}, got ${JSON.stringify(v)}`);
+    }
+    out[k] = v;
+  }
+  return out as unknown as DriftParams;
+}
+
+function readCsv(file: string, what: string): { columns: string[]; rows: Record<string, string>[] } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  const t = parseCsv(text);
+  if (!t.rows.length) throw new Error(`${what} ${file} has no data rows`);
+  return t as { columns: string[]; rows: Record<string, string>[] };
+}
+
+/** Rows as model feature vectors; rows that cannot be transformed are counted and reported, not silently used. */
+function vectors(rows: readonly Record<string, string>[], bundle: ModelBundle, features: boolean, file: string, warn: (m: string) => void): number[][] {
+  const out: number[][] = [];
+  const bad: string[] = [];
+  rows.forEach((row, i) => {
+    const { lead_indicator: _label, ...rest } = row;
+    const r = features ? featureRowToVector(rest, bundle) : rawRowToFeatures(row, bundle);
+    if ('problems' in r) bad.push(`row ${i + 1}: ${r.problems.join('; ')}`);
+    else out.push(r.features);
+  });
+  if (bad.length === rows.length) throw new Error(`no row of ${file} could be read: ${bad[0]}${features ? '' : ' (rows in the 12-column feature form need --features)'}`);
+  if (bad.length) warn(`${bad.length} of ${rows.length} rows of ${file} left out (${bad[0]}${bad.length > 1 ? '; …' : ''})`);
+  return out;
+}
+
+/**
+ * `leads drift`: the new batch, cleaned with the model's saved artifacts,
+ * against the training split the pipeline produced (data/features/train.csv),
+ * feature by feature. Writes report.json and report.html; returns 3 when more
+ * features drifted than drift.max_drifted_share allows (a CI gate).
+ */
+export function drift(root: string, args: ParsedArgs): number {
+  if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
+  const input = optionString(args, 'input');
+  if (!input) throw new UsageError('drift needs --input FILE (a batch of raw_data.csv rows)');
+  const versionText = optionString(args, 'version');
+  const stageText = optionString(args, 'stage');
+  const fromWorkspace = args.options.has('workspace');
+  if ([versionText, stageText, fromWorkspace || undefined].filter((x) => x !== undefined).length > 1) throw new UsageError('give one of --version, --stage and --workspace');
+  const params = driftParams(root);
+  let bundle: ModelBundle;
+  if (fromWorkspace) bundle = loadWorkspaceBundle(root).bundle;
+  else {
+    const reg = new ModelRegistry(root);
+    const ref: VersionRef = versionText !== undefined ? { version: Number(versionText) } : { stage: parseStage(stageText ?? 'Staging') };
+    bundle = loadBundle(reg, resolveVersion(reg, ref));
+  }
+  const refFile = path.resolve(root, optionString(args, 'reference') ?? LAYOUT.trainSet);
+  const warn = (m: string) => process.stderr.write(`leads: warning: ${m}\n`);
+  const reference = readCsv(refFile, 'reference');
+  const current = readCsv(path.resolve(input), 'input');
+  const report = driftReport(
+    featureTable(vectors(reference.rows, bundle, true, refFile, warn), bundle.features),
+    featureTable(vectors(current.rows, bundle, args.options.has('features'), input, warn), bundle.features),
+    params,
+  );
+  const outDir = path.resolve(optionString(args, 'output-dir') ?? 'drift');
+  fs.mkdirSync(outDir, { recursive: true });
+  writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+  writeFileAtomic(path.join(outDir, 'report.html'), driftHtml(report, input));
+  for (const f of report.features) {
+    process.stdout.write(`${f.drifted ? 'DRIFT' : 'ok   '}  ${f.feature.padEnd(15)} ${f.test.padEnd(18)} stat ${f.statistic.toFixed(4)}  p ${f.p_value.toExponential(2)}  PSI ${f.psi.toFixed(4)}\n`);
+  }
+  const summary = `${report.drifted.length} of ${report.features.length} features drifted${report.drifted.length ? ` (${report.drifted.join(', ')})` : ''}; allowed share ${params.max_drifted_share}`;
+  process.stdout.write(`${report.failed ? 'FAILED' : 'passed'}: ${summary}; report in ${path.relative(process.cwd(), outDir) || '.'}/report.html\n`);
+  return report.failed ? 3 : 0;
+}
