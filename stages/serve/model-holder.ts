@@ -42,16 +42,17 @@ export class ModelHolder {
 
   /** Pick up what the registry now has for our reference; concurrent calls share one load. */
   reload(): Promise<{ changed: boolean; version: number }> {
-    this.reloading ??= (async () => {
-      try {
-        const next = ModelHolder.load(this.root, this.ref);
-        const changed = next.version.version !== this.loaded.version.version || next.version.model_md5 !== this.loaded.version.model_md5;
-        if (changed) this.loaded = next;
-        return { changed, version: this.loaded.version.version };
-      } finally {
-        this.reloading = undefined;
-      }
-    })();
+    // `.finally` runs after the assignment, even when loading finishes synchronously.
+    this.reloading ??= this.swap().finally(() => {
+      this.reloading = undefined;
+    });
     return this.reloading;
+  }
+
+  private async swap(): Promise<{ changed: boolean; version: number }> {
+    const next = ModelHolder.load(this.root, this.ref);
+    const changed = next.version.version !== this.loaded.version.version || next.version.model_md5 !== this.loaded.version.model_md5;
+    if (changed) this.loaded = next;
+    return { changed, version: this.loaded.version.version };
   }
 }

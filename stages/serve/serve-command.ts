@@ -42,8 +42,6 @@ export async function serve(root: string, args: ParsedArgs, fail: (message: stri
   } catch (e) {
     throw fail(`cannot listen on ${host}:${port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  const v = holder.current.version;
-  process.stderr.write(`leads: serving version ${v.version} (${v.name}, ${v.stage}; following ${holder.following}) on ${address}\n`);
   process.on('SIGHUP', () => {
     holder.reload().then(
       (r) => process.stderr.write(`leads: reload: ${r.changed ? `now version ${r.version}` : `still version ${r.version}`}\n`),
@@ -56,4 +54,7 @@ export async function serve(root: string, args: ParsedArgs, fail: (message: stri
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));
+  // Said last: whoever waits for this line may signal us at once.
+  const v = holder.current.version;
+  process.stderr.write(`leads: serving version ${v.version} (${v.name}, ${v.stage}; following ${holder.following}) on ${address}\n`);
 }

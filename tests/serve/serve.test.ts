@@ -1,0 +1,163 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { md5OfFile } from '../../stages/lib/checksum.js';
+import { parseCsv, formatCsv } from '../../stages/lib/csv.js';
+import { RAW_COLUMNS } from '../../stages/lib/schema.js';
+import { rawCsv, repoParams, syntheticRaw, tempDir } from '../stages/fixtures.js';
+import { quickTrainParams, runPipeline } from '../stages/pipeline-run.js';
+import { LEADS, startServer, type Server } from './server.js';
+
+let root: string;
+let server: Server;
+let params: Record<string, unknown>;
+
+const record = (over: Record<string, unknown> = {}) => ({ purchases: 3, time_spent: 110.5, n_visits: 7, customer_group: 6, onboarding: 'True', source: 'signup', ...over });
+
+async function post(body: unknown, raw?: string, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${server.url}/predict`, { method: 'POST', headers, body: raw ?? JSON.stringify(body) });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+async function health(): Promise<{ status: string; version: number }> {
+  return (await (await fetch(`${server.url}/health`)).json()) as { status: string; version: number };
+}
+
+/** Train again with another split seed: select registers a new version and moves it to Staging. */
+async function registerNewVersion(seed: number): Promise<void> {
+  await runPipeline(root, { ...params, split: { ...(params.split as object), seed } } as never);
+}
+
+beforeAll(async () => {
+  root = tempDir('leads-serve-');
+  fs.writeFileSync(path.join(root, 'source.csv'), rawCsv(syntheticRaw(700, 21)));
+  params = { ...quickTrainParams(repoParams()), ingest: { source: 'source.csv', md5: md5OfFile(path.join(root, 'source.csv')) } };
+  await runPipeline(root, params as never);
+  server = await startServer(root, ['--quiet']);
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe('leads serve', () => {
+  it('answers a single record and a batch with prediction, probability and model version', async () => {
+    const one = await post(record());
+    expect(one.status).toBe(200);
+    expect(one.json.model_version).toBe(1);
+    expect([0, 1]).toContain(one.json.prediction);
+    expect(one.json.probability).toBeGreaterThanOrEqual(0);
+    expect(one.json.probability).toBeLessThanOrEqual(1);
+    const batch = await post([record(), record({ purchases: 0, n_visits: 1, customer_group: 2, onboarding: 'False' }), record({ purchases: null })]);
+    expect(batch.status).toBe(200);
+    expect((batch.json.predictions as unknown[]).length).toBe(3);
+  });
+
+  it('gives exactly the predictions of leads predict for the same rows (one code path)', async () => {
+    const rows = syntheticRaw(60, 99).filter((r) => r.source === 'signup');
+    const file = path.join(root, 'batch.csv');
+    fs.writeFileSync(file, formatCsv(RAW_COLUMNS, rows));
+    const cli = spawnSync(process.execPath, [LEADS, 'predict', '--input', file], { cwd: root, encoding: 'utf8' });
+    expect(cli.status, cli.stderr).toBe(0);
+    const fromCli = parseCsv(cli.stdout).rows.map((r) => [Number(r.prediction), Number(r.probability)]);
+    // The service takes JSON: numbers as numbers, an empty cell as null.
+    const json = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, ['purchases', 'time_spent', 'n_visits'].includes(k) ? (v === '' ? null : Number(v)) : v])));
+    const served = await post(json);
+    expect(served.status, JSON.stringify(served.json)).toBe(200);
+    const fromService = (served.json.predictions as { prediction: number; probability: number }[]).map((p) => [p.prediction, p.probability]);
+    expect(fromService).toEqual(fromCli);
+  });
+
+  it('answers every kind of bad input with a clear 400 (or 413) naming the field, and stays healthy', async () => {
+    const cases: [unknown, string | undefined, number, RegExp][] = [
+      [record({ purchases: 'many' }), undefined, 400, /"field":"purchases","message":"must be number \(or null\), got \\"many\\""/],
+      [record({ customer_group: 42 }), undefined, 400, /"field":"customer_group","message":"42 is not a known value \(known: 1, 2, 3, 4, 5, 6, 7, 8, 9\)"/],
+      [record({ onboarding: 'maybe' }), undefined, 400, /"field":"onboarding","message":"\\"maybe\\" is not a known value/],
+      [(({ n_visits: _n, ...r }) => r)(record()), undefined, 400, /"field":"n_visits","message":"is required"/],
+      [record({ colour: 'red' }), undefined, 400, /"field":"colour","message":"is not a lead field"/],
+      [record({ source: 'organic' }), undefined, 400, /"field":"source","message":"\\"organic\\" is not a known value \(known: signup\)"/],
+      [[record(), record({ time_spent: true })], undefined, 400, /"record":1,"field":"time_spent"/],
+      [[], undefined, 400, /the batch is empty/],
+      ['a string', undefined, 400, /a record must be a JSON object, got string/],
+      [undefined, '{"purchases": 3,', 400, /malformed JSON/],
+      [undefined, '', 400, /the request body is empty/],
+      [Array.from({ length: 1001 }, () => record()), undefined, 400, /a batch holds at most 1000 records, got 1001/],
+      [undefined, JSON.stringify(Array.from({ length: 4000 }, () => record())), 413, /larger than the 262144 bytes allowed/],
+    ];
+    for (const [body, raw, status, pattern] of cases) {
+      const r = await post(body, raw);
+      const text = JSON.stringify(r.json);
+      expect(r.status, text).toBe(status);
+      expect(text).toMatch(pattern);
+      expect(text).not.toMatch(/\bat .+:\d+/); // no stack trace
+    }
+    const wrongType = await post(undefined, '<lead purchases="3"/>', { 'content-type': 'application/xml' });
+    expect(wrongType.status).toBe(415);
+    expect(JSON.stringify(wrongType.json)).toMatch(/send JSON/);
+    expect(await health()).toEqual({ status: 'ok', version: 1 });
+    expect((await post(record())).status).toBe(200);
+  });
+
+  it('GET /model describes the version being served', async () => {
+    const m = (await (await fetch(`${server.url}/model`)).json()) as Record<string, unknown>;
+    expect(m).toMatchObject({ version: 1, stage: 'Staging', following: 'the Staging stage' });
+    expect((m.metrics as { test: { accuracy: number } }).test.accuracy).toBeGreaterThan(0.5);
+    expect(m.data_checksum).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('POST /reload under load picks up a newly promoted version and loses no request; SIGHUP does the same', async () => {
+    let stop = false;
+    const seen: number[] = [];
+    const failures: string[] = [];
+    const worker = async () => {
+      while (!stop) {
+        try {
+          const r = await post(record());
+          if (r.status !== 200) failures.push(`${r.status} ${JSON.stringify(r.json)}`);
+          else seen.push(r.json.model_version as number);
+        } catch (e) {
+          failures.push(String(e));
+        }
+      }
+    };
+    const load = Array.from({ length: 16 }, worker);
+    await new Promise((r) => setTimeout(r, 300));
+    await registerNewVersion(7); // version 2 → Staging, version 1 archived, while requests flow
+    const reload = (await (await fetch(`${server.url}/reload`, { method: 'POST' })).json()) as { reloaded: boolean; version: number };
+    expect(reload).toEqual({ reloaded: true, version: 2 });
+    const afterReload = seen.length;
+    await new Promise((r) => setTimeout(r, 300));
+    stop = true;
+    await Promise.all(load);
+    expect(failures).toEqual([]);
+    expect(seen.length).toBeGreaterThan(50);
+    expect(seen).toContain(1);
+    expect(seen.slice(afterReload + 16)).not.toContain(1); // after the swap (and the requests already in flight), only version 2
+    expect(seen.at(-1)).toBe(2);
+
+    await registerNewVersion(8); // version 3
+    const listed = spawnSync(process.execPath, [LEADS, 'registry', 'list'], { cwd: root, encoding: 'utf8' }).stdout;
+    expect(listed).toMatch(/^3\s.*Staging/m);
+    server.child.kill('SIGHUP');
+    for (let i = 0; i < 200 && (await health()).version !== 3; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await health(), server.stderr()).toEqual({ status: 'ok', version: 3 });
+    expect(server.stderr()).toMatch(/reload: now version 3/);
+    const again = (await (await fetch(`${server.url}/reload`, { method: 'POST' })).json()) as { reloaded: boolean };
+    expect(again.reloaded).toBe(false);
+  }, 60_000);
+
+  it('refuses to start without a model to serve, and on bad options, with a clear message', async () => {
+    await expect(startServer(root, ['--stage', 'Production'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/leads: error: no model version in Production/) });
+    await expect(startServer(root, ['--version', '99'])).rejects.toMatchObject({ code: 1 });
+    await expect(startServer(root, ['--port', 'eighty'])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/--port must be a whole number from 0 to 65535, got 'eighty'/) });
+    const taken = new URL(server.url).port;
+    await expect(startServer(root, ['--port', taken])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/) });
+  }, 60_000);
+
+  it('SIGTERM closes gracefully with exit code 0', async () => {
+    const s = await startServer(root, ['--quiet']);
+    expect(await s.stop('SIGTERM')).toBe(0);
+  });
+});
