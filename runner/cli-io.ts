@@ -23,14 +23,22 @@ function fdStream(fd: number): NodeJS.WritableStream {
   } as NodeJS.WritableStream;
 }
 
+/** Descriptors whose reader has gone (`lockstep status | head`): further output is dropped, the command goes on. */
+const closed = new Set<number>();
+
 function writeAll(fd: number, buf: Uint8Array): void {
   let off = 0;
-  while (off < buf.length) {
+  while (off < buf.length && !closed.has(fd)) {
     try {
       off += fs.writeSync(fd, buf, off);
     } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPIPE') {
+        closed.add(fd);
+        return;
+      }
       // A non-blocking pipe that is full: wait for the reader, then go on.
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      if (code !== 'EAGAIN') throw e;
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
     }
   }

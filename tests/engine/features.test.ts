@@ -284,3 +284,16 @@ describe('dag', () => {
     expect((await repo.run(['dag', 'b'])).stdout).toBe('a\nb  <-  a');
   });
 });
+
+describe('output into a closed pipe', () => {
+  it('`lockstep status | head -1` ends quietly: no internal error, exit 0', async () => {
+    // ~80 KB of status output: more than a pipe holds, so writes after head exits hit EPIPE.
+    const stages = Array.from({ length: 3000 }, (_, i) => `  s${i}:\n    cmd: echo ${i}\n`).join('');
+    repo = new TempRepo({ 'pipeline.yaml': `stages:\n${stages}` });
+    const { execa } = await import('execa');
+    const r = await execa('bash', ['-c', `set -o pipefail; node ${JSON.stringify(path.resolve('bin/lockstep.js'))} status | head -1`], { cwd: repo.dir, reject: false });
+    expect(r.stdout).toBe('s0:');
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+  });
+});
