@@ -8,6 +8,7 @@ import { benchEngine } from './engine.js';
 import { benchExpShow, benchGrid } from './exp.js';
 import { benchPipeline } from './pipeline.js';
 import { benchCache } from './cache.js';
+import { benchServe } from './serve.js';
 import { printRows, type Row } from './util.js';
 
 type Section = { name: string; title: string; run: () => Promise<Row[]> };
@@ -18,6 +19,7 @@ const sections: Section[] = [
   { name: 'cache', title: 'Cache, run-cache and remotes', run: benchCache },
   { name: 'exp', title: 'Experiments', run: benchExpShow },
   { name: 'grid', title: 'Experiment grid on the lead pipeline', run: benchGrid },
+  { name: 'serve', title: 'Prediction service', run: benchServe },
 ];
 
 async function main(): Promise<void> {

@@ -122,13 +122,24 @@ export async function trainXgb(X: readonly (readonly number[])[], y: readonly nu
   }
 }
 
+/**
+ * Loaded boosters, one per model object: loading decodes and parses the whole
+ * model in WASM, which would dominate a one-row prediction (the service's
+ * case). A booster's WASM memory is freed once its model object is collected.
+ */
+const boosters = new WeakMap<XgbModel, XgbBooster>();
+const release = new FinalizationRegistry<XgbBooster>((b) => b.free());
+
 export async function xgbProba(model: XgbModel, X: readonly (readonly number[])[]): Promise<number[]> {
   if (X.length === 0) return [];
-  const XGBoost = await loadXgboost();
-  const booster = XGBoost.load({ name: 'ml-xgboost', model: Buffer.from(model.booster, 'base64'), options: {} });
-  try {
-    return booster.predict(X).map((raw) => toProbability(model.objective, raw));
-  } finally {
-    booster.free();
+  let booster = boosters.get(model);
+  if (!booster) {
+    const XGBoost = await loadXgboost();
+    booster = boosters.get(model) ?? XGBoost.load({ name: 'ml-xgboost', model: Buffer.from(model.booster, 'base64'), options: {} });
+    if (!boosters.has(model)) {
+      boosters.set(model, booster);
+      release.register(model, booster);
+    }
   }
+  return booster.predict(X).map((raw) => toProbability(model.objective, raw));
 }
