@@ -194,7 +194,7 @@ describe('the report in a real browser', () => {
       for (const title of ['data/plots/roc', 'data/plots/pr', 'data/plots/confusion']) await expect(page.locator('h2', { hasText: title }).count()).resolves.toBe(1);
       // axis titles drawn by vega, and one confusion panel per model
       const text = await page.locator('main').innerText();
-      for (const t of ['fpr', 'tpr', 'recall', 'precision', 'logistic_regression', 'xgboost_rf', 'xgboost_boost']) expect(text).toContain(t);
+      for (const t of ['ROC curve (test set)', 'false positive rate', 'true positive rate', 'recall', 'precision', 'logistic_regression', 'xgboost_rf', 'xgboost_boost']) expect(text).toContain(t);
       const box = await page.locator('section svg').first().boundingBox();
       expect(box!.width).toBeGreaterThan(300);
       fs.mkdirSync(path.join(REPO, 'tests', 'artifacts'), { recursive: true });
