@@ -37,7 +37,7 @@ export interface Restored {
  */
 export interface CacheHooks {
   restore(stage: Stage, fp: string, lockEntry: LockEntry | undefined): Promise<Restored | undefined>;
-  beforeRun(stage: Stage): void;
+  beforeRun(stage: Stage): Promise<void>;
   saved(stage: Stage, fp: string | undefined, outs: readonly Observed[], log: string): Promise<void>;
 }
 
@@ -187,7 +187,7 @@ export class Executor {
         if (!o.persist) fs.rmSync(abs, { recursive: true, force: true });
         fs.mkdirSync(path.dirname(abs), { recursive: true });
       }
-      this.cache?.beforeRun(stage);
+      await this.cache?.beforeRun(stage);
       // Loaded on first use: a no-op run never pays for the process machinery.
       const { runStage } = await import('./process.js');
       const result = await runStage(stage, {

@@ -7,8 +7,8 @@ import { UserError } from '../errors.js';
 import { isDirHash, objectKey, hashOfObjectKey } from './layout.js';
 import { parseManifest, serializeManifest } from './manifest.js';
 
-export type LinkType = 'copy' | 'hardlink' | 'reflink';
-export const LINK_TYPES: readonly LinkType[] = ['copy', 'hardlink', 'reflink'];
+import type { LinkType } from './settings.js';
+export type { LinkType } from './settings.js';
 
 /** An object that failed verification: it never reaches the cache or the workspace. */
 export class CorruptObject extends UserError {

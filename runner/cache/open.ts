@@ -11,8 +11,7 @@ export interface LocalCache {
 }
 
 /** The repository's cache as configured (.lockstep/config, config.local, environment). */
-export function openLocalCache(stateDir: string): LocalCache {
-  const settings = cacheSettings(stateDir);
+export function openLocalCache(stateDir: string, settings: CacheSettings = cacheSettings(stateDir)): LocalCache {
   return { settings, store: new ObjectStore(settings.dir), runs: new RunCache(settings.dir, trustFromEnv()) };
 }
 

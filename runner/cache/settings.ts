@@ -2,7 +2,9 @@ import path from 'node:path';
 import { UserError, didYouMean } from '../errors.js';
 import { YamlSource } from '../config/yaml-source.js';
 import { isPlainObject } from '../config/pipeline.js';
-import { LINK_TYPES, type LinkType } from './object-store.js';
+/** How outputs are placed in the workspace from the cache. */
+export type LinkType = 'copy' | 'hardlink' | 'reflink';
+export const LINK_TYPES: readonly LinkType[] = ['copy', 'hardlink', 'reflink'];
 
 export interface CacheSettings {
   /** Absolute path of the cache directory. */

@@ -57,7 +57,7 @@ export class StageCache implements CacheHooks {
     return undefined;
   }
 
-  beforeRun(stage: Stage): void {
+  async beforeRun(stage: Stage): Promise<void> {
     if (this.link !== 'hardlink') return;
     for (const o of stage.outs) if (o.persist) unshareLinks(path.join(this.root, o.path));
   }

@@ -2,11 +2,9 @@ import path from 'node:path';
 import { findRoot, openWorkspace, STATE_DIR } from '../workspace.js';
 import { Executor, type CacheHooks, type ReproOptions } from '../executor.js';
 import { RepoLock } from '../repo-lock.js';
-import { openLocalCache, stageCacheFor } from '../cache/open.js';
-import { remoteFetcher } from '../cache/sync.js';
+import { cacheSettings } from '../cache/settings.js';
 import type { Fetcher } from '../cache/stage-cache.js';
 import type { RemoteStore } from '../remote/types.js';
-import { remoteFor } from './transfer.js';
 import { HumanReporter, JsonReporter } from '../reporter.js';
 import type { Io } from '../cli-io.js';
 
@@ -37,14 +35,30 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
   let remote: RemoteStore | undefined;
   try {
     if (!args.dry) {
-      const local = openLocalCache(ws.stateDir);
+      // Settings are checked now (a bad config stops the run before anything runs); the cache machinery
+      // itself loads only when a stage first needs it, so a no-op run never pays for it.
+      const settings = cacheSettings(ws.stateDir);
+      const workspace = ws;
       let fetcher: Fetcher | undefined;
+      let open: Promise<CacheHooks> | undefined;
       if (args.pull) {
+        const [{ remoteFor }, { remoteFetcher }, { openLocalCache }] = await Promise.all([import('./transfer.js'), import('../cache/sync.js'), import('../cache/open.js')]);
         const r = await remoteFor(ws, args.remote);
         remote = r.store;
-        fetcher = remoteFetcher(local, r.store, { jobs: r.cfg.jobs }, (m) => io.err(`warning: ${m}`));
+        fetcher = remoteFetcher(openLocalCache(ws.stateDir, settings), r.store, { jobs: r.cfg.jobs }, (m) => io.err(`warning: ${m}`));
       }
-      cache = stageCacheFor(ws, local, { warn: (stage, message) => io.err(`warning: ${stage}: ${message}`), useRunCache: args.runCache, fetcher });
+      const hooks = () =>
+        (open ??= import('../cache/open.js').then((m) =>
+          m.stageCacheFor(workspace, m.openLocalCache(workspace.stateDir, settings), { warn: (stage, message) => io.err(`warning: ${stage}: ${message}`), useRunCache: args.runCache, fetcher }),
+        ));
+      cache = {
+        restore: async (stage, fp, entry) => (await hooks()).restore(stage, fp, entry),
+        beforeRun: async (stage) => {
+          // Only hard links need work here, and only for stages that keep their outputs.
+          if (settings.link === 'hardlink' && stage.outs.some((o) => o.persist)) await (await hooks()).beforeRun(stage);
+        },
+        saved: async (stage, fp, outs, log) => (await hooks()).saved(stage, fp, outs, log),
+      };
     }
   } catch (e) {
     lock.release();
