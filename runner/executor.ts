@@ -59,6 +59,8 @@ export class Executor {
   private flushTimer: NodeJS.Timeout | undefined;
   private stopping: 'failure' | 'interrupt' | undefined;
   private readonly running = new Set<string>();
+  /** Called when a module stage takes the pre-started host, to start the next one if more may run. */
+  private onModuleStarted: () => void = () => undefined;
   /** Outputs left missing under --allow-missing, with the hash the lock records for them. */
   private readonly allowedMissing = new Map<string, string>();
 
@@ -84,6 +86,14 @@ export class Executor {
     const inFlight = new Set<Promise<void>>();
 
     const ready = () => order.filter((n) => pending.has(n) && waiting.get(n)!.every((u) => this.results.has(u)));
+    const isModule = (n: string) => this.ws.pipeline.stages.get(n)!.command.kind === 'module';
+    // Start module hosts while other work goes on, so a module stage that runs does not wait for node to boot.
+    const warmUp = () => {
+      const modules = order.filter((n) => pending.has(n) && isModule(n)).length;
+      if (!this.opts.dry && modules > 0) void import('./process.js').then((p) => p.prewarmModuleHosts(this.ws.root, modules));
+    };
+    // Hosts start only once a stage runs (a no-op run boots none), then stay ahead of the module stages still to come.
+    this.onModuleStarted = warmUp;
     try {
       for (;;) {
         if (this.stopping === 'interrupt') break;
@@ -106,6 +116,7 @@ export class Executor {
         else this.record({ name: n, state: this.stopping === 'interrupt' ? 'interrupted' : 'not-run', reasons: [] }, false);
       }
       this.flushLock();
+      if (order.some(isModule) && !this.opts.dry) void import('./process.js').then((p) => p.discardWarmHosts());
       saveCaches(this.ws);
       if (!this.opts.dry) recordDurations(this.ws.stateDir, [...this.results.values()]);
     }
@@ -178,6 +189,7 @@ export class Executor {
   private async execute(stage: Stage, reasons: Reason[], inputs: Inputs, fp: string | undefined, before: LockEntry | undefined): Promise<void> {
     const { root } = this.ws;
     this.reporter.started(stage.name, reasons);
+    this.onModuleStarted();
     this.running.add(stage.name);
     const t0 = performance.now();
     let log = '';
@@ -194,6 +206,7 @@ export class Executor {
         root,
         stateDir: this.ws.stateDir,
         params: this.ws.pipeline.params,
+        onHostTaken: () => this.onModuleStarted(),
         onLine: (line, stream) => {
           log += line + '\n';
           this.reporter.line(stage.name, line, stream);

@@ -1,6 +1,7 @@
 /**
  * Entry point of the child process that runs one TypeScript stage module.
  * argv: <compiled module>; env LOCKSTEP_CONTEXT_FILE: the JSON context.
+ * Or argv `--wait`: started ahead of time, it reads the job as one JSON line on stdin.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,9 +20,43 @@ interface ContextData {
   plots: string[];
 }
 
+/** A job handed to a host that was started ahead of time (`--wait`): where and as which stage to run. */
+interface Job {
+  compiled: string;
+  ctxFile: string;
+  cwd: string;
+  env: Record<string, string>;
+}
+
+/** The first line on stdin; the engine starts hosts early so node's start-up overlaps its own work. */
+function readJob(): Promise<Job | undefined> {
+  return new Promise((resolve) => {
+    let buf = '';
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        process.stdin.pause();
+        resolve(JSON.parse(buf.slice(0, nl)) as Job);
+      }
+    });
+    process.stdin.on('end', () => resolve(undefined)); // never used: the engine closed us
+  });
+}
+
 async function main(): Promise<number> {
-  const compiled = process.argv[2];
-  const ctxFile = process.env.LOCKSTEP_CONTEXT_FILE;
+  let compiled = process.argv[2];
+  let ctxFile = process.env.LOCKSTEP_CONTEXT_FILE;
+  if (compiled === '--wait') {
+    const job = await readJob();
+    if (!job) return 0;
+    process.chdir(job.cwd);
+    Object.assign(process.env, job.env);
+    compiled = job.compiled;
+    ctxFile = job.ctxFile;
+    process.stdin.destroy();
+  }
   if (!compiled || !ctxFile) {
     process.stderr.write('error: lockstep module host started without a module or context\n');
     return 2;

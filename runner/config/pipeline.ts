@@ -215,7 +215,7 @@ class PipelineBuilder {
     const r = <T>(field: string, cmd = false): T | undefined =>
       this.catching(() => interp.resolve(def[field], () => this.loc([...p, field]), { cmd }) as T);
 
-    const command = this.command(name, def, p, r);
+    const command = this.command(name, def, p, r, wdir);
     const deps = this.deps(r('deps'), [...p, 'deps'], wdir);
     const outs = [
       ...this.outs(r('outs'), [...p, 'outs'], wdir, 'out'),
@@ -242,7 +242,7 @@ class PipelineBuilder {
     };
   }
 
-  private command(name: string, def: Record<string, unknown>, p: KeyPath, r: <T>(f: string, cmd?: boolean) => T | undefined): Command | undefined {
+  private command(name: string, def: Record<string, unknown>, p: KeyPath, r: <T>(f: string, cmd?: boolean) => T | undefined, wdir: string): Command | undefined {
     if (def.cmd !== undefined && def.module !== undefined) {
       this.error(`stage '${name}' has both 'cmd' and 'module'; give one`, [...p, 'module'], { key: true });
       return undefined;
@@ -253,7 +253,13 @@ class PipelineBuilder {
         this.error(`'module' must be the path of a .ts or .js stage module`, [...p, 'module']);
         return undefined;
       }
-      return { kind: 'module', module: m };
+      // Like every path in a stage, relative to its wdir; kept repository-relative from here on.
+      const rel = posixJoin(wdir === '.' ? '' : wdir, m);
+      if (rel.startsWith('..')) {
+        this.error(`'module' must be inside the repository`, [...p, 'module']);
+        return undefined;
+      }
+      return { kind: 'module', module: rel };
     }
     if (def.cmd === undefined) {
       this.error(`stage '${name}' has no 'cmd' (or 'module')`, p, { key: true });

@@ -297,3 +297,35 @@ describe('output into a closed pipe', () => {
     expect(r.exitCode).toBe(0);
   });
 });
+
+describe('pre-started module hosts', () => {
+  it('a chain of module stages runs each in its own wdir with its own env, and leaves no host process behind', async () => {
+    const mod = (n: number) => `import fs from 'node:fs';
+export default function (ctx: { stage: string; resolve(p: string): string }) {
+  fs.writeFileSync(ctx.resolve('o${n}.json'), JSON.stringify({ cwd: process.cwd(), stage: process.env.LOCKSTEP_STAGE, ctx: ctx.stage }));
+}
+`;
+    const files: Record<string, string> = {};
+    let yaml = 'stages:\n';
+    for (let i = 1; i <= 4; i++) {
+      files[`w${i}/m.ts`] = mod(i);
+      yaml += `  s${i}:\n    wdir: w${i}\n    module: m.ts\n    outs: [o${i}.json]\n${i > 1 ? `    deps: [../w${i - 1}/o${i - 1}.json]\n` : ''}`;
+    }
+    repo = new TempRepo({ ...files, 'pipeline.yaml': yaml });
+    const r = await repo.run(['repro']);
+    expect(r.code, r.stderr).toBe(0);
+    for (let i = 1; i <= 4; i++) {
+      const o = JSON.parse(repo.read(`w${i}/o${i}.json`));
+      expect(o).toEqual({ cwd: fs.realpathSync(repo.path(`w${i}`)), stage: `s${i}`, ctx: `s${i}` });
+    }
+    await new Promise((res) => setTimeout(res, 300));
+    const hosts = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('module-host') && fs.readlinkSync(`/proc/${p}/cwd`).startsWith(fs.realpathSync(repo.dir));
+      } catch {
+        return false;
+      }
+    });
+    expect(hosts).toEqual([]);
+  });
+});
