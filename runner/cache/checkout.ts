@@ -64,9 +64,14 @@ export async function checkoutOut(store: ObjectStore, root: string, out: LockedP
   const staging = `${dest}.lockstep-tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   try {
     fs.mkdirSync(staging);
+    const made = new Set([staging]);
     for (const e of entries) {
       const file = path.join(staging, e.relpath);
-      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const dir = path.dirname(file);
+      if (!made.has(dir)) {
+        fs.mkdirSync(dir, { recursive: true });
+        made.add(dir);
+      }
       placeFile(store, e.hash, file, link);
     }
     fs.rmSync(dest, { recursive: true, force: true });

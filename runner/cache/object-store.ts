@@ -39,8 +39,17 @@ export class ObjectStore {
   }
 
   /** A fresh temp path on the store's filesystem, so a rename into place is atomic. */
+  /** Folders known to exist: creating them once per run saves thousands of syscalls for many small objects. */
+  private readonly made = new Set<string>();
+
+  private ensureDir(dir: string): void {
+    if (this.made.has(dir)) return;
+    fs.mkdirSync(dir, { recursive: true });
+    this.made.add(dir);
+  }
+
   tempPath(): string {
-    fs.mkdirSync(this.tmpDir, { recursive: true });
+    this.ensureDir(this.tmpDir);
     return path.join(this.tmpDir, `${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
   }
 
@@ -152,11 +161,12 @@ export class ObjectStore {
   /** Leftovers of interrupted writes; safe to drop when no other process is writing. */
   clearTemp(): void {
     fs.rmSync(this.tmpDir, { recursive: true, force: true });
+    this.made.delete(this.tmpDir);
   }
 
   private commit(tmp: string, hash: string): void {
     const dest = this.pathOf(hash);
-    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    this.ensureDir(path.dirname(dest));
     fs.chmodSync(tmp, 0o444);
     fs.renameSync(tmp, dest);
   }

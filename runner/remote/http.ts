@@ -10,6 +10,9 @@ import { TransientError, withRetries } from './retry.js';
  * temporary name and is MOVEd into place, so no reader ever sees a partial
  * object under its final name.
  */
+/** Objects up to this size move as one buffer; larger ones stream. */
+const SMALL = 4 << 20;
+
 export class HttpRemote implements RemoteStore {
   private readonly base: string;
   private readonly headers: Record<string, string>;
@@ -74,6 +77,14 @@ export class HttpRemote implements RemoteStore {
   async download(key: string, destFile: string, progress?: (bytes: number) => void, signal?: AbortSignal): Promise<void> {
     await withRetries(async () => {
       const res = await this.request('GET', key, { signal });
+      const length = Number(res.headers.get('content-length') ?? NaN);
+      if (length <= SMALL) {
+        // Most objects are small: one buffer beats setting up a stream pipeline per file.
+        const buf = Buffer.from(await res.arrayBuffer());
+        await fs.promises.writeFile(destFile, buf);
+        progress?.(buf.length);
+        return;
+      }
       await pipeline(Readable.fromWeb(res.body as never), counter(progress), fs.createWriteStream(destFile), { signal });
     });
   }
@@ -83,6 +94,12 @@ export class HttpRemote implements RemoteStore {
     const tmpKey = `${key.slice(0, slash + 1)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
     const size = fs.statSync(srcFile).size;
     await withRetries(async () => {
+      if (size <= SMALL) {
+        const buf = await fs.promises.readFile(srcFile);
+        await this.request('PUT', tmpKey, { body: buf, signal, headers: { 'content-length': String(size) } });
+        progress?.(size);
+        return;
+      }
       const body = fs.createReadStream(srcFile).pipe(counter(progress));
       await this.request('PUT', tmpKey, { body: Readable.toWeb(body) as never, duplex: 'half', signal, headers: { 'content-length': String(size) } } as RequestInit & { headers: Record<string, string> });
     });
