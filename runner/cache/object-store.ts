@@ -129,21 +129,7 @@ export class ObjectStore {
 
   /** Every object hash in the store (for gc). */
   list(): string[] {
-    const base = path.join(this.dir, 'files', 'xxh64');
-    const out: string[] = [];
-    let fans: string[];
-    try {
-      fans = fs.readdirSync(base);
-    } catch {
-      return out;
-    }
-    for (const fan of fans) {
-      for (const rest of fs.readdirSync(path.join(base, fan))) {
-        const h = hashOfObjectKey(`files/xxh64/${fan}/${rest}`);
-        if (h) out.push(h);
-      }
-    }
-    return out;
+    return listFanOut(path.join(this.dir, 'files', 'xxh64'), (fan, rest) => hashOfObjectKey(`files/xxh64/${fan}/${rest}`));
   }
 
   size(hash: string): number {
@@ -172,3 +158,21 @@ export class ObjectStore {
   }
 }
 
+
+/** Names in a two-level fan-out folder (`base/ab/rest`), mapped through `parse`; those it rejects are skipped. */
+export function listFanOut(base: string, parse: (fan: string, name: string) => string | undefined): string[] {
+  const out: string[] = [];
+  let fans: string[];
+  try {
+    fans = fs.readdirSync(base);
+  } catch {
+    return out;
+  }
+  for (const fan of fans) {
+    for (const name of fs.readdirSync(path.join(base, fan))) {
+      const id = parse(fan, name);
+      if (id) out.push(id);
+    }
+  }
+  return out;
+}

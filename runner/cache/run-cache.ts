@@ -5,6 +5,7 @@ import { canonicalJson } from '../config/params.js';
 import { writeFileAtomic, errnoCode } from '../fs-util.js';
 import type { LockedPath } from '../lockfile.js';
 import { isContentHash, runKey } from './layout.js';
+import { listFanOut } from './object-store.js';
 
 /**
  * The run-cache: stage fingerprint → the outputs that fingerprint produced.
@@ -104,21 +105,7 @@ export class RunCache {
 
   /** Every fingerprint with an entry (for gc and push). */
   list(): string[] {
-    const base = path.join(this.dir, 'runs');
-    const out: string[] = [];
-    let fans: string[];
-    try {
-      fans = fs.readdirSync(base);
-    } catch {
-      return out;
-    }
-    for (const fan of fans) {
-      for (const f of fs.readdirSync(path.join(base, fan))) {
-        const m = /^([0-9a-f]{16})\.json$/.exec(f);
-        if (m) out.push(m[1]!);
-      }
-    }
-    return out;
+    return listFanOut(path.join(this.dir, 'runs'), (_fan, name) => /^([0-9a-f]{16})\.json$/.exec(name)?.[1]);
   }
 
   remove(fingerprint: string): void {
