@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import type { LockedPath } from '../lockfile.js';
 import { writeFileAtomic } from '../fs-util.js';
 import type { RemoteStore } from '../remote/types.js';
+import { pool } from '../remote/pool.js';
 import { isDirHash, objectKey, runKey, fingerprintOfRunKey } from './layout.js';
 import { objectsOf, missingObjects } from './checkout.js';
 import { checkEntry, type RunEntry } from './run-cache.js';
@@ -28,15 +29,6 @@ const newReport = (): SyncReport => ({ transferred: 0, bytes: 0, alreadyThere: 0
 export interface SyncOptions {
   readonly jobs: number;
   readonly progress?: (done: number, total: number, bytes: number) => void;
-}
-
-/** Run `fn` over items, at most `jobs` at a time. */
-async function pool<T>(items: readonly T[], jobs: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, worker));
 }
 
 function describe(e: unknown): string {

@@ -3,6 +3,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { RemoteStore } from './types.js';
 import { TransientError, withRetries } from './retry.js';
+import { pool } from './pool.js';
 
 /**
  * A WebDAV-style HTTP remote (nginx's dav module, Apache mod_dav, most object
@@ -41,15 +42,10 @@ export class HttpRemote implements RemoteStore {
 
   async existing(keys: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const key = keys[next++]!;
-        const res = await withRetries(() => this.request('HEAD', key, {}, [200, 404]));
-        if (res.status === 200) found.add(key);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
+    await pool(keys, 16, async (key) => {
+      const res = await withRetries(() => this.request('HEAD', key, {}, [200, 404]));
+      if (res.status === 200) found.add(key);
+    });
     return found;
   }
 

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { RemoteStore } from './types.js';
 import { withRetries } from './retry.js';
+import { pool } from './pool.js';
 
 export interface S3Options {
   readonly endpoint?: string;
@@ -52,20 +53,15 @@ export class S3Remote implements RemoteStore {
 
   async existing(keys: readonly string[]): Promise<Set<string>> {
     const found = new Set<string>();
-    let next = 0;
-    const worker = async () => {
-      while (next < keys.length) {
-        const key = keys[next++]!;
-        try {
-          await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
-          found.add(key);
-        } catch (e) {
-          const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-          if (status !== 404) throw e;
-        }
+    await pool(keys, 16, async (key) => {
+      try {
+        await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
+        found.add(key);
+      } catch (e) {
+        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (status !== 404) throw e;
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(16, keys.length) }, worker));
+    });
     return found;
   }
 
