@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseCsv, formatCsv, type CsvCell } from '../lib/csv.js';
-import { loadBundle, loadWorkspaceBundle, resolveVersion, type VersionRef } from '../lib/bundle.js';
+import { formatCsv, type CsvCell } from '../lib/csv.js';
+import { modelChoice, loadChosenModel, readCsvInput, versionNumber } from './inputs.js';
 import { predictRows, type PredictMode } from '../lib/predict.js';
 import { ModelRegistry, parseStage, type ModelVersion } from '../lib/registry.js';
 import { RunStore, type RunRecord } from '../lib/tracking.js';
@@ -57,12 +57,6 @@ function runs(root: string, args: ParsedArgs): void {
   throw new UsageError(sub === 'show' ? 'runs show needs one run ID' : `unknown runs command '${sub}'`);
 }
 
-function versionNumber(text: string | undefined): number {
-  const n = Number(text);
-  if (text === undefined || !Number.isInteger(n) || n < 1) throw new UsageError(`a version is a positive integer, got '${text ?? ''}'`);
-  return n;
-}
-
 async function registry(root: string, args: ParsedArgs): Promise<void> {
   const [sub = 'list', v, ...extra] = args.positionals;
   const reg = new ModelRegistry(root);
@@ -90,43 +84,16 @@ async function predict(root: string, args: ParsedArgs): Promise<void> {
   if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const input = optionString(args, 'input');
   if (!input) throw new UsageError('predict needs --input FILE');
-  const versionText = optionString(args, 'version');
-  const stageText = optionString(args, 'stage');
-  const fromWorkspace = args.options.has('workspace');
-  if ([versionText, stageText, fromWorkspace || undefined].filter((x) => x !== undefined).length > 1) throw new UsageError('give one of --version, --stage and --workspace');
-  const ref: VersionRef = versionText !== undefined ? { version: versionNumber(versionText) } : { stage: parseStage(stageText ?? 'Staging') };
+  const choice = modelChoice(args);
   const mode: PredictMode = args.options.has('features') ? 'features' : 'raw';
-
-  let text: string;
-  try {
-    text = fs.readFileSync(path.resolve(input), 'utf8');
-  } catch (e) {
-    throw new Failure(`cannot read ${input}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
   let table;
-  try {
-    table = parseCsv(text);
-  } catch (e) {
-    throw new Failure(`${input} is not valid CSV: ${(e as Error).message}`);
-  }
-  if (table.rows.length === 0) throw new Failure(`${input} has no data rows`);
-
   let bundle;
   let by: string;
-  if (fromWorkspace) {
-    let w;
-    try {
-      w = loadWorkspaceBundle(root);
-    } catch (e) {
-      throw new Failure((e as Error).message);
-    }
-    bundle = w.bundle;
-    by = `the workspace's selected model (${w.name})`;
-  } else {
-    const reg = new ModelRegistry(root);
-    const version = resolveVersion(reg, ref);
-    bundle = loadBundle(reg, version);
-    by = `version ${version.version} (${version.name}, ${version.stage})`;
+  try {
+    table = readCsvInput(input);
+    ({ bundle, by } = loadChosenModel(root, choice));
+  } catch (e) {
+    throw new Failure((e as Error).message);
   }
   const outcome = await predictRows(table.rows, { mode, bundle });
   if (!outcome.ok) {

@@ -1,14 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { parseCsv } from '../lib/csv.js';
-import { loadBundle, loadWorkspaceBundle, resolveVersion, type VersionRef } from '../lib/bundle.js';
 import { featureRowToVector, rawRowToFeatures, type ModelBundle } from '../lib/predict.js';
-import { ModelRegistry, parseStage } from '../lib/registry.js';
 import { DEFAULT_DRIFT_PARAMS, driftReport, featureTable, type DriftParams } from '../lib/drift.js';
 import { LAYOUT } from '../lib/layout.js';
 import { writeFileAtomic } from '../lib/atomic-write.js';
 import { optionString, UsageError, type ParsedArgs } from '../cli/args.js';
+import { loadChosenModel, modelChoice, readCsvInput } from '../cli/inputs.js';
 import { driftHtml } from './report-html.js';
 
 /** The `drift:` section of params.yaml, checked; defaults for what it leaves out. */
@@ -29,20 +27,8 @@ export function driftParams(root: string): DriftParams {
   return out as unknown as DriftParams;
 }
 
-function readCsv(file: string, what: string): { columns: string[]; rows: Record<string, string>[] } {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  const t = parseCsv(text);
-  if (!t.rows.length) throw new Error(`${what} ${file} has no data rows`);
-  return t as { columns: string[]; rows: Record<string, string>[] };
-}
-
 /** Rows as model feature vectors; rows that cannot be transformed are counted and reported, not silently used. */
-function vectors(rows: readonly Record<string, string>[], bundle: ModelBundle, features: boolean, file: string, warn: (m: string) => void): number[][] {
+function vectors(rows: readonly Record<string, unknown>[], bundle: ModelBundle, features: boolean, file: string, warn: (m: string) => void): number[][] {
   const out: number[][] = [];
   const bad: string[] = [];
   rows.forEach((row, i) => {
@@ -66,22 +52,13 @@ export function drift(root: string, args: ParsedArgs): number {
   if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
   const input = optionString(args, 'input');
   if (!input) throw new UsageError('drift needs --input FILE (a batch of raw_data.csv rows)');
-  const versionText = optionString(args, 'version');
-  const stageText = optionString(args, 'stage');
-  const fromWorkspace = args.options.has('workspace');
-  if ([versionText, stageText, fromWorkspace || undefined].filter((x) => x !== undefined).length > 1) throw new UsageError('give one of --version, --stage and --workspace');
+  const choice = modelChoice(args);
   const params = driftParams(root);
-  let bundle: ModelBundle;
-  if (fromWorkspace) bundle = loadWorkspaceBundle(root).bundle;
-  else {
-    const reg = new ModelRegistry(root);
-    const ref: VersionRef = versionText !== undefined ? { version: Number(versionText) } : { stage: parseStage(stageText ?? 'Staging') };
-    bundle = loadBundle(reg, resolveVersion(reg, ref));
-  }
+  const { bundle } = loadChosenModel(root, choice);
   const refFile = path.resolve(root, optionString(args, 'reference') ?? LAYOUT.trainSet);
   const warn = (m: string) => process.stderr.write(`leads: warning: ${m}\n`);
-  const reference = readCsv(refFile, 'reference');
-  const current = readCsv(path.resolve(input), 'input');
+  const reference = readCsvInput(refFile, `reference ${refFile}`);
+  const current = readCsvInput(input, `input ${input}`);
   const report = driftReport(
     featureTable(vectors(reference.rows, bundle, true, refFile, warn), bundle.features),
     featureTable(vectors(current.rows, bundle, args.options.has('features'), input, warn), bundle.features),

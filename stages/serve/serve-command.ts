@@ -1,6 +1,6 @@
-import { parseStage } from '../lib/registry.js';
 import type { VersionRef } from '../lib/bundle.js';
 import { optionString, UsageError, type ParsedArgs } from '../cli/args.js';
+import { modelChoice } from '../cli/inputs.js';
 import { ModelHolder } from './model-holder.js';
 import { buildApp, DEFAULT_SERVE_OPTIONS } from './app.js';
 
@@ -19,10 +19,8 @@ function whole(args: ParsedArgs, name: string, min: number, max: number, dflt: n
  */
 export async function serve(root: string, args: ParsedArgs, fail: (message: string) => Error): Promise<void> {
   if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
-  const versionText = optionString(args, 'version');
-  const stageText = optionString(args, 'stage');
-  if (versionText !== undefined && stageText !== undefined) throw new UsageError('give --version or --stage, not both');
-  const ref: VersionRef = versionText !== undefined ? { version: whole(args, 'version', 1, 1e9, 1) } : { stage: parseStage(stageText ?? 'Staging') };
+  const choice = modelChoice(args, false);
+  const ref: VersionRef = choice.kind === 'registry' ? choice.ref : { stage: 'Staging' };
   const port = whole(args, 'port', 0, 65535, 8080);
   const host = optionString(args, 'host') ?? '127.0.0.1';
   let holder: ModelHolder;
