@@ -76,3 +76,11 @@ export function ran(jsonOut: string): string[] {
     .filter(([, s]) => s === 'done')
     .map(([n]) => n);
 }
+
+/** Every file under `dir` (recursively), as absolute paths; none when it does not exist. */
+export function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[])
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
+}

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TempRepo, statesOf } from '../helpers.js';
+import { TempRepo, filesUnder, statesOf } from '../helpers.js';
 
 let repo: TempRepo;
 afterEach(() => repo?.cleanup());
@@ -29,18 +29,7 @@ function setup(params = 'scale: 1\nlr: 0.1\n'): TempRepo {
 
 const runsOf = () => (repo.exists('runs.txt') ? repo.read('runs.txt').trim().split('\n').length : 0);
 
-function cacheFiles(dir = repo.path('.lockstep/cache')): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.push(p);
-    }
-  };
-  if (fs.existsSync(dir)) walk(dir);
-  return out;
-}
+const cacheFiles = (dir = repo.path('.lockstep/cache')): string[] => filesUnder(dir);
 
 describe('run-cache', () => {
   it('params A → B → A: the third repro restores instead of running, replays the log, and the outputs are byte-identical', async () => {

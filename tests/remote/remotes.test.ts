@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TempRepo, statesOf } from '../helpers.js';
+import { TempRepo, filesUnder, statesOf } from '../helpers.js';
 import { hashFile } from '../../runner/hash/xxhash.js';
 import { startNginxDav, startS3, type RunningServer } from '../../bench/servers.js';
 
@@ -32,17 +32,6 @@ interface Remote {
   stop(): Promise<void>;
 }
 
-function walk(dir: string): string[] {
-  const out: string[] = [];
-  if (!fs.existsSync(dir)) return out;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...walk(p));
-    else out.push(p);
-  }
-  return out;
-}
-
 async function startRemote(kind: Kind): Promise<Remote> {
   if (kind === 'dir') {
     const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'lockstep-remote-'));
@@ -50,7 +39,7 @@ async function startRemote(kind: Kind): Promise<Remote> {
       config: `remotes:\n  origin:\n    url: ${dir}\n`,
       env: {},
       objectFile: (key) => path.join(dir, key),
-      storedFiles: () => walk(dir),
+      storedFiles: () => filesUnder(dir),
       stop: async () => fs.rmSync(dir, { recursive: true, force: true }),
     };
   }
@@ -61,7 +50,7 @@ async function startRemote(kind: Kind): Promise<Remote> {
       : `remotes:\n  origin:\n    url: ${server.url}\n    endpoint: ${server.endpoint}\n`;
   // nginx stores keys as plain files; s3rver as <key>._S3rver_object beside its metadata.
   const objectFile = (key: string) => (kind === 'http' ? path.join(server.dataDir, key) : path.join(server.dataDir, 'cache', `${key}._S3rver_object`));
-  return { config, env: server.env, objectFile, storedFiles: () => walk(server.dataDir), stop: () => server.stop() };
+  return { config, env: server.env, objectFile, storedFiles: () => filesUnder(server.dataDir), stop: () => server.stop() };
 }
 
 function clone(from: TempRepo | undefined, config: string, params = 'seed: 1\nsize: 200000\n'): TempRepo {
@@ -193,11 +182,11 @@ for (const kind of ['dir', 'http', 's3'] as const) {
 
         b.write({ 'pipeline.lock': a.read('pipeline.lock') });
         const pull = b.spawn(['pull', '-j', '1'], { env: remote.env });
-        const local = () => objectKeys(walk(b.path('.lockstep/cache'))).length;
+        const local = () => objectKeys(filesUnder(b.path('.lockstep/cache'))).length;
         for (let i = 0; i < 400 && local() < 3; i++) await new Promise((r) => setTimeout(r, 10));
         pull.kill('SIGKILL');
         expect((await pull).signal).toBe('SIGKILL');
-        await assertObjectsIntact(walk(b.path('.lockstep/cache')));
+        await assertObjectsIntact(filesUnder(b.path('.lockstep/cache')));
         const done = await b.run(['pull'], { env: remote.env });
         expect(done.code, done.stderr).toBe(0);
         expect(fs.readFileSync(b.path('model.bin')).equals(fs.readFileSync(a.path('model.bin')))).toBe(true);
