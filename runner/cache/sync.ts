@@ -3,6 +3,7 @@ import type { LockedPath } from '../lockfile.js';
 import { writeFileAtomic } from '../fs-util.js';
 import type { RemoteStore } from '../remote/types.js';
 import { pool } from '../remote/pool.js';
+import { UserError } from '../errors.js';
 import { isDirHash, objectKey, runKey, fingerprintOfRunKey } from './layout.js';
 import { objectsOf, missingObjects } from './checkout.js';
 import { checkEntry, type RunEntry } from './run-cache.js';
@@ -83,6 +84,7 @@ export async function push(cache: LocalCache, remote: RemoteStore, outs: readonl
         report.transferred++;
         report.bytes += fs.statSync(file).size;
       } catch (e) {
+        if (e instanceof UserError) throw e; // unreachable or refused: every other key would fail the same way
         report.failures.push({ what: key, why: describe(e) });
       }
       opts.progress?.(++done, total, report.bytes);
@@ -119,6 +121,7 @@ export async function fetchObjects(cache: LocalCache, remote: RemoteStore, hashe
       }
     } catch (e) {
       fs.rmSync(tmp, { force: true });
+      if (e instanceof UserError) throw e;
       report.failures.push({ what: label(hash), why: `object ${hash}: ${describe(e)}` });
     }
     opts.progress?.(++done, wanted.length, report.bytes);
@@ -156,18 +159,27 @@ export async function fetchOutputs(cache: LocalCache, remote: RemoteStore, outs:
 export async function fetchRunEntry(cache: LocalCache, remote: RemoteStore, fp: string, report: SyncReport): Promise<boolean> {
   const tmp = cache.store.tempPath();
   try {
-    await remote.download(runKey(fp), tmp);
-    const raw = JSON.parse(fs.readFileSync(tmp, 'utf8')) as RunEntry;
-    const why = checkEntry(raw, fp, { readOnly: true }); // shape only; the signature is checked where it is used
+    try {
+      await remote.download(runKey(fp), tmp);
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      return false; // absent on the remote: nothing to use
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(tmp, 'utf8'));
+    } catch {
+      raw = undefined;
+    }
+    // Shape only here; the signature is checked where the entry is used.
+    const why = raw === undefined ? 'it is not valid JSON' : checkEntry(raw, fp, { readOnly: true });
     if (why) {
       report.failures.push({ what: `run-cache entry ${fp}`, why: `from remote '${remote.name}': ${why}` });
       return false;
     }
-    writeFileAtomic(cache.runs.fileOf(fp), JSON.stringify(raw, null, 1) + '\n');
+    writeFileAtomic(cache.runs.fileOf(fp), JSON.stringify(raw as RunEntry, null, 1) + '\n');
     report.transferred++;
     return true;
-  } catch {
-    return false; // absent on the remote: nothing to use
   } finally {
     fs.rmSync(tmp, { force: true });
   }
@@ -182,18 +194,22 @@ export async function fetchRunEntries(cache: LocalCache, remote: RemoteStore, op
 /** What `repro --pull` uses: objects and entries fetched as stages ask for them. */
 export function remoteFetcher(cache: LocalCache, remote: RemoteStore, opts: SyncOptions, warn: (message: string) => void): Fetcher {
   const report = newReport();
-  const flush = () => {
+  let gone = false;
+  // A remote that cannot be reached is said once; the stages that needed it then simply run.
+  const guarded = async (work: () => Promise<unknown>) => {
+    if (gone) return;
+    try {
+      await work();
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      gone = true;
+      warn(`${e.message}; stages whose outputs are not here will run`);
+    }
     for (const f of report.failures.splice(0)) warn(`${f.what}: ${f.why}`);
   };
   return {
-    async objects(hashes) {
-      await fetchObjects(cache, remote, hashes, opts, report, (h) => h);
-      flush();
-    },
-    async runEntry(fp) {
-      await fetchRunEntry(cache, remote, fp, report);
-      flush();
-    },
+    objects: (hashes) => guarded(() => fetchObjects(cache, remote, hashes, opts, report, (h) => h)),
+    runEntry: (fp) => guarded(() => fetchRunEntry(cache, remote, fp, report)),
   };
 }
 

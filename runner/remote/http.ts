@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import type { RemoteStore } from './types.js';
 import { TransientError, withRetries } from './retry.js';
 import { pool } from './pool.js';
+import { networkReason, RemoteRefused, RemoteUnavailable } from './errors.js';
 
 /**
  * A WebDAV-style HTTP remote (nginx's dav module, Apache mod_dav, most object
@@ -32,7 +33,17 @@ export class HttpRemote implements RemoteStore {
   }
 
   private async request(method: string, key: string, init: RequestInit & { headers?: Record<string, string> } = {}, okStatuses = [200, 201, 204]): Promise<Response> {
-    const res = await fetch(this.url(key), { ...init, method, headers: { ...this.headers, ...init.headers } });
+    let res: Response;
+    try {
+      res = await fetch(this.url(key), { ...init, method, headers: { ...this.headers, ...init.headers } });
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw e;
+      throw new RemoteUnavailable(this.name, this.description, networkReason(e));
+    }
+    if (res.status === 401 || res.status === 403) {
+      await res.body?.cancel();
+      throw new RemoteRefused(this.name, this.description, `HTTP ${res.status} ${res.statusText}${this.headers.authorization ? '' : ' (no user is configured)'}`);
+    }
     if (okStatuses.includes(res.status)) return res;
     await res.body?.cancel();
     const msg = `${method} ${key} on remote '${this.name}': HTTP ${res.status} ${res.statusText}`;

@@ -5,6 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { RemoteStore } from './types.js';
 import { withRetries } from './retry.js';
 import { pool } from './pool.js';
+import { networkReason, RemoteRefused, RemoteUnavailable } from './errors.js';
 
 export interface S3Options {
   readonly endpoint?: string;
@@ -47,6 +48,20 @@ export class S3Remote implements RemoteStore {
     return `s3://${this.bucket}/${this.prefix}`;
   }
 
+  /** SDK failures in the remote's terms: unreachable, refused, or (404s, other statuses) as they are. */
+  private async send<T>(command: unknown, signal?: AbortSignal): Promise<T> {
+    try {
+      return (await this.client.send(command as never, { abortSignal: signal })) as T;
+    } catch (e) {
+      const err = e as { name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
+      const status = err.$metadata?.httpStatusCode;
+      if (err.name === 'AbortError') throw e;
+      if (status === 403 || status === 401 || err.name === 'CredentialsProviderError') throw new RemoteRefused(this.name, this.description, `${err.name ?? 'denied'}: ${err.message ?? ''}`.trim());
+      if (status === undefined) throw new RemoteUnavailable(this.name, this.description, networkReason(e));
+      throw e;
+    }
+  }
+
   private k(key: string): string {
     return this.prefix ? `${this.prefix}/${key}` : key;
   }
@@ -55,7 +70,7 @@ export class S3Remote implements RemoteStore {
     const found = new Set<string>();
     await pool(keys, 16, async (key) => {
       try {
-        await this.client.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
+        await this.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
         found.add(key);
       } catch (e) {
         const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -69,7 +84,7 @@ export class S3Remote implements RemoteStore {
     const out: string[] = [];
     let token: string | undefined;
     do {
-      const r = await this.client.send(new this.sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.k(prefix), ContinuationToken: token }));
+      const r = await this.send<import('@aws-sdk/client-s3').ListObjectsV2CommandOutput>(new this.sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.k(prefix), ContinuationToken: token }));
       for (const o of r.Contents ?? []) if (o.Key) out.push(this.prefix ? o.Key.slice(this.prefix.length + 1) : o.Key);
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
@@ -80,7 +95,7 @@ export class S3Remote implements RemoteStore {
     await withRetries(async () => {
       let r;
       try {
-        r = await this.client.send(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), { abortSignal: signal });
+        r = await this.send<import('@aws-sdk/client-s3').GetObjectCommandOutput>(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), signal);
       } catch (e) {
         if ((e as { name?: string }).name === 'NoSuchKey') throw new Error(`'${key}' is not on remote '${this.name}'`);
         throw e;
@@ -92,17 +107,14 @@ export class S3Remote implements RemoteStore {
   async upload(key: string, srcFile: string, progress?: (bytes: number) => void, signal?: AbortSignal): Promise<void> {
     const size = fs.statSync(srcFile).size;
     await withRetries(() =>
-      this.client.send(
-        new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: fs.createReadStream(srcFile).pipe(counter(progress)), ContentLength: size }),
-        { abortSignal: signal },
-      ),
+      this.send(new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: fs.createReadStream(srcFile).pipe(counter(progress)), ContentLength: size }), signal),
     );
   }
 
   async remove(keys: readonly string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000).map((k) => ({ Key: this.k(k) }));
-      await this.client.send(new this.sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch } }));
+      await this.send(new this.sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch } }));
     }
   }
 

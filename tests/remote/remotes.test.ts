@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TempRepo, filesUnder, statesOf } from '../helpers.js';
 import { hashFile } from '../../runner/hash/xxhash.js';
-import { startNginxDav, startS3, type RunningServer } from '../../bench/servers.js';
+import { freePort, startNginxDav, startS3, type RunningServer } from '../../bench/servers.js';
 
 // A stage with a directory output (manifest + files) and a larger file output.
 const PIPELINE = `stages:
@@ -228,4 +228,25 @@ describe('remote configuration', () => {
       r.cleanup();
     }
   });
+
+  it('an unreachable remote is a clear one-line error for push, pull and status --remote; repro --pull warns once and runs', async () => {
+    const port = await freePort(); // nothing listens there
+    const r = new TempRepo({ 'pipeline.yaml': PIPELINE, 'params.yaml': 'seed: 1\nsize: 10\n', '.lockstep/config': `remotes:\n  origin:\n    url: http://127.0.0.1:${port}/cache\n` });
+    try {
+      expect((await r.run(['repro'])).code).toBe(0);
+      for (const cmd of [['push'], ['pull'], ['status', '--remote']]) {
+        const x = await r.run(cmd);
+        expect(x.code, cmd.join(' ')).toBe(1);
+        expect(x.stderr).toMatch(new RegExp(`^error: remote 'origin' \\(http://127\\.0\\.0\\.1:${port}/cache/\\) cannot be reached: ECONNREFUSED$`, 'm'));
+        expect(x.stderr).not.toMatch(/internal error|\n\s+at /);
+      }
+      r.write({ 'params.yaml': 'seed: 2\nsize: 10\n' });
+      const repro = await r.run(['repro', '--pull']);
+      expect(repro.code, repro.stderr).toBe(0);
+      expect(repro.stderr.match(/cannot be reached/g)).toHaveLength(1);
+      expect(repro.stdout).toMatch(/prepare: done/);
+    } finally {
+      r.cleanup();
+    }
+  }, 60_000);
 });
