@@ -227,6 +227,8 @@ class PipelineBuilder {
     const alwaysChanged = this.bool(def.always_changed, [...p, 'always_changed']);
     const desc = r<unknown>('desc');
     if (this.diags.length > before || !command) return undefined;
+    const locate = () => this.loc(p, true);
+    let located: SourceLocation | undefined;
     return {
       name,
       ...(group ? { group } : {}),
@@ -238,7 +240,10 @@ class PipelineBuilder {
       frozen,
       alwaysChanged,
       ...(typeof desc === 'string' ? { desc } : {}),
-      location: this.loc(p, true),
+      // Only errors need it, and finding positions re-parses a file the parsed cache spared us: look it up lazily.
+      get location(): SourceLocation {
+        return (located ??= locate());
+      },
     };
   }
 
