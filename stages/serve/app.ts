@@ -20,6 +20,9 @@ export function buildApp(holder: ModelHolder, opts: ServeOptions = DEFAULT_SERVE
     logger: opts.logLevel === false ? false : { level: opts.logLevel },
     bodyLimit: opts.bodyLimit,
     requestTimeout: opts.requestTimeoutMs,
+    // Node's own timeouts win over Fastify's (headers: 60 s) and are checked only every 30 s by default:
+    // hand them to the HTTP server and check at a quarter of the timeout, so --timeout-ms means what it says.
+    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, opts.requestTimeoutMs / 4)), requestTimeout: opts.requestTimeoutMs, headersTimeout: opts.requestTimeoutMs },
     return503OnClosing: true,
   });
 

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { md5OfFile } from '../../stages/lib/checksum.js';
@@ -155,6 +156,29 @@ describe('leads serve', () => {
     const taken = new URL(server.url).port;
     await expect(startServer(root, ['--port', taken])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/) });
   }, 60_000);
+
+  it('a client that stops mid-body gets 408 after --timeout-ms, and the server stays healthy', async () => {
+    const slow = await startServer(root, ['--quiet', '--timeout-ms', '500']);
+    try {
+      const { hostname, port } = new URL(slow.url);
+      const t0 = Date.now();
+      const answer = await new Promise<string>((resolve, reject) => {
+        const sock = net.connect(Number(port), hostname, () => {
+          sock.write('POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"purch');
+        });
+        let data = '';
+        sock.on('data', (d) => void (data += d.toString()));
+        sock.on('close', () => resolve(data));
+        sock.on('error', reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect((await fetch(`${slow.url}/health`)).status).toBe(200);
+    } finally {
+      await slow.stop();
+    }
+  });
 
   it('SIGTERM closes gracefully with exit code 0', async () => {
     const s = await startServer(root, ['--quiet']);
