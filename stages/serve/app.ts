@@ -59,9 +59,15 @@ export function buildApp(holder: ModelHolder, opts: ServeOptions = DEFAULT_SERVE
     return checked.single ? results[0] : { predictions: results };
   });
 
-  app.post('/reload', async () => {
-    const r = await holder.reload();
-    return { reloaded: r.changed, version: r.version };
+  app.post('/reload', async (req, reply) => {
+    try {
+      const r = await holder.reload();
+      return { reloaded: r.changed, version: r.version };
+    } catch (e) {
+      // Nothing to load (say, the stage was emptied): keep answering with the model we have.
+      req.log.warn({ err: e }, 'reload failed');
+      return reply.status(409).send({ error: `reload failed, still serving version ${holder.current.version.version}: ${(e as Error).message}` });
+    }
   });
 
   return app;

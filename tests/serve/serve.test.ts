@@ -180,6 +180,20 @@ describe('leads serve', () => {
     }
   });
 
+  it('a reload that finds nothing to load answers 409 and keeps serving the current version', async () => {
+    const promoted = spawnSync(process.execPath, [LEADS, 'registry', 'promote', '3', '--to', 'Production'], { cwd: root, encoding: 'utf8' });
+    expect(promoted.status, promoted.stderr).toBe(0); // Staging is now empty
+    try {
+      const r = await fetch(`${server.url}/reload`, { method: 'POST' });
+      expect(r.status).toBe(409);
+      expect(((await r.json()) as { error: string }).error).toMatch(/^reload failed, still serving version 3: no model version in Staging/);
+      expect(await health()).toEqual({ status: 'ok', version: 3 });
+      expect((await post(record())).json.model_version).toBe(3);
+    } finally {
+      await registerNewVersion(9); // a version in Staging again, for the tests after this one
+    }
+  });
+
   it('SIGTERM closes gracefully with exit code 0', async () => {
     const s = await startServer(root, ['--quiet']);
     expect(await s.stop('SIGTERM')).toBe(0);
