@@ -21,7 +21,7 @@ export function recordDurations(stateDir: string, results: readonly { name: stri
   const at = new Date().toISOString();
   for (const r of ran) d[r.name] = { ms: Math.round(r.durationMs!), state: r.state, at };
   try {
-    writeFileAtomic(file(stateDir), JSON.stringify(d));
+    writeFileAtomic(file(stateDir), JSON.stringify(d), { durable: false });
   } catch {
     // a report nicety; never fail a run over it
   }

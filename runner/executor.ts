@@ -255,7 +255,7 @@ export class Executor {
 
   private saveLog(name: string, log: string): void {
     try {
-      writeFileAtomic(path.join(this.ws.stateDir, 'logs', `${name.replace(/[^\w.@-]/g, '_')}.log`), log);
+      writeFileAtomic(path.join(this.ws.stateDir, 'logs', `${name.replace(/[^\w.@-]/g, '_')}.log`), log, { durable: false });
     } catch {
       // the log is a convenience; never fail a stage over it
     }

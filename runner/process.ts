@@ -118,6 +118,7 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
       metrics: stage.outs.filter((o) => o.kind === 'metric').map((o) => rel(o.path)),
       plots: stage.outs.filter((o) => o.kind === 'plot').map((o) => rel(o.path)),
     }),
+    { durable: false }, // read once by the child, removed right after
   );
   try {
     const host = takeWarmHost();

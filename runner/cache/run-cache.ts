@@ -100,7 +100,8 @@ export class RunCache {
     if (this.trust.readOnly) return;
     const body: RunEntry = { version: 1, stage, fingerprint, outs: outs.map((o) => ({ ...o })), log, created: new Date().toISOString() };
     const entry = this.trust.key ? { ...body, signature: signatureOf(body, this.trust.key) } : body;
-    writeFileAtomic(this.fileOf(fingerprint), JSON.stringify(entry, null, 1) + '\n');
+    // No fsync: an entry torn by a crash fails its check when read and is ignored, so it only costs a rerun.
+    writeFileAtomic(this.fileOf(fingerprint), JSON.stringify(entry, null, 1) + '\n', { durable: false });
   }
 
   /** Every fingerprint with an entry (for gc and push). */

@@ -177,7 +177,7 @@ export async function fetchRunEntry(cache: LocalCache, remote: RemoteStore, fp: 
       report.failures.push({ what: `run-cache entry ${fp}`, why: `from remote '${remote.name}': ${why}` });
       return false;
     }
-    writeFileAtomic(cache.runs.fileOf(fp), JSON.stringify(raw as RunEntry, null, 1) + '\n');
+    writeFileAtomic(cache.runs.fileOf(fp), JSON.stringify(raw as RunEntry, null, 1) + '\n', { durable: false });
     report.transferred++;
     return true;
   } finally {

@@ -55,7 +55,7 @@ export class ParsedFileCache {
   save(): void {
     if (!this.dirty || !this.file) return;
     try {
-      writeFileAtomic(this.file, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.entries) }));
+      writeFileAtomic(this.file, JSON.stringify({ version: VERSION, entries: Object.fromEntries(this.entries) }), { durable: false });
       this.dirty = false;
     } catch {
       // only a cache

@@ -66,7 +66,7 @@ export class StatCache {
   save(): void {
     if (!this.dirty || !this.file) return;
     const obj: Record<string, Entry> = Object.fromEntries(this.entries);
-    writeFileAtomic(this.file, JSON.stringify({ version: VERSION, entries: obj }));
+    writeFileAtomic(this.file, JSON.stringify({ version: VERSION, entries: obj }), { durable: false });
     this.dirty = false;
   }
 }
