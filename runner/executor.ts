@@ -92,8 +92,11 @@ export class Executor {
       const modules = order.filter((n) => pending.has(n) && isModule(n)).length;
       if (!this.opts.dry && modules > 0) void import('./process.js').then((p) => p.prewarmModuleHosts(this.ws.root, modules));
     };
-    // Hosts start only once a stage runs (a no-op run boots none), then stay ahead of the module stages still to come.
+    // Hosts start once a stage runs (a no-op run boots none), then stay ahead of the module stages still to come;
+    // when a module stage is certain to run (forced, or never run), one boots at once, while inputs are hashed.
     this.onModuleStarted = warmUp;
+    const certain = order.some((n) => isModule(n) && !this.ws.pipeline.stages.get(n)!.frozen && (this.opts.force || !this.ws.lock.get(n)));
+    if (certain && !this.opts.dry) void import('./process.js').then((p) => p.prewarmModuleHosts(this.ws.root, 1));
     try {
       for (;;) {
         if (this.stopping === 'interrupt') break;
