@@ -66,7 +66,7 @@ function stopper(child: ChildProcess, dir: string): () => Promise<void> {
 
 const DAV_EXT = '/usr/lib/nginx/modules/ngx_http_dav_ext_module.so';
 
-/** nginx (Debian's nginx-light + libnginx-mod-http-dav-ext, installed by .ci/system-packages) serving WebDAV from a temp folder. */
+/** nginx (Debian's nginx-light + libnginx-mod-http-dav-ext, installed by scripts/system-packages.sh, npm test's first step) serving WebDAV from a temp folder. */
 export async function startNginxDav(): Promise<RunningServer> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-nginx-'));
   const www = path.join(dir, 'www');
