@@ -1,327 +1,349 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UserError, formatDiagnostic, didYouMean } from './errors.js';
+import { UserError } from './errors.js';
 import { processIo, type Io } from './cli-io.js';
+import { collect, createProgram, wholeNumber, type Program } from './cli-kit.js';
 
-const USAGE = `lockstep — a declarative, cache-aware pipeline runner
+/**
+ * `lockstep`: each command parses its arguments (commander), imports the
+ * module that does the work only when it runs (so a no-op `repro` loads
+ * nothing it does not use), calls one function and returns its exit code.
+ */
 
-Usage: lockstep <command> [options]
+const VERSION = '0.1.0';
 
-Commands:
-  repro [targets…]     run the stages whose inputs changed (and what they need)
-      -f, --force          run even if up to date
-      -s, --single-item    only the targets, not their upstream stages
-      --downstream         the targets and every stage after them
-      --dry                print what would run, run nothing
-      -k, --keep-going     after a failure, go on with independent stages
-      -j, --jobs N         run up to N independent stages at once (default 1)
-      --wait SECONDS       wait for another running repro instead of stopping
-      --json               one JSON document on stdout (for CI)
-      --no-run-cache       neither restore from nor record into the run-cache
-      --allow-missing      treat a stage as up to date when only its outputs are missing
-      --pull               fetch outputs and run-cache entries from the remote as stages need them
-      -r, --remote NAME    the remote for --pull (default: the configured default)
-  status [targets…]    say which stages are stale, and why   [--json]
-      --remote [-r NAME]   instead: which cached outputs are missing locally or on the remote
-  remote add NAME URL [--default] [--local] [-o key=value …]
-                       a folder, http(s)://… (WebDAV) or s3://bucket/prefix;
-                       --local writes .lockstep/config.local (not committed)
-  remote list | remove NAME | default NAME
-  push [targets…]      upload cached outputs and run-cache entries to a remote
-  pull [targets…]      fetch them from a remote and check them out
-  fetch [targets…]     fetch them into the local cache only
-      -r, --remote NAME    which remote (default: the configured default)
-      -j, --jobs N         transfers at once (default: the remote's jobs, 8)
-      --no-run-cache       leave run-cache entries out
-  dag [targets…]       print the stage graph   [--mermaid | --dot | --html [-o FILE]]
-  plots show [targets…]          render the declared plots into one HTML report (-o DIR, --json)
-  plots diff [REV…] [--exp NAME …] [-t target …]
-                       overlay plots of git revisions, 'workspace' and experiments
-  checkout [targets…]  put outputs back as pipeline.lock records them, from the cache
-      -f, --force          also overwrite outputs whose changes are not in the cache
-  gc                   list cache objects nothing uses any more (dry run); -f removes them
-      -a, --all-branches   also keep what the pipeline.lock of every branch needs
-      -T, --all-tags       … of every tag;   -A, --all-commits   … of every commit
-      --no-experiments     do not keep what recorded experiments produced
-  params diff [A [B]]  params that differ between revisions (git revisions or 'workspace')
-  metrics show [REV…]  metrics of the workspace or of git revisions
-  metrics diff [A [B]] metrics that differ, with the change   (--json | --md, --all)
-  exp run [-S key=v1,v2 …] [--name N] [--queue] [-f]
-                       run an experiment with params set from the command line;
-                       several values make a grid (the cartesian product), queued
-  exp run --run-all [-j N]
-                       run queued experiments N at a time, each in a temporary copy
-  exp show [--sort-by METRIC] [--json | --csv | --md]
-  exp diff A B         params and metrics that differ between two experiments
-  exp apply NAME       restore an experiment's params and outputs (from the cache)
-  exp remove NAME… | --all | --queued
+type Opts = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : []);
 
-Run 'lockstep <command> --help' for a command's options.`;
+function oneOf(opts: Opts, names: readonly string[]): void {
+  const given = names.filter((n) => opts[n]);
+  if (given.length > 1) throw new UserError({ message: `choose one of ${names.map((n) => `--${n.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`).join(', ')}` });
+}
 
-type Handler = (io: Io, argv: string[]) => Promise<number>;
+function tableFormat(o: Opts): 'json' | 'md' | 'text' {
+  oneOf(o, ['json', 'md']);
+  return o.json ? 'json' : o.md ? 'md' : 'text';
+}
 
-type Flags = Record<string, string | boolean | undefined>;
+function build(io: Io): Program {
+  const p = createProgram('lockstep', 'a declarative, cache-aware pipeline runner (dvc.yaml-compatible)', io, { version: `lockstep ${VERSION}` });
+  const cli = p.command;
 
-function parse(argv: string[], options: ParseArgsConfig['options']): { values: Flags; positionals: string[] } {
-  try {
-    const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
-    return { values: r.values as Flags, positionals: r.positionals };
-  } catch (e) {
-    const msg = (e as Error).message.replace(/\. To specify a positional.*$/s, '');
-    throw new UserError({ message: msg, hint: `run 'lockstep --help'` });
+  cli
+    .command('repro')
+    .description('run the stages whose inputs changed, and the stages they need')
+    .argument('[targets...]', 'stage names, foreach/matrix groups or output paths (default: every stage)')
+    .option('-f, --force', 'run even if up to date')
+    .option('-s, --single-item', 'only the targets, not their upstream stages')
+    .option('--downstream', 'the targets and every stage after them')
+    .option('--dry', 'print what would run and why; run nothing, write nothing')
+    .option('-k, --keep-going', 'after a failure, go on with stages that do not depend on it')
+    .option('-j, --jobs <n>', 'run up to N independent stages at once', wholeNumber('--jobs', 1), 1)
+    .option('--wait <seconds>', 'wait for another running repro instead of stopping', wholeNumber('--wait', 0), 0)
+    .option('--json', 'one JSON document on stdout (stage output goes to stderr)')
+    .option('--no-run-cache', 'neither restore from nor record into the run-cache')
+    .option('--allow-missing', 'a stage whose only change is missing outputs counts as up to date')
+    .option('--pull', 'fetch outputs and run-cache entries from the remote as stages need them')
+    .option('-r, --remote <name>', 'the remote for --pull (default: the configured default)')
+    .action(
+      p.action(async (targets: string[], o: Opts) => {
+        const { reproCommand } = await import('./commands/repro.js');
+        return reproCommand(io, {
+          targets,
+          force: !!o.force,
+          single: !!o.singleItem,
+          downstream: !!o.downstream,
+          dry: !!o.dry,
+          keepGoing: !!o.keepGoing,
+          jobs: o.jobs as number,
+          json: !!o.json,
+          waitMs: (o.wait as number) * 1000,
+          runCache: o.runCache !== false,
+          allowMissing: !!o.allowMissing,
+          pull: !!o.pull,
+          remote: str(o.remote),
+        });
+      }),
+    );
+
+  cli
+    .command('status')
+    .description('say which stages are stale, and why')
+    .argument('[targets...]', 'stages or output paths (default: every stage)')
+    .option('--json', 'machine-readable output')
+    .option('--remote', 'instead: which cached outputs are missing locally or on the remote')
+    .option('-r, --remote-name <name>', 'the remote for --remote (default: the configured default)')
+    .action(
+      p.action(async (targets: string[], o: Opts) => {
+        if (o.remote || o.remoteName) {
+          const { remoteStatusCommand } = await import('./commands/transfer.js');
+          return remoteStatusCommand(io, { targets, remote: str(o.remoteName), json: !!o.json });
+        }
+        const { statusCommand } = await import('./commands/status.js');
+        return statusCommand(io, { targets, json: !!o.json });
+      }),
+    );
+
+  cli
+    .command('dag')
+    .description('print the stage graph')
+    .argument('[targets...]', 'only these stages and what they need')
+    .option('--mermaid', 'as a Mermaid flowchart')
+    .option('--dot', 'as Graphviz dot')
+    .option('--html', 'as an HTML page with each stage’s state and last duration')
+    .option('-o, --out <file>', 'where --html writes (default: dag.html)')
+    .action(
+      p.action(async (targets: string[], o: Opts) => {
+        oneOf(o, ['mermaid', 'dot', 'html']);
+        if (o.out && !o.html) throw new UserError({ message: '-o/--out goes with --html' });
+        const { dagCommand } = await import('./commands/dag.js');
+        return dagCommand(io, { format: o.mermaid ? 'mermaid' : o.dot ? 'dot' : o.html ? 'html' : 'text', targets, out: str(o.out) });
+      }),
+    );
+
+  cli
+    .command('checkout')
+    .description('put outputs back as pipeline.lock records them, from the cache')
+    .argument('[targets...]', 'stages or output paths (default: every output)')
+    .option('-f, --force', 'also overwrite outputs whose changes are not in the cache')
+    .option('--json', 'machine-readable output')
+    .action(
+      p.action(async (targets: string[], o: Opts) => {
+        const { checkoutCommand } = await import('./commands/checkout.js');
+        return checkoutCommand(io, { targets, force: !!o.force, json: !!o.json });
+      }),
+    );
+
+  for (const verb of ['push', 'pull', 'fetch'] as const) {
+    const what = {
+      push: 'upload cached outputs and run-cache entries to a remote',
+      pull: 'fetch cached outputs and run-cache entries from a remote and check them out',
+      fetch: 'fetch cached outputs and run-cache entries into the local cache only',
+    }[verb];
+    cli
+      .command(verb)
+      .description(what)
+      .argument('[targets...]', 'stages or output paths (default: everything pipeline.lock records)')
+      .option('-r, --remote <name>', 'which remote (default: the configured default)')
+      .option('-j, --jobs <n>', "transfers at once (default: the remote's jobs, 8)", wholeNumber('--jobs', 1))
+      .option('--no-run-cache', 'leave run-cache entries out')
+      .option('--json', 'machine-readable output')
+      .action(
+        p.action(async (targets: string[], o: Opts) => {
+          const m = await import('./commands/transfer.js');
+          const args = { targets, remote: str(o.remote), jobs: o.jobs as number | undefined, runCache: o.runCache !== false, json: !!o.json };
+          if (verb === 'push') return m.pushCommand(io, args);
+          return m.fetchCommand(io, args, verb === 'pull' ? 'checkout' : undefined);
+        }),
+      );
   }
-}
 
-function intOpt(v: unknown, name: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UserError({ message: `${name} must be a whole number of at least ${min}, got '${String(v)}'` });
-  return n;
-}
-
-const commands: Record<string, Handler> = {
-  async repro(io, argv) {
-    const { values: v, positionals } = parse(argv, {
-      force: { type: 'boolean', short: 'f' },
-      'single-item': { type: 'boolean', short: 's' },
-      downstream: { type: 'boolean' },
-      dry: { type: 'boolean' },
-      'keep-going': { type: 'boolean', short: 'k' },
-      jobs: { type: 'string', short: 'j' },
-      wait: { type: 'string' },
-      json: { type: 'boolean' },
-      'no-run-cache': { type: 'boolean' },
-      'allow-missing': { type: 'boolean' },
-      pull: { type: 'boolean' },
-      remote: { type: 'string', short: 'r' },
-    });
-    if (v.help) return help(io);
-    const { reproCommand } = await import('./commands/repro.js');
-    return reproCommand(io, {
-      targets: positionals,
-      force: !!v.force,
-      single: !!v['single-item'],
-      downstream: !!v.downstream,
-      dry: !!v.dry,
-      keepGoing: !!v['keep-going'],
-      jobs: intOpt(v.jobs, '--jobs', 1) ?? 1,
-      json: !!v.json,
-      waitMs: (intOpt(v.wait, '--wait', 0) ?? 0) * 1000,
-      runCache: !v['no-run-cache'],
-      allowMissing: !!v['allow-missing'],
-      pull: !!v.pull,
-      remote: v.remote as string | undefined,
-    });
-  },
-  async status(io, argv) {
-    const { values: v, positionals } = parse(argv, { json: { type: 'boolean' }, remote: { type: 'boolean' }, 'remote-name': { type: 'string', short: 'r' } });
-    if (v.help) return help(io);
-    if (v.remote || v['remote-name']) {
-      const { remoteStatusCommand } = await import('./commands/transfer.js');
-      return remoteStatusCommand(io, { targets: positionals, remote: v['remote-name'] as string | undefined, json: !!v.json });
-    }
-    const { statusCommand } = await import('./commands/status.js');
-    return statusCommand(io, { targets: positionals, json: !!v.json });
-  },
-  async params(io, argv) {
-    const [sub, ...rest] = argv;
-    if (sub !== 'diff') throw new UserError({ message: sub ? `unknown params command '${sub}'` : 'missing params command', hint: `use 'lockstep params diff [REV_A [REV_B]]'` });
-    const { values: v, positionals } = parse(rest, { json: { type: 'boolean' }, md: { type: 'boolean' }, all: { type: 'boolean' } });
-    if (v.help) return help(io);
-    if (positionals.length > 2) throw new UserError({ message: 'params diff takes at most two revisions' });
-    const { diffCommand } = await import('./commands/params-metrics.js');
-    return diffCommand(io, 'params', { revs: positionals, format: outputFormat(v), all: !!v.all });
-  },
-  async metrics(io, argv) {
-    const [sub, ...rest] = argv;
-    if (sub !== 'show' && sub !== 'diff') {
-      throw new UserError({ message: sub ? `unknown metrics command '${sub}'` : 'missing metrics command', hint: `use 'lockstep metrics show [REV…]' or 'lockstep metrics diff [REV_A [REV_B]]'` });
-    }
-    const { values: v, positionals } = parse(rest, { json: { type: 'boolean' }, md: { type: 'boolean' }, all: { type: 'boolean' } });
-    if (v.help) return help(io);
-    const m = await import('./commands/params-metrics.js');
-    if (sub === 'show') return m.metricsShowCommand(io, { revs: positionals, format: outputFormat(v) });
-    if (positionals.length > 2) throw new UserError({ message: 'metrics diff takes at most two revisions' });
-    return m.diffCommand(io, 'metrics', { revs: positionals, format: outputFormat(v), all: !!v.all });
-  },
-  async exp(io, argv) {
-    const [sub, ...rest] = argv;
-    const subs = ['run', 'show', 'diff', 'apply', 'remove'];
-    if (!sub || !subs.includes(sub)) {
-      throw new UserError({ message: sub ? `unknown exp command '${sub}'` : 'missing exp command', hint: didYouMean(sub ?? '', subs) ?? `use one of: ${subs.join(', ')}` });
-    }
-    if (sub === 'run') {
-      const { values: v, positionals } = parse(rest, {
-        set: { type: 'string', short: 'S', multiple: true },
-        name: { type: 'string', short: 'n' },
-        queue: { type: 'boolean' },
-        'run-all': { type: 'boolean' },
-        jobs: { type: 'string', short: 'j' },
-        force: { type: 'boolean', short: 'f' },
-      });
-      if (v.help) return help(io);
-      if (positionals.length) throw new UserError({ message: `exp run takes no targets, got '${positionals[0]}'` });
-      const { expRunCommand } = await import('./exp/run.js');
-      return expRunCommand(io, {
-        set: (v.set as unknown as string[] | undefined) ?? [],
-        ...(typeof v.name === 'string' ? { name: v.name } : {}),
-        queue: !!v.queue,
-        runAll: !!v['run-all'],
-        jobs: intOpt(v.jobs, '--jobs', 1) ?? 1,
-        force: !!v.force,
-      });
-    }
-    const m = await import('./exp/show.js');
-    if (sub === 'show') {
-      const { values: v } = parse(rest, { json: { type: 'boolean' }, csv: { type: 'boolean' }, md: { type: 'boolean' }, 'sort-by': { type: 'string' } });
-      if (v.help) return help(io);
-      if ([v.json, v.csv, v.md].filter(Boolean).length > 1) throw new UserError({ message: 'choose one of --json, --csv and --md' });
-      return m.expShowCommand(io, {
-        format: v.json ? 'json' : v.csv ? 'csv' : v.md ? 'md' : 'text',
-        ...(typeof v['sort-by'] === 'string' ? { sortBy: v['sort-by'] } : {}),
-        color: io.isTTY && !process.env.NO_COLOR,
-      });
-    }
-    if (sub === 'diff') {
-      const { values: v, positionals } = parse(rest, { json: { type: 'boolean' }, md: { type: 'boolean' } });
-      if (positionals.length !== 2) throw new UserError({ message: 'exp diff takes two experiment names' });
-      return m.expDiffCommand(io, { a: positionals[0]!, b: positionals[1]!, format: outputFormat(v) });
-    }
-    if (sub === 'apply') {
-      const { positionals } = parse(rest, {});
-      if (positionals.length !== 1) throw new UserError({ message: 'exp apply takes one experiment name' });
-      return m.expApplyCommand(io, { name: positionals[0]! });
-    }
-    const { values: v, positionals } = parse(rest, { all: { type: 'boolean' }, queued: { type: 'boolean' } });
-    return m.expRemoveCommand(io, { names: positionals, all: !!v.all, queued: !!v.queued });
-  },
-  async dag(io, argv) {
-    const { values: v, positionals } = parse(argv, { mermaid: { type: 'boolean' }, dot: { type: 'boolean' }, html: { type: 'boolean' }, out: { type: 'string', short: 'o' } });
-    if (v.help) return help(io);
-    if ([v.mermaid, v.dot, v.html].filter(Boolean).length > 1) throw new UserError({ message: `choose one of --mermaid, --dot and --html` });
-    if (v.out && !v.html) throw new UserError({ message: `-o/--out goes with --html` });
-    const { dagCommand } = await import('./commands/dag.js');
-    return dagCommand(io, { format: v.mermaid ? 'mermaid' : v.dot ? 'dot' : v.html ? 'html' : 'text', targets: positionals, out: v.out as string | undefined });
-  },
-  async remote(io, argv) {
-    const [sub, ...rest] = argv;
-    const { values: v, positionals } = parse(rest, {
-      default: { type: 'boolean', short: 'd' },
-      local: { type: 'boolean' },
-      option: { type: 'string', short: 'o', multiple: true },
-    });
-    if (v.help || sub === '--help' || sub === '-h') return help(io);
+  const remote = cli.command('remote').description('configure remotes (.lockstep/config; --local: config.local, not committed)');
+  remote
+    .command('add')
+    .description('add a remote: a folder, http(s)://… (WebDAV) or s3://bucket/prefix')
+    .argument('<name>')
+    .argument('<url>')
+    .option('-d, --default', 'make it the default remote')
+    .option('--local', 'write .lockstep/config.local (for credentials; not committed)')
+    .option('-o, --option <key=value>', 'jobs, read_only, endpoint, region, force_path_style, user', collect, [])
+    .action(p.action(async (name: string, url: string, o: Opts) => remoteCall('add', [name, url], o)));
+  remote
+    .command('list', { isDefault: true })
+    .description('list the configured remotes')
+    .action(p.action(async (o: Opts) => remoteCall('list', [], o)));
+  remote
+    .command('remove')
+    .description('remove a remote')
+    .argument('<name>')
+    .action(p.action(async (name: string, o: Opts) => remoteCall('remove', [name], o)));
+  remote
+    .command('default')
+    .description('choose the default remote')
+    .argument('<name>')
+    .option('--local', 'write .lockstep/config.local')
+    .action(p.action(async (name: string, o: Opts) => remoteCall('default', [name], o)));
+  async function remoteCall(sub: string, positionals: string[], o: Opts): Promise<number> {
     const { remoteCommand } = await import('./commands/remote.js');
-    return remoteCommand(io, { sub, positionals, default: !!v.default, local: !!v.local, options: (v.option as unknown as string[] | undefined) ?? [] });
-  },
-  async push(io, argv) {
-    return transfer(io, argv, 'push');
-  },
-  async pull(io, argv) {
-    return transfer(io, argv, 'pull');
-  },
-  async fetch(io, argv) {
-    return transfer(io, argv, 'fetch');
-  },
-  async plots(io, argv) {
-    const [sub, ...rest] = argv;
-    if (sub !== 'show' && sub !== 'diff') {
-      if (sub === undefined || sub === '--help' || sub === '-h') return help(io);
-      throw new UserError({ message: `unknown plots command '${sub}'`, hint: 'use plots show or plots diff' });
-    }
-    const { values: v, positionals } = parse(rest, {
-      out: { type: 'string', short: 'o' },
-      exp: { type: 'string', multiple: true },
-      targets: { type: 'string', short: 't', multiple: true },
-      json: { type: 'boolean' },
-    });
-    if (v.help) return help(io);
+    return remoteCommand(io, { sub, positionals, default: !!o.default, local: !!o.local, options: list(o.option) });
+  }
+
+  cli
+    .command('gc')
+    .description('list cache objects nothing uses any more (a dry run); -f removes them')
+    .option('-f, --force', 'remove them')
+    .option('-a, --all-branches', 'also keep what the pipeline.lock of every branch needs')
+    .option('-T, --all-tags', '… of every tag')
+    .option('-A, --all-commits', '… of every commit')
+    .option('--no-experiments', 'do not keep what recorded experiments produced')
+    .option('--json', 'machine-readable output')
+    .action(
+      p.action(async (o: Opts) => {
+        const { gcCommand } = await import('./commands/gc.js');
+        return gcCommand(io, {
+          force: !!o.force,
+          branches: !!o.allBranches,
+          tags: !!o.allTags,
+          commits: !!o.allCommits,
+          experiments: o.experiments !== false,
+          json: !!o.json,
+        });
+      }),
+    );
+
+  const params = cli.command('params').description('compare params between revisions');
+  params
+    .command('diff')
+    .description("params that differ between two revisions (git revisions or 'workspace'; default HEAD and the workspace)")
+    .argument('[revs...]', 'at most two revisions')
+    .option('--all', 'include unchanged params')
+    .option('--json', 'as JSON')
+    .option('--md', 'as a Markdown table')
+    .action(
+      p.action(async (revs: string[], o: Opts) => {
+        if (revs.length > 2) throw new UserError({ message: 'params diff takes at most two revisions' });
+        const { diffCommand } = await import('./commands/params-metrics.js');
+        return diffCommand(io, 'params', { revs, format: tableFormat(o), all: !!o.all });
+      }),
+    );
+
+  const metrics = cli.command('metrics').description('show and compare metrics');
+  metrics
+    .command('show')
+    .description('the metrics files’ values in the workspace or at git revisions')
+    .argument('[revs...]')
+    .option('--json', 'as JSON')
+    .option('--md', 'as a Markdown table')
+    .action(
+      p.action(async (revs: string[], o: Opts) => {
+        const { metricsShowCommand } = await import('./commands/params-metrics.js');
+        return metricsShowCommand(io, { revs, format: tableFormat(o) });
+      }),
+    );
+  metrics
+    .command('diff')
+    .description('metrics that differ between two revisions, with the change')
+    .argument('[revs...]', 'at most two revisions')
+    .option('--all', 'include unchanged metrics')
+    .option('--json', 'as JSON')
+    .option('--md', 'as a Markdown table')
+    .action(
+      p.action(async (revs: string[], o: Opts) => {
+        if (revs.length > 2) throw new UserError({ message: 'metrics diff takes at most two revisions' });
+        const { diffCommand } = await import('./commands/params-metrics.js');
+        return diffCommand(io, 'metrics', { revs, format: tableFormat(o), all: !!o.all });
+      }),
+    );
+
+  const plots = cli.command('plots').description('render the declared plots into one self-contained HTML report');
+  plots
+    .command('show')
+    .description('the workspace’s plots')
+    .argument('[targets...]', 'plot files or stages (default: every declared plot)')
+    .option('-o, --out <dir>', 'where the report goes (default: lockstep_plots)')
+    .option('--json', 'the vega-lite specs and data as JSON instead')
+    .action(p.action(async (targets: string[], o: Opts) => plotsCall(false, targets, [], o)));
+  plots
+    .command('diff')
+    .description("overlay plots of git revisions, 'workspace' and experiments")
+    .argument('[revs...]', 'git revisions or workspace')
+    .option('--exp <name>', 'an experiment to overlay (repeatable)', collect, [])
+    .option('-t, --targets <target>', 'a plot file or stage (repeatable)', collect, [])
+    .option('-o, --out <dir>', 'where the report goes (default: lockstep_plots)')
+    .option('--json', 'the vega-lite specs and data as JSON instead')
+    .action(p.action(async (revs: string[], o: Opts) => plotsCall(true, list(o.targets), revs, o)));
+  async function plotsCall(diff: boolean, targets: string[], revisions: string[], o: Opts): Promise<number> {
     const { plotsCommand } = await import('./commands/plots.js');
-    const list = (x: unknown) => (x as string[] | undefined) ?? [];
-    return plotsCommand(io, {
-      diff: sub === 'diff',
-      // plots show [targets…]; plots diff [REV…] [-t target …]
-      targets: sub === 'show' ? positionals : list(v.targets),
-      revisions: sub === 'diff' ? positionals : [],
-      experiments: list(v.exp),
-      outDir: v.out as string | undefined,
-      json: !!v.json,
-    });
-  },
-  async checkout(io, argv) {
-    const { values: v, positionals } = parse(argv, { force: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });
-    if (v.help) return help(io);
-    const { checkoutCommand } = await import('./commands/checkout.js');
-    return checkoutCommand(io, { targets: positionals, force: !!v.force, json: !!v.json });
-  },
-  async gc(io, argv) {
-    const { values: v, positionals } = parse(argv, {
-      force: { type: 'boolean', short: 'f' },
-      'all-branches': { type: 'boolean', short: 'a' },
-      'all-tags': { type: 'boolean', short: 'T' },
-      'all-commits': { type: 'boolean', short: 'A' },
-      'no-experiments': { type: 'boolean' },
-      json: { type: 'boolean' },
-    });
-    if (v.help) return help(io);
-    if (positionals.length) throw new UserError({ message: `gc takes no arguments, got '${positionals[0]}'` });
-    const { gcCommand } = await import('./commands/gc.js');
-    return gcCommand(io, {
-      force: !!v.force,
-      branches: !!v['all-branches'],
-      tags: !!v['all-tags'],
-      commits: !!v['all-commits'],
-      experiments: !v['no-experiments'],
-      json: !!v.json,
-    });
-  },
-};
+    return plotsCommand(io, { diff, targets, revisions, experiments: list(o.exp), outDir: str(o.out), json: !!o.json });
+  }
 
-async function transfer(io: Io, argv: string[], verb: 'push' | 'pull' | 'fetch'): Promise<number> {
-  const { values: v, positionals } = parse(argv, {
-    remote: { type: 'string', short: 'r' },
-    jobs: { type: 'string', short: 'j' },
-    'no-run-cache': { type: 'boolean' },
-    json: { type: 'boolean' },
-  });
-  if (v.help) return help(io);
-  const m = await import('./commands/transfer.js');
-  const args = { targets: positionals, remote: v.remote as string | undefined, jobs: intOpt(v.jobs, '--jobs', 1), runCache: !v['no-run-cache'], json: !!v.json };
-  if (verb === 'push') return m.pushCommand(io, args);
-  return m.fetchCommand(io, args, verb === 'pull' ? 'checkout' : undefined);
-}
+  const exp = cli.command('exp').description('experiments: runs with params set from the command line, compared and brought back');
+  exp
+    .command('run')
+    .description('set params from the command line, run repro, record an experiment (several values make a queued grid)')
+    .option('-S, --set-param <key=value>', 'a params value; a,b,c makes a grid (repeatable)', collect, [])
+    .option('-n, --name <name>', 'the experiment’s name (default exp-N)')
+    .option('--queue', 'queue the experiment(s) instead of running now')
+    .option('--run-all', 'run the queued experiments, each in a temporary copy of the repository')
+    .option('-j, --jobs <n>', 'with --run-all: experiments at once', wholeNumber('--jobs', 1), 1)
+    .option('-f, --force', 'run the stages even if up to date')
+    .action(
+      p.action(async (o: Opts) => {
+        const { expRunCommand } = await import('./exp/run.js');
+        return expRunCommand(io, {
+          set: list(o.setParam),
+          ...(typeof o.name === 'string' ? { name: o.name } : {}),
+          queue: !!o.queue,
+          runAll: !!o.runAll,
+          jobs: o.jobs as number,
+          force: !!o.force,
+        });
+      }),
+    );
+  exp
+    .command('show')
+    .description('one row per experiment (and the workspace); the best value per metric gets a ★')
+    .option('--sort-by <metric>', 'sort by a metric (best first)')
+    .option('--json', 'as JSON')
+    .option('--csv', 'as CSV')
+    .option('--md', 'as a Markdown table')
+    .action(
+      p.action(async (o: Opts) => {
+        oneOf(o, ['json', 'csv', 'md']);
+        const m = await import('./exp/show.js');
+        return m.expShowCommand(io, {
+          format: o.json ? 'json' : o.csv ? 'csv' : o.md ? 'md' : 'text',
+          ...(typeof o.sortBy === 'string' ? { sortBy: o.sortBy } : {}),
+          color: io.isTTY && !process.env.NO_COLOR,
+        });
+      }),
+    );
+  exp
+    .command('diff')
+    .description('params and metrics that differ between two experiments')
+    .argument('<a>')
+    .argument('<b>')
+    .option('--json', 'as JSON')
+    .option('--md', 'as a Markdown table')
+    .action(
+      p.action(async (a: string, b: string, o: Opts) => {
+        const m = await import('./exp/show.js');
+        return m.expDiffCommand(io, { a, b, format: tableFormat(o) });
+      }),
+    );
+  exp
+    .command('apply')
+    .description('bring an experiment back: its params files, its lock entries, its outputs (from the cache)')
+    .argument('<name>')
+    .action(
+      p.action(async (name: string) => {
+        const m = await import('./exp/show.js');
+        return m.expApplyCommand(io, { name });
+      }),
+    );
+  exp
+    .command('remove')
+    .description('forget experiments')
+    .argument('[names...]')
+    .option('--all', 'every experiment')
+    .option('--queued', 'every queued experiment')
+    .action(
+      p.action(async (names: string[], o: Opts) => {
+        const m = await import('./exp/show.js');
+        return m.expRemoveCommand(io, { names, all: !!o.all, queued: !!o.queued });
+      }),
+    );
 
-function outputFormat(v: Flags): 'json' | 'md' | 'text' {
-  if (v.json && v.md) throw new UserError({ message: 'choose one of --json and --md' });
-  return v.json ? 'json' : v.md ? 'md' : 'text';
-}
-
-function help(io: Io): number {
-  io.out(USAGE);
-  return 0;
+  return p;
 }
 
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') return help(io);
-  if (name === '--version' || name === '-V') {
-    io.out('lockstep 0.1.0');
+  const [name] = argv;
+  // Compiling the hashing wasm takes a few tens of ms off-thread: start it now so it overlaps parsing.
+  if (name === 'repro' || name === 'status') void import('./hash/xxhash.js').then((m) => m.getHasher());
+  const program = build(io);
+  if (argv.length === 0) {
+    program.command.outputHelp();
     return 0;
   }
-  const handler = commands[name];
-  // Compiling the hashing wasm takes a few tens of ms off-thread: start it now so it overlaps YAML parsing.
-  if (name === 'repro' || name === 'status') void import('./hash/xxhash.js').then((m) => m.getHasher());
-  try {
-    if (!handler) throw new UserError({ message: `unknown command '${name}'`, hint: didYouMean(name, Object.keys(commands)) ?? `run 'lockstep --help'` });
-    return await handler(io, rest);
-  } catch (e) {
-    if (e instanceof UserError) {
-      for (const d of e.diagnostics) io.err(formatDiagnostic(d));
-      return e.exitCode;
-    }
-    // A bug in lockstep itself: say so plainly; the stack only on request.
-    io.err(`error: internal error: ${(e as Error)?.message ?? String(e)}`);
-    if (process.env.LOCKSTEP_DEBUG) io.err((e as Error)?.stack ?? '');
-    else io.err('  (set LOCKSTEP_DEBUG=1 for details, and please report it)');
-    return 70;
-  }
+  return program.run(argv);
 }

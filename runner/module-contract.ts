@@ -45,6 +45,11 @@ export interface StageContext {
   resolve(relPath: string): string;
   /** Log a line to the stage's output (stdout). */
   log(message: string): void;
+  /**
+   * The name the Lockstep cache gives these bytes (xxh64, as pipeline.lock records it), so a record the stage
+   * writes can point at an artifact in the cache even after later runs replaced the workspace's file.
+   */
+  contentHash(bytes: Uint8Array | string): Promise<string>;
 }
 
 export type StageModule = (ctx: StageContext) => void | Promise<void>;

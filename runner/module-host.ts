@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { contentHash } from './hash/xxhash.js';
 import { pathToFileURL } from 'node:url';
 import type { StageContext, StageModule } from './module-contract.js';
 
@@ -79,6 +80,7 @@ async function main(): Promise<number> {
     plots: data.plots,
     resolve: (p) => path.resolve(data.wdir, p),
     log: (m) => void process.stdout.write(m.endsWith('\n') ? m : m + '\n'),
+    contentHash,
   };
   await fn(ctx);
   return 0;

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import type { StageContext } from '../runner/module-contract.js';
+import type { StageContext } from '../runner/api.js';
 import { toStableJson, writeFileAtomic } from './lib/atomic-write.js';
 import { md5OfBytes } from './lib/checksum.js';
 import { readDataset } from './lib/dataset.js';
@@ -8,18 +8,22 @@ import { LAYOUT } from './lib/layout.js';
 import { saveModelFile } from './lib/model.js';
 import { readTrainParams } from './lib/train-params.js';
 import { trainModel } from './lib/train-model.js';
-import { RunStore } from './lib/tracking.js';
+import { newRunId, type Artifact, type RunRecord } from './lib/tracking.js';
 
-/** Every model family in train.models: a randomized search over k-fold CV, then metrics, plots and a tracked run. */
+/**
+ * Every model family in train.models: a randomized search over k-fold CV, then metrics, plots and a run
+ * record. The record is an output (data/runs/NAME.json) rather than a write into mlruns/, so a run restored
+ * from the cache, or made in an experiment's temporary copy, keeps its record; `leads` files it in mlruns/.
+ */
 export default async function (ctx: StageContext): Promise<void> {
   const { search, models } = readTrainParams(ctx.params);
   const train = readDataset(ctx.resolve(LAYOUT.trainSet));
   const test = readDataset(ctx.resolve(LAYOUT.testSet));
   const dataChecksum = md5OfBytes(Buffer.concat([fs.readFileSync(ctx.resolve(LAYOUT.trainSet)), fs.readFileSync(ctx.resolve(LAYOUT.testSet))]));
-  const runs = new RunStore(ctx.root);
   const git = gitRevision(ctx.root);
   // Models that are no longer configured must not linger as candidates for select.
   fs.rmSync(ctx.resolve(LAYOUT.modelsDir), { recursive: true, force: true });
+  fs.rmSync(ctx.resolve(LAYOUT.runsDir), { recursive: true, force: true });
   for (const spec of models) {
     const started = new Date();
     const t0 = performance.now();
@@ -37,7 +41,10 @@ export default async function (ctx: StageContext): Promise<void> {
     writeFileAtomic(ctx.resolve(artifacts.pr), toStableJson(trained.plots.pr));
     writeFileAtomic(ctx.resolve(artifacts.confusion), toStableJson(trained.plots.confusion));
     const ms = performance.now() - t0;
-    const run = runs.record({
+    const hashed: Record<string, Artifact> = {};
+    for (const [k, rel] of Object.entries(artifacts)) hashed[k] = { path: rel, hash: await ctx.contentHash(fs.readFileSync(ctx.resolve(rel))) };
+    const run: RunRecord = {
+      id: newRunId(started),
       stage: ctx.stage,
       model: spec.name,
       family: trained.metrics.family,
@@ -48,8 +55,9 @@ export default async function (ctx: StageContext): Promise<void> {
       data_checksum: dataChecksum,
       params: { search, n_iter: spec.nIter, space: spec.space, best: trained.metrics.best_params },
       metrics: { train: trained.metrics.train, test: trained.metrics.test, cv_score: trained.metrics.search.best_score },
-      artifacts,
-    });
+      artifacts: hashed,
+    };
+    writeFileAtomic(ctx.resolve(LAYOUT.run(spec.name)), toStableJson(run));
     const t = trained.metrics.test;
     ctx.log(
       `train ${spec.name}: cv ${search.scoring} ${trained.metrics.search.best_score.toFixed(4)}, test accuracy ${t.accuracy.toFixed(4)}, ` +

@@ -19,6 +19,12 @@ export async function hashString(text: string): Promise<string> {
   return h.h64ToString(text);
 }
 
+/** The name the cache gives these bytes: xxh64 in hex, as pipeline.lock records it. */
+export async function contentHash(bytes: Uint8Array | string): Promise<string> {
+  const h = await getHasher();
+  return toHex64(h.h64Raw(typeof bytes === 'string' ? Buffer.from(bytes) : bytes));
+}
+
 const CHUNK = 4 * 1024 * 1024;
 let sharedBuffer: Buffer | undefined;
 

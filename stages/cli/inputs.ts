@@ -1,40 +1,38 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { UserError } from '../../runner/api.js';
 import { parseCsv, type CsvTable } from '../lib/csv.js';
-import { loadBundle, loadWorkspaceBundle, resolveVersion, type VersionRef } from '../lib/bundle.js';
+import { loadBundle, resolveVersion, WORKSPACE, type VersionRef } from '../lib/bundle.js';
 import type { ModelBundle } from '../lib/predict.js';
 import { ModelRegistry, parseStage } from '../lib/registry.js';
-import { optionString, UsageError, type ParsedArgs } from './args.js';
 
-/** Which model a command uses: a registry version (by number or stage), or the workspace's selected one. */
-export type ModelChoice = { readonly kind: 'registry'; readonly ref: VersionRef } | { readonly kind: 'workspace' };
-
-export function versionNumber(text: string | undefined): number {
-  const n = Number(text);
-  if (text === undefined || !Number.isInteger(n) || n < 1) throw new UsageError(`a version is a positive integer, got '${text ?? ''}'`);
-  return n;
+/** The model options every command that predicts shares. */
+export interface ModelOptions {
+  readonly version?: number;
+  readonly stage?: string;
+  readonly workspace?: boolean;
 }
 
-/** From --version N, --stage S or (where allowed) --workspace; Staging when none is given. */
-export function modelChoice(args: ParsedArgs, allowWorkspace = true): ModelChoice {
-  const versionText = optionString(args, 'version');
-  const stageText = optionString(args, 'stage');
-  const workspace = allowWorkspace && args.options.has('workspace');
-  const given = [versionText !== undefined, stageText !== undefined, workspace].filter(Boolean).length;
-  if (given > 1) throw new UsageError(allowWorkspace ? 'give one of --version, --stage and --workspace' : 'give --version or --stage, not both');
-  if (workspace) return { kind: 'workspace' };
-  return { kind: 'registry', ref: versionText !== undefined ? { version: versionNumber(versionText) } : { stage: parseStage(stageText ?? 'Staging') } };
+/** From --version N, --stage S or --workspace; the workspace's selected model when none is given. */
+export function modelChoice(o: ModelOptions): VersionRef {
+  const given = [o.version !== undefined, o.stage !== undefined, !!o.workspace].filter(Boolean).length;
+  if (given > 1) throw new UserError({ message: 'give one of --version, --stage and --workspace' });
+  if (o.version !== undefined) return { version: o.version };
+  if (o.stage !== undefined) {
+    try {
+      return { stage: parseStage(o.stage) };
+    } catch (e) {
+      throw new UserError({ message: `--stage: ${(e as Error).message}` });
+    }
+  }
+  return WORKSPACE;
 }
 
 /** The chosen model's bundle, and how to name it in messages. */
-export function loadChosenModel(root: string, choice: ModelChoice): { bundle: ModelBundle; by: string } {
-  if (choice.kind === 'workspace') {
-    const w = loadWorkspaceBundle(root);
-    return { bundle: w.bundle, by: `the workspace's selected model (${w.name})` };
-  }
-  const reg = new ModelRegistry(root);
-  const version = resolveVersion(reg, choice.ref);
-  return { bundle: loadBundle(reg, version), by: `version ${version.version} (${version.name}, ${version.stage})` };
+export async function loadChosenModel(root: string, ref: VersionRef, note: (line: string) => void): Promise<{ bundle: ModelBundle; by: string }> {
+  const version = await resolveVersion(root, ref, note);
+  const label = 'workspace' in ref ? ", the workspace's model" : '';
+  return { bundle: loadBundle(new ModelRegistry(root), version), by: `version ${version.version} (${version.name}, ${version.stage}${label})` };
 }
 
 /** A CSV file the user named, with one-line errors for a missing, malformed or empty file. */

@@ -5,8 +5,17 @@ import { featureRowToVector, rawRowToFeatures, type ModelBundle } from '../lib/p
 import { DEFAULT_DRIFT_PARAMS, driftReport, featureTable, type DriftParams } from '../lib/drift.js';
 import { LAYOUT } from '../lib/layout.js';
 import { writeFileAtomic } from '../lib/atomic-write.js';
-import { optionString, UsageError, type ParsedArgs } from '../cli/args.js';
-import { loadChosenModel, modelChoice, readCsvInput } from '../cli/inputs.js';
+import type { Io } from '../../runner/cli-io.js';
+import type { VersionRef } from '../lib/bundle.js';
+import { loadChosenModel, readCsvInput } from '../cli/inputs.js';
+
+export interface DriftArgs {
+  readonly ref: VersionRef;
+  readonly input: string;
+  readonly features: boolean;
+  readonly reference?: string;
+  readonly outputDir: string;
+}
 import { driftHtml } from './report-html.js';
 
 /** The `drift:` section of params.yaml, checked; defaults for what it leaves out. */
@@ -48,30 +57,27 @@ function vectors(rows: readonly Record<string, unknown>[], bundle: ModelBundle, 
  * feature by feature. Writes report.json and report.html; returns 3 when more
  * features drifted than drift.max_drifted_share allows (a CI gate).
  */
-export function drift(root: string, args: ParsedArgs): number {
-  if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
-  const input = optionString(args, 'input');
-  if (!input) throw new UsageError('drift needs --input FILE (a batch of raw_data.csv rows)');
-  const choice = modelChoice(args);
+export async function drift(root: string, args: DriftArgs, io: Io): Promise<number> {
+  const { input } = args;
   const params = driftParams(root);
-  const { bundle } = loadChosenModel(root, choice);
-  const refFile = path.resolve(root, optionString(args, 'reference') ?? LAYOUT.trainSet);
-  const warn = (m: string) => process.stderr.write(`leads: warning: ${m}\n`);
+  const { bundle } = await loadChosenModel(root, args.ref, (l) => io.err(`leads: ${l}`));
+  const refFile = path.resolve(root, args.reference ?? LAYOUT.trainSet);
+  const warn = (m: string) => io.err(`leads: warning: ${m}`);
   const reference = readCsvInput(refFile, `reference ${refFile}`);
   const current = readCsvInput(input, `input ${input}`);
   const report = driftReport(
     featureTable(vectors(reference.rows, bundle, true, refFile, warn), bundle.features),
-    featureTable(vectors(current.rows, bundle, args.options.has('features'), input, warn), bundle.features),
+    featureTable(vectors(current.rows, bundle, args.features, input, warn), bundle.features),
     params,
   );
-  const outDir = path.resolve(optionString(args, 'output-dir') ?? 'drift');
+  const outDir = path.resolve(args.outputDir);
   fs.mkdirSync(outDir, { recursive: true });
   writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   writeFileAtomic(path.join(outDir, 'report.html'), driftHtml(report, input));
   for (const f of report.features) {
-    process.stdout.write(`${f.drifted ? 'DRIFT' : 'ok   '}  ${f.feature.padEnd(15)} ${f.test.padEnd(18)} stat ${f.statistic.toFixed(4)}  p ${f.p_value.toExponential(2)}  PSI ${f.psi.toFixed(4)}\n`);
+    io.out(`${f.drifted ? 'DRIFT' : 'ok   '}  ${f.feature.padEnd(15)} ${f.test.padEnd(18)} stat ${f.statistic.toFixed(4)}  p ${f.p_value.toExponential(2)}  PSI ${f.psi.toFixed(4)}`);
   }
   const summary = `${report.drifted.length} of ${report.features.length} features drifted${report.drifted.length ? ` (${report.drifted.join(', ')})` : ''}; allowed share ${params.max_drifted_share}`;
-  process.stdout.write(`${report.failed ? 'FAILED' : 'passed'}: ${summary}; report in ${path.relative(process.cwd(), outDir) || '.'}/report.html\n`);
+  io.out(`${report.failed ? 'FAILED' : 'passed'}: ${summary}; report in ${path.relative(process.cwd(), outDir) || '.'}/report.html`);
   return report.failed ? 3 : 0;
 }

@@ -15,6 +15,7 @@ export const LAYOUT = {
   roc: (name: string) => `data/plots/roc/${name}.json`,
   pr: (name: string) => `data/plots/pr/${name}.json`,
   confusion: (name: string) => `data/plots/confusion/${name}.json`,
+  runsDir: 'data/runs',
+  run: (name: string) => `data/runs/${name}.json`,
   selected: 'data/metrics/selected.json',
-  lock: 'pipeline.lock',
 } as const;

@@ -118,21 +118,39 @@ export function featureRowToVector(row: InputRow, b: ModelBundle): { features: n
   return problems.length ? { problems } : { features };
 }
 
-export async function predictRows(rows: readonly InputRow[], opts: { mode: PredictMode; bundle: ModelBundle }): Promise<PredictOutcome> {
+/** Every row that can be predicted is; the others are reported (row, reason) with no prediction. */
+export async function predictValidRows(
+  rows: readonly InputRow[],
+  opts: { mode: PredictMode; bundle: ModelBundle },
+): Promise<{ readonly predictions: readonly (Prediction | undefined)[]; readonly errors: readonly RowError[] }> {
   const { bundle } = opts;
   if (bundle.model.features.join(',') !== bundle.features.columns.join(',')) {
     throw new Error('the model and its feature schema disagree on the columns; the registry version is inconsistent');
   }
   const toVector = opts.mode === 'raw' ? rawRowToFeatures : featureRowToVector;
   const X: number[][] = [];
+  const at: number[] = [];
   const errors: RowError[] = [];
   rows.forEach((row, i) => {
     const r = toVector(row, bundle);
     if ('problems' in r) errors.push({ row: i + 1, message: r.problems.join('; ') });
-    else X.push(r.features);
+    else {
+      X.push(r.features);
+      at.push(i);
+    }
   });
+  const predictions: (Prediction | undefined)[] = new Array(rows.length).fill(undefined);
+  if (X.length) {
+    const proba = await predictProba(bundle.model.model, X);
+    const labels = toLabels(proba);
+    proba.forEach((probability, k) => (predictions[at[k]!] = { prediction: labels[k]!, probability }));
+  }
+  return { predictions, errors };
+}
+
+/** All rows or nothing: a batch with any bad row is refused whole, naming every bad row. */
+export async function predictRows(rows: readonly InputRow[], opts: { mode: PredictMode; bundle: ModelBundle }): Promise<PredictOutcome> {
+  const { predictions, errors } = await predictValidRows(rows, opts);
   if (errors.length) return { ok: false, errors };
-  const proba = await predictProba(bundle.model.model, X);
-  const labels = toLabels(proba);
-  return { ok: true, predictions: proba.map((probability, i) => ({ prediction: labels[i]!, probability })) };
+  return { ok: true, predictions: predictions as Prediction[] };
 }

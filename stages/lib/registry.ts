@@ -25,15 +25,20 @@ export interface ModelVersion {
   readonly data_checksum: string;
   readonly params: Readonly<Record<string, unknown>>;
   readonly metrics: { readonly train: ClassificationMetrics; readonly test: ClassificationMetrics };
-  /** The pipeline.lock entries of the stages that produced the model, as they were when it was registered. */
-  readonly lock_entry: unknown;
-  /** Relative to the registry folder. */
+  /**
+   * The content hashes (as the Lockstep cache names them) of the version's files: the model can be
+   * fetched from the cache by hash even after later runs replaced the workspace's files.
+   */
+  readonly objects: Readonly<Record<keyof VersionFiles, string>>;
+  /** The id of the training run (mlruns/) that produced the model, when its record was found. */
+  readonly run_id: string | null;
+  /** Relative to the registry folder: a copy, so a version keeps working when the cache is collected. */
   readonly files: VersionFiles;
   readonly history: readonly { readonly stage: RegistryStage; readonly at: string }[];
 }
 
 interface RegistryIndex {
-  readonly format: 'lead-registry/1';
+  readonly format: 'lead-registry/2';
   readonly versions: readonly ModelVersion[];
 }
 
@@ -44,7 +49,8 @@ export interface NewVersion {
   readonly data_checksum: string;
   readonly params: Readonly<Record<string, unknown>>;
   readonly metrics: { readonly train: ClassificationMetrics; readonly test: ClassificationMetrics };
-  readonly lock_entry: unknown;
+  readonly objects: Readonly<Record<keyof VersionFiles, string>>;
+  readonly run_id: string | null;
   /** Contents to store, keyed as VersionFiles. */
   readonly contents: Readonly<Record<keyof VersionFiles, string>>;
 }
@@ -72,7 +78,10 @@ export class ModelRegistry {
   list(): readonly ModelVersion[] {
     if (!fs.existsSync(this.indexFile)) return [];
     const idx = readJson<RegistryIndex>(this.indexFile);
-    if (idx.format !== 'lead-registry/1') throw new Error(`${this.indexFile} is not a lead registry index`);
+    if (idx.format !== 'lead-registry/2') {
+      // lead-registry/1 registered from inside select, and its versions do not name cache objects.
+      throw new Error(`${this.indexFile} is not a lead registry index this version reads (format ${JSON.stringify(idx.format)}): move the registry/ folder aside; it is rebuilt from the workspace's outputs`);
+    }
     return idx.versions;
   }
 
@@ -131,7 +140,7 @@ export class ModelRegistry {
     fs.mkdirSync(this.dir, { recursive: true });
     return withFileLock(path.join(this.dir, '.lock'), () => {
       const { versions, result } = f(this.list());
-      const idx: RegistryIndex = { format: 'lead-registry/1', versions };
+      const idx: RegistryIndex = { format: 'lead-registry/2', versions };
       writeJsonAtomic(this.indexFile, idx);
       return result;
     });

@@ -1,52 +1,50 @@
-import fs from 'node:fs';
 import { md5OfBytes } from './checksum.js';
-import type { ModelRegistry, ModelVersion } from './registry.js';
-import { bestCandidate, decideAgainstProduction, type RegistryDecision } from './selection.js';
+import type { ModelRegistry, ModelVersion, VersionFiles } from './registry.js';
+import { decideAgainstProduction, type RegistryDecision } from './selection.js';
 import type { ModelMetrics } from './train-model.js';
 
-export interface SelectInput {
-  readonly candidates: readonly (ModelMetrics & { readonly name: string; readonly modelText: string })[];
-  readonly cleaningText: string;
-  readonly featuresText: string;
+/** The model the workspace's select outputs name, with everything a registry version keeps of it. */
+export interface Selection {
+  readonly name: string;
+  readonly metrics: Pick<ModelMetrics, 'family' | 'best_params' | 'train' | 'test'>;
   readonly dataChecksum: string;
-  readonly lockEntry: unknown;
+  readonly contents: Readonly<Record<keyof VersionFiles, string>>;
+  /** Content hashes of `contents`, as the Lockstep cache names them. */
+  readonly objects: Readonly<Record<keyof VersionFiles, string>>;
+  readonly runId: string | null;
 }
 
-export type SelectOutcome =
-  | { readonly winner: string; readonly decision: RegistryDecision & { action: 'keep_production' } }
-  | { readonly winner: string; readonly decision: RegistryDecision & { action: 'register' }; readonly version: ModelVersion; readonly reused: boolean };
+export type Registration =
+  | { readonly kind: 'known'; readonly version: ModelVersion }
+  | { readonly kind: 'registered'; readonly version: ModelVersion; readonly decision: RegistryDecision };
 
 /**
- * Pick the best candidate, compare it with Production, and if it wins put it
- * in Staging (the registry archives the previous Staging version). A model
- * byte-identical to one already registered reuses that version instead of
- * adding a duplicate, so re-running select on the same data is idempotent.
+ * Make sure the registry holds the workspace's selected model. A version is the
+ * model's bytes together with the cleaning artifacts and feature schema it needs,
+ * so the same three files always map to the same version (idempotent, and never a
+ * duplicate when a run is restored instead of rerun). A new version goes to Staging
+ * unless Production already scores at least as well, in which case it is kept in
+ * None with the reason.
  */
-export async function selectAndRegister(registry: ModelRegistry, input: SelectInput): Promise<SelectOutcome> {
-  const winner = bestCandidate(input.candidates);
-  const decision = decideAgainstProduction(winner, registry.inStage('Production'));
-  if (decision.action === 'keep_production') return { winner: winner.name, decision };
-  const modelMd5 = md5OfBytes(Buffer.from(winner.modelText));
-  const cleaningMd5 = md5OfBytes(Buffer.from(input.cleaningText));
-  const existing = registry.list().find((v) => v.model_md5 === modelMd5 && fileMd5(registry.filePath(v, 'cleaning')) === cleaningMd5);
-  const version = existing ?? (await registry.register({
-    name: winner.name,
-    family: winner.family,
-    model_md5: modelMd5,
-    data_checksum: input.dataChecksum,
-    params: winner.best_params,
-    metrics: { train: winner.train, test: winner.test },
-    lock_entry: input.lockEntry,
-    contents: { model: winner.modelText, cleaning: input.cleaningText, features: input.featuresText },
-  }));
-  const staged = await registry.transition(version.version, 'Staging');
-  return { winner: winner.name, decision, version: staged, reused: existing !== undefined };
+export async function registerSelection(registry: ModelRegistry, sel: Selection): Promise<Registration> {
+  const known = registry.list().find((v) => sameFiles(v, sel));
+  if (known) return { kind: 'known', version: known };
+  const decision = decideAgainstProduction({ name: sel.name, test: sel.metrics.test }, registry.inStage('Production'));
+  const version = await registry.register({
+    name: sel.name,
+    family: sel.metrics.family,
+    model_md5: md5OfBytes(Buffer.from(sel.contents.model)),
+    data_checksum: sel.dataChecksum,
+    params: sel.metrics.best_params,
+    metrics: { train: sel.metrics.train, test: sel.metrics.test },
+    objects: sel.objects,
+    run_id: sel.runId,
+    contents: sel.contents,
+  });
+  const placed = decision.action === 'register' ? await registry.transition(version.version, 'Staging') : version;
+  return { kind: 'registered', version: placed, decision };
 }
 
-function fileMd5(file: string): string | undefined {
-  try {
-    return md5OfBytes(fs.readFileSync(file));
-  } catch {
-    return undefined;
-  }
+function sameFiles(v: ModelVersion, sel: Selection): boolean {
+  return v.objects.model === sel.objects.model && v.objects.cleaning === sel.objects.cleaning && v.objects.features === sel.objects.features;
 }

@@ -7,8 +7,19 @@ import type { ClassificationMetrics } from './metrics.js';
 /**
  * A file-based run store (like MLflow's mlruns/): one directory per run with
  * a run.json written atomically, so a listing never sees half a record.
+ *
+ * `train` does not write here: its run records are part of its cached outputs
+ * (data/runs/), so a run restored from the cache or run in an experiment's
+ * temporary copy has its record too. The store is filled from those outputs
+ * (see workspace-sync.ts); a record's id makes filling it idempotent.
  */
 export const RUNS_DIR = 'mlruns';
+
+/** A file the run produced: its workspace path and the content hash the Lockstep cache keeps it under. */
+export interface Artifact {
+  readonly path: string;
+  readonly hash: string;
+}
 
 export interface RunRecord {
   readonly id: string;
@@ -23,11 +34,9 @@ export interface RunRecord {
   readonly data_checksum: string;
   readonly params: Readonly<Record<string, unknown>>;
   readonly metrics: { readonly train: ClassificationMetrics; readonly test: ClassificationMetrics; readonly cv_score: number };
-  /** Repository-relative paths of what the run produced. */
-  readonly artifacts: Readonly<Record<string, string>>;
+  /** What the run produced; fetch an artifact from the cache by its hash after the workspace moved on. */
+  readonly artifacts: Readonly<Record<string, Artifact>>;
 }
-
-export type NewRun = Omit<RunRecord, 'id'>;
 
 /** Sortable by time, unique across concurrent processes. */
 export function newRunId(startedAt: Date): string {
@@ -42,10 +51,12 @@ export class RunStore {
     this.dir = path.join(root, RUNS_DIR);
   }
 
-  record(run: NewRun): RunRecord {
-    const rec: RunRecord = { id: newRunId(new Date(run.started_at)), ...run };
-    writeJsonAtomic(path.join(this.dir, rec.id, 'run.json'), rec);
-    return rec;
+  /** Add a record unless the store has it already; true when it was added. */
+  add(rec: RunRecord): boolean {
+    const file = path.join(this.dir, rec.id, 'run.json');
+    if (fs.existsSync(file)) return false;
+    writeJsonAtomic(file, rec);
+    return true;
   }
 
   /** Oldest first. Directories without a complete run.json (none, by construction) are skipped. */

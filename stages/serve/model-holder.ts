@@ -1,4 +1,4 @@
-import { loadBundle, resolveVersion, type VersionRef } from '../lib/bundle.js';
+import { describeRef, loadBundle, resolveVersion, type VersionRef } from '../lib/bundle.js';
 import type { ModelBundle } from '../lib/predict.js';
 import { ModelRegistry, type ModelVersion } from '../lib/registry.js';
 
@@ -21,23 +21,28 @@ export class ModelHolder {
     this.loaded = first;
   }
 
-  static open(root: string, ref: VersionRef): ModelHolder {
-    return new ModelHolder(root, ref, ModelHolder.load(root, ref));
+  static async open(root: string, ref: VersionRef, note?: (line: string) => void): Promise<ModelHolder> {
+    return new ModelHolder(root, ref, await ModelHolder.load(root, ref, note));
   }
 
-  private static load(root: string, ref: VersionRef): LoadedModel {
-    const registry = new ModelRegistry(root);
-    const version = resolveVersion(registry, ref);
-    return { version, bundle: loadBundle(registry, version) };
+  private static async load(root: string, ref: VersionRef, note?: (line: string) => void): Promise<LoadedModel> {
+    const version = await resolveVersion(root, ref, note);
+    return { version, bundle: loadBundle(new ModelRegistry(root), version) };
+  }
+
+  /** The registry's current record of the loaded version: its stage changes with promotions and archiving. */
+  currentRecord(): ModelVersion {
+    const v = this.loaded.version;
+    return new ModelRegistry(this.root).list().find((x) => x.version === v.version) ?? v;
   }
 
   get current(): LoadedModel {
     return this.loaded;
   }
 
-  /** Which version the service follows: a pinned number, or whatever is in a registry stage. */
+  /** Which version the service follows: the workspace's model, a pinned number, or whatever is in a registry stage. */
   get following(): string {
-    return 'version' in this.ref ? `version ${this.ref.version}` : `the ${this.ref.stage} stage`;
+    return describeRef(this.ref);
   }
 
   /** Pick up what the registry now has for our reference; concurrent calls share one load. */
@@ -50,7 +55,7 @@ export class ModelHolder {
   }
 
   private async swap(): Promise<{ changed: boolean; version: number }> {
-    const next = ModelHolder.load(this.root, this.ref);
+    const next = await ModelHolder.load(this.root, this.ref);
     const changed = next.version.version !== this.loaded.version.version || next.version.model_md5 !== this.loaded.version.model_md5;
     if (changed) this.loaded = next;
     return { changed, version: this.loaded.version.version };

@@ -1,15 +1,14 @@
 import type { VersionRef } from '../lib/bundle.js';
-import { optionString, UsageError, type ParsedArgs } from '../cli/args.js';
-import { modelChoice } from '../cli/inputs.js';
 import { ModelHolder } from './model-holder.js';
 import { buildApp, DEFAULT_SERVE_OPTIONS } from './app.js';
 
-function whole(args: ParsedArgs, name: string, min: number, max: number, dflt: number): number {
-  const text = optionString(args, name);
-  if (text === undefined) return dflt;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}, got '${text}'`);
-  return n;
+export interface ServeArgs {
+  readonly ref: VersionRef;
+  readonly port: number;
+  readonly host: string;
+  readonly quiet: boolean;
+  readonly bodyLimit?: number;
+  readonly timeoutMs?: number;
 }
 
 /**
@@ -17,22 +16,18 @@ function whole(args: ParsedArgs, name: string, min: number, max: number, dflt: n
  * requests as JSON lines (stdout), reloads on SIGHUP, and closes gracefully
  * (in-flight requests finish) on SIGTERM or SIGINT.
  */
-export async function serve(root: string, args: ParsedArgs, fail: (message: string) => Error): Promise<void> {
-  if (args.positionals.length) throw new UsageError(`unexpected argument '${args.positionals[0]}'`);
-  const choice = modelChoice(args, false);
-  const ref: VersionRef = choice.kind === 'registry' ? choice.ref : { stage: 'Staging' };
-  const port = whole(args, 'port', 0, 65535, 8080);
-  const host = optionString(args, 'host') ?? '127.0.0.1';
+export async function serve(root: string, args: ServeArgs, fail: (message: string) => Error): Promise<void> {
+  const { ref, port, host } = args;
   let holder: ModelHolder;
   try {
-    holder = ModelHolder.open(root, ref);
+    holder = await ModelHolder.open(root, ref, (line) => process.stderr.write(`leads: ${line}\n`));
   } catch (e) {
     throw fail((e as Error).message);
   }
   const app = buildApp(holder, {
-    bodyLimit: whole(args, 'body-limit', 1024, 64 << 20, DEFAULT_SERVE_OPTIONS.bodyLimit),
-    requestTimeoutMs: whole(args, 'timeout-ms', 100, 600_000, DEFAULT_SERVE_OPTIONS.requestTimeoutMs),
-    logLevel: args.options.has('quiet') ? false : 'info',
+    bodyLimit: args.bodyLimit ?? DEFAULT_SERVE_OPTIONS.bodyLimit,
+    requestTimeoutMs: args.timeoutMs ?? DEFAULT_SERVE_OPTIONS.requestTimeoutMs,
+    logLevel: args.quiet ? false : 'info',
   });
   let address: string;
   try {

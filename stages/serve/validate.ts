@@ -1,3 +1,4 @@
+import { Ajv, type ErrorObject } from 'ajv';
 import type { ModelBundle } from '../lib/predict.js';
 import { MAX_BATCH, recordSchema } from './request-schema.js';
 
@@ -8,55 +9,63 @@ export interface FieldProblem {
   readonly message: string;
 }
 
-type JsonType = 'string' | 'integer' | 'number' | 'boolean' | 'null' | 'object' | 'array';
+/**
+ * The validator Fastify checks /predict bodies with (app.ts hands it this instance), and the one that
+ * names every problem when that check fails: one schema, every error collected, nothing coerced or removed.
+ */
+export const schemaAjv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, removeAdditional: false });
+schemaAjv.addSchema(recordSchema);
+const checkRecord = schemaAjv.getSchema('LeadRecord')!;
 
-function jsonType(v: unknown): JsonType {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'array';
-  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
-  return typeof v as JsonType;
+const kind = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'number' && Number.isInteger(v) ? 'integer' : typeof v);
+const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : `${kind(v)} ${JSON.stringify(v)}`);
+
+function describe(e: ErrorObject, rec: Readonly<Record<string, unknown>>, index: number): FieldProblem {
+  const p = e.params as { missingProperty?: string; additionalProperty?: string; type?: string | string[] };
+  if (e.keyword === 'required') return { record: index, field: p.missingProperty ?? '', message: 'is required' };
+  if (e.keyword === 'additionalProperties') return { record: index, field: p.additionalProperty ?? '', message: 'is not a lead field' };
+  const field = e.instancePath.replace(/^\//, '').replace(/~1/g, '/').replace(/~0/g, '~');
+  if (e.keyword === 'type' && field) {
+    const types = ([] as string[]).concat(p.type ?? []);
+    const named = types.filter((t) => t !== 'null').join(' or ');
+    return { record: index, field, message: `must be ${named}${types.includes('null') ? ' (or null)' : ''}, got ${show(Object.getOwnPropertyDescriptor(rec, field)?.value)}` };
+  }
+  if (e.keyword === 'type') return { record: index, field: '', message: `a record must be a JSON object, got ${kind(rec)}` };
+  return { record: index, field, message: e.message ?? 'is invalid' };
 }
-
-function typeOk(v: unknown, allowed: readonly string[]): boolean {
-  const t = jsonType(v);
-  return allowed.includes(t) || (t === 'integer' && allowed.includes('number'));
-}
-
-const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v) : `${jsonType(v)} ${JSON.stringify(v)}`);
 
 /** The categories the model version knows, per column (what one-hot encoding and clean accept). */
-function allowedValues(b: ModelBundle): Map<string, Set<string>> {
-  return new Map(b.features.oneHot.map((e) => [e.column, new Set(e.categories.map(String))]));
+const known = new WeakMap<ModelBundle, ReadonlyMap<string, ReadonlySet<string>>>();
+function allowedValues(b: ModelBundle): ReadonlyMap<string, ReadonlySet<string>> {
+  let m = known.get(b);
+  if (!m) known.set(b, (m = new Map(b.features.oneHot.map((e) => [e.column, new Set(e.categories.map(String))]))));
+  return m;
 }
 
-const cache = new WeakMap<ModelBundle, Map<string, Set<string>>>();
-
 /**
- * Check one raw record against the request schema (required fields, unknown
- * fields, types) and the model's allowed category values, naming each field.
+ * One raw record against the request schema (required fields, unknown fields,
+ * types) and the model's allowed category values, naming each field. Keys are
+ * only ever looked up as own properties, so a field named `constructor` or
+ * `__proto__` is just an unknown field.
  */
 export function recordProblems(rec: unknown, index: number, bundle: ModelBundle): FieldProblem[] {
-  if (jsonType(rec) !== 'object') return [{ record: index, field: '', message: `a record must be a JSON object, got ${jsonType(rec)}` }];
-  const r = rec as Record<string, unknown>;
+  if (kind(rec) !== 'object') return [{ record: index, field: '', message: `a record must be a JSON object, got ${kind(rec)}` }];
+  const r = rec as Readonly<Record<string, unknown>>;
+  const problems = checkRecord(r) ? [] : (checkRecord.errors ?? []).map((e) => describe(e, r, index));
+  return [...problems, ...categoryProblems(r, index, bundle, new Set(problems.map((p) => p.field)))];
+}
+
+/** Values the model version cannot encode, in a record whose shape is already checked. */
+export function categoryProblems(r: Readonly<Record<string, unknown>>, index: number, bundle: ModelBundle, skip: ReadonlySet<string> = new Set()): FieldProblem[] {
   const problems: FieldProblem[] = [];
-  const props = recordSchema.properties as Record<string, { type: readonly string[] }>;
-  for (const f of recordSchema.required) if (!Object.hasOwn(r, f)) problems.push({ record: index, field: f, message: 'is required' });
-  let allowed = cache.get(bundle);
-  if (!allowed) cache.set(bundle, (allowed = allowedValues(bundle)));
+  const badFields = skip;
+  const allowed = allowedValues(bundle);
   for (const [k, v] of Object.entries(r)) {
-    const spec = props[k];
-    if (!spec) {
-      problems.push({ record: index, field: k, message: 'is not a lead field' });
-      continue;
-    }
-    if (!typeOk(v, spec.type)) {
-      problems.push({ record: index, field: k, message: `must be ${spec.type.filter((t) => t !== 'null').join(' or ')}${spec.type.includes('null') ? ' (or null)' : ''}, got ${show(v)}` });
-      continue;
-    }
+    if (badFields.has(k)) continue;
     if (typeof v === 'number' && !Number.isFinite(v)) problems.push({ record: index, field: k, message: 'must be a finite number' });
-    const known = allowed.get(k);
-    if (known && v !== null && v !== '' && !known.has(String(v))) {
-      problems.push({ record: index, field: k, message: `${JSON.stringify(v)} is not a known value (known: ${[...known].join(', ')})` });
+    const values = allowed.get(k);
+    if (values && v !== null && v !== '' && !values.has(String(v))) {
+      problems.push({ record: index, field: k, message: `${JSON.stringify(v)} is not a known value (known: ${[...values].join(', ')})` });
     }
   }
   return problems;

@@ -25,7 +25,7 @@ async function health(): Promise<{ status: string; version: number }> {
   return (await (await fetch(`${server.url}/health`)).json()) as { status: string; version: number };
 }
 
-/** Train again with another split seed: select registers a new version and moves it to Staging. */
+/** Train again with another split seed: the workspace selects a new model, registered (in Staging) when read. */
 async function registerNewVersion(seed: number): Promise<void> {
   await runPipeline(root, { ...params, split: { ...(params.split as object), seed } } as never);
 }
@@ -103,7 +103,7 @@ describe('leads serve', () => {
 
   it('GET /model describes the version being served', async () => {
     const m = (await (await fetch(`${server.url}/model`)).json()) as Record<string, unknown>;
-    expect(m).toMatchObject({ version: 1, stage: 'Staging', following: 'the Staging stage' });
+    expect(m).toMatchObject({ version: 1, stage: 'Staging', following: "the workspace's selected model" });
     expect((m.metrics as { test: { accuracy: number } }).test.accuracy).toBeGreaterThan(0.5);
     expect(m.data_checksum).toMatch(/^[0-9a-f]{32}$/);
   });
@@ -180,18 +180,65 @@ describe('leads serve', () => {
     }
   });
 
-  it('a reload that finds nothing to load answers 409 and keeps serving the current version', async () => {
-    const promoted = spawnSync(process.execPath, [LEADS, 'registry', 'promote', '3', '--to', 'Production'], { cwd: root, encoding: 'utf8' });
-    expect(promoted.status, promoted.stderr).toBe(0); // Staging is now empty
+  it('a reload that finds nothing to load answers 409 and keeps serving; /model shows the stage the version has now', async () => {
+    const staging = await startServer(root, ['--quiet', '--stage', 'Staging']);
     try {
-      const r = await fetch(`${server.url}/reload`, { method: 'POST' });
+      expect((await (await fetch(`${staging.url}/model`)).json()) as object).toMatchObject({ version: 3, stage: 'Staging', following: 'the Staging stage' });
+      const promoted = spawnSync(process.execPath, [LEADS, 'registry', 'promote', '3', '--to', 'Production'], { cwd: root, encoding: 'utf8' });
+      expect(promoted.status, promoted.stderr).toBe(0); // Staging is now empty
+      // Both servers still hold version 3, and both say where it is now.
+      for (const s of [server, staging]) expect((await (await fetch(`${s.url}/model`)).json()) as object).toMatchObject({ version: 3, stage: 'Production' });
+      const r = await fetch(`${staging.url}/reload`, { method: 'POST' });
       expect(r.status).toBe(409);
       expect(((await r.json()) as { error: string }).error).toMatch(/^reload failed, still serving version 3: no model version in Staging/);
-      expect(await health()).toEqual({ status: 'ok', version: 3 });
-      expect((await post(record())).json.model_version).toBe(3);
+      expect((await (await fetch(`${staging.url}/health`)).json()) as object).toEqual({ status: 'ok', version: 3 });
+      const res = await fetch(`${staging.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(record()) });
+      expect(((await res.json()) as { model_version: number }).model_version).toBe(3);
     } finally {
-      await registerNewVersion(9); // a version in Staging again, for the tests after this one
+      await staging.stop();
+      await registerNewVersion(9); // the workspace moves on again, for the tests after this one
     }
+  });
+
+  it('a client mistake is never a 500: prototype-named fields, wrong content type, wrong method, unknown path', async () => {
+    for (const field of ['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__']) {
+      const r = await post(undefined, `{"purchases": 3, "time_spent": 1, "n_visits": 2, "customer_group": 6, "onboarding": "True", "source": "signup", "${field}": 1}`);
+      expect([r.status, r.json.problems], field).toEqual([400, [{ record: 0, field, message: 'is not a lead field' }]]);
+    }
+    const missing = await post(undefined, '{"__proto__": {"purchases": 1}}');
+    expect(missing.status).toBe(400);
+    expect((missing.json.problems as { field: string }[]).map((p) => p.field)).toEqual(expect.arrayContaining(['purchases', 'source', '__proto__']));
+    const text = await post(undefined, 'purchases=3', { 'content-type': 'text/plain' });
+    expect([text.status, text.json.error]).toEqual([415, 'send JSON (content-type: application/json)']);
+    const form = await post(undefined, 'purchases=3', { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(form.status).toBe(415);
+    const get = await fetch(`${server.url}/predict`);
+    expect([get.status, get.headers.get('allow')]).toEqual([405, 'POST']);
+    expect(((await get.json()) as { error: string }).error).toBe('GET is not allowed on /predict; use POST');
+    const del = await fetch(`${server.url}/model`, { method: 'DELETE' });
+    expect(del.status).toBe(405);
+    const nowhere = await fetch(`${server.url}/predictions`);
+    expect([nowhere.status, ((await nowhere.json()) as { error: string }).error]).toEqual([404, 'no such endpoint: GET /predictions (see GET /docs)']);
+    expect(await health()).toMatchObject({ status: 'ok' });
+  });
+
+  it('publishes its API: /openapi.json (the schema it validates with) and a readable /docs page', async () => {
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>>; components: { schemas: { LeadRecord: { required: string[]; properties: Record<string, unknown>; additionalProperties: boolean } } } };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths).sort()).toEqual(['/docs', '/health', '/model', '/openapi.json', '/predict', '/reload']);
+    expect(Object.keys(doc.paths['/predict']!.post!.responses).sort()).toEqual(['200', '400', '408', '413', '415']);
+    const rec = doc.components.schemas.LeadRecord;
+    expect(rec.additionalProperties).toBe(false);
+    expect(rec.required).toEqual(['purchases', 'time_spent', 'n_visits', 'customer_group', 'onboarding', 'source']);
+    // What the document says is what the server does: a record missing a required field is refused by name.
+    const r = await post({ ...record(), time_spent: undefined });
+    expect(r.json.problems).toEqual([{ record: 0, field: 'time_spent', message: 'is required' }]);
+    const docs = await fetch(`${server.url}/docs`);
+    expect(docs.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await docs.text();
+    expect(html).toContain('POST /predict');
+    expect(html).toContain('<code>customer_group</code>');
+    expect(html).not.toMatch(/https?:\/\//);
   });
 
   it('SIGTERM closes gracefully with exit code 0', async () => {

@@ -83,23 +83,27 @@ describe('leads CLI', () => {
     const feats = path.join(root, 'bad.csv');
     fs.writeFileSync(feats, 'purchases,time_spent,colour\n1,2,red\nx,2,blue\n');
     const cases: [string[], number, RegExp][] = [
-      [['predict'], 2, /^leads: error: predict needs --input FILE$/m],
+      [['predict'], 2, /^leads: error: required option '-i, --input <file>' not specified$/m],
       [['predict', '--input', 'missing.csv'], 1, /^leads: error: cannot read missing\.csv: no such file$/m],
-      [['predict', '--input', feats, '--bogus'], 2, /^leads: error: unknown option --bogus$/m],
+      [['predict', '--input', feats, '--bogus'], 2, /^leads: error: unknown option '--bogus'$/m],
+      [['predict', '--input', feats, '--version', 'two'], 2, /^leads: error: --version must be a whole number of at least 1, got 'two'$/m],
+      [['predict', '--input', feats, '--stage', 'Prod'], 2, /^leads: error: --stage: unknown stage 'Prod' \(one of None, Staging, Production, Archived\)$/m],
+      [['registry', 'promote', '1', '--to', 'Live'], 2, /^leads: error: unknown stage 'Live'/m],
       [['predict', '--input', feats, '--stage', 'Staging'], 1, /^leads: error: no model version in Staging/m],
       [['predict', '--input', feats, '--version', '1', '--stage', 'Production'], 2, /give one of --version, --stage and --workspace/],
       [['predict', '--input', feats, '--stage', 'Production'], 1, /row 1: unknown column colour; missing columns n_visits, customer_group, onboarding, source\n.*row 2: unknown column colour/],
       [['predict', '--input', feats, '--features', '--stage', 'Production'], 1, /row 1: unknown column colour; missing columns n_visits, customer_group_2/],
       [['frobnicate'], 2, /^leads: error: unknown command 'frobnicate'$/m],
     ];
-    // --workspace without the pipeline's outputs says how to get them.
+    // The workspace's model (the default) without the pipeline's outputs says how to get them.
     const selected = path.join(root, 'data/metrics/selected.json');
     const saved = fs.readFileSync(selected);
     fs.rmSync(selected);
     try {
-      const r = leads('predict', '--input', feats, '--workspace');
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/^leads: error: data\/metrics\/selected\.json is missing: run the pipeline \(npx lockstep repro, or pull its outputs\) first$/m);
+      for (const r of [leads('predict', '--input', feats, '--workspace'), leads('predict', '--input', feats)]) {
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/^leads: error: the workspace has no selected model yet: run the pipeline first \(lockstep repro\), or pull its outputs \(lockstep pull\)$/m);
+      }
     } finally {
       fs.writeFileSync(selected, saved);
     }
@@ -111,6 +115,28 @@ describe('leads CLI', () => {
     }
     const bad = leads('predict', '--input', feats, '--stage', 'Production');
     expect(bad.stderr).toMatch(/leads: error: 2 of 2 rows cannot be predicted; nothing written/);
+  });
+
+  it('--skip-invalid predicts the good rows and names each bad one (row, field, reason); without it nothing is written', () => {
+    const lines = fs.readFileSync(path.join(root, 'data/raw/raw_data.csv'), 'utf8').split('\n');
+    const header = lines[0]!.split(',');
+    const signups = lines.slice(1).filter((l) => l.includes(',signup,')).slice(0, 3);
+    const broken = signups[1]!.split(',');
+    broken[header.indexOf('n_visits')] = 'ten';
+    const input = path.join(root, 'mixed.csv');
+    fs.writeFileSync(input, [lines[0], signups[0], broken.join(','), signups[2]].join('\n') + '\n');
+    const out = path.join(root, 'mixed-pred.csv');
+    const strict = leads('predict', '--input', input, '--output', out);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toMatch(/^.*mixed\.csv: row 2: n_visits must be a number, got "ten"$/m);
+    expect(fs.existsSync(out)).toBe(false);
+    const lenient = leads('predict', '--input', input, '--output', out, '--skip-invalid');
+    expect(lenient.code, lenient.stderr).toBe(0);
+    expect(lenient.stderr).toMatch(/^.*mixed\.csv: row 2: n_visits must be a number, got "ten"$/m);
+    expect(lenient.stderr).toMatch(/^2 predictions by version \d+ \(\w+, \w+, the workspace's model\) written to .*mixed-pred\.csv; 1 invalid rows left out$/m);
+    const written = fs.readFileSync(out, 'utf8').trim().split('\n');
+    expect(written.length).toBe(3);
+    expect(written.slice(1).map((l) => l.split(',')[header.indexOf('lead_id')])).toEqual([signups[0], signups[2]].map((l) => l!.split(',')[header.indexOf('lead_id')]));
   });
 });
 

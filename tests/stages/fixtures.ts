@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { contentHash } from '../../runner/api.js';
 import YAML from 'yaml';
 import type { ParamValue, StageContext } from '../../runner/module-contract.js';
 import { formatCsv } from '../../stages/lib/csv.js';
@@ -29,6 +30,7 @@ export function stageContext(root: string, stage: string, params: Record<string,
     stage, root, wdir: root, params, deps: [], outs: [], metrics: [], plots: [],
     resolve: (p) => path.resolve(root, p),
     log: (m) => void logs.push(m),
+    contentHash,
   };
 }
 

@@ -5,15 +5,17 @@ import { md5OfFile } from '../../stages/lib/checksum.js';
 import { cleanRows } from '../../stages/lib/clean.js';
 import { parseCsv, readCsv } from '../../stages/lib/csv.js';
 import { featureVector } from '../../stages/lib/features.js';
-import { loadBundle, resolveVersion } from '../../stages/lib/bundle.js';
+import { loadBundle, resolveVersion, WORKSPACE } from '../../stages/lib/bundle.js';
 import { predictRows, rawRowToFeatures } from '../../stages/lib/predict.js';
 import { ModelRegistry } from '../../stages/lib/registry.js';
 import { RunStore } from '../../stages/lib/tracking.js';
+import { syncWithWorkspace } from '../../stages/lib/workspace-sync.js';
 import { HAS_REAL_DATA, RAW_REAL, rawCsv, repoParams, syntheticRaw, tempDir, VALIDATOR_X, VALIDATOR_Y } from './fixtures.js';
 import { quickTrainParams, runPipeline } from './pipeline-run.js';
 import type { ParamValue } from '../../runner/module-contract.js';
 
 const cleanup: string[] = [];
+const workspaceBundle = async (root: string) => loadBundle(new ModelRegistry(root), await resolveVersion(root, WORKSPACE));
 afterAll(() => { for (const d of cleanup) fs.rmSync(d, { recursive: true, force: true }); });
 
 describe('the pipeline on synthetic data', () => {
@@ -28,23 +30,35 @@ describe('the pipeline on synthetic data', () => {
     ({ logs } = await runPipeline(root, { ...params, ingest: { source: 'source.csv', md5: md5OfFile(src) } }));
   });
 
-  it('writes every declared output, tracks one run per model and stages the winner', () => {
+  it('writes every declared output; leads files one run per model and stages the workspace winner', async () => {
     for (const f of ['data/raw/raw_data.csv', 'data/clean/clean.csv', 'data/clean/artifacts.json', 'data/clean/columns.json', 'data/features/train.csv',
       'data/features/test.csv', 'data/features/schema.json', 'data/metrics/selected.json', 'data/plots/roc/xgboost_rf.json', 'data/plots/pr/logistic_regression.json',
       'data/plots/confusion/xgboost_boost.json']) {
       expect(fs.existsSync(path.join(root, f)), f).toBe(true);
     }
-    expect(new RunStore(root).list().map((r) => r.model).sort()).toEqual(['logistic_regression', 'xgboost_boost', 'xgboost_rf']);
+    // Nothing is filed by the stages themselves: the registry and runs follow the outputs when read.
+    expect(new RunStore(root).list()).toEqual([]);
+    expect(new ModelRegistry(root).list()).toEqual([]);
+    const sync = await syncWithWorkspace(root);
+    expect(sync.runsAdded).toBe(3);
+    expect((await syncWithWorkspace(root)).runsAdded).toBe(0);
+    const runs = new RunStore(root).list();
+    expect(runs.map((r) => r.model).sort()).toEqual(['logistic_regression', 'xgboost_boost', 'xgboost_rf']);
     const reg = new ModelRegistry(root);
     expect(reg.list().map((v) => v.stage)).toEqual(['Staging']);
     const selected = JSON.parse(fs.readFileSync(path.join(root, 'data/metrics/selected.json'), 'utf8')) as { model: string };
     expect(reg.list()[0]!.name).toBe(selected.model);
-    expect(logs.some((l) => /^select: .* registered as version 1, now in Staging/.test(l))).toBe(true);
+    // The version points at its run and at the cache objects of its files; the run at its artifacts'.
+    const run = runs.find((r) => r.model === selected.model)!;
+    expect(reg.list()[0]!.run_id).toBe(run.id);
+    expect(reg.list()[0]!.objects.model).toBe(run.artifacts.model!.hash);
+    expect(run.artifacts.model!.path).toBe(`data/models/${selected.model}.json`);
+    // select says what it selected and claims nothing about a registry.
+    expect(logs.filter((l) => l.startsWith('select: '))).toEqual([expect.stringMatching(/^select: \w+ \(test F1 weighted [\d.]+ of 3 candidates\)$/)]);
   });
 
-  it('raw-row prediction replays clean exactly: the same features as the cleaned table', () => {
-    const reg = new ModelRegistry(root);
-    const bundle = loadBundle(reg, resolveVersion(reg, { stage: 'Staging' }));
+  it('raw-row prediction replays clean exactly: the same features as the cleaned table', async () => {
+    const bundle = await workspaceBundle(root);
     const raw = readCsv(path.join(root, 'data/raw/raw_data.csv')).rows;
     const { rows: cleaned } = cleanRows(raw, { minDate: '2024-01-01', maxDate: '2024-01-31' });
     const kept = raw.filter((r) => cleaned.some((c) => c.lead_id === r.lead_id));
@@ -55,8 +69,7 @@ describe('the pipeline on synthetic data', () => {
   });
 
   it('reports unknown and missing columns and bad values per row, and predicts nothing then', async () => {
-    const reg = new ModelRegistry(root);
-    const bundle = loadBundle(reg, resolveVersion(reg, { stage: 'Staging' }));
+    const bundle = await workspaceBundle(root);
     const base = readCsv(path.join(root, 'data/raw/raw_data.csv')).rows[0]!;
     const { purchases: _p, ...noPurchases } = base;
     const out = await predictRows([base, { ...base, colour: 'red' }, noPurchases, { ...base, n_visits: 'ten' }, { ...base, customer_group: '42' }, { ...base, source: 'tv' }], { mode: 'raw', bundle });
@@ -92,8 +105,7 @@ describe.skipIf(!HAS_REAL_DATA)('the pipeline on the real data with the default 
     const selected = JSON.parse(fs.readFileSync(path.join(roots[0]!, 'data/metrics/selected.json'), 'utf8')) as { model: string; test: { f1: number; f1_weighted: number; accuracy: number } };
     expect(selected.test.f1).toBeGreaterThanOrEqual(0.75);
     expect(selected.test.f1_weighted).toBeGreaterThanOrEqual(0.75);
-    const reg = new ModelRegistry(roots[0]!);
-    const bundle = loadBundle(reg, resolveVersion(reg, { stage: 'Staging' }));
+    const bundle = await workspaceBundle(roots[0]!);
     const out = await predictRows(readCsv(VALIDATOR_X).rows, { mode: 'features', bundle });
     if (!out.ok) throw new Error(JSON.stringify(out.errors));
     const pred = out.predictions.map((p) => p.prediction);
@@ -113,8 +125,7 @@ describe.skipIf(!HAS_REAL_DATA)('the pipeline on the real data with the default 
   });
 
   it('raw rows: signups are scored, other sources get a clear per-row error', async () => {
-    const reg = new ModelRegistry(roots[0]!);
-    const bundle = loadBundle(reg, resolveVersion(reg, { stage: 'Staging' }));
+    const bundle = await workspaceBundle(roots[0]!);
     const rows = parseCsv(fs.readFileSync(RAW_REAL, 'utf8').split('\n').slice(0, 200).join('\n')).rows;
     const signups = rows.filter((r) => r.source === 'signup');
     const ok = await predictRows(signups, { mode: 'raw', bundle });

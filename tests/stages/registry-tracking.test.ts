@@ -3,8 +3,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { classificationMetrics } from '../../stages/lib/metrics.js';
 import { ModelRegistry, type NewVersion } from '../../stages/lib/registry.js';
-import { selectAndRegister } from '../../stages/lib/select-model.js';
-import { RunStore } from '../../stages/lib/tracking.js';
+import { registerSelection, type Selection } from '../../stages/lib/select-model.js';
+import { newRunId, RunStore, type RunRecord } from '../../stages/lib/tracking.js';
 import type { ModelMetrics } from '../../stages/lib/train-model.js';
 import { tempDir } from './fixtures.js';
 
@@ -20,7 +20,8 @@ function metricsWith(wrong: number) {
 
 function version(name: string, wrong: number, model = name): NewVersion {
   return {
-    name, family: 'logistic_regression', model_md5: model, data_checksum: 'd', params: {}, lock_entry: null,
+    name, family: 'logistic_regression', model_md5: model, data_checksum: 'd', params: {}, run_id: null,
+    objects: { model: model.padEnd(16, '0').slice(0, 16), cleaning: '0'.repeat(16), features: '1'.repeat(16) },
     metrics: { train: metricsWith(wrong), test: metricsWith(wrong) },
     contents: { model: `{"m":"${model}"}`, cleaning: '{}', features: '{}' },
   };
@@ -66,47 +67,55 @@ describe('model registry', () => {
   });
 });
 
-describe('select against the registry', () => {
-  const cand = (name: string, wrong: number): ModelMetrics & { name: string; modelText: string } => ({
-    model: name, name, family: 'logistic_regression', best_params: { C: 1 }, train: metricsWith(wrong), test: metricsWith(wrong),
-    test_roc_auc: 0.5, search: { scoring: 'accuracy', cv: 3, n_iter: 1, best_score: 0.5, candidates: [] }, modelText: `{"m":"${name}"}`,
-  });
-  const input = (cands: ReturnType<typeof cand>[]) => ({ candidates: cands, cleaningText: '{}', featuresText: '{}', dataChecksum: 'x', lockEntry: { train: null } });
-
-  it('registers the best test F1 (weighted) into Staging, and reuses an identical model', async () => {
-    const reg = new ModelRegistry(root());
-    const first = await selectAndRegister(reg, input([cand('lr', 2), cand('xgb', 1)]));
-    expect(first.winner).toBe('xgb');
-    expect('version' in first && first.version.stage).toBe('Staging');
-    const again = await selectAndRegister(reg, input([cand('lr', 2), cand('xgb', 1)]));
-    expect('reused' in again && again.reused).toBe(true);
-    expect(reg.list().length).toBe(1);
+describe('registering the workspace selection', () => {
+  const sel = (name: string, wrong: number, cleaning = '{}'): Selection => ({
+    name,
+    metrics: { family: 'logistic_regression', best_params: { C: 1 }, train: metricsWith(wrong), test: metricsWith(wrong) },
+    dataChecksum: 'x',
+    contents: { model: `{"m":"${name}"}`, cleaning, features: '{}' },
+    objects: { model: name.padEnd(16, 'a'), cleaning: cleaning === '{}' ? 'c'.repeat(16) : 'd'.repeat(16), features: 'f'.repeat(16) },
+    runId: null,
   });
 
-  it('keeps Production when it is at least as good; registers and archives the old Staging when better', async () => {
+  it('registers a new selection into Staging, and maps the same files to the same version', async () => {
     const reg = new ModelRegistry(root());
-    await selectAndRegister(reg, input([cand('a', 1)]));
+    const first = await registerSelection(reg, sel('xgb', 1));
+    expect([first.kind, first.version.version, first.version.stage]).toEqual(['registered', 1, 'Staging']);
+    const again = await registerSelection(reg, sel('xgb', 1));
+    expect([again.kind, again.version.version]).toEqual(['known', 1]);
+    // The same model with other cleaning artifacts predicts differently: a version of its own.
+    const other = await registerSelection(reg, sel('xgb', 1, '{"x":1}'));
+    expect([other.kind, other.version.version]).toEqual(['registered', 2]);
+    expect(reg.list().map((v) => v.objects.model)).toEqual(['xgbaaaaaaaaaaaaa', 'xgbaaaaaaaaaaaaa']);
+  });
+
+  it('keeps Production when it is at least as good (the new version waits in None); stages a better one', async () => {
+    const reg = new ModelRegistry(root());
+    await registerSelection(reg, sel('a', 1));
     await reg.transition(1, 'Production', { requireFrom: 'Staging' });
-    const worse = await selectAndRegister(reg, input([cand('b', 2)]));
-    expect(worse.decision.action).toBe('keep_production');
-    expect(reg.list().length).toBe(1);
-    const better = await selectAndRegister(reg, input([cand('c', 0)]));
-    expect(better.decision.action).toBe('register');
-    const best2 = await selectAndRegister(reg, input([cand('d', 0)]));
-    expect(best2.decision.action).toBe('register');
-    expect(reg.list().map((v) => `${v.version}:${v.name}:${v.stage}`)).toEqual(['1:a:Production', '2:c:Archived', '3:d:Staging']);
+    const worse = await registerSelection(reg, sel('b', 2));
+    expect(worse.kind === 'registered' && worse.decision.action).toBe('keep_production');
+    const better = await registerSelection(reg, sel('c', 0));
+    expect(better.kind === 'registered' && better.decision.action).toBe('register');
+    const best2 = await registerSelection(reg, sel('d', 0));
+    expect(best2.kind === 'registered' && best2.decision.action).toBe('register');
+    expect(reg.list().map((v) => `${v.version}:${v.name}:${v.stage}`)).toEqual(['1:a:Production', '2:b:None', '3:c:Archived', '4:d:Staging']);
   });
 });
 
 describe('run store', () => {
-  it('records runs atomically and finds them by id or unique prefix', () => {
+  it('files runs atomically, once each, and finds them by id or unique prefix', () => {
     const store = new RunStore(root());
     const m = metricsWith(1);
-    const rec = store.record({
+    const rec: RunRecord = {
+      id: newRunId(new Date('2024-05-01T10:00:00.000Z')),
       stage: 'train', model: 'lr', family: 'logistic_regression', started_at: '2024-05-01T10:00:00.000Z', finished_at: '2024-05-01T10:00:01.000Z',
-      duration_ms: 1000, git: null, data_checksum: 'abc', params: { C: 1 }, metrics: { train: m, test: m, cv_score: 0.8 }, artifacts: { model: 'data/models/lr.json' },
-    });
+      duration_ms: 1000, git: null, data_checksum: 'abc', params: { C: 1 }, metrics: { train: m, test: m, cv_score: 0.8 },
+      artifacts: { model: { path: 'data/models/lr.json', hash: '0123456789abcdef' } },
+    };
     expect(rec.id).toMatch(/^20240501T100000Z-[0-9a-f]{8}$/);
+    expect(store.add(rec)).toBe(true);
+    expect(store.add(rec)).toBe(false);
     expect(store.list()).toEqual([rec]);
     expect(store.get(rec.id.slice(0, 20)).model).toBe('lr');
     expect(() => store.get('1999')).toThrow(/no run '1999'/);

@@ -1,0 +1,83 @@
+/**
+ * What an application built on Lockstep (the example in stages/, its `leads`
+ * CLI) may use of the engine. Everything else in runner/ is internal: the app
+ * must not parse pipeline.lock or find the repository root by itself, because
+ * the engine's own view (batched lock writes, the configured cache folder) is
+ * the only one that stays right.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { contentHash } from './hash/xxhash.js';
+import { Lockfile, type LockedPath } from './lockfile.js';
+import { cacheSettings } from './cache/settings.js';
+import { objectKey, isContentHash, isDirHash } from './cache/layout.js';
+import { parseManifest } from './cache/manifest.js';
+import { ExpStore, type ExpRecord } from './exp/store.js';
+import { PIPELINE_FILE } from './config/pipeline.js';
+
+export type { StageContext, ParamValue } from './module-contract.js';
+export type { LockedPath } from './lockfile.js';
+
+const STATE_DIR = '.lockstep';
+
+/** The project root: the nearest folder upwards holding pipeline.yaml, or undefined outside a project. */
+export function projectRoot(start: string): string | undefined {
+  for (let dir = path.resolve(start); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, PIPELINE_FILE))) return dir;
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+export { contentHash };
+
+/** The outputs pipeline.lock records for a stage in the workspace (empty when it never ran). */
+export function lockedOuts(root: string, stage: string): readonly LockedPath[] {
+  return Lockfile.read(root).get(stage)?.outs ?? [];
+}
+
+/**
+ * A file object from the local cache, checked against its name, or undefined
+ * when the cache does not have it (collected, or never pulled) or it is damaged.
+ */
+export async function readCachedFile(root: string, hash: string): Promise<Buffer | undefined> {
+  if (!isContentHash(hash) || isDirHash(hash)) return undefined;
+  const bytes = readObject(root, hash);
+  if (!bytes) return undefined;
+  return (await contentHash(bytes)) === hash ? bytes : undefined;
+}
+
+/** The files of a cached directory output (relative path → content hash), or undefined when it is not cached. */
+export async function readCachedTree(root: string, dirHash: string): Promise<readonly { relpath: string; hash: string }[] | undefined> {
+  if (!isContentHash(dirHash) || !isDirHash(dirHash)) return undefined;
+  const bytes = readObject(root, dirHash);
+  if (!bytes) return undefined;
+  const parsed = await parseManifest(bytes.toString('utf8'), dirHash);
+  return parsed.ok ? parsed.entries.map((e) => ({ relpath: e.relpath, hash: e.hash })) : undefined;
+}
+
+/** An experiment as the app needs it: its name, state and the lock entries its run recorded. */
+export interface ExperimentView {
+  readonly name: string;
+  readonly status: ExpRecord['status'];
+  readonly outs: Readonly<Record<string, readonly LockedPath[]>>;
+}
+
+/** Every recorded experiment (queued ones included, with no outputs yet). */
+export function experiments(root: string): readonly ExperimentView[] {
+  return new ExpStore(path.join(root, STATE_DIR)).list().map((r) => ({
+    name: r.name,
+    status: r.status,
+    outs: Object.fromEntries(Object.entries(r.lock ?? {}).map(([stage, e]) => [stage, e.outs])),
+  }));
+}
+
+function readObject(root: string, hash: string): Buffer | undefined {
+  try {
+    return fs.readFileSync(path.join(cacheSettings(path.join(root, STATE_DIR)).dir, objectKey(hash)));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The engine's user-error type: one line with a location, exit 2. */
+export { UserError } from './errors.js';
