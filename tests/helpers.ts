@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 
 export const REPO = path.resolve(import.meta.dirname, '..');
@@ -83,4 +84,22 @@ export function filesUnder(dir: string): string[] {
   return (fs.readdirSync(dir, { recursive: true, withFileTypes: true }) as fs.Dirent[])
     .filter((e) => e.isFile())
     .map((e) => path.join(e.parentPath, e.name));
+}
+
+/**
+ * A fresh clone of this repository as a new user gets it: the files git tracks (as they are in the working
+ * tree, so uncommitted work is what is tested), no outputs, no cache, no registry; node_modules and the
+ * built dist/ linked in, as after `npm ci`. Tests and CI config are left out: they are not the user's.
+ */
+export function freshClone(prefix = 'lockstep-clone-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const listed = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO, encoding: 'utf8' });
+  for (const f of listed.split('\0').filter(Boolean)) {
+    if (!fs.existsSync(path.join(REPO, f)) || f.startsWith('tests/') || f.startsWith('.github/')) continue;
+    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+    fs.copyFileSync(path.join(REPO, f), path.join(dir, f));
+  }
+  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
+  fs.symlinkSync(path.join(REPO, 'dist'), path.join(dir, 'dist'));
+  return dir;
 }

@@ -4,23 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { REPO, SHARED_DATA, LOCKSTEP } from '../helpers.js';
+import { freshClone, REPO, SHARED_DATA, LOCKSTEP } from '../helpers.js';
 
 const LEADS = path.join(REPO, 'bin', 'leads.js');
 const RAW = path.join(SHARED_DATA, 'raw_data.csv');
 const VALIDATOR = path.join(SHARED_DATA, 'validator');
 
-/** A fresh clone: the repository's tracked files (and node_modules, as after npm ci); no cache, no outputs. */
+/** A fresh clone with the CI's remote configured. */
 function cloneRepo(remoteDir: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-ci-'));
-  const files = spawnSync('git', ['ls-files', '-z'], { cwd: REPO, encoding: 'utf8' }).stdout.split('\0').filter(Boolean);
-  for (const f of files) {
-    if (!fs.existsSync(path.join(REPO, f)) || f.startsWith('tests/') || f.startsWith('.github/')) continue;
-    fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-    fs.copyFileSync(path.join(REPO, f), path.join(dir, f));
-  }
-  fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
-  fs.symlinkSync(path.join(REPO, 'dist'), path.join(dir, 'dist'));
+  const dir = freshClone('lockstep-ci-');
   // What CI does without internet: point ingest at the local copy (same md5, so nothing downstream changes).
   const params = fs.readFileSync(path.join(dir, 'params.yaml'), 'utf8').replace(/^  source: .*$/m, `  source: ${RAW}`);
   fs.writeFileSync(path.join(dir, 'params.yaml'), params);
@@ -73,7 +65,19 @@ describe('the CI recipe on the real pipeline', () => {
       // The workflow's validation step, in B: the model B restored, not one B trained.
       const pred = run(LEADS, b, ['predict', '--workspace', '--features', '--input', path.join(VALIDATOR, 'X_test.csv'), '--output', path.join(b, 'predictions.csv')]);
       expect(pred.code, pred.stderr).toBe(0);
-      expect(pred.stderr).toMatch(/36 predictions by the workspace's selected model \(xgboost_boost\)/);
+      // B restored everything; its registry follows what it restored: the model A trained, as version 1.
+      expect(pred.stderr).toMatch(/^leads: registry: the workspace's model \(xgboost_boost\) registered as version 1, in Staging/m);
+      expect(pred.stderr).toMatch(/36 predictions by version 1 \(xgboost_boost, Staging, the workspace's model\)/);
+      const predA = run(LEADS, a, ['predict', '--features', '--input', path.join(VALIDATOR, 'X_test.csv'), '--output', path.join(a, 'predictions.csv')]);
+      expect(predA.code, predA.stderr).toBe(0);
+      expect(fs.readFileSync(path.join(b, 'predictions.csv'), 'utf8')).toBe(fs.readFileSync(path.join(a, 'predictions.csv'), 'utf8'));
+      const versions = (dir: string) => JSON.parse(run(LEADS, dir, ['registry', 'list', '--json']).stdout) as { version: number; stage: string; objects: Record<string, string>; run_id: string }[];
+      const [va, vb] = [versions(a), versions(b)];
+      expect(vb.map((v) => [v.version, v.stage])).toEqual([[1, 'Staging']]);
+      expect(vb[0]!.objects).toEqual(va[0]!.objects);
+      // The run that trained it came along with the outputs (a run record is an output), so B knows it too.
+      expect(vb[0]!.run_id).toBe(va[0]!.run_id);
+      expect(run(LEADS, b, ['runs', 'show', vb[0]!.run_id]).code).toBe(0);
       const check = spawnSync(process.execPath, [path.join(REPO, 'scripts/check-predictions.mjs'), path.join(b, 'predictions.csv'), path.join(VALIDATOR, 'y_test.csv')], { encoding: 'utf8' });
       expect(check.stdout).toMatch(/first five: \[0,1,0,1,0\]/);
       expect(check.status).toBe(0);
