@@ -42,8 +42,9 @@ export function createProgram(name: string, description: string, io: Io, opts: {
     .configureOutput({
       writeOut: (s) => io.out(s.replace(/\n$/, '')),
       writeErr: (s) => io.err(s.replace(/\n$/, '')),
-      // commander says "error: …"; keep our one-line shape with the program's prefix.
-      outputError: (s, write) => write(`${prefix}${s.replace(/\n$/, '')}`),
+      // commander says "error: …" and "(Did you mean x?)"; keep our shape: one error line, then a hint line.
+      outputError: (s, write) =>
+        write(`${prefix}${s.replace(/\n$/, '').replace(/\n\(Did you mean (?:one of )?(.+)\?\)$/, (_m, c: string) => `\n  hint: did you mean ${c.split(', ').map((x) => `'${x}'`).join(' or ')}?`)}`),
     });
   if (opts.version) root.version(opts.version, '-V, --version');
   return {

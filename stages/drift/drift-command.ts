@@ -6,6 +6,7 @@ import { DEFAULT_DRIFT_PARAMS, driftReport, featureTable, type DriftParams } fro
 import { LAYOUT } from '../lib/layout.js';
 import { writeFileAtomic } from '../lib/atomic-write.js';
 import type { Io } from '../../runner/cli-io.js';
+import { UserError } from '../../runner/api.js';
 import type { VersionRef } from '../lib/bundle.js';
 import { loadChosenModel, readCsvInput } from '../cli/inputs.js';
 
@@ -20,6 +21,15 @@ import { driftHtml } from './report-html.js';
 
 /** The `drift:` section of params.yaml, checked; defaults for what it leaves out. */
 export function driftParams(root: string): DriftParams {
+  try {
+    return readDriftParams(root);
+  } catch (e) {
+    // A mistake in the user's params file is bad input (exit 2), not a failed check.
+    throw new UserError({ message: (e as Error).message });
+  }
+}
+
+function readDriftParams(root: string): DriftParams {
   const file = path.join(root, 'params.yaml');
   const doc = fs.existsSync(file) ? (YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> | null) : null;
   const raw = (doc?.drift ?? {}) as Record<string, unknown>;

@@ -162,7 +162,7 @@ describe('dag --html', () => {
     expect(html).toMatch(/out modified: a\.txt/);
     expect(html).toMatch(/stale · last \d+ ms/);
     expect(html).toContain('3 stages: 0 up to date, 2 stale, 1 never run, 0 frozen');
-    expect((await repo.run(['dag', '--html', '--dot'])).stderr).toMatch(/choose one of --mermaid, --dot and --html/);
+    expect((await repo.run(['dag', '--html', '--dot'])).stderr).toMatch(/choose one of --mermaid, --dot, --html/);
   });
 });
 

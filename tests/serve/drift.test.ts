@@ -91,14 +91,14 @@ describe('leads drift', () => {
     expect(drift('--input', 'shifted.csv', '--output-dir', 'out-lenient').status).toBe(0); // 1 of 5 is under half
     fs.writeFileSync(path.join(root, 'params.yaml'), 'drift:\n  bins: 1\n');
     let r = drift('--input', 'same.csv');
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(2); // a configuration mistake: bad input, nothing was done
     expect(r.stderr).toMatch(/^leads: error: params\.yaml: drift\.bins must be a whole number of at least 2, got 1$/m);
     fs.writeFileSync(path.join(root, 'params.yaml'), 'drift:\n  psi: 0.1\n');
     expect(drift('--input', 'same.csv').stderr).toMatch(/unknown key drift\.psi \(known: psi_threshold, p_value, max_drifted_share, bins\)/);
     fs.rmSync(path.join(root, 'params.yaml'));
     r = drift();
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/drift needs --input FILE/);
+    expect(r.stderr).toMatch(/^leads: error: required option '-i, --input <file>' not specified$/m);
     r = drift('--input', 'nope.csv');
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/cannot read input .*nope\.csv: no such file/);
