@@ -138,7 +138,7 @@ describe('bad pipeline.yaml gets a clear error', () => {
     expect(r.stderr).toContain("did you mean 'status'?");
     const r2 = await repo.run(['repro', '--jobz', '2']);
     expect(r2.code).toBe(2);
-    expect(r2.stderr).toBe("error: unknown option '--jobz'\n  hint: did you mean '--jobs'?\n");
+    expect(r2.stderr).toBe("error: unknown option '--jobz'\n  hint: did you mean '--jobs'?");
     const r3 = await repo.run(['repro', '-j', '0']);
     expect(r3.stderr).toContain('--jobs must be a whole number of at least 1');
   });
