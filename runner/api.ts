@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { contentHash } from './hash/xxhash.js';
-import { Lockfile, type LockedPath } from './lockfile.js';
+import { Lockfile, type LockedPath, type LockEntry } from './lockfile.js';
 import { cacheSettings } from './cache/settings.js';
 import { objectKey, isContentHash, isDirHash } from './cache/layout.js';
 import { parseManifest } from './cache/manifest.js';
@@ -16,7 +16,7 @@ import { ExpStore, type ExpRecord } from './exp/store.js';
 import { PIPELINE_FILE } from './config/pipeline.js';
 
 export type { StageContext, ParamValue } from './module-contract.js';
-export type { LockedPath } from './lockfile.js';
+export type { LockedPath, LockEntry } from './lockfile.js';
 
 const STATE_DIR = '.lockstep';
 
@@ -30,9 +30,9 @@ export function projectRoot(start: string): string | undefined {
 
 export { contentHash };
 
-/** The outputs pipeline.lock records for a stage in the workspace (empty when it never ran). */
-export function lockedOuts(root: string, stage: string): readonly LockedPath[] {
-  return Lockfile.read(root).get(stage)?.outs ?? [];
+/** What pipeline.lock records for a stage in the workspace (its command, deps, params and outputs), or undefined. */
+export function lockEntry(root: string, stage: string): LockEntry | undefined {
+  return Lockfile.read(root).get(stage);
 }
 
 /**

@@ -32,6 +32,8 @@ export interface ModelVersion {
   readonly objects: Readonly<Record<keyof VersionFiles, string>>;
   /** The id of the training run (mlruns/) that produced the model, when its record was found. */
   readonly run_id: string | null;
+  /** The pipeline.lock entries of train and select when the version was registered: what produced it. */
+  readonly lock_entry: Readonly<Record<string, unknown>>;
   /** Relative to the registry folder: a copy, so a version keeps working when the cache is collected. */
   readonly files: VersionFiles;
   readonly history: readonly { readonly stage: RegistryStage; readonly at: string }[];
@@ -51,6 +53,7 @@ export interface NewVersion {
   readonly metrics: { readonly train: ClassificationMetrics; readonly test: ClassificationMetrics };
   readonly objects: Readonly<Record<keyof VersionFiles, string>>;
   readonly run_id: string | null;
+  readonly lock_entry: Readonly<Record<string, unknown>>;
   /** Contents to store, keyed as VersionFiles. */
   readonly contents: Readonly<Record<keyof VersionFiles, string>>;
 }

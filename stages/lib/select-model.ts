@@ -12,6 +12,8 @@ export interface Selection {
   /** Content hashes of `contents`, as the Lockstep cache names them. */
   readonly objects: Readonly<Record<keyof VersionFiles, string>>;
   readonly runId: string | null;
+  /** pipeline.lock's entries of the stages that produced the selection. */
+  readonly lockEntry: Readonly<Record<string, unknown>>;
 }
 
 export type Registration =
@@ -39,6 +41,7 @@ export async function registerSelection(registry: ModelRegistry, sel: Selection)
     metrics: { train: sel.metrics.train, test: sel.metrics.test },
     objects: sel.objects,
     run_id: sel.runId,
+    lock_entry: sel.lockEntry,
     contents: sel.contents,
   });
   const placed = decision.action === 'register' ? await registry.transition(version.version, 'Staging') : version;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { contentHash, experiments, readCachedFile, readCachedTree } from '../../runner/api.js';
+import { contentHash, experiments, lockEntry, readCachedFile, readCachedTree } from '../../runner/api.js';
 import { readJson } from './atomic-write.js';
 import { md5OfBytes } from './checksum.js';
 import { LAYOUT } from './layout.js';
@@ -66,6 +66,7 @@ export async function readSelection(root: string): Promise<Selection | undefined
     objects,
     // The record's model hash tells whether it describes this very model (it does unless outputs were mixed by hand).
     runId: run && run.artifacts.model?.hash === objects.model ? run.id : null,
+    lockEntry: { train: lockEntry(root, 'train') ?? null, select: lockEntry(root, 'select') ?? null },
   };
 }
 

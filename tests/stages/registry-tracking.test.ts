@@ -20,7 +20,7 @@ function metricsWith(wrong: number) {
 
 function version(name: string, wrong: number, model = name): NewVersion {
   return {
-    name, family: 'logistic_regression', model_md5: model, data_checksum: 'd', params: {}, run_id: null,
+    name, family: 'logistic_regression', model_md5: model, data_checksum: 'd', params: {}, run_id: null, lock_entry: {},
     objects: { model: model.padEnd(16, '0').slice(0, 16), cleaning: '0'.repeat(16), features: '1'.repeat(16) },
     metrics: { train: metricsWith(wrong), test: metricsWith(wrong) },
     contents: { model: `{"m":"${model}"}`, cleaning: '{}', features: '{}' },
@@ -75,6 +75,7 @@ describe('registering the workspace selection', () => {
     contents: { model: `{"m":"${name}"}`, cleaning, features: '{}' },
     objects: { model: name.padEnd(16, 'a'), cleaning: cleaning === '{}' ? 'c'.repeat(16) : 'd'.repeat(16), features: 'f'.repeat(16) },
     runId: null,
+    lockEntry: { train: null },
   });
 
   it('registers a new selection into Staging, and maps the same files to the same version', async () => {
