@@ -78,6 +78,19 @@ describe('experiments on the lead pipeline', () => {
     }
     expect(selectedScores.size).toBeGreaterThan(1); // different seeds, different results
 
+    // Queued experiments record their training runs too: leads files them from the experiments' cached outputs.
+    const leads = spawnSync(process.execPath, [path.join(REPO, 'bin', 'leads.js'), 'runs', 'list', '--json'], { cwd: dir, encoding: 'utf8' });
+    expect(leads.status, leads.stderr).toBe(0);
+    const runs = JSON.parse(leads.stdout) as { id: string; model: string; artifacts: Record<string, { path: string; hash: string }> }[];
+    for (const rec of records) {
+      const runsOut = rec.lock.train.outs.find((o: { path: string }) => o.path === 'data/runs');
+      const ids = (JSON.parse(cached(runsOut.hash).toString('utf8')) as { hash: string }[]).map((f) => JSON.parse(cached(f.hash).toString('utf8')).id as string);
+      expect(ids).toHaveLength(3);
+      for (const id of ids) expect(runs.map((r) => r.id), rec.name).toContain(id);
+    }
+    // A run's model can be fetched from the cache by the hash its record names.
+    for (const r of runs) expect(cached(r.artifacts.model!.hash).length).toBeGreaterThan(100);
+
     const pick = records.find((r) => r.params['params.yaml']['split.seed'] === 2 && r.params['params.yaml']['train.cv'] === 3);
     const apply = cli(['exp', 'apply', pick.name]);
     expect(apply.code, apply.stderr).toBe(0);
