@@ -1,0 +1,178 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { TempRepo, statesOf } from '../helpers.js';
+
+/**
+ * A damaged object in the local cache (bit rot, a stray write after chmod)
+ * must never reach the workspace or a remote: restores verify what they copy,
+ * a damaged object is quarantined and named, reruns replace it, push refuses
+ * it and repairs a wrong remote copy, and `cache verify` finds and fixes it.
+ */
+
+let repo: TempRepo;
+const extra: string[] = [];
+afterEach(() => {
+  repo?.cleanup();
+  for (const d of extra.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+// Each stage appends to runs-<name>.txt (not an output) so the test can count real executions.
+const PIPELINE = `stages:
+  make:
+    cmd: echo run >> runs-make.txt && tr a-z A-Z < in.txt > out.txt
+    deps: [in.txt]
+    outs: [out.txt]
+  tree:
+    cmd: echo run >> runs-tree.txt && mkdir -p d/sub && cp in.txt d/a.txt && echo second > d/sub/b.txt
+    deps: [in.txt]
+    outs: [d]
+`;
+
+const runs = (stage: string) => (repo.exists(`runs-${stage}.txt`) ? repo.read(`runs-${stage}.txt`).trim().split('\n').length : 0);
+
+function setup(): TempRepo {
+  return new TempRepo({ 'pipeline.yaml': PIPELINE, 'in.txt': 'hello world\n' });
+}
+
+/** The hash pipeline.lock records for an output. */
+function lockedHash(out: string): string {
+  const lock = parse(repo.read('pipeline.lock')) as { stages: Record<string, { outs: { path: string; xxh64: string }[] }> };
+  for (const s of Object.values(lock.stages)) for (const o of s.outs) if (o.path === out) return o.xxh64;
+  throw new Error(`no output ${out} in the lock`);
+}
+
+function objectPath(hash: string, cacheDir = repo.path('.lockstep/cache')): string {
+  return path.join(cacheDir, 'files', 'xxh64', hash.slice(0, 2), hash.slice(2));
+}
+
+/** Change an object's bytes the way bit rot or a stray write would (same size unless told). */
+function corrupt(file: string, content?: string): void {
+  fs.chmodSync(file, 0o644);
+  if (content !== undefined) fs.writeFileSync(file, content);
+  else {
+    const b = fs.readFileSync(file);
+    b[0] = b[0]! ^ 0x20;
+    fs.writeFileSync(file, b);
+  }
+  fs.chmodSync(file, 0o444);
+}
+
+const quarantined = () => (repo.exists('.lockstep/cache/quarantine') ? fs.readdirSync(repo.path('.lockstep/cache/quarantine')) : []);
+
+describe('a damaged object in the local cache', () => {
+  it('checkout refuses it: the output and the object are named, the object is quarantined, exit 1, the workspace keeps what it had', async () => {
+    repo = setup();
+    expect((await repo.run(['repro'])).code).toBe(0);
+    const h = lockedHash('out.txt');
+    corrupt(objectPath(h));
+    repo.rm('out.txt');
+
+    const r = await repo.run(['checkout']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`✗ out.txt: not restored: object ${h} in the cache is damaged`);
+    expect(r.stderr).toContain(`moved to .lockstep/cache/quarantine/${h}`);
+    expect(r.stderr).not.toMatch(/internal error|at .*\.js/);
+    expect(r.stdout).toMatch(/1 not restored \(damaged cache object\)/);
+    expect(repo.exists('out.txt')).toBe(false); // bad bytes never reach the workspace
+    expect(fs.existsSync(objectPath(h))).toBe(false);
+    expect(quarantined()).toEqual([h]);
+    // nothing is lost: the quarantined bytes are the damaged object's
+    expect(fs.readFileSync(repo.path(`.lockstep/cache/quarantine/${h}`), 'utf8')).toBe('hELLO WORLD\n');
+    expect(fs.readdirSync(repo.dir).filter((f) => f.includes('lockstep-tmp'))).toEqual([]);
+
+    // checkout now says the object is missing, and repro makes it again: status recovers
+    const again = await repo.run(['checkout']);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/out\.txt: 1 object not in the cache/);
+    const rr = await repo.run(['repro', '--json']);
+    expect(statesOf(rr.stdout).make).toBe('done');
+    expect(repo.read('out.txt')).toBe('HELLO WORLD\n');
+    expect((await repo.run(['status'])).stdout).toContain('up to date');
+    expect(fs.readFileSync(objectPath(h), 'utf8')).toBe('HELLO WORLD\n');
+  });
+
+  it('a damaged file inside a directory output: checkout leaves the folder as it was', async () => {
+    repo = setup();
+    await repo.run(['repro']);
+    const b = fs.readFileSync(repo.path('d/sub/b.txt'));
+    const manifest = JSON.parse(fs.readFileSync(objectPath(lockedHash('d')), 'utf8')) as { relpath: string; hash: string }[];
+    const bHash = manifest.find((e) => e.relpath === 'sub/b.txt')!.hash;
+    corrupt(objectPath(bHash));
+    repo.write({ 'd/sub/b.txt': 'edited\n' });
+
+    const r = await repo.run(['checkout', '-f', 'tree']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`✗ d: not restored: object ${bHash} in the cache is damaged`);
+    expect(repo.read('d/sub/b.txt')).toBe('edited\n'); // untouched: the folder is swapped in only whole
+    expect(fs.readdirSync(repo.dir).filter((f) => f.includes('lockstep-tmp'))).toEqual([]);
+    expect((await repo.run(['repro', 'tree'])).code).toBe(0);
+    expect(fs.readFileSync(repo.path('d/sub/b.txt'))).toEqual(b);
+    expect(runs('tree')).toBe(2);
+  });
+
+  it('a damaged manifest: checkout names it and quarantines it', async () => {
+    repo = setup();
+    await repo.run(['repro']);
+    const h = lockedHash('d');
+    corrupt(objectPath(h), '[{"relpath":"a.txt","hash":"0000000000000000","size":1}]');
+    repo.rm('d');
+    const r = await repo.run(['checkout', 'tree']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`✗ d: not restored: object ${h} in the cache is damaged: it does not match its hash`);
+    expect(repo.exists('d')).toBe(false);
+    expect(quarantined()).toEqual([h]);
+  });
+
+  it('repro does not restore it: the stage runs, the object is replaced, and status is up to date again', async () => {
+    repo = setup();
+    await repo.run(['repro']);
+    const h = lockedHash('out.txt');
+    corrupt(objectPath(h));
+    repo.rm('out.txt');
+
+    const r = await repo.run(['repro']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`warning: make: object ${h} in the cache is damaged (it has content hash`);
+    expect(r.stdout).toMatch(/make: done/); // ran, not "restored from cache"
+    expect(runs('make')).toBe(2);
+    expect(repo.read('out.txt')).toBe('HELLO WORLD\n');
+    expect(fs.readFileSync(objectPath(h), 'utf8')).toBe('HELLO WORLD\n'); // the good bytes replace it
+    expect((await repo.run(['status'])).stdout).toContain('up to date');
+    expect(quarantined()).toEqual([h]);
+  });
+
+  it('repro -f replaces a damaged object with the good bytes the stage makes', async () => {
+    repo = setup();
+    await repo.run(['repro']);
+    const h = lockedHash('out.txt');
+    corrupt(objectPath(h), 'garbage of another size\n');
+    const r = await repo.run(['repro', '-f', 'make']);
+    expect(r.code).toBe(0);
+    expect(fs.readFileSync(objectPath(h), 'utf8')).toBe('HELLO WORLD\n');
+    expect(fs.statSync(objectPath(h)).mode & 0o777).toBe(0o444);
+    expect(quarantined()).toEqual([h]);
+    // and a later restore is clean
+    repo.rm('out.txt');
+    const c = await repo.run(['checkout']);
+    expect(c.code).toBe(0);
+    expect(repo.read('out.txt')).toBe('HELLO WORLD\n');
+  });
+
+  it('with cache type hardlink the object is verified before it is linked', async () => {
+    repo = setup();
+    repo.write({ '.lockstep/config': 'cache:\n  type: hardlink\n' });
+    await repo.run(['repro']);
+    const h = lockedHash('out.txt');
+    repo.rm('out.txt'); // the workspace file shares the object's inode: remove it first
+    corrupt(objectPath(h));
+    const r = await repo.run(['checkout']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`object ${h} in the cache is damaged`);
+    expect(repo.exists('out.txt')).toBe(false);
+    const rr = await repo.run(['repro']);
+    expect(rr.stdout).toMatch(/make: done/);
+    expect(repo.read('out.txt')).toBe('HELLO WORLD\n');
+  });
+});
