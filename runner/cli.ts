@@ -27,6 +27,7 @@ Commands:
                        --local writes .lockstep/config.local (not committed)
   remote list | remove NAME | default NAME
   push [targets…]      upload cached outputs and run-cache entries to a remote
+      --verify             also download and hash the copies the remote already has (wrong ones are replaced)
   pull [targets…]      fetch them from a remote and check them out
   fetch [targets…]     fetch them into the local cache only
       -r, --remote NAME    which remote (default: the configured default)
@@ -38,6 +39,9 @@ Commands:
                        overlay plots of git revisions, 'workspace' and experiments
   checkout [targets…]  put outputs back as pipeline.lock records them, from the cache
       -f, --force          also overwrite outputs whose changes are not in the cache
+  cache verify [--repair] [-r NAME] [--json]
+                       hash every cached object; --repair quarantines damaged ones and
+                       restores good copies from the workspace or the remote
   gc                   list cache objects nothing uses any more (dry run); -f removes them
       -a, --all-branches   also keep what the pipeline.lock of every branch needs
       -T, --all-tags       … of every tag;   -A, --all-commits   … of every commit
@@ -253,6 +257,18 @@ const commands: Record<string, Handler> = {
     const { checkoutCommand } = await import('./commands/checkout.js');
     return checkoutCommand(io, { targets: positionals, force: !!v.force, json: !!v.json });
   },
+  async cache(io, argv) {
+    const [sub, ...rest] = argv;
+    if (sub !== 'verify') {
+      if (sub === undefined || sub === '--help' || sub === '-h') return help(io);
+      throw new UserError({ message: `unknown cache command '${sub}'`, hint: 'use cache verify [--repair]' });
+    }
+    const { values: v, positionals } = parse(rest, { repair: { type: 'boolean' }, remote: { type: 'string', short: 'r' }, json: { type: 'boolean' } });
+    if (v.help) return help(io);
+    if (positionals.length) throw new UserError({ message: `cache verify takes no arguments, got '${positionals[0]}'` });
+    const { cacheVerifyCommand } = await import('./commands/cache-verify.js');
+    return cacheVerifyCommand(io, { repair: !!v.repair, json: !!v.json, remote: v.remote as string | undefined });
+  },
   async gc(io, argv) {
     const { values: v, positionals } = parse(argv, {
       force: { type: 'boolean', short: 'f' },
@@ -282,10 +298,12 @@ async function transfer(io: Io, argv: string[], verb: 'push' | 'pull' | 'fetch')
     jobs: { type: 'string', short: 'j' },
     'no-run-cache': { type: 'boolean' },
     json: { type: 'boolean' },
+    verify: { type: 'boolean' },
   });
   if (v.help) return help(io);
+  if (v.verify && verb !== 'push') throw new UserError({ message: `--verify goes with push (${verb} always verifies what it downloads)` });
   const m = await import('./commands/transfer.js');
-  const args = { targets: positionals, remote: v.remote as string | undefined, jobs: intOpt(v.jobs, '--jobs', 1), runCache: !v['no-run-cache'], json: !!v.json };
+  const args = { targets: positionals, remote: v.remote as string | undefined, jobs: intOpt(v.jobs, '--jobs', 1), runCache: !v['no-run-cache'], json: !!v.json, verify: !!v.verify };
   if (verb === 'push') return m.pushCommand(io, args);
   return m.fetchCommand(io, args, verb === 'pull' ? 'checkout' : undefined);
 }

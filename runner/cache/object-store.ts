@@ -155,26 +155,16 @@ export class ObjectStore {
    */
   async problemWith(hash: string, size?: number): Promise<string | undefined> {
     const file = this.pathOf(hash);
-    if (isDirHash(hash)) {
-      let text: string;
-      try {
-        text = fs.readFileSync(file, 'utf8');
-      } catch (e) {
-        if (errnoCode(e) === 'ENOENT') return 'is missing';
-        throw e;
-      }
-      const r = await parseManifest(text, hash);
-      return r.ok ? undefined : r.problem;
-    }
-    let got: { hash: string; size: number };
     try {
-      if (size !== undefined && fs.statSync(file).size !== size) return `has ${fs.statSync(file).size} bytes, not ${size}`;
-      got = await hashFile(file);
+      if (size !== undefined && !isDirHash(hash)) {
+        const got = fs.statSync(file).size;
+        if (got !== size) return `has ${got} bytes, not ${size}`;
+      }
+      return await problemWithCopy(file, hash);
     } catch (e) {
       if (errnoCode(e) === 'ENOENT') return 'is missing';
       throw e;
     }
-    return got.hash === hash ? undefined : `has content hash ${got.hash}, not ${hash}`;
   }
 
   /**
@@ -235,13 +225,8 @@ export class ObjectStore {
    */
   async admit(tmp: string, hash: string): Promise<string | undefined> {
     try {
-      if (isDirHash(hash)) {
-        const r = await parseManifest(fs.readFileSync(tmp, 'utf8'), hash);
-        if (!r.ok) return r.problem;
-      } else {
-        const got = await hashFile(tmp);
-        if (got.hash !== hash) return `has content hash ${got.hash}, not ${hash} (corrupted or tampered with)`;
-      }
+      const problem = await problemWithCopy(tmp, hash);
+      if (problem) return problem;
       if (!this.has(hash)) this.commit(tmp, hash);
       return undefined;
     } finally {
@@ -280,6 +265,15 @@ export class ObjectStore {
   }
 }
 
+/** What is wrong with a file that should be object `hash` (a download, a remote copy), or undefined. */
+export async function problemWithCopy(file: string, hash: string): Promise<string | undefined> {
+  if (isDirHash(hash)) {
+    const r = await parseManifest(fs.readFileSync(file, 'utf8'), hash);
+    return r.ok ? undefined : r.problem;
+  }
+  const got = await hashFile(file);
+  return got.hash === hash ? undefined : `has content hash ${got.hash}, not ${hash} (corrupted or tampered with)`;
+}
 
 /** Names in a two-level fan-out folder (`base/ab/rest`), mapped through `parse`; those it rejects are skipped. */
 export function listFanOut(base: string, parse: (fan: string, name: string) => string | undefined): string[] {

@@ -19,6 +19,8 @@ export interface TransferArgs {
   /** Include run-cache entries (default on; --no-run-cache turns it off). */
   readonly runCache: boolean;
   readonly json: boolean;
+  /** push: download and hash every remote copy the remote says it has (not only compare sizes). */
+  readonly verify?: boolean;
 }
 
 /** The configured remote, opened. */
@@ -46,10 +48,11 @@ function progressLine(io: Io, verb: string): SyncOptions['progress'] {
 function finish(io: Io, verb: string, remote: RemoteStore, r: SyncReport, json: boolean, extra: Record<string, unknown> = {}): number {
   const ok = r.failures.length === 0 && r.unavailable.length === 0;
   if (json) {
-    io.out(JSON.stringify({ ok, remote: remote.name, transferred: r.transferred, bytes: r.bytes, alreadyThere: r.alreadyThere, failures: r.failures, unavailable: r.unavailable, ...extra }, null, 2));
+    io.out(JSON.stringify({ ok, remote: remote.name, transferred: r.transferred, bytes: r.bytes, alreadyThere: r.alreadyThere, replaced: r.replaced, failures: r.failures, unavailable: r.unavailable, ...extra }, null, 2));
   } else {
     for (const f of r.failures) io.err(`✗ ${f.what}: ${f.why}`);
     for (const u of r.unavailable) io.err(`✗ ${u.path}: not in ${u.where}`);
+    for (const k of r.replaced) io.out(`↻ ${k}: the copy on '${remote.name}' was wrong; uploaded again`);
     io.out(`${verb} ${r.transferred} object${r.transferred === 1 ? '' : 's'} (${mb(r.bytes)}) ${verb === 'pushed' ? 'to' : 'from'} '${remote.name}' (${remote.description})${r.alreadyThere ? `; ${r.alreadyThere} already there` : ''}`);
   }
   return ok ? 0 : 1;
@@ -72,7 +75,7 @@ export async function pushCommand(io: Io, args: TransferArgs): Promise<number> {
     const outs = lockedOuts(ws, args.targets).map(({ out }) => ({ path: out.path, out }));
     // A read-only run-cache (untrusted builds) never publishes entries.
     const runs = args.runCache && !cache.runs.trust.readOnly ? runEntriesOf(ws, cache, args.targets) : [];
-    const report = await push(cache, store, outs, runs, { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'pushing') });
+    const report = await push(cache, store, outs, runs, { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'pushing'), verify: args.verify });
     return finish(io, 'pushed', store, report, args.json);
   } finally {
     await store.close();

@@ -16,8 +16,16 @@ export class DirRemote implements RemoteStore {
     return path.join(this.root, ...key.split('/'));
   }
 
-  async existing(keys: readonly string[]): Promise<Set<string>> {
-    return new Set(keys.filter((k) => fs.existsSync(this.abs(k))));
+  async existing(keys: readonly string[]): Promise<Map<string, number | undefined>> {
+    const found = new Map<string, number | undefined>();
+    for (const k of keys) {
+      try {
+        found.set(k, fs.statSync(this.abs(k)).size);
+      } catch {
+        // absent
+      }
+    }
+    return found;
   }
 
   async list(prefix: string): Promise<string[]> {

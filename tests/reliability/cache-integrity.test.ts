@@ -176,3 +176,207 @@ describe('a damaged object in the local cache', () => {
     expect(repo.read('out.txt')).toBe('HELLO WORLD\n');
   });
 });
+
+function folderRemote(): string {
+  const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'lockstep-remote-'));
+  extra.push(dir);
+  repo.write({ '.lockstep/config': `remotes:\n  origin:\n    url: ${dir}\n` });
+  return dir;
+}
+
+describe('push never spreads a damaged object, and repairs a wrong remote copy', () => {
+  it('a damaged local object is refused (named, quarantined, exit 1); nothing of it reaches the remote', async () => {
+    repo = setup();
+    const remote = folderRemote();
+    await repo.run(['repro']);
+    const h = lockedHash('out.txt');
+    corrupt(objectPath(h));
+    const r = await repo.run(['push']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`✗ out.txt: object ${h} in the cache is damaged: it has content hash`);
+    expect(r.stderr).toContain('it was not pushed');
+    expect(fs.existsSync(objectPath(h, remote))).toBe(false);
+    expect(quarantined()).toEqual([h]);
+    // the workspace still has the good bytes: cache verify --repair puts them back, and push then completes
+    expect((await repo.run(['cache', 'verify', '--repair'])).code).toBe(0);
+    const again = await repo.run(['push']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(fs.readFileSync(objectPath(h, remote), 'utf8')).toBe('HELLO WORLD\n');
+  });
+
+  it('a damaged manifest is refused too', async () => {
+    repo = setup();
+    const remote = folderRemote();
+    await repo.run(['repro']);
+    const h = lockedHash('d');
+    corrupt(objectPath(h), '[]');
+    const r = await repo.run(['push', 'tree']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`✗ d: object ${h} in the cache is damaged`);
+    expect(fs.existsSync(objectPath(h, remote))).toBe(false);
+  });
+
+  it('a remote copy of another size is uploaded again by a plain push; one of the same size by push --verify', async () => {
+    repo = setup();
+    const remote = folderRemote();
+    await repo.run(['repro']);
+    expect((await repo.run(['push'])).code).toBe(0);
+    const h = lockedHash('out.txt');
+    const onRemote = objectPath(h, remote);
+
+    fs.writeFileSync(onRemote, 'truncat');
+    const r = await repo.run(['push']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`↻ files/xxh64/${h.slice(0, 2)}/${h.slice(2)}: the copy on 'origin' was wrong; uploaded again`);
+    expect(r.stdout).toMatch(/pushed 1 object /);
+    expect(fs.readFileSync(onRemote, 'utf8')).toBe('HELLO WORLD\n');
+
+    fs.writeFileSync(onRemote, 'HELLO WORLx\n'); // same size: only reading it can tell
+    const plain = await repo.run(['push']);
+    expect(plain.stdout).toMatch(/pushed 0 objects .*already there/);
+    const v = await repo.run(['push', '--verify', '--json']);
+    expect(v.code, v.stderr).toBe(0);
+    const doc = JSON.parse(v.stdout) as { transferred: number; replaced: string[] };
+    expect(doc.replaced).toEqual([`files/xxh64/${h.slice(0, 2)}/${h.slice(2)}`]);
+    expect(doc.transferred).toBe(1);
+    expect(fs.readFileSync(onRemote, 'utf8')).toBe('HELLO WORLD\n');
+    // and a clone's pull gets the good bytes
+    const b = new TempRepo({ 'pipeline.yaml': PIPELINE, 'in.txt': 'hello world\n', 'pipeline.lock': repo.read('pipeline.lock'), '.lockstep/config': repo.read('.lockstep/config') });
+    extra.push(b.dir);
+    const p = await b.run(['pull']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(b.read('out.txt')).toBe('HELLO WORLD\n');
+  });
+
+  it('the issue\'s scenario: a damaged object was pushed before; deleting the local cache and rerunning, push repairs the remote', async () => {
+    repo = setup();
+    const remote = folderRemote();
+    await repo.run(['repro']);
+    const h = lockedHash('out.txt');
+    // as an older lockstep would have: the damaged bytes went to the remote
+    fs.mkdirSync(path.dirname(objectPath(h, remote)), { recursive: true });
+    fs.writeFileSync(objectPath(h, remote), 'hELLO WORLD\n');
+    repo.rm('.lockstep/cache');
+    expect((await repo.run(['repro', '-f'])).code).toBe(0);
+    const r = await repo.run(['push', '--verify']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('was wrong; uploaded again');
+    expect(fs.readFileSync(objectPath(h, remote), 'utf8')).toBe('HELLO WORLD\n');
+  });
+
+  it('pull still refuses a tampered remote object', async () => {
+    repo = setup();
+    const remote = folderRemote();
+    await repo.run(['repro']);
+    await repo.run(['push']);
+    const h = lockedHash('out.txt');
+    fs.writeFileSync(objectPath(h, remote), 'HELLO WORLx\n');
+    repo.rm('.lockstep/cache');
+    repo.rm('out.txt');
+    const r = await repo.run(['pull']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`out.txt: object ${h} from remote 'origin' has content hash`);
+    expect(repo.exists('out.txt')).toBe(false);
+  });
+
+  it('--verify goes with push only', async () => {
+    repo = setup();
+    const r = await repo.run(['pull', '--verify']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe('error: --verify goes with push (pull always verifies what it downloads)');
+  });
+});
+
+describe('lockstep cache verify', () => {
+  it('a clean cache: exit 0', async () => {
+    repo = setup();
+    await repo.run(['repro']);
+    const r = await repo.run(['cache', 'verify']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^verified 4 objects: all intact$/m); // out.txt, d's manifest, d/a.txt, d/sub/b.txt
+  });
+
+  it('finds damaged objects and names the outputs using them; without --repair nothing moves', async () => {
+    repo = setup();
+    await repo.run(['repro']);
+    const h = lockedHash('out.txt');
+    const m = lockedHash('d');
+    corrupt(objectPath(h));
+    corrupt(objectPath(m), '{}');
+    const r = await repo.run(['cache', 'verify']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`✗ object ${h} (out.txt) has content hash`);
+    expect(r.stderr).toContain(`✗ object ${m} (d) is not a list of files`);
+    expect(r.stdout).toMatch(/verified \d+ objects: 2 damaged; 'lockstep cache verify --repair'/);
+    expect(fs.existsSync(objectPath(h))).toBe(true);
+    expect(quarantined()).toEqual([]);
+    const j = JSON.parse((await repo.run(['cache', 'verify', '--json'])).stdout) as { ok: boolean; damaged: { hash: string; usedBy: string[] }[] };
+    expect(j.ok).toBe(false);
+    expect(j.damaged.map((d) => [d.hash, d.usedBy])).toEqual(expect.arrayContaining([[h, ['out.txt']], [m, ['d']]]));
+  });
+
+  it('--repair re-creates damaged objects from workspace files with that content', async () => {
+    repo = setup();
+    await repo.run(['repro']);
+    const h = lockedHash('out.txt');
+    const m = lockedHash('d');
+    const manifest = JSON.parse(fs.readFileSync(objectPath(m), 'utf8')) as { relpath: string; hash: string }[];
+    const b = manifest.find((e) => e.relpath === 'sub/b.txt')!.hash;
+    corrupt(objectPath(h));
+    corrupt(objectPath(b));
+    corrupt(objectPath(m), '[]');
+    const r = await repo.run(['cache', 'verify', '--repair']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`↻ ${h}: repaired from a workspace file with that content`);
+    expect(r.stdout).toContain(`↻ ${b}: repaired from a workspace file with that content`);
+    expect(r.stdout).toMatch(/3 damaged, 3 repaired/);
+    expect(r.stderr).toContain(`✗ object ${b} (d/sub/b.txt) has content hash`);
+    expect(fs.readFileSync(objectPath(h), 'utf8')).toBe('HELLO WORLD\n');
+    expect(quarantined().sort()).toEqual([b, h, m].sort());
+    expect((await repo.run(['cache', 'verify'])).code).toBe(0);
+    repo.rm('d');
+    repo.rm('out.txt');
+    expect((await repo.run(['checkout'])).code).toBe(0);
+    expect(repo.read('d/sub/b.txt')).toBe('second\n');
+  });
+
+  it('--repair fetches from the default remote what the workspace does not have; damage that remains exits 1', async () => {
+    repo = setup();
+    const remote = folderRemote();
+    await repo.run(['repro']);
+    await repo.run(['push']);
+    const h = lockedHash('out.txt');
+    corrupt(objectPath(h));
+    repo.write({ 'out.txt': 'edited by hand\n' }); // so the workspace cannot help
+    const r = await repo.run(['cache', 'verify', '--repair']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`↻ ${h}: repaired from remote 'origin'`);
+    expect(fs.readFileSync(objectPath(h), 'utf8')).toBe('HELLO WORLD\n');
+
+    // the remote's copy is wrong too, and nothing else has it: damage remains, said plainly
+    corrupt(objectPath(h));
+    fs.writeFileSync(objectPath(h, remote), 'HELLO WORLx\n');
+    const bad = await repo.run(['cache', 'verify', '--repair']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`not repaired: object ${h} from remote 'origin' has content hash`);
+    expect(bad.stdout).toMatch(/1 damaged, 0 repaired/);
+    expect(fs.existsSync(objectPath(h))).toBe(false); // quarantined, and the bad remote copy was not admitted
+    // still damage as long as the lock needs the object and nothing has replaced it
+    const after = await repo.run(['cache', 'verify']);
+    expect(after.code).toBe(1);
+    expect(after.stderr).toContain(`✗ object ${h} (out.txt) was found damaged earlier and quarantined`);
+    // a rerun of the stage makes it: clean again
+    expect((await repo.run(['repro', '-f'])).code).toBe(0);
+    expect((await repo.run(['cache', 'verify'])).code).toBe(0);
+  });
+
+  it('bad command lines are one line, exit 2', async () => {
+    repo = setup();
+    const a = await repo.run(['cache', 'fsck']);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toContain("error: unknown cache command 'fsck'");
+    const b = await repo.run(['cache', 'verify', 'x']);
+    expect(b.code).toBe(2);
+    expect(b.stderr.trim()).toBe("error: cache verify takes no arguments, got 'x'");
+  });
+});
