@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { alive } from './repo-lock.js';
+import type { Workspace } from './workspace.js';
 
 /**
  * Temporary files beside outputs. Checkout writes `<out>.lockstep-tmp-<pid>-<random>`
@@ -31,7 +32,7 @@ function ownerPid(name: string): number | undefined {
  * outputs; a live pid then belongs to an unrelated process that reused it).
  * Our own temp files never are.
  */
-export function isStaleTemp(abs: string, since: number): boolean {
+export function isStaleTemp(abs: string, since: number = performance.timeOrigin): boolean {
   const pid = ownerPid(path.basename(abs));
   if (pid === process.pid) return false;
   if (pid === undefined || !alive(pid)) return true;
@@ -71,4 +72,34 @@ export function sweepTemps(root: string, outPaths: Iterable<string>, since: numb
     }
   }
   return removed.sort();
+}
+
+/**
+ * Sweep a workspace at the start (or end) of a command that holds the
+ * repository lock: temp files beside declared outputs, those the tree walk
+ * met inside directory outputs, and the cache's own temp files whose owner is
+ * gone (only by pid there: a shared cache may be written by live runs of
+ * other repositories or experiments at any time).
+ */
+export function sweepWorkspace(ws: Workspace, cacheDir?: string): string[] {
+  const outs: string[] = [];
+  for (const s of ws.pipeline.stages.values()) for (const o of s.outs) outs.push(o.path);
+  const removed = sweepTemps(ws.root, outs, performance.timeOrigin, ws.hasher.temps.splice(0));
+  if (cacheDir) sweepCacheTemp(cacheDir);
+  return removed;
+}
+
+/** `<cache>/tmp/<pid>-<random>`: files left by a writer that no longer exists. */
+export function sweepCacheTemp(cacheDir: string): void {
+  const dir = path.join(cacheDir, 'tmp');
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const pid = Number(/^(\d+)-/.exec(n)?.[1]);
+    if (pid && pid !== process.pid && !alive(pid)) fs.rmSync(path.join(dir, n), { recursive: true, force: true });
+  }
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { openWorkspace, saveCaches, STATE_DIR, findRoot, type Workspace } from '../workspace.js';
 import { RepoLock } from '../repo-lock.js';
+import { sweepWorkspace } from '../litter.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { checkoutOut, missingObjects } from '../cache/checkout.js';
 import { CorruptObject, EXIT_DAMAGED_CACHE } from '../cache/object-store.js';
@@ -84,7 +85,10 @@ export async function checkoutCommand(io: Io, args: { targets: string[]; force: 
   const lock = await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'checkout', 0);
   try {
     const ws = openWorkspace(io.cwd, { checkDeps: false });
-    const items = await checkoutOutputs(ws, openLocalCache(ws.stateDir), args.targets, args.force);
+    const cache = openLocalCache(ws.stateDir);
+    sweepWorkspace(ws, cache.settings.dir);
+    const items = await checkoutOutputs(ws, cache, args.targets, args.force);
+    sweepWorkspace(ws);
     saveCaches(ws);
     const bad = items.filter((i) => i.outcome === 'missing' || i.outcome === 'refused' || i.outcome === 'damaged');
     if (args.json) {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { openWorkspace, saveCaches, findRoot, STATE_DIR, type Workspace } from '../workspace.js';
 import { RepoLock } from '../repo-lock.js';
+import { sweepWorkspace } from '../litter.js';
 import { UserError } from '../errors.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { fetchOutputs, fetchRunEntries, newReport, push, type SyncOptions, type SyncReport } from '../cache/sync.js';
@@ -96,14 +97,25 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
       await fetchOutputs(cache, store, outs, opts, report);
       if (!then) return finish(io, 'fetched', store, report, args.json);
       // Outputs whose objects did not all arrive (or failed verification) are left as they are.
-      const items = await checkoutOutputs(ws, cache, args.targets, false);
+      sweepWorkspace(ws, cache.settings.dir);
+      let items = await checkoutOutputs(ws, cache, args.targets, false);
+      const damaged = items.filter((i) => i.outcome === 'damaged').map((i) => i.path);
+      if (damaged.length) {
+        // A local object failed verification and was quarantined: fetch a good copy and try once more.
+        await fetchOutputs(cache, store, outs.filter((o) => damaged.includes(o.path)), opts, report);
+        const retried = await checkoutOutputs(ws, cache, damaged, false);
+        items = items.map((i) => retried.find((r) => r.path === i.path) ?? i);
+      }
+      sweepWorkspace(ws);
       saveCaches(ws);
       const restored = items.filter((i) => i.outcome === 'restored');
       if (!args.json) for (const i of restored) io.out(`↺ ${i.path}: restored`);
       const code = finish(io, 'fetched', store, report, args.json, { restored: restored.map((i) => i.path) });
       const refused = items.filter((i) => i.outcome === 'refused');
       if (!args.json) for (const i of refused) io.err(`✗ ${i.path}: ${i.detail}; 'lockstep checkout --force ${i.stage}' discards them`);
-      return code || (refused.length ? 1 : 0);
+      const stillDamaged = items.filter((i) => i.outcome === 'damaged');
+      if (!args.json) for (const i of stillDamaged) io.err(`✗ ${i.path}: not restored: ${i.detail}`);
+      return code || (refused.length || stillDamaged.length ? 1 : 0);
     } finally {
       await store.close();
     }
