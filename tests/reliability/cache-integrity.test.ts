@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { TempRepo, statesOf } from '../helpers.js';
+import { startNginxDav, type RunningServer } from '../../bench/servers.js';
 
 /**
  * A damaged object in the local cache (bit rot, a stray write after chmod)
@@ -279,6 +280,30 @@ describe('push never spreads a damaged object, and repairs a wrong remote copy',
     expect(repo.exists('out.txt')).toBe(false);
   });
 
+  it('pull and repro --pull replace a damaged local object with the remote\'s good copy', async () => {
+    repo = setup();
+    folderRemote();
+    await repo.run(['repro']);
+    await repo.run(['push']);
+    const h = lockedHash('out.txt');
+    corrupt(objectPath(h));
+    repo.rm('out.txt');
+    const p = await repo.run(['pull']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stdout).toContain('↺ out.txt: restored');
+    expect(repo.read('out.txt')).toBe('HELLO WORLD\n');
+    expect(fs.readFileSync(objectPath(h), 'utf8')).toBe('HELLO WORLD\n');
+
+    corrupt(objectPath(h));
+    repo.rm('out.txt');
+    const r = await repo.run(['repro', '--pull', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`warning: make: object ${h} in the cache is damaged`);
+    expect(statesOf(r.stdout).make).toBe('restored'); // from the remote's copy, not rerun
+    expect(runs('make')).toBe(1);
+    expect(repo.read('out.txt')).toBe('HELLO WORLD\n');
+  });
+
   it('--verify goes with push only', async () => {
     repo = setup();
     const r = await repo.run(['pull', '--verify']);
@@ -379,4 +404,44 @@ describe('lockstep cache verify', () => {
     expect(b.code).toBe(2);
     expect(b.stderr.trim()).toBe("error: cache verify takes no arguments, got 'x'");
   });
+});
+
+describe('an HTTP (WebDAV) remote', () => {
+  let server: RunningServer | undefined;
+  afterEach(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+
+  it('push refuses a damaged local object and replaces wrong remote copies (size at once, content with --verify)', async () => {
+    server = await startNginxDav();
+    repo = setup();
+    repo.write({ '.lockstep/config': `remotes:\n  origin:\n    url: ${server.url}\n` });
+    await repo.run(['repro']);
+    const h = lockedHash('out.txt');
+    const onRemote = path.join(server.dataDir, 'files', 'xxh64', h.slice(0, 2), h.slice(2));
+
+    corrupt(objectPath(h));
+    const refused = await repo.run(['push', 'make'], { env: server.env });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`✗ out.txt: object ${h} in the cache is damaged`);
+    expect(fs.existsSync(onRemote)).toBe(false);
+    expect((await repo.run(['cache', 'verify', '--repair'], { env: server.env })).code).toBe(0); // from the workspace
+    const ok = await repo.run(['push', 'make'], { env: server.env });
+    expect(ok.code, ok.stderr + ok.stdout).toBe(0);
+    expect(fs.readFileSync(onRemote, 'utf8')).toBe('HELLO WORLD\n');
+
+    fs.writeFileSync(onRemote, 'short');
+    const r = await repo.run(['push', 'make'], { env: server.env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('was wrong; uploaded again');
+    expect(fs.readFileSync(onRemote, 'utf8')).toBe('HELLO WORLD\n');
+
+    fs.writeFileSync(onRemote, 'HELLO WORLx\n');
+    expect((await repo.run(['push', 'make'], { env: server.env })).stdout).toMatch(/already there/);
+    const v = await repo.run(['push', 'make', '--verify'], { env: server.env });
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout).toContain('was wrong; uploaded again');
+    expect(fs.readFileSync(onRemote, 'utf8')).toBe('HELLO WORLD\n');
+  }, 60_000);
 });
