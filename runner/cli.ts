@@ -119,18 +119,20 @@ function build(io: Io): Program {
       pull: 'fetch cached outputs and run-cache entries from a remote and check them out',
       fetch: 'fetch cached outputs and run-cache entries into the local cache only',
     }[verb];
-    cli
+    const cmd = cli
       .command(verb)
       .description(what)
       .argument('[targets...]', 'stages or output paths (default: everything pipeline.lock records)')
       .option('-r, --remote <name>', 'which remote (default: the configured default)')
       .option('-j, --jobs <n>', "transfers at once (default: the remote's jobs, 8)", wholeNumber('--jobs', 1))
       .option('--no-run-cache', 'leave run-cache entries out')
-      .option('--json', 'machine-readable output')
-      .action(
+      .option('--json', 'machine-readable output');
+    // pull and fetch always verify what they download; push can also check the copies the remote already has.
+    if (verb === 'push') cmd.option('--verify', 'also download and hash the copies the remote already has (wrong ones are replaced)');
+    cmd.action(
         p.action(async (targets: string[], o: Opts) => {
           const m = await import('./commands/transfer.js');
-          const args = { targets, remote: str(o.remote), jobs: o.jobs as number | undefined, runCache: o.runCache !== false, json: !!o.json };
+          const args = { targets, remote: str(o.remote), jobs: o.jobs as number | undefined, runCache: o.runCache !== false, json: !!o.json, verify: !!o.verify };
           if (verb === 'push') return m.pushCommand(io, args);
           return m.fetchCommand(io, args, verb === 'pull' ? 'checkout' : undefined);
         }),
@@ -166,6 +168,21 @@ function build(io: Io): Program {
     const { remoteCommand } = await import('./commands/remote.js');
     return remoteCommand(io, { sub, positionals, default: !!o.default, local: !!o.local, options: list(o.option) });
   }
+
+  cli
+    .command('cache')
+    .description('the local cache')
+    .command('verify')
+    .description('hash every cached object; --repair quarantines damaged ones and restores good copies from the workspace or the remote')
+    .option('--repair', 'quarantine damaged objects and restore good copies')
+    .option('-r, --remote <name>', 'the remote to restore from (default: the configured default)')
+    .option('--json', 'machine-readable output')
+    .action(
+      p.action(async (o: Opts) => {
+        const { cacheVerifyCommand } = await import('./commands/cache-verify.js');
+        return cacheVerifyCommand(io, { repair: !!o.repair, json: !!o.json, remote: str(o.remote) });
+      }),
+    );
 
   cli
     .command('gc')

@@ -54,7 +54,8 @@ function readHolder(file: string): { pid: number; what: string; since: string } 
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (EPERM: it does, but belongs to someone else). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -2,17 +2,26 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { LockedPath } from '../lockfile.js';
 import { isDirHash } from './layout.js';
-import type { LinkType, ObjectStore } from './object-store.js';
+import { isTempName, tempSuffix } from '../litter.js';
+import { CorruptObject, type LinkType, type ObjectStore } from './object-store.js';
 
 /**
  * The objects an output needs that the store lacks. For a directory whose
  * manifest is absent that is just the manifest: its files are known only once
- * it arrives.
+ * it arrives. A damaged manifest is quarantined (see `store.quarantined`) and
+ * counts as missing, so a good copy can be fetched in its place.
  */
 export async function missingObjects(store: ObjectStore, out: Pick<LockedPath, 'hash'>): Promise<string[]> {
   if (!store.has(out.hash)) return [out.hash];
   if (!isDirHash(out.hash)) return [];
-  const entries = (await store.readManifest(out.hash))!;
+  let entries;
+  try {
+    entries = await store.readManifest(out.hash);
+  } catch (e) {
+    if (e instanceof CorruptObject) return [out.hash];
+    throw e;
+  }
+  if (!entries) return [out.hash];
   return [...new Set(entries.filter((e) => !store.has(e.hash)).map((e) => e.hash))];
 }
 
@@ -23,23 +32,14 @@ export async function objectsOf(store: ObjectStore, out: Pick<LockedPath, 'hash'
   return entries ? [out.hash, ...entries.map((e) => e.hash)] : [out.hash];
 }
 
-/** Materialise one object at `dest` without ever exposing a half-written file. */
-function placeFile(store: ObjectStore, hash: string, dest: string, link: LinkType): void {
-  const tmp = `${dest}.lockstep-tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const src = store.pathOf(hash);
+/**
+ * Materialise one object at `dest` without ever exposing a half-written file,
+ * and never a damaged one: the object is verified on the way (CorruptObject).
+ */
+async function placeFile(store: ObjectStore, hash: string, dest: string, link: LinkType): Promise<void> {
+  const tmp = `${dest}${tempSuffix()}`;
   try {
-    if (link === 'hardlink') {
-      try {
-        fs.linkSync(src, tmp);
-      } catch {
-        fs.copyFileSync(src, tmp);
-        fs.chmodSync(tmp, 0o644);
-      }
-    } else {
-      fs.copyFileSync(src, tmp, link === 'reflink' ? fs.constants.COPYFILE_FICLONE : 0);
-      // Copies are the user's to edit; only the cache's own objects stay read-only.
-      fs.chmodSync(tmp, 0o644);
-    }
+    await store.materialize(hash, tmp, link);
     fs.renameSync(tmp, dest);
   } catch (e) {
     fs.rmSync(tmp, { force: true });
@@ -57,11 +57,12 @@ export async function checkoutOut(store: ObjectStore, root: string, out: LockedP
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   if (!isDirHash(out.hash)) {
     if (fs.existsSync(dest) && fs.statSync(dest).isDirectory()) fs.rmSync(dest, { recursive: true, force: true });
-    placeFile(store, out.hash, dest, link);
+    await placeFile(store, out.hash, dest, link);
     return;
   }
-  const entries = (await store.readManifest(out.hash))!;
-  const staging = `${dest}.lockstep-tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const entries = await store.readManifest(out.hash);
+  if (!entries) throw new Error(`the manifest ${out.hash} of '${out.path}' is not in the cache`);
+  const staging = `${dest}${tempSuffix()}`;
   try {
     fs.mkdirSync(staging);
     const made = new Set([staging]);
@@ -72,7 +73,7 @@ export async function checkoutOut(store: ObjectStore, root: string, out: LockedP
         fs.mkdirSync(dir, { recursive: true });
         made.add(dir);
       }
-      placeFile(store, e.hash, file, link);
+      await placeFile(store, e.hash, file, link);
     }
     fs.rmSync(dest, { recursive: true, force: true });
     fs.renameSync(staging, dest);
@@ -95,9 +96,9 @@ export function unshareLinks(abs: string): void {
     return;
   }
   if (st.isDirectory()) {
-    for (const name of fs.readdirSync(abs)) unshareLinks(path.join(abs, name));
+    for (const name of fs.readdirSync(abs)) if (!isTempName(name)) unshareLinks(path.join(abs, name));
   } else if (st.isFile() && st.nlink > 1) {
-    const tmp = `${abs}.lockstep-tmp-${process.pid}`;
+    const tmp = `${abs}${tempSuffix()}`;
     fs.copyFileSync(abs, tmp);
     fs.chmodSync(tmp, 0o644);
     fs.renameSync(tmp, abs);

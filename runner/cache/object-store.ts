@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { hashFile } from '../hash/xxhash.js';
+import { copyFileHashing, hashFile } from '../hash/xxhash.js';
 import { manifestHash, type ManifestEntry } from '../hash/tree.js';
 import { errnoCode } from '../fs-util.js';
 import { UserError } from '../errors.js';
@@ -10,11 +10,35 @@ import { parseManifest, serializeManifest } from './manifest.js';
 import type { LinkType } from './settings.js';
 export type { LinkType } from './settings.js';
 
-/** An object that failed verification: it never reaches the cache or the workspace. */
+/**
+ * The exit code of a command stopped by a damaged cache object (checkout,
+ * `cache verify`). Not 2: the user's input is fine, the cache is not.
+ */
+export const EXIT_DAMAGED_CACHE = 1;
+
+/** An object moved out of the cache because its content does not match its name. */
+export interface Quarantined {
+  readonly hash: string;
+  /** What is wrong with it, e.g. "has content hash …, not …". */
+  readonly problem: string;
+  /** Where it now lies (kept, never deleted: it may be someone's only copy of something). */
+  readonly movedTo: string;
+}
+
+/** An object in the cache that failed verification: it was quarantined and never reached the workspace. */
 export class CorruptObject extends UserError {
-  constructor(readonly hash: string, where: string, problem: string) {
-    super({ message: `object ${hash} ${where} ${problem}`, hint: `it was not used; remove it and push a good copy, or rerun the stage that makes it` });
+  constructor(readonly q: Quarantined) {
+    super(
+      { message: `object ${q.hash} in the cache is damaged: it ${q.problem}; moved to ${shown(q.movedTo)}`, hint: `'lockstep cache verify --repair' fetches a good copy from the remote, or rerun the stage that makes it` },
+      EXIT_DAMAGED_CACHE,
+    );
   }
+}
+
+/** A path for messages: relative to the current folder when it is inside it. */
+function shown(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
 }
 
 /**
@@ -25,9 +49,14 @@ export class CorruptObject extends UserError {
  */
 export class ObjectStore {
   private readonly tmpDir: string;
+  /** Where damaged objects are moved to. */
+  readonly quarantineDir: string;
+  /** Objects this process found damaged and moved aside, in order (commands report them). */
+  readonly quarantined: Quarantined[] = [];
 
   constructor(readonly dir: string) {
     this.tmpDir = path.join(dir, 'tmp');
+    this.quarantineDir = path.join(dir, 'quarantine');
   }
 
   pathOf(hash: string): string {
@@ -59,7 +88,12 @@ export class ObjectStore {
    * re-hashed, so a file changed since it was hashed is refused, not stored wrong.
    */
   async addFile(src: string, hash: string, link: LinkType, label: string): Promise<void> {
-    if (this.has(hash)) return;
+    // A present object is trusted only once it verifies: a rerun is how a damaged one gets replaced.
+    if (this.has(hash)) {
+      const problem = await this.problemWith(hash, fs.statSync(src).size);
+      if (!problem) return;
+      this.quarantine(hash, problem);
+    }
     const tmp = this.tempPath();
     try {
       if (link === 'hardlink') {
@@ -81,6 +115,10 @@ export class ObjectStore {
 
   async addManifest(entries: readonly ManifestEntry[]): Promise<string> {
     const hash = await manifestHash(entries);
+    if (this.has(hash)) {
+      const problem = await this.problemWith(hash);
+      if (problem) this.quarantine(hash, problem);
+    }
     if (!this.has(hash)) {
       const tmp = this.tempPath();
       try {
@@ -93,7 +131,10 @@ export class ObjectStore {
     return hash;
   }
 
-  /** Read and verify a directory manifest. Undefined when absent; CorruptObject when bad. */
+  /**
+   * Read and verify a directory manifest. Undefined when absent; a damaged one
+   * is quarantined and CorruptObject thrown.
+   */
   async readManifest(hash: string): Promise<ManifestEntry[] | undefined> {
     let text: string;
     try {
@@ -103,8 +144,79 @@ export class ObjectStore {
       throw e;
     }
     const r = await parseManifest(text, hash);
-    if (!r.ok) throw new CorruptObject(hash, 'in the cache', r.problem);
+    if (!r.ok) throw new CorruptObject(this.quarantine(hash, r.problem));
     return r.entries;
+  }
+
+  /**
+   * What is wrong with a stored object, or undefined when it verifies: a file
+   * object must hash to its name (and have `size` when given: a cheap first
+   * test), a manifest must parse and hash to its name.
+   */
+  async problemWith(hash: string, size?: number): Promise<string | undefined> {
+    const file = this.pathOf(hash);
+    try {
+      if (size !== undefined && !isDirHash(hash)) {
+        const got = fs.statSync(file).size;
+        if (got !== size) return `has ${got} bytes, not ${size}`;
+      }
+      return await problemWithCopy(file, hash);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return 'is missing';
+      throw e;
+    }
+  }
+
+  /**
+   * Write object `hash` at `dest` (a fresh temp path) as `link` says, verifying
+   * it on the way: a copy is hashed while it is made, an object about to be
+   * linked or cloned is hashed first. A damaged object is quarantined and
+   * CorruptObject thrown; nothing is left at `dest`.
+   */
+  async materialize(hash: string, dest: string, link: LinkType): Promise<void> {
+    const src = this.pathOf(hash);
+    let got: string;
+    try {
+      if (link === 'copy') got = (await copyFileHashing(src, dest)).hash;
+      else {
+        got = (await hashFile(src)).hash;
+        if (got === hash) {
+          if (link === 'hardlink') {
+            try {
+              fs.linkSync(src, dest);
+            } catch {
+              got = (await copyFileHashing(src, dest)).hash; // across filesystems a hard link is impossible
+            }
+          } else {
+            fs.copyFileSync(src, dest, fs.constants.COPYFILE_FICLONE);
+            // Copies are the user's to edit; only the cache's own objects stay read-only.
+            fs.chmodSync(dest, 0o644);
+          }
+        }
+      }
+    } catch (e) {
+      fs.rmSync(dest, { force: true });
+      throw e;
+    }
+    if (got !== hash) {
+      fs.rmSync(dest, { force: true });
+      throw new CorruptObject(this.quarantine(hash, `has content hash ${got}, not ${hash}`));
+    }
+  }
+
+  /** Move a damaged object out of the store (kept under quarantine/, never deleted) and remember it. */
+  quarantine(hash: string, problem: string): Quarantined {
+    fs.mkdirSync(this.quarantineDir, { recursive: true });
+    let movedTo = path.join(this.quarantineDir, hash);
+    if (fs.existsSync(movedTo)) movedTo += `.${Date.now()}-${Math.random().toString(36).slice(2, 6)}`;
+    try {
+      fs.renameSync(this.pathOf(hash), movedTo);
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') throw e; // already moved aside (by another process)
+    }
+    const q = { hash, problem, movedTo };
+    this.quarantined.push(q);
+    return q;
   }
 
   /**
@@ -113,13 +225,8 @@ export class ObjectStore {
    */
   async admit(tmp: string, hash: string): Promise<string | undefined> {
     try {
-      if (isDirHash(hash)) {
-        const r = await parseManifest(fs.readFileSync(tmp, 'utf8'), hash);
-        if (!r.ok) return r.problem;
-      } else {
-        const got = await hashFile(tmp);
-        if (got.hash !== hash) return `has content hash ${got.hash}, not ${hash} (corrupted or tampered with)`;
-      }
+      const problem = await problemWithCopy(tmp, hash);
+      if (problem) return problem;
       if (!this.has(hash)) this.commit(tmp, hash);
       return undefined;
     } finally {
@@ -158,6 +265,15 @@ export class ObjectStore {
   }
 }
 
+/** What is wrong with a file that should be object `hash` (a download, a remote copy), or undefined. */
+export async function problemWithCopy(file: string, hash: string): Promise<string | undefined> {
+  if (isDirHash(hash)) {
+    const r = await parseManifest(fs.readFileSync(file, 'utf8'), hash);
+    return r.ok ? undefined : r.problem;
+  }
+  const got = await hashFile(file);
+  return got.hash === hash ? undefined : `has content hash ${got.hash}, not ${hash} (corrupted or tampered with)`;
+}
 
 /** Names in a two-level fan-out folder (`base/ab/rest`), mapped through `parse`; those it rejects are skipped. */
 export function listFanOut(base: string, parse: (fan: string, name: string) => string | undefined): string[] {

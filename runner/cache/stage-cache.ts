@@ -5,7 +5,7 @@ import type { TreeHasher } from '../hash/tree.js';
 import { lockFingerprint, toLocked, type Observed } from '../observe.js';
 import type { CacheHooks, Restored } from '../executor.js';
 import { checkoutOut, missingObjects, unshareLinks } from './checkout.js';
-import type { LinkType, ObjectStore } from './object-store.js';
+import { CorruptObject, type LinkType, type ObjectStore } from './object-store.js';
 import type { RunCache } from './run-cache.js';
 
 /** Brings objects and run-cache entries from a remote on demand (repro --pull). */
@@ -50,11 +50,29 @@ export class StageCache implements CacheHooks {
     }
     for (const c of candidates) {
       const stale = await this.differing(c.outs);
-      if (!(await this.available(stale))) continue;
-      for (const o of stale) await checkoutOut(this.store, this.root, o, this.link);
-      return { outs: [...c.outs], log: c.log, from: c.from };
+      // A damaged object is quarantined on the way out; a second attempt can then fetch a good copy (--pull).
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const seen = this.store.quarantined.length;
+        const ok = (await this.available(stale)) && (await this.checkout(stale));
+        for (const q of this.store.quarantined.slice(seen)) {
+          this.warn(stage.name, `object ${q.hash} in the cache is damaged (it ${q.problem}); moved to ${path.relative(this.root, q.movedTo)}`);
+        }
+        if (ok) return { outs: [...c.outs], log: c.log, from: c.from };
+        if (this.store.quarantined.length === seen) break; // simply not available: try the next candidate
+      }
     }
     return undefined;
+  }
+
+  /** Put these outputs back; false when an object turned out damaged (the stage then runs instead). */
+  private async checkout(outs: readonly LockedPath[]): Promise<boolean> {
+    try {
+      for (const o of outs) await checkoutOut(this.store, this.root, o, this.link);
+      return true;
+    } catch (e) {
+      if (e instanceof CorruptObject) return false;
+      throw e;
+    }
   }
 
   async beforeRun(stage: Stage): Promise<void> {

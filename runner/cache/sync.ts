@@ -7,6 +7,7 @@ import { UserError } from '../errors.js';
 import { isDirHash, objectKey, runKey, fingerprintOfRunKey } from './layout.js';
 import { objectsOf, missingObjects } from './checkout.js';
 import { checkEntry, type RunEntry } from './run-cache.js';
+import { CorruptObject, problemWithCopy } from './object-store.js';
 import type { LocalCache } from './open.js';
 import type { Fetcher } from './stage-cache.js';
 
@@ -23,9 +24,11 @@ export interface SyncReport {
   readonly failures: TransferFailure[];
   /** Outputs whose objects are not in the local cache (push) or on the remote (fetch). */
   readonly unavailable: { path: string; where: string }[];
+  /** Keys whose remote copy was wrong and was uploaded again (push). */
+  readonly replaced: string[];
 }
 
-const newReport = (): SyncReport => ({ transferred: 0, bytes: 0, alreadyThere: 0, failures: [], unavailable: [] });
+const newReport = (): SyncReport => ({ transferred: 0, bytes: 0, alreadyThere: 0, failures: [], unavailable: [], replaced: [] });
 
 export interface SyncOptions {
   readonly jobs: number;
@@ -42,18 +45,30 @@ function describe(e: unknown): string {
  * anyone reading the remote meanwhile (or after this push is killed): file
  * objects first, then the manifests naming them, then run-cache entries naming
  * both, so whatever is visible is complete.
+ *
+ * Integrity both ways: every object is verified as it is about to be uploaded
+ * (a damaged one is quarantined and reported, never spread), and a remote copy
+ * that is not what it should be is uploaded again. Which remote copies are
+ * checked: by size always (the remote says it when asked whether it has the
+ * key: free), by content with `verify` (each is downloaded and hashed).
  */
-export async function push(cache: LocalCache, remote: RemoteStore, outs: readonly { path: string; out: LockedPath }[], runs: readonly string[], opts: SyncOptions): Promise<SyncReport> {
+export async function push(cache: LocalCache, remote: RemoteStore, outs: readonly { path: string; out: LockedPath }[], runs: readonly string[], opts: SyncOptions & { verify?: boolean }): Promise<SyncReport> {
   const report = newReport();
   const files = new Set<string>();
   const manifests = new Set<string>();
+  const owner = new Map<string, string>();
   const add = async (label: string, out: Pick<LockedPath, 'hash'>): Promise<boolean> => {
+    const seen = cache.store.quarantined.length;
     const missing = await missingObjects(cache.store, out);
+    for (const q of cache.store.quarantined.slice(seen)) report.failures.push({ what: label, why: `${new CorruptObject(q).message}; it was not pushed` });
     if (missing.length) {
-      report.unavailable.push({ path: label, where: 'the local cache' });
+      if (cache.store.quarantined.length === seen) report.unavailable.push({ path: label, where: 'the local cache' });
       return false;
     }
-    for (const h of await objectsOf(cache.store, out)) (isDirHash(h) ? manifests : files).add(h);
+    for (const h of await objectsOf(cache.store, out)) {
+      (isDirHash(h) ? manifests : files).add(h);
+      if (!owner.has(h)) owner.set(h, label);
+    }
     return true;
   };
   for (const { path, out } of outs) await add(path, out);
@@ -65,23 +80,36 @@ export async function push(cache: LocalCache, remote: RemoteStore, outs: readonl
     for (const o of r.entry.outs) complete = (await add(`${o.path} (run-cache entry ${fp})`, o)) && complete;
     if (complete) entries.push(fp);
   }
-  const phases: { keys: string[]; file: (k: string) => string }[] = [
-    { keys: [...files].map(objectKey), file: (k) => cache.store.pathOf(hashOf(k)) },
-    { keys: [...manifests].map(objectKey), file: (k) => cache.store.pathOf(hashOf(k)) },
-    { keys: entries.map(runKey), file: (k) => cache.runs.fileOf(fingerprintOfRunKey(k)!) },
+  const phases: { keys: string[]; file: (k: string) => string; objects: boolean }[] = [
+    { keys: [...files].map(objectKey), file: (k) => cache.store.pathOf(hashOf(k)), objects: true },
+    { keys: [...manifests].map(objectKey), file: (k) => cache.store.pathOf(hashOf(k)), objects: true },
+    { keys: entries.map(runKey), file: (k) => cache.runs.fileOf(fingerprintOfRunKey(k)!), objects: false },
   ];
   const total = phases.reduce((n, p) => n + p.keys.length, 0);
   let done = 0;
   for (const phase of phases) {
     if (phase.keys.length === 0) continue;
     const there = await remote.existing(phase.keys);
-    report.alreadyThere += there.size;
-    done += there.size;
-    await pool(phase.keys.filter((k) => !there.has(k)), opts.jobs, async (key) => {
+    // Copies the remote has but that are not what their name says: uploaded again.
+    const wrong = phase.objects ? await wrongRemoteCopies(cache, remote, there, opts) : new Set<string>();
+    report.alreadyThere += there.size - wrong.size;
+    done += there.size - wrong.size;
+    await pool(phase.keys.filter((k) => !there.has(k) || wrong.has(k)), opts.jobs, async (key) => {
       const file = phase.file(key);
       try {
+        if (phase.objects) {
+          const hash = hashOf(key);
+          const problem = await cache.store.problemWith(hash);
+          if (problem) {
+            const q = cache.store.quarantine(hash, problem);
+            report.failures.push({ what: owner.get(hash) ?? hash, why: `${new CorruptObject(q).message}; it was not pushed` });
+            opts.progress?.(++done, total, report.bytes);
+            return;
+          }
+        }
         await remote.upload(key, file);
         report.transferred++;
+        if (wrong.has(key)) report.replaced.push(key);
         report.bytes += fs.statSync(file).size;
       } catch (e) {
         if (e instanceof UserError) throw e; // unreachable or refused: every other key would fail the same way
@@ -93,6 +121,32 @@ export async function push(cache: LocalCache, remote: RemoteStore, outs: readonl
     if (report.failures.length) break;
   }
   return report;
+}
+
+/**
+ * Keys the remote has whose copy is wrong: a size that differs from the local
+ * object's, or with `verify`, content that does not hash to the key's name.
+ */
+async function wrongRemoteCopies(cache: LocalCache, remote: RemoteStore, there: ReadonlyMap<string, number | undefined>, opts: SyncOptions & { verify?: boolean }): Promise<Set<string>> {
+  const wrong = new Set<string>();
+  const check: string[] = [];
+  for (const [key, size] of there) {
+    if (size !== undefined && size !== cache.store.size(hashOf(key))) wrong.add(key);
+    else if (opts.verify) check.push(key);
+  }
+  await pool(check, opts.jobs, async (key) => {
+    const tmp = cache.store.tempPath();
+    try {
+      await remote.download(key, tmp);
+      if (await problemWithCopy(tmp, hashOf(key))) wrong.add(key);
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      wrong.add(key); // listed but unreadable: upload it again
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
+  });
+  return wrong;
 }
 
 function hashOf(key: string): string {

@@ -1,12 +1,15 @@
 import path from 'node:path';
 import { openWorkspace, saveCaches, STATE_DIR, findRoot, type Workspace } from '../workspace.js';
 import { RepoLock } from '../repo-lock.js';
+import { sweepWorkspace } from '../litter.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { checkoutOut, missingObjects } from '../cache/checkout.js';
+import { CorruptObject, EXIT_DAMAGED_CACHE } from '../cache/object-store.js';
 import type { LockedPath } from '../lockfile.js';
 import type { Io } from '../cli-io.js';
 
-export type CheckoutOutcome = 'unchanged' | 'restored' | 'missing' | 'refused';
+/** `damaged`: an object it needs failed verification and was quarantined; the output was left as it was. */
+export type CheckoutOutcome = 'unchanged' | 'restored' | 'missing' | 'refused' | 'damaged';
 
 export interface CheckoutItem {
   readonly stage: string;
@@ -46,7 +49,13 @@ export async function checkoutOutputs(ws: Workspace, cache: LocalCache, targets:
       items.push({ stage, path: out.path, outcome: 'unchanged' });
       continue;
     }
+    const seen = cache.store.quarantined.length;
     const missing = await missingObjects(cache.store, out);
+    const damaged = cache.store.quarantined.slice(seen)[0];
+    if (damaged) {
+      items.push({ stage, path: out.path, outcome: 'damaged', detail: new CorruptObject(damaged).message });
+      continue;
+    }
     if (missing.length) {
       items.push({ stage, path: out.path, outcome: 'missing', detail: `${missing.length} object${missing.length === 1 ? '' : 's'} not in the cache` });
       continue;
@@ -55,7 +64,13 @@ export async function checkoutOutputs(ws: Workspace, cache: LocalCache, targets:
       items.push({ stage, path: out.path, outcome: 'refused', detail: 'it has changes that are not in the cache' });
       continue;
     }
-    await checkoutOut(cache.store, ws.root, out, cache.settings.link);
+    try {
+      await checkoutOut(cache.store, ws.root, out, cache.settings.link);
+    } catch (e) {
+      if (!(e instanceof CorruptObject)) throw e;
+      items.push({ stage, path: out.path, outcome: 'damaged', detail: e.message });
+      continue;
+    }
     items.push({ stage, path: out.path, outcome: 'restored' });
   }
   return items;
@@ -70,9 +85,12 @@ export async function checkoutCommand(io: Io, args: { targets: string[]; force: 
   const lock = await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'checkout', 0);
   try {
     const ws = openWorkspace(io.cwd, { checkDeps: false });
-    const items = await checkoutOutputs(ws, openLocalCache(ws.stateDir), args.targets, args.force);
+    const cache = openLocalCache(ws.stateDir);
+    sweepWorkspace(ws, cache.settings.dir);
+    const items = await checkoutOutputs(ws, cache, args.targets, args.force);
+    sweepWorkspace(ws);
     saveCaches(ws);
-    const bad = items.filter((i) => i.outcome === 'missing' || i.outcome === 'refused');
+    const bad = items.filter((i) => i.outcome === 'missing' || i.outcome === 'refused' || i.outcome === 'damaged');
     if (args.json) {
       io.out(JSON.stringify({ ok: bad.length === 0, outputs: items }, null, 2));
     } else {
@@ -80,11 +98,13 @@ export async function checkoutCommand(io: Io, args: { targets: string[]; force: 
         if (i.outcome === 'restored') io.out(`↺ ${i.path}: restored from the cache`);
         else if (i.outcome === 'missing') io.err(`✗ ${i.path}: ${i.detail}; run 'lockstep pull' or 'lockstep repro ${i.stage}'`);
         else if (i.outcome === 'refused') io.err(`✗ ${i.path}: ${i.detail}; rerun with --force to discard them`);
+        else if (i.outcome === 'damaged') io.err(`✗ ${i.path}: not restored: ${i.detail}; 'lockstep repro ${i.stage}' makes it again, 'lockstep cache verify --repair' fetches a good copy`);
       }
       const n = (o: CheckoutOutcome) => items.filter((i) => i.outcome === o).length;
-      io.out(`${items.length} output${items.length === 1 ? '' : 's'}: ${n('restored')} restored, ${n('unchanged')} unchanged${n('missing') ? `, ${n('missing')} missing` : ''}${n('refused') ? `, ${n('refused')} kept (local changes)` : ''}`);
+      io.out(`${items.length} output${items.length === 1 ? '' : 's'}: ${n('restored')} restored, ${n('unchanged')} unchanged${n('missing') ? `, ${n('missing')} missing` : ''}${n('refused') ? `, ${n('refused')} kept (local changes)` : ''}${n('damaged') ? `, ${n('damaged')} not restored (damaged cache object)` : ''}`);
     }
-    return bad.length ? 1 : 0;
+    // A damaged cache is not bad input: its own named code (1, like the other outcomes that leave an output behind).
+    return items.some((i) => i.outcome === 'damaged') ? EXIT_DAMAGED_CACHE : bad.length ? 1 : 0;
   } finally {
     lock.release();
   }

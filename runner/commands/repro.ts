@@ -2,6 +2,7 @@ import path from 'node:path';
 import { findRoot, openWorkspace, STATE_DIR } from '../workspace.js';
 import { Executor, type CacheHooks, type ReproOptions } from '../executor.js';
 import { RepoLock } from '../repo-lock.js';
+import { sweepWorkspace } from '../litter.js';
 import { cacheSettings } from '../cache/settings.js';
 import type { Fetcher } from '../cache/stage-cache.js';
 import type { RemoteStore } from '../remote/types.js';
@@ -38,6 +39,8 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
       // Settings are checked now (a bad config stops the run before anything runs); the cache machinery
       // itself loads only when a stage first needs it, so a no-op run never pays for it.
       const settings = cacheSettings(ws.stateDir);
+      // Temp files of a run that was killed (kill -9, power loss): we hold the lock, so they are nobody's.
+      sweepWorkspace(ws, settings.dir);
       const workspace = ws;
       let fetcher: Fetcher | undefined;
       let open: Promise<CacheHooks> | undefined;
@@ -82,6 +85,8 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // …and those the run's hashing met inside directory outputs.
+    if (!args.dry) sweepWorkspace(ws);
     lock.release();
     await remote?.close();
   }

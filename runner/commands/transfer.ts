@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { openWorkspace, saveCaches, findRoot, STATE_DIR, type Workspace } from '../workspace.js';
 import { RepoLock } from '../repo-lock.js';
+import { sweepWorkspace } from '../litter.js';
 import { UserError } from '../errors.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { fetchOutputs, fetchRunEntries, newReport, push, type SyncOptions, type SyncReport } from '../cache/sync.js';
@@ -19,6 +20,8 @@ export interface TransferArgs {
   /** Include run-cache entries (default on; --no-run-cache turns it off). */
   readonly runCache: boolean;
   readonly json: boolean;
+  /** push: download and hash every remote copy the remote says it has (not only compare sizes). */
+  readonly verify?: boolean;
 }
 
 /** The configured remote, opened. */
@@ -46,10 +49,11 @@ function progressLine(io: Io, verb: string): SyncOptions['progress'] {
 function finish(io: Io, verb: string, remote: RemoteStore, r: SyncReport, json: boolean, extra: Record<string, unknown> = {}): number {
   const ok = r.failures.length === 0 && r.unavailable.length === 0;
   if (json) {
-    io.out(JSON.stringify({ ok, remote: remote.name, transferred: r.transferred, bytes: r.bytes, alreadyThere: r.alreadyThere, failures: r.failures, unavailable: r.unavailable, ...extra }, null, 2));
+    io.out(JSON.stringify({ ok, remote: remote.name, transferred: r.transferred, bytes: r.bytes, alreadyThere: r.alreadyThere, replaced: r.replaced, failures: r.failures, unavailable: r.unavailable, ...extra }, null, 2));
   } else {
     for (const f of r.failures) io.err(`✗ ${f.what}: ${f.why}`);
     for (const u of r.unavailable) io.err(`✗ ${u.path}: not in ${u.where}`);
+    for (const k of r.replaced) io.out(`↻ ${k}: the copy on '${remote.name}' was wrong; uploaded again`);
     io.out(`${verb} ${r.transferred} object${r.transferred === 1 ? '' : 's'} (${mb(r.bytes)}) ${verb === 'pushed' ? 'to' : 'from'} '${remote.name}' (${remote.description})${r.alreadyThere ? `; ${r.alreadyThere} already there` : ''}`);
   }
   return ok ? 0 : 1;
@@ -72,7 +76,7 @@ export async function pushCommand(io: Io, args: TransferArgs): Promise<number> {
     const outs = lockedOuts(ws, args.targets).map(({ out }) => ({ path: out.path, out }));
     // A read-only run-cache (untrusted builds) never publishes entries.
     const runs = args.runCache && !cache.runs.trust.readOnly ? runEntriesOf(ws, cache, args.targets) : [];
-    const report = await push(cache, store, outs, runs, { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'pushing') });
+    const report = await push(cache, store, outs, runs, { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'pushing'), verify: args.verify });
     return finish(io, 'pushed', store, report, args.json);
   } finally {
     await store.close();
@@ -93,14 +97,25 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
       await fetchOutputs(cache, store, outs, opts, report);
       if (!then) return finish(io, 'fetched', store, report, args.json);
       // Outputs whose objects did not all arrive (or failed verification) are left as they are.
-      const items = await checkoutOutputs(ws, cache, args.targets, false);
+      sweepWorkspace(ws, cache.settings.dir);
+      let items = await checkoutOutputs(ws, cache, args.targets, false);
+      const damaged = items.filter((i) => i.outcome === 'damaged').map((i) => i.path);
+      if (damaged.length) {
+        // A local object failed verification and was quarantined: fetch a good copy and try once more.
+        await fetchOutputs(cache, store, outs.filter((o) => damaged.includes(o.path)), opts, report);
+        const retried = await checkoutOutputs(ws, cache, damaged, false);
+        items = items.map((i) => retried.find((r) => r.path === i.path) ?? i);
+      }
+      sweepWorkspace(ws);
       saveCaches(ws);
       const restored = items.filter((i) => i.outcome === 'restored');
       if (!args.json) for (const i of restored) io.out(`↺ ${i.path}: restored`);
       const code = finish(io, 'fetched', store, report, args.json, { restored: restored.map((i) => i.path) });
       const refused = items.filter((i) => i.outcome === 'refused');
       if (!args.json) for (const i of refused) io.err(`✗ ${i.path}: ${i.detail}; 'lockstep checkout --force ${i.stage}' discards them`);
-      return code || (refused.length ? 1 : 0);
+      const stillDamaged = items.filter((i) => i.outcome === 'damaged');
+      if (!args.json) for (const i of stillDamaged) io.err(`✗ ${i.path}: not restored: ${i.detail}`);
+      return code || (refused.length || stillDamaged.length ? 1 : 0);
     } finally {
       await store.close();
     }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { hashFile, hashString } from './xxhash.js';
 import type { StatCache, FileStat } from './stat-cache.js';
 import { errnoCode } from '../fs-util.js';
+import { isTempName } from '../litter.js';
 
 export interface ManifestEntry {
   /** POSIX path relative to the directory (or, for a glob, to the repository). */
@@ -30,6 +31,9 @@ function toFileStat(st: fs.Stats): FileStat {
 
 /** Hashes files, directories and globs, consulting the stat cache first. */
 export class TreeHasher {
+  /** Temp files and folders a walk skipped (left by killed runs, or in flight): for the caller to sweep. */
+  readonly temps: string[] = [];
+
   constructor(private readonly statCache: StatCache) {}
 
   async hashPath(abs: string): Promise<PathState> {
@@ -42,7 +46,7 @@ export class TreeHasher {
     }
     if (st.isDirectory()) {
       const files: { relpath: string; abs: string; st: fs.Stats }[] = [];
-      walk(abs, '', files, new Set([fs.realpathSync(abs)]));
+      walk(abs, '', files, new Set([fs.realpathSync(abs)]), this.temps);
       return this.manifestOf(files);
     }
     return { kind: 'file', ...(await this.hashRegular(abs, st)) };
@@ -51,7 +55,7 @@ export class TreeHasher {
   /** A glob dep is hashed like a directory whose entries are the matches (repo-relative). */
   async hashGlob(root: string, pattern: string): Promise<HashInfo> {
     const { default: fg } = await import('fast-glob'); // only glob deps pay for loading it
-    const matches = await fg(pattern, { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: true });
+    const matches = await fg(pattern, { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: true, ignore: ['**/*.lockstep-tmp-*', '**/*.lockstep-tmp-*/**'] });
     const files = matches.map((relpath) => {
       const abs = path.join(root, relpath);
       return { relpath, abs, st: fs.statSync(abs) };
@@ -94,9 +98,15 @@ function walk(
   prefix: string,
   out: { relpath: string; abs: string; st: fs.Stats }[],
   seen: Set<string>,
+  temps: string[],
 ): void {
   for (const ent of fs.readdirSync(dirAbs, { withFileTypes: true })) {
     const abs = dirAbs + '/' + ent.name;
+    // A checkout's temp file is not content: counting it would make an output look modified.
+    if (isTempName(ent.name)) {
+      temps.push(abs);
+      continue;
+    }
     const relpath = prefix ? `${prefix}/${ent.name}` : ent.name;
     let st: fs.Stats;
     try {
@@ -112,7 +122,7 @@ function walk(
         if (seen.has(real)) continue;
         seen.add(real);
       }
-      walk(abs, relpath, out, seen);
+      walk(abs, relpath, out, seen, temps);
       if (real !== undefined) seen.delete(real);
     } else if (st.isFile()) {
       out.push({ relpath, abs, st });

@@ -52,3 +52,43 @@ export async function hashFile(absPath: string): Promise<{ hash: string; size: n
   }
   return { hash: toHex64(state.digest()), size };
 }
+
+/**
+ * Copy a file and hash what was read, in one pass: restoring from the cache
+ * verifies the object for the price of the copy's own read. The copy is
+ * created with `mode` (the cache's objects are read-only, copies are not).
+ */
+export async function copyFileHashing(src: string, dest: string, mode = 0o644): Promise<{ hash: string; size: number }> {
+  const h = await getHasher();
+  const buf = (sharedBuffer ??= Buffer.allocUnsafe(CHUNK));
+  const inFd = fs.openSync(src, 'r');
+  try {
+    const outFd = fs.openSync(dest, 'w', mode);
+    try {
+      const first = fs.readSync(inFd, buf, 0, CHUNK, null);
+      if (first < CHUNK) {
+        // One read covers most objects: hash it in one call and write it in one call.
+        const data = buf.subarray(0, first);
+        writeAll(outFd, data);
+        return { hash: toHex64(h.h64Raw(data)), size: first };
+      }
+      const state = h.create64();
+      let size = 0;
+      for (let n = first; n > 0; n = fs.readSync(inFd, buf, 0, CHUNK, null)) {
+        const data = n === CHUNK ? buf : buf.subarray(0, n);
+        state.update(data);
+        writeAll(outFd, data);
+        size += n;
+      }
+      return { hash: toHex64(state.digest()), size };
+    } finally {
+      fs.closeSync(outFd);
+    }
+  } finally {
+    fs.closeSync(inFd);
+  }
+}
+
+function writeAll(fd: number, data: Buffer): void {
+  for (let off = 0; off < data.length; ) off += fs.writeSync(fd, data, off, data.length - off);
+}

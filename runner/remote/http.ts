@@ -51,11 +51,12 @@ export class HttpRemote implements RemoteStore {
     throw Object.assign(new Error(res.status === 404 ? `'${key}' is not on remote '${this.name}'` : msg), { status: res.status });
   }
 
-  async existing(keys: readonly string[]): Promise<Set<string>> {
-    const found = new Set<string>();
+  async existing(keys: readonly string[]): Promise<Map<string, number | undefined>> {
+    const found = new Map<string, number | undefined>();
     await pool(keys, 16, async (key) => {
       const res = await withRetries(() => this.request('HEAD', key, {}, [200, 404]));
-      if (res.status === 200) found.add(key);
+      const length = res.headers.get('content-length');
+      if (res.status === 200) found.set(key, length === null ? undefined : Number(length));
     });
     return found;
   }

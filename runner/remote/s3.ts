@@ -66,12 +66,12 @@ export class S3Remote implements RemoteStore {
     return this.prefix ? `${this.prefix}/${key}` : key;
   }
 
-  async existing(keys: readonly string[]): Promise<Set<string>> {
-    const found = new Set<string>();
+  async existing(keys: readonly string[]): Promise<Map<string, number | undefined>> {
+    const found = new Map<string, number | undefined>();
     await pool(keys, 16, async (key) => {
       try {
-        await this.send(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
-        found.add(key);
+        const head = await this.send<{ ContentLength?: number }>(new this.sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.k(key) }));
+        found.set(key, head.ContentLength);
       } catch (e) {
         const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
         if (status !== 404) throw e;
