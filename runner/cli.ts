@@ -1,6 +1,6 @@
 import { UserError } from './errors.js';
 import { processIo, type Io } from './cli-io.js';
-import { collect, createProgram, wholeNumber, type Program } from './cli-kit.js';
+import { collect, createProgram, Option, wholeNumber, type Program } from './cli-kit.js';
 
 /**
  * `lockstep`: each command parses its arguments (commander), imports the
@@ -129,8 +129,10 @@ function build(io: Io): Program {
       .option('--json', 'machine-readable output');
     // pull and fetch always verify what they download; push can also check the copies the remote already has.
     if (verb === 'push') cmd.option('--verify', 'also download and hash the copies the remote already has (wrong ones are replaced)');
+    else cmd.addOption(new Option('--verify').hideHelp());
     cmd.action(
         p.action(async (targets: string[], o: Opts) => {
+          if (o.verify && verb !== 'push') throw new UserError({ message: `--verify goes with push (${verb} always verifies what it downloads)` });
           const m = await import('./commands/transfer.js');
           const args = { targets, remote: str(o.remote), jobs: o.jobs as number | undefined, runCache: o.runCache !== false, json: !!o.json, verify: !!o.verify };
           if (verb === 'push') return m.pushCommand(io, args);

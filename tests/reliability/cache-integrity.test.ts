@@ -399,10 +399,10 @@ describe('lockstep cache verify', () => {
     repo = setup();
     const a = await repo.run(['cache', 'fsck']);
     expect(a.code).toBe(2);
-    expect(a.stderr).toContain("error: unknown cache command 'fsck'");
+    expect(a.stderr).toContain("error: unknown command 'fsck'");
     const b = await repo.run(['cache', 'verify', 'x']);
     expect(b.code).toBe(2);
-    expect(b.stderr.trim()).toBe("error: cache verify takes no arguments, got 'x'");
+    expect(b.stderr.trim()).toBe("error: too many arguments for 'verify'. Expected 0 arguments but got 1.");
   });
 });
 
