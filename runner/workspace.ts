@@ -50,7 +50,7 @@ export function openWorkspace(cwd: string, opts: { checkDeps?: boolean } = {}): 
   const graph = Graph.analyze(pipeline, { checkDeps: opts.checkDeps ?? true });
   const lock = Lockfile.read(root, parsedCache);
   const statCache = StatCache.load(stateDir);
-  return { root, stateDir, pipeline, graph, lock, statCache, hasher: new TreeHasher(statCache), parsedCache };
+  return { root, stateDir, pipeline, graph, lock, statCache, hasher: new TreeHasher(statCache, root), parsedCache };
 }
 
 /**
