@@ -31,7 +31,7 @@ export function readConfigFiles(stateDir: string): ConfigFile[] {
       continue;
     }
     if (!isPlainObject(doc)) {
-      throw new UserError({ message: `${display} must be a YAML mapping (remotes, default, cache, allow_symlinked)`, location: { file: display } });
+      throw new UserError({ message: `not a YAML mapping of settings (${CONFIG_TOP_KEYS.join(', ')})`, location: { file: display } });
     }
     for (const k of Object.keys(doc)) {
       if (!CONFIG_TOP_KEYS.includes(k)) {

@@ -36,7 +36,14 @@ export class YamlSource {
       });
       throw new UserError(diags);
     }
-    return new YamlSource(file, doc.toJS({ maxAliasCount: 1000 }), undefined, { doc, lines });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 1000 });
+    } catch (e) {
+      // An alias bomb ("billion laughs") is refused by the parser's alias limit: that is bad input, not a crash.
+      throw new UserError({ message: `invalid YAML: ${firstLine((e as Error).message)}`, location: { file } });
+    }
+    return new YamlSource(file, value, undefined, { doc, lines });
   }
 
   static read(file: string, displayName = file, cache?: ParsedFileCache): YamlSource | undefined {
