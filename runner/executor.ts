@@ -7,7 +7,7 @@ import { fingerprint, observeInputs, observeOuts, toLocked, type Inputs, type Ob
 import { staleReasons, type Reason } from './staleness.js';
 import type { Reporter, StageResult } from './reporter.js';
 import { writeFileAtomic } from './fs-util.js';
-import { UserError, formatDiagnostic } from './errors.js';
+import { UserError, formatDiagnostic, formatLocation } from './errors.js';
 import { recordDurations } from './durations.js';
 import { abortHashing, HashAborted } from './hash/xxhash.js';
 import { guardFor } from './containment.js';
@@ -264,8 +264,10 @@ export class Executor {
       if (e instanceof UserError && e.diagnostics.some((d) => d.location?.line !== undefined)) {
         // Located problems (a stage module that does not compile) keep their file:line:col, one line each.
         for (const d of e.diagnostics) for (const l of formatDiagnostic(d).split('\n')) this.reporter.line(stage.name, l, 'stderr');
-        const files = [...new Set(e.diagnostics.flatMap((d) => (d.location ? [d.location.file] : [])))];
-        this.fail(stage, reasons, `${files.join(', ')}: ${e.diagnostics.length} error${e.diagnostics.length === 1 ? '' : 's'} (above)`, performance.now() - t0);
+        const first = e.diagnostics[0]!;
+        const more = e.diagnostics.length > 1 ? ` (and ${e.diagnostics.length - 1} more)` : '';
+        const what = stage.command.kind === 'module' ? 'cannot compile stage module: ' : '';
+        this.fail(stage, reasons, `${what}${first.location ? formatLocation(first.location) + ': ' : ''}${first.message}${more}`, performance.now() - t0);
         return;
       }
       this.fail(stage, reasons, e instanceof UserError ? e.message : (e as Error).message, performance.now() - t0);

@@ -168,7 +168,7 @@ describe('a stage module that does not compile', () => {
     const r = await repo.run(['repro']);
     expect(r.code).toBe(1); // a stage failed (as a shell stage with a syntax error does)
     expect(r.stdout + r.stderr).toMatch(/^\s*stages\/x\.ts:2:13: error: Unexpected ";"$/m);
-    expect(r.stdout).toMatch(/✗ x: failed .*stages\/x\.ts/);
+    expect(r.stdout).toMatch(/✗ x: failed .*: cannot compile stage module: stages\/x\.ts:2:13: Unexpected ";"/);
     expect(r.stderr).not.toMatch(/internal error/);
   });
 });
