@@ -233,3 +233,41 @@ describe('special files and link cycles in deps', () => {
     expect(repo.read('pipeline.lock')).toMatch(/nfiles: 4\n/);
   });
 });
+
+describe('resolveReal and PathGuard (in process)', () => {
+  it('follows every link on the way, a dangling one at the end too, and .. after a link physically', async () => {
+    const { resolveReal } = await import('../../runner/containment.js');
+    setup({ 'in/f.txt': 'x' });
+    const root = fs.realpathSync(repo.dir);
+    const out = fs.realpathSync(outside);
+    fs.symlinkSync(outside, repo.path('link'));
+    fs.symlinkSync(path.join(outside, 'nope', 'x'), repo.path('dangling'));
+    fs.symlinkSync('link/d', repo.path('chain'));
+    fs.symlinkSync('loop2', repo.path('loop1'));
+    fs.symlinkSync('loop1', repo.path('loop2'));
+    expect(resolveReal(repo.path('in/f.txt'))).toBe(path.join(root, 'in/f.txt'));
+    expect(resolveReal(repo.path('in/new/deeper'))).toBe(path.join(root, 'in/new/deeper'));
+    expect(resolveReal(repo.path('link/d/x'))).toBe(path.join(out, 'd/x'));
+    expect(resolveReal(repo.path('dangling'))).toBe(path.join(out, 'nope/x'));
+    expect(resolveReal(repo.path('chain/precious.txt'))).toBe(path.join(out, 'd/precious.txt'));
+    // `link/..` is the parent of where link leads, as the kernel sees it: not the repository.
+    expect(resolveReal(repo.dir + '/link/../x')).toBe(path.join(path.dirname(out), 'x'));
+    expect(() => resolveReal(repo.path('loop1/x'))).not.toThrow();
+  });
+
+  it('allows only what allow_symlinked lists, and never the repository state', async () => {
+    const { PathGuard } = await import('../../runner/containment.js');
+    setup({});
+    fs.mkdirSync(repo.path('.lockstep'));
+    fs.symlinkSync(outside, repo.path('disk'));
+    fs.symlinkSync(outside, repo.path('other'));
+    fs.symlinkSync('.lockstep', repo.path('state'));
+    const g = new PathGuard(repo.dir, ['disk']);
+    expect(g.problem('disk/d/x')).toBeUndefined();
+    expect(g.problem('disk')).toBeUndefined();
+    expect(g.problem('plain/new.txt')).toBeUndefined();
+    expect(g.problem('other/x')).toMatch(/outside the repository/);
+    expect(g.problem('state/x')).toMatch(/into \.lockstep\//);
+    expect(new PathGuard(repo.dir, ['state']).problem('state/x')).toMatch(/into \.lockstep\//);
+  });
+});
