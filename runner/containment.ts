@@ -58,9 +58,42 @@ export class PathGuard {
     this.rootReal = fs.realpathSync(root);
   }
 
+  /**
+   * Where repository path `rel` (normalised, POSIX) really lands. Resolved
+   * parent first, so with a `memo` (one pipeline check) each folder shared by
+   * many outputs is looked at once; a write-time check passes none and sees
+   * the disk as it is now.
+   */
+  real(rel: string, memo?: Map<string, string>): string {
+    if (rel === '.' || rel === '') return this.rootReal;
+    const hit = memo?.get(rel);
+    if (hit !== undefined) return hit;
+    const slash = rel.lastIndexOf('/');
+    const name = rel.slice(slash + 1);
+    const parent = slash < 0 ? this.rootReal : this.real(rel.slice(0, slash), memo);
+    let real: string;
+    if (name === '..' || name === '.') real = path.resolve(parent, name);
+    else {
+      const candidate = path.join(parent, name);
+      let link = false;
+      try {
+        link = fs.lstatSync(candidate).isSymbolicLink();
+      } catch {
+        // absent: nothing below it is a link yet
+      }
+      real = link ? resolveReal(candidate) : candidate;
+    }
+    memo?.set(rel, real);
+    return real;
+  }
+
   /** Why writing at repository path `rel` is unsafe, or undefined when it is not. */
-  problem(rel: string): string | undefined {
-    const real = resolveReal(path.join(this.root, rel));
+  problem(rel: string, memo?: Map<string, string>): string | undefined {
+    return this.problemOf(rel, this.real(rel, memo));
+  }
+
+  /** As `problem`, for a path already resolved to `real`. */
+  problemOf(rel: string, real: string): string | undefined {
     for (const d of STATE_DIRS) {
       if (isWithin(path.join(this.rootReal, d), real)) return `it resolves through a symlink into ${d}/ (${real})`;
     }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { UserError, didYouMean, type Diagnostic, type SourceLocation } from '../errors.js';
 import { isGlob, isWithin } from '../paths.js';
-import { guardFor, resolveReal, ALLOW_HINT } from '../containment.js';
+import { guardFor, ALLOW_HINT } from '../containment.js';
 import type { Command, DepDecl, OutDecl, OutKind, ParamsDecl, Stage } from '../stage.js';
 import { Interpolator, type Scope } from './interpolate.js';
 import { ParamsFiles, allKeys, lookup, type ParamsTree } from './params.js';
@@ -107,21 +107,22 @@ class PipelineBuilder {
   private checkOutSites(): void {
     if (this.outSites.length === 0) return;
     const guard = guardFor(this.root);
-    const protectedReal = new Map<string, string>();
-    for (const f of [...this.paramsFilesUsed, PIPELINE_FILE, 'pipeline.lock']) protectedReal.set(resolveReal(path.join(this.root, f)), f);
+    const memo = new Map<string, string>();
+    const protectedFiles = [...this.paramsFilesUsed, PIPELINE_FILE, 'pipeline.lock'];
+    const protectedReal = protectedFiles.map((f) => [guard.real(f, memo), f] as const);
     for (const { rp, raw, at } of this.outSites) {
       const own = [...this.paramsFilesUsed].find((f) => isWithin(rp, f));
       if (own) {
         this.error(`'${raw}' cannot be an output: ${own === rp ? 'it is' : 'it holds'} the params file '${own}' the pipeline reads`, at);
         continue;
       }
-      const real = resolveReal(path.join(this.root, rp));
-      const hit = [...protectedReal].find(([r]) => isWithin(real, r));
+      const real = guard.real(rp, memo);
+      const hit = protectedReal.find(([r]) => isWithin(real, r));
       if (hit) {
         this.error(`'${raw}' cannot be an output: through a symlink it is '${hit[1]}'`, at);
         continue;
       }
-      const why = guard.problem(rp);
+      const why = guard.problemOf(rp, real);
       if (why) this.error(`output '${raw}' is unsafe: ${why}`, at, { hint: ALLOW_HINT });
     }
   }

@@ -44,6 +44,21 @@ describe('YAML alias bombs', () => {
   });
 });
 
+describe('a FIFO where a YAML file is read', () => {
+  it('params.yaml or .lockstep/config as a FIFO is refused at once instead of blocking', async () => {
+    repo = new TempRepo({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: echo\n    params: [lr]\n' });
+    execSync('mkfifo params.yaml', { cwd: repo.dir });
+    const t0 = Date.now();
+    expectOneError(await repo.run(['repro']), /^params\.yaml: error: not a regular file but a FIFO/);
+    repo.rm('params.yaml');
+    repo.write({ 'params.yaml': 'lr: 1\n' });
+    fs.mkdirSync(repo.path('.lockstep'), { recursive: true });
+    execSync('mkfifo .lockstep/config', { cwd: repo.dir });
+    expectOneError(await repo.run(['status']), /^\.lockstep\/config: error: not a regular file but a FIFO/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+});
+
 describe('pipeline.lock', () => {
   it('a malformed hash value is named with its line and column', async () => {
     repo = new TempRepo({ 'pipeline.yaml': SIMPLE });
