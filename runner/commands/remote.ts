@@ -4,7 +4,7 @@ import YAML, { isMap } from 'yaml';
 import { findRoot, STATE_DIR } from '../workspace.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../fs-util.js';
-import { readRemotesConfig, remoteUrlProblem, REMOTE_URL_HINT } from '../remote/config.js';
+import { endpointProblem, readRemotesConfig, remoteUrlProblem, REMOTE_URL_HINT } from '../remote/config.js';
 import type { Io } from '../cli-io.js';
 
 /** Edit .lockstep/config (or config.local) as a YAML document, so the user's comments survive. */
@@ -29,6 +29,10 @@ function optionValue(key: string, raw: string): string | number | boolean {
   if (key === 'read_only' || key === 'force_path_style') {
     if (raw !== 'true' && raw !== 'false') throw new UserError({ message: `${key} must be true or false, got '${raw}'` });
     return raw === 'true';
+  }
+  if (key === 'endpoint') {
+    const why = endpointProblem(raw);
+    if (why) throw new UserError({ message: why });
   }
   return raw;
 }

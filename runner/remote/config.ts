@@ -42,6 +42,10 @@ export function readRemotesConfig(stateDir: string): RemotesConfig {
       if (r.jobs !== undefined && (!Number.isInteger(r.jobs) || (r.jobs as number) < 1)) {
         throw new UserError({ message: `remote '${rname}': jobs must be a whole number of at least 1`, location: src.locate(['remotes', rname, 'jobs']) });
       }
+      if (r.endpoint !== undefined) {
+        const why = endpointProblem(r.endpoint);
+        if (why) throw new UserError({ message: `remote '${rname}': ${why}`, location: src.locate(['remotes', rname, 'endpoint']) });
+      }
       if (r.url !== undefined) {
         const why = remoteUrlProblem(r.url);
         if (why) throw new UserError({ message: `remote '${rname}': ${why}`, location: src.locate(['remotes', rname, 'url']), hint: REMOTE_URL_HINT });
@@ -85,6 +89,18 @@ export function remoteUrlProblem(url: unknown): string | undefined {
     return undefined;
   }
   return `unsupported URL scheme '${scheme}://' in '${url}'`;
+}
+
+/** What is wrong with an S3 `endpoint:` (it must be an http(s) URL), or undefined. */
+export function endpointProblem(endpoint: unknown): string | undefined {
+  if (typeof endpoint !== 'string') return 'endpoint must be an http(s) URL';
+  try {
+    const u = new URL(endpoint);
+    if ((u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '') return undefined;
+  } catch {
+    // reported below
+  }
+  return `endpoint '${endpoint}' is not an http(s) URL (for example http://127.0.0.1:9000)`;
 }
 
 /** The remote to use: the one named, else the default, else the only one. */

@@ -155,7 +155,16 @@ describe('remote URLs', () => {
       expect(r.stderr).toMatch(/hint: a remote is a folder path, file:\/\/\/path, http\(s\):\/\/host\/path \(WebDAV\) or s3:\/\/bucket\/prefix/);
       expect(repo.exists('.lockstep/config')).toBe(false);
     }
+    expectOneError(await repo.run(['remote', 'add', 'o', 's3://good-bucket/p', '-o', 'endpoint=notaurl']), /endpoint 'notaurl' is not an http\(s\) URL/);
+    expect(repo.exists('.lockstep/config')).toBe(false);
     expect((await repo.run(['remote', 'add', 'o', 's3://good-bucket/prefix'])).code).toBe(0);
+  });
+
+  it('a folder remote that is a file stops push with one line, not an error per object', async () => {
+    repo = new TempRepo({ 'pipeline.yaml': SIMPLE, 'afile': 'x\n' });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    expect((await repo.run(['remote', 'add', 'f', 'afile'])).code).toBe(0);
+    expectOneError(await repo.run(['push']), /remote 'f': .*afile is not a folder/);
   });
 
   it('a bad URL written into the config by hand stops push, pull and status --remote with its location', async () => {
