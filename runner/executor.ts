@@ -7,8 +7,10 @@ import { fingerprint, observeInputs, observeOuts, toLocked, type Inputs, type Ob
 import { staleReasons, type Reason } from './staleness.js';
 import type { Reporter, StageResult } from './reporter.js';
 import { writeFileAtomic } from './fs-util.js';
-import { UserError } from './errors.js';
+import { UserError, formatDiagnostic, formatLocation } from './errors.js';
 import { recordDurations } from './durations.js';
+import { abortHashing, HashAborted } from './hash/xxhash.js';
+import { guardFor } from './containment.js';
 
 export interface ReproOptions {
   readonly targets: readonly string[];
@@ -76,6 +78,7 @@ export class Executor {
   /** Called on SIGINT/SIGTERM: stop scheduling, end children; run() then settles and flushes. */
   interrupt(): void {
     this.stopping = 'interrupt';
+    abortHashing(); // a stage hashing a big dep stops at its next chunk
     void import('./process.js').then((p) => p.killAll('SIGTERM'));
   }
 
@@ -132,6 +135,19 @@ export class Executor {
   }
 
   private async process(stage: Stage): Promise<void> {
+    try {
+      await this.processStage(stage);
+    } catch (e) {
+      // Stopped mid-hash by a signal: the stage did not run, and runs next time.
+      if (e instanceof HashAborted || this.stopping === 'interrupt') {
+        this.record({ name: stage.name, state: 'interrupted', reasons: [], error: 'interrupted; it will run again next time' });
+        return;
+      }
+      throw e;
+    }
+  }
+
+  private async processStage(stage: Stage): Promise<void> {
     const ups = [...this.ws.graph.upstream(stage.name)].filter((u) => this.selected.has(u));
     const badUp = ups.find((u) => ['failed', 'blocked', 'interrupted', 'not-run'].includes(this.results.get(u)!.state));
     if (badUp) {
@@ -197,6 +213,14 @@ export class Executor {
     const t0 = performance.now();
     let log = '';
     try {
+      // Checked again right before deleting: a symlink may have appeared since the pipeline was read
+      // (an upstream stage made it), and rm or the stage would then act outside the repository.
+      const guard = guardFor(root);
+      if (stage.wdir !== '.') {
+        const why = guard.problem(stage.wdir);
+        if (why) throw new UserError({ message: `refusing to run in wdir '${stage.wdir}': ${why}` });
+      }
+      for (const o of stage.outs) guard.assertWritable(o.path, 'output');
       for (const o of stage.outs) {
         const abs = path.join(root, o.path);
         if (!o.persist) fs.rmSync(abs, { recursive: true, force: true });
@@ -237,6 +261,15 @@ export class Executor {
       const unchanged = before !== undefined && sameOuts(before.outs, locked);
       this.record({ name: stage.name, state: 'done', reasons, durationMs: performance.now() - t0, unchangedOutputs: unchanged });
     } catch (e) {
+      if (e instanceof UserError && e.diagnostics.some((d) => d.location?.line !== undefined)) {
+        // Located problems (a stage module that does not compile) keep their file:line:col, one line each.
+        for (const d of e.diagnostics) for (const l of formatDiagnostic(d).split('\n')) this.reporter.line(stage.name, l, 'stderr');
+        const first = e.diagnostics[0]!;
+        const more = e.diagnostics.length > 1 ? ` (and ${e.diagnostics.length - 1} more)` : '';
+        const what = stage.command.kind === 'module' ? 'cannot compile stage module: ' : '';
+        this.fail(stage, reasons, `${what}${first.location ? formatLocation(first.location) + ': ' : ''}${first.message}${more}`, performance.now() - t0);
+        return;
+      }
       this.fail(stage, reasons, e instanceof UserError ? e.message : (e as Error).message, performance.now() - t0);
     } finally {
       this.running.delete(stage.name);

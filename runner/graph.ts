@@ -52,7 +52,12 @@ export class Graph {
         if (found.some((f) => f.stage === st.name)) {
           diags.push({ message: `stage '${st.name}' depends on its own output '${d.path}'`, location: st.location });
         }
-        if (opts.checkDeps && found.length === 0 && !d.glob && !fs.existsSync(path.resolve(p.root, d.path))) {
+        const special = opts.checkDeps && !d.glob ? specialFile(path.resolve(p.root, d.path)) : undefined;
+        if (special) {
+          // Reading a FIFO blocks until a writer comes; a device may never end. Refused by name, before anything opens it.
+          diags.push({ message: `dep '${d.path}' of stage '${st.name}' is ${special}; only files and directories can be deps`, location: st.location });
+        }
+        if (opts.checkDeps && found.length === 0 && !d.glob && !special && !fs.existsSync(path.resolve(p.root, d.path))) {
           diags.push({
             message: `dep '${d.path}' of stage '${st.name}' does not exist and no stage produces it`,
             location: st.location,
@@ -178,4 +183,19 @@ function topoOrder(stages: ReadonlyMap<string, Stage>, up: Map<string, Set<strin
     }
   }
   return order;
+}
+
+/** What kind of special file `abs` is (following links), or undefined for a file, a directory or nothing. */
+function specialFile(abs: string): string | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch {
+    return undefined;
+  }
+  if (st.isFile() || st.isDirectory()) return undefined;
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'a special file';
 }

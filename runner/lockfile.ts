@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { ParsedFileCache } from './config/parsed-cache.js';
 import YAML from 'yaml';
-import { UserError } from './errors.js';
+import { UserError, type SourceLocation } from './errors.js';
 import { writeFileAtomic } from './fs-util.js';
 import { YamlSource } from './config/yaml-source.js';
 import { isPlainObject } from './config/pipeline.js';
@@ -45,8 +45,9 @@ export class Lockfile {
       if (doc !== null && (!isPlainObject(doc) || (raw !== undefined && !isPlainObject(raw)))) {
         throw corrupt('it is not a mapping with a `stages` field');
       }
+      checkSchema(doc, src);
       for (const [name, e] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
-        stages.set(name, parseEntry(name, e));
+        stages.set(name, parseEntry(name, e, (p) => src.locate(['stages', name, ...p])));
       }
     }
     return new Lockfile(file, stages, cache);
@@ -54,11 +55,13 @@ export class Lockfile {
 
   /** Parse a lock file's text (e.g. read from a git revision). */
   static parseText(text: string, displayName = LOCK_FILE): Map<string, LockEntry> {
-    const doc = YamlSource.parse(displayName, text).toJS();
+    const src = YamlSource.parse(displayName, text);
+    const doc = src.toJS();
     const raw = isPlainObject(doc) ? doc.stages : undefined;
     const stages = new Map<string, LockEntry>();
     if (!isPlainObject(raw)) return stages;
-    for (const [name, e] of Object.entries(raw)) stages.set(name, parseEntry(name, e));
+    checkSchema(doc, src);
+    for (const [name, e] of Object.entries(raw)) stages.set(name, parseEntry(name, e, (p) => src.locate(['stages', name, ...p])));
     return stages;
   }
 
@@ -101,27 +104,46 @@ function lockedPathYaml(p: LockedPath): Record<string, unknown> {
   return { path: p.path, xxh64: p.hash, size: p.size, ...(p.nfiles !== undefined ? { nfiles: p.nfiles } : {}) };
 }
 
-function corrupt(why: string): UserError {
+/** The lock schemas this version reads; a newer (or foreign) lock must not be used and then rewritten. */
+const SCHEMAS = ['2.0'];
+
+function checkSchema(doc: unknown, src: YamlSource): void {
+  const schema = isPlainObject(doc) ? doc.schema : undefined;
+  if (schema === undefined || SCHEMAS.includes(String(schema))) return;
+  throw new UserError({
+    message: `schema '${String(schema)}' is not one this version reads (${SCHEMAS.join(', ')})`,
+    location: src.locate(['schema']),
+    hint: 'a newer Lockstep wrote it, or it is not a Lockstep lock; use that version, or restore the file from git',
+  });
+}
+
+/** An xxh64 content hash as the lock records it (a directory's ends in `.dir`). */
+const HASH_RE = /^[0-9a-f]{16}(\.dir)?$/;
+
+function corrupt(why: string, location: SourceLocation = { file: LOCK_FILE }): UserError {
   return new UserError({
     message: `${LOCK_FILE} is not valid: ${why}`,
-    location: { file: LOCK_FILE },
+    location,
     hint: `restore it from git (git checkout -- ${LOCK_FILE}) or delete it to rebuild every stage`,
   });
 }
 
-function parseEntry(name: string, e: unknown): LockEntry {
-  if (!isPlainObject(e) || typeof e.cmd !== 'string') throw corrupt(`stage '${name}' has no cmd`);
-  const paths = (v: unknown, what: string): LockedPath[] => {
+function parseEntry(name: string, e: unknown, at: (p: (string | number)[]) => SourceLocation): LockEntry {
+  if (!isPlainObject(e) || typeof e.cmd !== 'string') throw corrupt(`stage '${name}' has no cmd`, at([]));
+  const paths = (v: unknown, what: 'deps' | 'outs'): LockedPath[] => {
     if (v === undefined) return [];
-    if (!Array.isArray(v)) throw corrupt(`${what} of stage '${name}' is not a list`);
-    return v.map((x) => {
+    if (!Array.isArray(v)) throw corrupt(`${what} of stage '${name}' is not a list`, at([what]));
+    return v.map((x, i) => {
       if (!isPlainObject(x) || typeof x.path !== 'string' || typeof x.xxh64 !== 'string' || typeof x.size !== 'number') {
-        throw corrupt(`an entry in ${what} of stage '${name}' lacks path, xxh64 or size`);
+        throw corrupt(`an entry in ${what} of stage '${name}' lacks path, xxh64 or size`, at([what, i]));
+      }
+      if (!HASH_RE.test(x.xxh64)) {
+        throw corrupt(`'${x.xxh64}' (${what} of stage '${name}', ${x.path}) is not an xxh64 hash (16 hex digits, '.dir' for a folder)`, at([what, i, 'xxh64']));
       }
       return { path: x.path, hash: x.xxh64, size: x.size, ...(typeof x.nfiles === 'number' ? { nfiles: x.nfiles } : {}) };
     });
   };
   const params = e.params ?? {};
-  if (!isPlainObject(params) || !Object.values(params).every(isPlainObject)) throw corrupt(`params of stage '${name}' are malformed`);
+  if (!isPlainObject(params) || !Object.values(params).every(isPlainObject)) throw corrupt(`params of stage '${name}' are malformed`, at(['params']));
   return { cmd: e.cmd, deps: paths(e.deps, 'deps'), params: params as LockedParams, outs: paths(e.outs, 'outs') };
 }

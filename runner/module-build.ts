@@ -80,7 +80,7 @@ async function build(root: string, stateDir: string, modulePath: string): Promis
     throw new UserError(
       errors.length
         ? errors.map((er) => ({
-            message: `cannot compile stage module: ${er.text}`,
+            message: er.location ? er.text : `cannot compile stage module '${modulePath}': ${er.text}`,
             ...(er.location ? { location: { file: er.location.file, line: er.location.line, column: er.location.column + 1 } } : {}),
           }))
         : [{ message: `cannot compile stage module '${modulePath}': ${(e as Error).message}` }],

@@ -7,6 +7,7 @@ import { StatCache } from './hash/stat-cache.js';
 import { TreeHasher } from './hash/tree.js';
 import { UserError } from './errors.js';
 import { ParsedFileCache } from './config/parsed-cache.js';
+import { guardFor } from './containment.js';
 
 export const STATE_DIR = '.lockstep';
 
@@ -45,12 +46,14 @@ export function openWorkspace(cwd: string, opts: { checkDeps?: boolean } = {}): 
   const root = findRoot(cwd);
   const stateDir = path.join(root, STATE_DIR);
   ensureStateDir(stateDir);
+  // Reads and checks .lockstep/config: every command that opens the workspace refuses a broken one alike.
+  guardFor(root);
   const parsedCache = ParsedFileCache.load(stateDir);
   const pipeline = loadPipeline(root, parsedCache);
   const graph = Graph.analyze(pipeline, { checkDeps: opts.checkDeps ?? true });
   const lock = Lockfile.read(root, parsedCache);
   const statCache = StatCache.load(stateDir);
-  return { root, stateDir, pipeline, graph, lock, statCache, hasher: new TreeHasher(statCache), parsedCache };
+  return { root, stateDir, pipeline, graph, lock, statCache, hasher: new TreeHasher(statCache, root), parsedCache };
 }
 
 /**

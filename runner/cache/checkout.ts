@@ -4,6 +4,7 @@ import type { LockedPath } from '../lockfile.js';
 import { isDirHash } from './layout.js';
 import { isTempName, tempSuffix } from '../litter.js';
 import { CorruptObject, type LinkType, type ObjectStore } from './object-store.js';
+import { guardFor } from '../containment.js';
 
 /**
  * The objects an output needs that the store lacks. For a directory whose
@@ -53,6 +54,8 @@ async function placeFile(store: ObjectStore, hash: string, dest: string, link: L
  * steered outside it) and then swapped in.
  */
 export async function checkoutOut(store: ObjectStore, root: string, out: LockedPath, link: LinkType): Promise<void> {
+  // Right before writing: a folder on the way may have been replaced by a link to elsewhere since the run.
+  guardFor(root).assertWritable(out.path, 'output');
   const dest = path.join(root, out.path);
   fs.mkdirSync(path.dirname(dest), { recursive: true });
   if (!isDirHash(out.hash)) {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { UserError, didYouMean } from '../errors.js';
-import { YamlSource } from '../config/yaml-source.js';
 import { isPlainObject } from '../config/pipeline.js';
+import { readConfigFiles } from '../config/repo-config.js';
 /** How outputs are placed in the workspace from the cache. */
 export type LinkType = 'copy' | 'hardlink' | 'reflink';
 export const LINK_TYPES: readonly LinkType[] = ['copy', 'hardlink', 'reflink'];
@@ -23,13 +23,10 @@ const KEYS = ['dir', 'type'];
 export function cacheSettings(stateDir: string, env: NodeJS.ProcessEnv = process.env): CacheSettings {
   let dir = path.join(stateDir, 'cache');
   let link: LinkType = 'copy';
-  for (const name of ['config', 'config.local']) {
-    const file = path.join(stateDir, name);
-    const src = YamlSource.read(file, path.join('.lockstep', name));
-    const doc = src?.toJS();
-    if (!isPlainObject(doc) || doc.cache === undefined) continue;
+  for (const { src, doc } of readConfigFiles(stateDir)) {
+    if (doc.cache === undefined) continue;
     const c = doc.cache;
-    const where = (keyPath: (string | number)[], key = false) => src!.locate(keyPath, key);
+    const where = (keyPath: (string | number)[], key = false) => src.locate(keyPath, key);
     if (!isPlainObject(c)) throw new UserError({ message: '`cache` must be a mapping with `dir` and/or `type`', location: where(['cache']) });
     for (const k of Object.keys(c)) {
       if (!KEYS.includes(k)) {

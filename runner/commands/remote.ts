@@ -4,7 +4,7 @@ import YAML, { isMap } from 'yaml';
 import { findRoot, STATE_DIR } from '../workspace.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../fs-util.js';
-import { readRemotesConfig } from '../remote/config.js';
+import { endpointProblem, readRemotesConfig, remoteUrlProblem, REMOTE_URL_HINT } from '../remote/config.js';
 import type { Io } from '../cli-io.js';
 
 /** Edit .lockstep/config (or config.local) as a YAML document, so the user's comments survive. */
@@ -30,6 +30,10 @@ function optionValue(key: string, raw: string): string | number | boolean {
     if (raw !== 'true' && raw !== 'false') throw new UserError({ message: `${key} must be true or false, got '${raw}'` });
     return raw === 'true';
   }
+  if (key === 'endpoint') {
+    const why = endpointProblem(raw);
+    if (why) throw new UserError({ message: why });
+  }
   return raw;
 }
 
@@ -40,6 +44,8 @@ export function remoteCommand(io: Io, args: { sub: string | undefined; positiona
     case 'add': {
       if (!a || !b || args.positionals.length > 2) throw new UserError({ message: 'usage: lockstep remote add NAME URL [--default] [--local] [-o key=value …]' });
       if (!/^[A-Za-z0-9][\w.-]*$/.test(a)) throw new UserError({ message: `remote name '${a}' must be letters, digits, '.', '_' or '-'` });
+      const urlProblem = remoteUrlProblem(b);
+      if (urlProblem) throw new UserError({ message: `remote '${a}': ${urlProblem}`, hint: REMOTE_URL_HINT });
       const opts: Record<string, string | number | boolean> = {};
       for (const o of args.options) {
         const m = /^([\w]+)=(.*)$/.exec(o);

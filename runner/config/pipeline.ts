@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { UserError, didYouMean, type Diagnostic, type SourceLocation } from '../errors.js';
-import { isGlob } from '../paths.js';
+import { isGlob, isWithin } from '../paths.js';
+import { guardFor, ALLOW_HINT } from '../containment.js';
 import type { Command, DepDecl, OutDecl, OutKind, ParamsDecl, Stage } from '../stage.js';
 import { Interpolator, type Scope } from './interpolate.js';
 import { ParamsFiles, allKeys, lookup, type ParamsTree } from './params.js';
@@ -43,6 +44,10 @@ export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
 class PipelineBuilder {
   private readonly diags: Diagnostic[] = [];
   private readonly params: ParamsFiles;
+  /** Every output declared, with where, checked once all params files are known. */
+  private readonly outSites: { rp: string; raw: string; at: KeyPath }[] = [];
+  /** Params files the pipeline reads (params: and vars:), which no stage may overwrite. */
+  private readonly paramsFilesUsed = new Set<string>();
 
   constructor(private readonly root: string, private readonly src: YamlSource, cache?: ParsedFileCache) {
     this.params = new ParamsFiles(root, cache);
@@ -89,8 +94,37 @@ class PipelineBuilder {
       }
     }
     const plots = this.topPlots(doc.plots);
+    this.checkOutSites();
     if (this.diags.length) throw new UserError(this.diags);
     return { root: this.root, stages, plots, params: this.params };
+  }
+
+  /**
+   * An output is deleted before its stage runs and overwritten after: it must
+   * not be a file the pipeline itself reads as params, and it must not lead
+   * through a symlink outside the repository or into its state.
+   */
+  private checkOutSites(): void {
+    if (this.outSites.length === 0) return;
+    const guard = guardFor(this.root);
+    const memo = new Map<string, string>();
+    const protectedFiles = [...this.paramsFilesUsed, PIPELINE_FILE, 'pipeline.lock'];
+    const protectedReal = protectedFiles.map((f) => [guard.real(f, memo), f] as const);
+    for (const { rp, raw, at } of this.outSites) {
+      const own = [...this.paramsFilesUsed].find((f) => isWithin(rp, f));
+      if (own) {
+        this.error(`'${raw}' cannot be an output: ${own === rp ? 'it is' : 'it holds'} the params file '${own}' the pipeline reads`, at);
+        continue;
+      }
+      const real = guard.real(rp, memo);
+      const hit = protectedReal.find(([r]) => isWithin(real, r));
+      if (hit) {
+        this.error(`'${raw}' cannot be an output: through a symlink it is '${hit[1]}'`, at);
+        continue;
+      }
+      const why = guard.problemOf(rp, real);
+      if (why) this.error(`output '${raw}' is unsafe: ${why}`, at, { hint: ALLOW_HINT });
+    }
   }
 
   private topPlots(raw: unknown): { path: string; props: Record<string, unknown> }[] {
@@ -114,6 +148,7 @@ class PipelineBuilder {
   private rootScopes(vars: unknown, p: KeyPath): Scope[] {
     const scopes: Scope[] = [];
     const defaults = this.params.get(DEFAULT_PARAMS);
+    if (defaults) this.paramsFilesUsed.add(DEFAULT_PARAMS);
     if (defaults) scopes.push({ data: defaults, file: DEFAULT_PARAMS });
     return [...this.varsScopes(vars, p, ''), ...scopes];
   }
@@ -130,6 +165,7 @@ class PipelineBuilder {
         const [fileRaw, keysRaw] = v.split(':');
         const file = posixJoin(wdir, fileRaw!);
         const data = this.params.get(file);
+        if (data) this.paramsFilesUsed.add(file);
         if (!data) {
           this.error(`vars file '${file}' does not exist`, [...p, i]);
           return;
@@ -170,6 +206,10 @@ class PipelineBuilder {
         this.error(`'foreach' must be a list or a mapping`, [...p, 'foreach']);
         return [];
       }
+      if (entries.length === 0) {
+        this.error(`'foreach' of stage '${name}' is empty: it would make no stages`, [...p, 'foreach']);
+        return [];
+      }
       return entries.flatMap(([key, item]) => {
         const local = interp.withScope({ data: { item: item as never, key } });
         const st = this.stage(`${name}@${key}`, def.do as Record<string, unknown>, [...p, 'do'], local, name);
@@ -179,6 +219,11 @@ class PipelineBuilder {
     if ('matrix' in def) {
       const { matrix, ...rest } = def;
       const m = this.catching(() => interp.resolve(matrix, () => this.loc([...p, 'matrix'])));
+      if (m === undefined) return [];
+      if (isPlainObject(m) && Object.keys(m).length === 0) {
+        this.error(`'matrix' of stage '${name}' is empty: it would make no stages`, [...p, 'matrix']);
+        return [];
+      }
       if (!isPlainObject(m) || Object.values(m).some((v) => !Array.isArray(v) || v.length === 0)) {
         this.error(`'matrix' must map names to non-empty lists`, [...p, 'matrix']);
         return [];
@@ -210,7 +255,13 @@ class PipelineBuilder {
     this.checkFields(def, STAGE_FIELDS, p, `stage '${name}'`);
     const wdir = typeof def.wdir === 'string' ? posixJoin('', def.wdir) : '.';
     if (def.wdir !== undefined && typeof def.wdir !== 'string') this.error(`'wdir' must be a string`, [...p, 'wdir']);
-    if (wdir.startsWith('..')) this.error(`'wdir' must stay inside the repository`, [...p, 'wdir']);
+    if (typeof def.wdir === 'string' && path.isAbsolute(def.wdir)) this.error(`'wdir' must be a path inside the repository, not an absolute path`, [...p, 'wdir']);
+    else if (wdir === '..' || wdir.startsWith('../')) this.error(`'wdir' must stay inside the repository`, [...p, 'wdir']);
+    else if (wdir !== '.') {
+      // The stage runs there and writes relative to it: where it resolves matters, not how it reads.
+      const why = guardFor(this.root).problem(wdir);
+      if (why) this.error(`'wdir' ${wdir} is unsafe: ${why}`, [...p, 'wdir'], { hint: ALLOW_HINT });
+    }
     const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir)) : outer;
     const r = <T>(field: string, cmd = false): T | undefined =>
       this.catching(() => interp.resolve(def[field], () => this.loc([...p, field]), { cmd }) as T);
@@ -335,6 +386,7 @@ class PipelineBuilder {
       if (rp === '.' || rp === PIPELINE_FILE || rp === 'pipeline.lock' || rp === '.lockstep' || rp.startsWith('.lockstep/') || rp === '.git' || rp.startsWith('.git/')) {
         return this.error(`'${rawPath}' cannot be an output: it is part of the repository's own state`, [...p, i]);
       }
+      this.outSites.push({ rp, raw: rawPath, at: [...p, i] });
       for (const b of ['cache', 'persist', 'push'] as const) {
         if (opts[b] !== undefined && typeof opts[b] !== 'boolean') this.error(`'${b}' must be true or false`, [...p, i]);
       }
@@ -356,6 +408,7 @@ class PipelineBuilder {
     const add = (file: string, key: string | 'all', at: KeyPath): void => {
       const tree = this.params.get(file);
       if (!tree) return this.error(`params file '${file}' does not exist`, at);
+      this.paramsFilesUsed.add(file);
       if (key !== 'all' && !lookup(tree, key).found) {
         return this.error(`param '${key}' not found in ${file}`, at, { hint: didYouMean(key, allKeys(tree)) });
       }

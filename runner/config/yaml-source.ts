@@ -36,7 +36,14 @@ export class YamlSource {
       });
       throw new UserError(diags);
     }
-    return new YamlSource(file, doc.toJS({ maxAliasCount: 1000 }), undefined, { doc, lines });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 1000 });
+    } catch (e) {
+      // An alias bomb ("billion laughs") is refused by the parser's alias limit: that is bad input, not a crash.
+      throw new UserError({ message: `invalid YAML: ${firstLine((e as Error).message)}`, location: { file } });
+    }
+    return new YamlSource(file, value, undefined, { doc, lines });
   }
 
   static read(file: string, displayName = file, cache?: ParsedFileCache): YamlSource | undefined {
@@ -47,6 +54,8 @@ export class YamlSource {
       if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
       throw new UserError({ message: `cannot read ${displayName}: ${(e as Error).message}` });
     }
+    // Reading a FIFO would block until a writer comes (signals included): refuse anything but a file.
+    if (!st.isFile()) throw new UserError({ message: `not a regular file but ${st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : 'a special file'}`, location: { file: displayName } });
     const hit = cache?.get(file, st);
     if (hit) return new YamlSource(displayName, hit.value, file);
     let text: string;

@@ -21,17 +21,24 @@ export function parseOverride(arg: string): Override {
   const colon = lhs.indexOf(':');
   const file = colon > 0 ? lhs.slice(0, colon) : DEFAULT_PARAMS;
   const key = colon > 0 ? lhs.slice(colon + 1) : lhs;
-  const values = splitTopLevel(arg.slice(eq + 1)).map(parseScalar);
+  const values = splitTopLevel(arg.slice(eq + 1)).map((v) => parseScalar(v, key));
   if (values.length === 0) throw new UserError({ message: `-S ${arg} has no value` });
   return { file, key, values };
 }
 
-/** Values are YAML: `0.1` is a number, `true` a boolean, `[1, 2]` a list, `abc` a string. */
-function parseScalar(text: string): ParamValue {
+/**
+ * Values are YAML: `0.1` is a number, `true` a boolean, `[1, 2]` a list, `abc` a string.
+ * Text that is not valid YAML (`[1,2`) is a mistake, not a string: quoting is how to pass one.
+ */
+function parseScalar(text: string, key: string): ParamValue {
   try {
     return YAML.parse(text) as ParamValue;
-  } catch {
-    return text;
+  } catch (e) {
+    const why = (e as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new UserError({
+      message: `-S ${key}: '${text}' is not a valid YAML value (${why})`,
+      hint: `quote it to set a string: -S "${key}='${text.replace(/'/g, "''")}'"`,
+    });
   }
 }
 

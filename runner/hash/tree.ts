@@ -4,6 +4,8 @@ import { hashFile, hashString } from './xxhash.js';
 import type { StatCache, FileStat } from './stat-cache.js';
 import { errnoCode } from '../fs-util.js';
 import { isTempName } from '../litter.js';
+import { UserError } from '../errors.js';
+import { isWithin } from '../paths.js';
 
 export interface ManifestEntry {
   /** POSIX path relative to the directory (or, for a glob, to the repository). */
@@ -33,8 +35,13 @@ function toFileStat(st: fs.Stats): FileStat {
 export class TreeHasher {
   /** Temp files and folders a walk skipped (left by killed runs, or in flight): for the caller to sweep. */
   readonly temps: string[] = [];
+  /** The repository's own state, never part of a directory's content even when a link leads there. */
+  private readonly skip: readonly string[];
 
-  constructor(private readonly statCache: StatCache) {}
+  constructor(private readonly statCache: StatCache, private readonly root?: string) {
+    const real = root === undefined ? undefined : realOr(root);
+    this.skip = real === undefined ? [] : [path.join(real, '.git'), path.join(real, '.lockstep')];
+  }
 
   async hashPath(abs: string): Promise<PathState> {
     let st: fs.Stats;
@@ -42,14 +49,23 @@ export class TreeHasher {
       st = fs.statSync(abs); // follows symlinks, as deps should
     } catch (e) {
       if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return { kind: 'missing' };
+      if (errnoCode(e) === 'ELOOP') throw new UserError({ message: `'${this.display(abs)}' is a symlink loop` });
       throw e;
     }
     if (st.isDirectory()) {
       const files: { relpath: string; abs: string; st: fs.Stats }[] = [];
-      walk(abs, '', files, new Set([fs.realpathSync(abs)]), this.temps);
+      walk(abs, '', files, [fs.realpathSync(abs)], this.skip, this.temps);
       return this.manifestOf(files);
     }
+    // Opening a FIFO blocks until a writer comes (and a device may never end): refuse before any open.
+    if (!st.isFile()) throw new UserError({ message: `'${this.display(abs)}' is ${specialKind(st)}, not a file or directory; only files and directories can be deps or outputs` });
     return { kind: 'file', ...(await this.hashRegular(abs, st)) };
+  }
+
+  private display(abs: string): string {
+    if (this.root === undefined) return abs;
+    const rel = path.relative(this.root, abs);
+    return rel === '' ? '.' : rel.split(path.sep).join('/');
   }
 
   /** A glob dep is hashed like a directory whose entries are the matches (repo-relative). */
@@ -93,13 +109,22 @@ export async function manifestHash(manifest: readonly ManifestEntry[]): Promise<
   return (await hashString(text)) + '.dir';
 }
 
+/**
+ * Collect the regular files under a directory, following symlinks. `chain`
+ * holds the real paths of the directories being walked, outermost first: a
+ * link to any of them or to a folder holding one (`up -> ..`) would walk in
+ * circles, and is left out, as are the repository's .git and .lockstep.
+ * Special files (FIFOs, sockets, devices) are not content and are left out.
+ */
 function walk(
   dirAbs: string,
   prefix: string,
   out: { relpath: string; abs: string; st: fs.Stats }[],
-  seen: Set<string>,
+  chain: string[],
+  skip: readonly string[],
   temps: string[],
 ): void {
+  const dirReal = chain[chain.length - 1]!;
   for (const ent of fs.readdirSync(dirAbs, { withFileTypes: true })) {
     const abs = dirAbs + '/' + ent.name;
     // A checkout's temp file is not content: counting it would make an output look modified.
@@ -112,20 +137,34 @@ function walk(
     try {
       st = fs.statSync(abs);
     } catch (e) {
-      if (errnoCode(e) === 'ENOENT') continue; // dangling symlink: nothing to hash
+      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ELOOP') continue; // dangling or looping symlink: nothing to hash
       throw e;
     }
     if (st.isDirectory()) {
-      // Only a symlinked directory can close a loop; plain ones need no realpath.
-      const real = ent.isSymbolicLink() ? fs.realpathSync(abs) : undefined;
-      if (real !== undefined) {
-        if (seen.has(real)) continue;
-        seen.add(real);
-      }
-      walk(abs, relpath, out, seen, temps);
-      if (real !== undefined) seen.delete(real);
+      // Only a symlinked directory can close a loop; a plain one's real path is its parent's plus its name.
+      const real = ent.isSymbolicLink() ? fs.realpathSync(abs) : dirReal + '/' + ent.name;
+      if (ent.isSymbolicLink() && chain.some((c) => isWithin(real, c))) continue;
+      if (skip.some((s) => isWithin(s, real))) continue;
+      chain.push(real);
+      walk(abs, relpath, out, chain, skip, temps);
+      chain.pop();
     } else if (st.isFile()) {
       out.push({ relpath, abs, st });
     }
   }
+}
+
+function realOr(p: string): string | undefined {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function specialKind(st: fs.Stats): string {
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'a special file';
 }

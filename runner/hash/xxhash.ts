@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import xxhash from 'xxhash-wasm';
+import { UserError } from '../errors.js';
 
 type Hasher = Awaited<ReturnType<typeof xxhash>>;
 let hasherPromise: Promise<Hasher> | undefined;
@@ -28,6 +29,20 @@ export async function contentHash(bytes: Uint8Array | string): Promise<string> {
 const CHUNK = 4 * 1024 * 1024;
 let sharedBuffer: Buffer | undefined;
 
+/** Thrown out of a hash that was stopped by `abortHashing` (SIGINT/SIGTERM). */
+export class HashAborted extends Error {
+  constructor() {
+    super('interrupted while hashing');
+  }
+}
+
+let aborted = false;
+
+/** Make every hash in progress (and every later one) stop at its next chunk. */
+export function abortHashing(): void {
+  aborted = true;
+}
+
 /**
  * Hash a file's contents with xxh64, reading in fixed chunks into one reused
  * buffer: constant memory for any file size and no per-chunk allocation.
@@ -36,16 +51,27 @@ let sharedBuffer: Buffer | undefined;
  */
 export async function hashFile(absPath: string): Promise<{ hash: string; size: number }> {
   const h = await getHasher();
+  if (aborted) throw new HashAborted();
   const state = h.create64();
-  const buf = (sharedBuffer ??= Buffer.allocUnsafe(CHUNK));
-  const fd = fs.openSync(absPath, 'r');
+  // O_NONBLOCK: should a FIFO slip past the callers' checks (swapped in after its stat), open returns
+  // at once instead of blocking the whole process, signal handlers included, until a writer comes.
+  const fd = fs.openSync(absPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   let size = 0;
   try {
+    if (!fs.fstatSync(fd).isFile()) throw new UserError({ message: `'${absPath}' is not a regular file; it cannot be hashed` });
+    // One buffer for every hash: each chunk is read and consumed synchronously, so hashes that
+    // interleave at the yields below never see each other's bytes.
+    const buf = (sharedBuffer ??= Buffer.allocUnsafe(CHUNK));
     for (;;) {
       const n = fs.readSync(fd, buf, 0, CHUNK, null);
       if (n === 0) break;
       state.update(n === CHUNK ? buf : buf.subarray(0, n));
       size += n;
+      if (n === CHUNK) {
+        // A big file: let the event loop run between chunks, so Ctrl-C and SIGTERM are heard mid-hash.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (aborted) throw new HashAborted();
+      }
     }
   } finally {
     fs.closeSync(fd);

@@ -1,7 +1,6 @@
-import path from 'node:path';
 import { UserError, didYouMean } from '../errors.js';
-import { YamlSource } from '../config/yaml-source.js';
 import { isPlainObject } from '../config/pipeline.js';
+import { readConfigFiles } from '../config/repo-config.js';
 
 export interface RemoteConfig {
   readonly name: string;
@@ -20,24 +19,12 @@ export interface RemotesConfig {
 }
 
 const REMOTE_KEYS = ['url', 'jobs', 'read_only', 'endpoint', 'region', 'force_path_style', 'user'];
-const TOP_KEYS = ['remotes', 'default', 'cache'];
 
 /** `remotes:` and `default:` of .lockstep/config, overlaid remote by remote by .lockstep/config.local. */
 export function readRemotesConfig(stateDir: string): RemotesConfig {
   const merged = new Map<string, Record<string, unknown>>();
   let dflt: string | undefined;
-  for (const name of ['config', 'config.local']) {
-    const display = path.join('.lockstep', name);
-    const src = YamlSource.read(path.join(stateDir, name), display);
-    const doc = src?.toJS();
-    if (!src || doc === null || doc === undefined) continue;
-    if (!isPlainObject(doc)) throw new UserError({ message: `${display} must be a mapping`, location: { file: display } });
-    for (const k of Object.keys(doc)) {
-      if (!TOP_KEYS.includes(k)) {
-        const near = didYouMean(k, TOP_KEYS);
-        throw new UserError({ message: `unknown field '${k}'${near ? `; ${near}` : ''}`, location: src.locate([k], true) });
-      }
-    }
+  for (const { src, doc } of readConfigFiles(stateDir)) {
     if (doc.default !== undefined) {
       if (typeof doc.default !== 'string') throw new UserError({ message: '`default` must be a remote name', location: src.locate(['default']) });
       dflt = doc.default;
@@ -55,6 +42,14 @@ export function readRemotesConfig(stateDir: string): RemotesConfig {
       if (r.jobs !== undefined && (!Number.isInteger(r.jobs) || (r.jobs as number) < 1)) {
         throw new UserError({ message: `remote '${rname}': jobs must be a whole number of at least 1`, location: src.locate(['remotes', rname, 'jobs']) });
       }
+      if (r.endpoint !== undefined) {
+        const why = endpointProblem(r.endpoint);
+        if (why) throw new UserError({ message: `remote '${rname}': ${why}`, location: src.locate(['remotes', rname, 'endpoint']) });
+      }
+      if (r.url !== undefined) {
+        const why = remoteUrlProblem(r.url);
+        if (why) throw new UserError({ message: `remote '${rname}': ${why}`, location: src.locate(['remotes', rname, 'url']), hint: REMOTE_URL_HINT });
+      }
       merged.set(rname, { ...merged.get(rname), ...r });
     }
   }
@@ -65,6 +60,47 @@ export function readRemotesConfig(stateDir: string): RemotesConfig {
     remotes.set(name, { name, url, jobs: (jobs as number | undefined) ?? 8, readOnly: read_only === true, options: options as RemoteConfig['options'] });
   }
   return { remotes, default: dflt };
+}
+
+export const REMOTE_URL_HINT = 'a remote is a folder path, file:///path, http(s)://host/path (WebDAV) or s3://bucket/prefix';
+
+/**
+ * What is wrong with a remote URL, or undefined when it is one we can open.
+ * Checked when a remote is added and whenever the config is read, so a typo
+ * is one line at `remote add` and at use, never a failure deep in a transfer.
+ */
+export function remoteUrlProblem(url: unknown): string | undefined {
+  if (typeof url !== 'string' || url.trim() === '') return 'the url must be a non-empty string';
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) return undefined; // a folder path, relative to the repository
+  if (scheme === 'file') return url.slice('file://'.length) === '' ? `'${url}' names no folder` : undefined;
+  if (scheme === 'http' || scheme === 'https') {
+    try {
+      if (new URL(url).hostname === '') return `'${url}' has no host`;
+    } catch {
+      return `'${url}' is not a valid URL`;
+    }
+    return undefined;
+  }
+  if (scheme === 's3') {
+    const bucket = /^s3:\/\/([^/]*)/i.exec(url)![1]!;
+    if (bucket === '') return `'${url}' has no bucket (s3://bucket/prefix)`;
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) return `'${bucket}' in '${url}' is not a valid S3 bucket name`;
+    return undefined;
+  }
+  return `unsupported URL scheme '${scheme}://' in '${url}'`;
+}
+
+/** What is wrong with an S3 `endpoint:` (it must be an http(s) URL), or undefined. */
+export function endpointProblem(endpoint: unknown): string | undefined {
+  if (typeof endpoint !== 'string') return 'endpoint must be an http(s) URL';
+  try {
+    const u = new URL(endpoint);
+    if ((u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '') return undefined;
+  } catch {
+    // reported below
+  }
+  return `endpoint '${endpoint}' is not an http(s) URL (for example http://127.0.0.1:9000)`;
 }
 
 /** The remote to use: the one named, else the default, else the only one. */

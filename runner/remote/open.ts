@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
 import type { RemoteConfig } from './config.js';
@@ -8,7 +9,11 @@ export async function openRemote(root: string, cfg: RemoteConfig): Promise<Remot
   const url = cfg.url;
   if (/^file:\/\//.test(url) || !/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     const { DirRemote } = await import('./dir.js');
-    return new DirRemote(cfg.name, path.resolve(root, url.replace(/^file:\/\//, '')));
+    const dir = path.resolve(root, url.replace(/^file:\/\//, ''));
+    if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
+      throw new UserError({ message: `remote '${cfg.name}': ${dir} is not a folder`, hint: "point the remote at a folder: 'lockstep remote add NAME PATH'" });
+    }
+    return new DirRemote(cfg.name, dir);
   }
   if (/^https?:\/\//i.test(url)) {
     const { HttpRemote } = await import('./http.js');

@@ -6,6 +6,7 @@ import type { RemoteStore } from './types.js';
 import { withRetries } from './retry.js';
 import { pool } from './pool.js';
 import { networkReason, RemoteRefused, RemoteUnavailable } from './errors.js';
+import { UserError } from '../errors.js';
 
 export interface S3Options {
   readonly endpoint?: string;
@@ -30,7 +31,7 @@ export class S3Remote implements RemoteStore {
 
   static async open(name: string, url: string, opts: S3Options): Promise<S3Remote> {
     const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
-    if (!m) throw new Error(`remote '${name}': an S3 URL looks like s3://bucket/prefix, got '${url}'`);
+    if (!m) throw new UserError({ message: `remote '${name}': an S3 URL looks like s3://bucket/prefix, got '${url}'` });
     const sdk = await import('@aws-sdk/client-s3');
     const client = new sdk.S3Client({
       region: opts.region ?? process.env.AWS_REGION ?? 'us-east-1',
