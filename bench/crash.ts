@@ -210,18 +210,14 @@ class Sweep {
     this.writeRepo(this.repo);
     fs.mkdirSync(this.remote);
     await this.must(['remote', 'add', 'origin', this.remote, '--default']);
-    this.durations.set('repro', await this.timed(['repro', '-j', '2']));
-    this.durations.set('push', await this.timed(['push']));
-    await this.prepare('checkout');
-    this.durations.set('checkout', await this.timed(['checkout']));
-    await this.prepare('pull');
-    this.durations.set('pull', await this.timed(['pull']));
-    await this.prepare('exp');
-    this.durations.set('exp', await this.timed(['exp', 'run', '--run-all', '-j', '2']));
-    await this.recordExperiments();
+    const repro = await this.timed(['repro', '-j', '2']);
+    const push = await this.timed(['push']);
+    // First guesses; each command's unkilled rerun after a kill measures it properly.
+    const guess: Record<CrashCommand, number> = { repro, push, checkout: push, pull: 2 * push, exp: 1.5 * repro };
+    for (const c of COMMANDS) if (!this.durations.has(c)) this.durations.set(c, guess[c]);
   }
 
-  private async timed(args: string[]): Promise<number> {
+  async timed(args: string[]): Promise<number> {
     const t0 = performance.now();
     await this.must(args);
     return performance.now() - t0;
@@ -242,7 +238,7 @@ class Sweep {
         return ['push'];
       case 'pull':
         await this.must(['push']); // a complete remote to pull from
-        rm('.lockstep/cache/files');
+        rm('.lockstep/cache');
         for (const o of OUTPUTS) rm(o);
         return ['pull'];
       case 'checkout':
@@ -412,6 +408,7 @@ export async function crashSweep(opts: { seed: number; kills: number; log?: (lin
   let landed = 0;
   try {
     await sweep.setup();
+    opts.log?.(`setup: ${((performance.now() - t0) / 1000).toFixed(1)} s; ${[...sweep.durations].map(([c, ms]) => `${c} ${Math.round(ms)} ms`).join(', ')}`);
     for (let k = 1; k <= opts.kills; k++) {
       const command = COMMANDS[Math.floor(rnd() * COMMANDS.length)]!;
       const delayMs = Math.round(rnd() * 1.1 * sweep.durations.get(command)!);
@@ -419,13 +416,18 @@ export async function crashSweep(opts: { seed: number; kills: number; log?: (lin
         const args = await sweep.prepare(command, rnd);
         const proc = sweep.start(args);
         await new Promise((r) => setTimeout(r, delayMs));
-        if (command === 'exp') process.kill(proc.pid, 'SIGKILL');
-        else killTree(proc.pid);
+        if (command === 'exp') {
+          try {
+            process.kill(proc.pid, 'SIGKILL');
+          } catch {
+            // it had finished
+          }
+        } else killTree(proc.pid);
         const r = await proc.done;
         if (r.signal === 'SIGKILL') landed++;
         else if (r.code !== 0) throw new Problem(`'lockstep ${args.join(' ')}' failed before the kill (${r.code}): ${lastLines(r.stderr)}`);
         await check(sweep, command);
-        opts.log?.(`kill ${k}: ${command} after ${delayMs} ms${r.signal ? '' : ' (had finished)'}: ok`);
+        opts.log?.(`kill ${k}: ${command} after ${delayMs} ms${r.signal ? '' : ' (had finished)'}: ok (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
       } catch (e) {
         if (!(e instanceof Problem)) throw e;
         failures.push({ kill: k, command, delayMs, problem: e.message });
@@ -459,8 +461,16 @@ async function check(sweep: Sweep, command: CrashCommand): Promise<void> {
     const copies = fs.readdirSync(sweep.tmp).filter((f) => f.startsWith('lockstep-exp-'));
     if (copies.length) throw new Problem(`temporary copies left after the next exp command: ${copies.join(', ')}`);
   }
-  await sweep.must(sweep.finishing(command));
+  // The rerun, timed: the next kill of this command is spread over how long it really takes.
+  sweep.durations.set(command, await sweep.timed(sweep.finishing(command)));
   sweep.noteLitter();
+  if (command === 'exp') {
+    // Experiments never touch the workspace; theirs are compared by recordExperiments.
+    await sweep.recordExperiments();
+    const left = fs.readdirSync(sweep.tmp);
+    if (left.length) throw new Problem(`left in TMPDIR after the rerun: ${left.join(', ')}`);
+    return;
+  }
   const r = await sweep.must(['repro', '-j', '2']);
   const now = snapshot(sweep.repo);
   for (const [f, bytes] of sweep.reference) {
