@@ -126,6 +126,15 @@ const PIPELINE = `stages:
 
 const OUTPUTS = ['data/raw', 'out', 'metrics.json'];
 
+/**
+ * A known bug, not a crash one, kept out of the sweep's way: `pull` fetches
+ * every run-cache entry on the remote but not the objects of those the
+ * workspace does not use, and a later `push` then fails on them ("… (run-cache
+ * entry …): not in the local cache"), killed or not. LOCKSTEP_CRASH_PULL_RUN_CACHE=1
+ * pulls run-cache entries too (and trips on it).
+ */
+const PULL_FLAGS = process.env.LOCKSTEP_CRASH_PULL_RUN_CACHE === '1' ? [] : ['--no-run-cache'];
+
 interface Run {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
@@ -240,7 +249,7 @@ class Sweep {
         await this.must(['push']); // a complete remote to pull from
         rm('.lockstep/cache');
         for (const o of OUTPUTS) rm(o);
-        return ['pull'];
+        return ['pull', ...PULL_FLAGS];
       case 'checkout':
         for (const o of OUTPUTS) rm(o);
         return ['checkout'];
@@ -254,7 +263,7 @@ class Sweep {
 
   /** What a command must be run as, after a kill, to finish the job. */
   finishing(cmd: CrashCommand): string[] {
-    return cmd === 'exp' ? ['exp', 'run', '--run-all', '-j', '2'] : cmd === 'repro' ? ['repro', '-j', '2'] : [cmd];
+    return cmd === 'exp' ? ['exp', 'run', '--run-all', '-j', '2'] : cmd === 'repro' ? ['repro', '-j', '2'] : cmd === 'pull' ? ['pull', ...PULL_FLAGS] : [cmd];
   }
 
   /** Every successful experiment's output hashes must be what the first one with its params recorded. */

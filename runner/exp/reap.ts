@@ -7,7 +7,7 @@ import type { ExpRecord, ExpStore } from './store.js';
 import type { Io } from '../cli-io.js';
 
 /** Temporary copies are made under this prefix, so nothing else is ever removed by mistake. */
-export const TEMP_COPY_PREFIX = 'lockstep-exp-';
+const TEMP_COPY_PREFIX = 'lockstep-exp-';
 
 /** A fresh temporary copy's path (made by the runner once its claim is recorded). */
 export function tempCopyPath(name: string, token: string): string {
@@ -27,7 +27,7 @@ export function liveRun(store: ExpStore, rec: ExpRecord): boolean {
  * or a `--run-all` starting meanwhile, never act on the same experiment.
  * Called by every `exp` command and by `gc`; returns the names requeued.
  */
-export function requeueDeadRuns(store: ExpStore): string[] {
+function requeueDeadRuns(store: ExpStore): string[] {
   const out: string[] = [];
   for (const rec of store.list()) {
     if (rec.status !== 'running' || liveRun(store, rec)) continue;
@@ -58,7 +58,7 @@ export function requeued(rec: ExpRecord): ExpRecord {
 }
 
 /** End what a dead runner left working in its temporary copy, then remove the copy. */
-export function removeLeftovers(lease: Lease): void {
+function removeLeftovers(lease: Lease): void {
   const dir = lease.dir;
   const ours = !!dir && path.basename(dir).startsWith(TEMP_COPY_PREFIX) && path.isAbsolute(dir);
   const victims = new Set<number>();
