@@ -27,9 +27,9 @@ export function liveRun(store: ExpStore, rec: ExpRecord): boolean {
  * or a `--run-all` starting meanwhile, never act on the same experiment.
  * Called by every `exp` command and by `gc`; returns the names requeued.
  */
-function requeueDeadRuns(store: ExpStore): string[] {
+function requeueDeadRuns(store: ExpStore, recs: readonly ExpRecord[]): string[] {
   const out: string[] = [];
-  for (const rec of store.list()) {
+  for (const rec of recs) {
     if (rec.status !== 'running' || liveRun(store, rec)) continue;
     const mine = store.claims.tryClaim(rec.name, '');
     if (!mine) continue; // someone alive is dealing with it right now
@@ -113,7 +113,9 @@ function waitGone(pids: number[], ms: number): void {
   }
 }
 
-/** requeueDeadRuns, saying on stderr what it put back. */
-export function requeueAndReport(io: Io, store: ExpStore): void {
-  for (const n of requeueDeadRuns(store)) io.err(`requeued ${n}: the runner that was running it is gone`);
+/** requeueDeadRuns, saying on stderr what it put back; whether it changed anything (`recs`: the records, if already read). */
+export function requeueAndReport(io: Io, store: ExpStore, recs: readonly ExpRecord[] = store.list()): boolean {
+  const names = requeueDeadRuns(store, recs);
+  for (const n of names) io.err(`requeued ${n}: the runner that was running it is gone`);
+  return names.length > 0;
 }

@@ -45,8 +45,9 @@ export interface ShowArgs {
 
 export function expShowCommand(io: Io, args: ShowArgs): number {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const store = openStore(io, ws.stateDir);
+  const store = new ExpStore(ws.stateDir);
   let recs = store.list();
+  if (requeueAndReport(io, store, recs)) recs = store.list();
   const base = readFlat(ws, paramsFilesOf(ws), WORKSPACE, false);
   const baseFlat = flatOf({ params: base }, 'params');
   const params = recs.map((r) => flatOf(r, 'params'));
