@@ -271,6 +271,29 @@ describe('experiments against gc and each other', () => {
     expect(fs.readdirSync(env.TMPDIR!)).toEqual([]);
   });
 
+  it('a finished experiment is recorded only while gc is not deciding: the runner waits for the gc lock', async () => {
+    const { repo, out, env } = setup();
+    const open = { ...env, EXP_GATE: '' };
+    expect((await repo.run(['exp', 'run', '-S', 'p.v=1', '--queue'], { env: open })).code).toBe(0);
+    // A gc at work (this test process, alive, holds its lock).
+    const gcLock = repo.path('.lockstep/gc.lock');
+    fs.writeFileSync(gcLock, JSON.stringify({ ...currentOwner(), what: 'gc', since: new Date().toISOString() }));
+    const runAll = repo.spawn(['exp', 'run', '--run-all'], { env: open });
+    await until('the run finished its stages', () => logLines(out).includes('done b 1'));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(records(repo)['exp-1']!.status).toBe('running'); // not recorded behind gc's back
+    fs.rmSync(gcLock);
+    const r = await runAll;
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    expect(records(repo)['exp-1']!.status).toBe('success');
+
+    // A gc lock left by a process that died is taken over, not waited on.
+    fs.writeFileSync(gcLock, JSON.stringify({ ...currentOwner(), pid: await deadPid(), what: 'gc', since: '' }));
+    const gc = await repo.run(['gc', '-f'], { env: open });
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(fs.existsSync(gcLock)).toBe(false);
+  });
+
   it('exp remove refuses a running experiment', async () => {
     const { repo, out, env } = setup();
     expect((await repo.run(['exp', 'run', '-S', 'p.v=1', '--queue', '--name', 'one'], { env })).code).toBe(0);
