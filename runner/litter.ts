@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { alive } from './repo-lock.js';
+import { pidExists } from './owner.js';
 import type { Workspace } from './workspace.js';
 
 /**
@@ -35,7 +35,7 @@ function ownerPid(name: string): number | undefined {
 export function isStaleTemp(abs: string, since: number = performance.timeOrigin): boolean {
   const pid = ownerPid(path.basename(abs));
   if (pid === process.pid) return false;
-  if (pid === undefined || !alive(pid)) return true;
+  if (pid === undefined || !pidExists(pid)) return true;
   try {
     return fs.lstatSync(abs).mtimeMs < since;
   } catch {
@@ -100,6 +100,6 @@ export function sweepCacheTemp(cacheDir: string): void {
   }
   for (const n of names) {
     const pid = Number(/^(\d+)-/.exec(n)?.[1]);
-    if (pid && pid !== process.pid && !alive(pid)) fs.rmSync(path.join(dir, n), { recursive: true, force: true });
+    if (pid && pid !== process.pid && !pidExists(pid)) fs.rmSync(path.join(dir, n), { recursive: true, force: true });
   }
 }

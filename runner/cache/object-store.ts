@@ -251,10 +251,26 @@ export class ObjectStore {
     fs.rmSync(this.pathOf(hash), { force: true });
   }
 
-  /** Leftovers of interrupted writes; safe to drop when no other process is writing. */
-  clearTemp(): void {
-    fs.rmSync(this.tmpDir, { recursive: true, force: true });
-    this.made.delete(this.tmpDir);
+  /**
+   * Leftovers of interrupted writes. Temp names start with the writer's pid;
+   * an entry whose writer still runs (a `repro` of a running experiment sharing
+   * this cache) is being written right now and is kept, as is the folder itself.
+   */
+  clearTemp(writerAlive: (pid: number) => boolean): number {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.tmpDir);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const n of names) {
+      const pid = /^(\d+)-/.exec(n)?.[1];
+      if (pid !== undefined && writerAlive(Number(pid))) continue;
+      fs.rmSync(path.join(this.tmpDir, n), { recursive: true, force: true });
+      removed++;
+    }
+    return removed;
   }
 
   private commit(tmp: string, hash: string): void {

@@ -1,10 +1,14 @@
 import path from 'node:path';
 import { openWorkspace, STATE_DIR, findRoot } from '../workspace.js';
-import { RepoLock } from '../repo-lock.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import { RepoLock, GC_LOCK } from '../repo-lock.js';
+import { ownerDead } from '../owner.js';
+import { liveRun, requeueAndReport } from '../exp/reap.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { objectsOf } from '../cache/checkout.js';
 import { Lockfile, LOCK_FILE, type LockEntry } from '../lockfile.js';
-import { ExpStore } from '../exp/store.js';
+import { ExpStore, type ExpRecord } from '../exp/store.js';
 import { gitRevisions, gitShow } from '../git.js';
 import { UserError } from '../errors.js';
 import type { Io } from '../cli-io.js';
@@ -15,6 +19,35 @@ export interface GcScope {
   readonly commits: boolean;
   /** Keep what recorded experiments produced, so `exp apply` still works (default). */
   readonly experiments: boolean;
+}
+
+/**
+ * Experiments running right now (in temporary copies sharing this cache).
+ * What they will record is not known yet, so while they run gc keeps, besides
+ * what is recorded: every object that entered the cache since the oldest of
+ * them started, every object a run-cache entry names (a running `repro` may
+ * restore it) and what their copies' pipeline.lock already records. An object
+ * re-used rather than re-stored can still go; the runner puts it back from its
+ * copy before it records the experiment (see exp/run.ts).
+ */
+export interface RunningWork {
+  readonly since: number;
+  readonly entries: LockEntry[];
+}
+
+function runningWork(store: ExpStore): RunningWork | undefined {
+  const live: ExpRecord[] = store.list().filter((r) => liveRun(store, r));
+  if (!live.length) return undefined;
+  const entries: LockEntry[] = [];
+  for (const r of live) {
+    try {
+      entries.push(...Lockfile.parseText(fs.readFileSync(path.join(r.lease!.dir, LOCK_FILE), 'utf8'), LOCK_FILE).values());
+    } catch {
+      // not written yet, or mid-copy: the time rule covers what it will name
+    }
+  }
+  // A second of slack: file times may be coarser than the clock the lease was stamped with.
+  return { since: Math.min(...live.map((r) => Date.parse(r.lease!.since))) - 1000, entries };
 }
 
 export interface GcPlan {
@@ -44,12 +77,36 @@ function liveEntries(root: string, stateDir: string, workspaceLock: Lockfile, sc
 }
 
 /** What gc would remove: objects no live lock entry needs, and run-cache entries left without their objects. */
-export async function planGc(root: string, stateDir: string, lock: Lockfile, cache: LocalCache, scope: GcScope): Promise<GcPlan> {
+export async function planGc(root: string, stateDir: string, lock: Lockfile, cache: LocalCache, scope: GcScope, running?: RunningWork): Promise<GcPlan> {
   const keep = new Set<string>();
-  for (const e of liveEntries(root, stateDir, lock, scope)) {
-    for (const o of e.outs) for (const h of await objectsOf(cache.store, o)) keep.add(h);
+  const keepOuts = async (outs: readonly LockEntry['outs'][number][]) => {
+    for (const o of outs) {
+      try {
+        for (const h of await objectsOf(cache.store, o)) keep.add(h);
+      } catch {
+        keep.add(o.hash); // a damaged manifest: keep it; it is not gc's to judge
+      }
+    }
+  };
+  for (const e of liveEntries(root, stateDir, lock, scope)) await keepOuts(e.outs);
+  if (running) {
+    for (const e of running.entries) await keepOuts(e.outs);
+    for (const fp of cache.runs.list()) {
+      const r = cache.runs.lookup(fp);
+      if (r.kind === 'hit') await keepOuts(r.entry.outs);
+    }
   }
-  const objects = cache.store.list().filter((h) => !keep.has(h)).map((hash) => ({ hash, size: cache.store.size(hash) }));
+  const recent = (h: string) => {
+    try {
+      return fs.statSync(cache.store.pathOf(h)).ctimeMs >= running!.since;
+    } catch {
+      return false;
+    }
+  };
+  const objects = cache.store
+    .list()
+    .filter((h) => !keep.has(h) && !(running && recent(h)))
+    .map((hash) => ({ hash, size: cache.store.size(hash) }));
   const gone = new Set(objects.map((o) => o.hash));
   const runEntries: string[] = [];
   for (const fp of cache.runs.list()) {
@@ -70,19 +127,30 @@ function mb(bytes: number): string {
 }
 
 export async function gcCommand(io: Io, args: GcScope & { force: boolean; json: boolean }): Promise<number> {
-  const repoLock = await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'gc', 0);
+  const stateDir = path.join(findRoot(io.cwd), STATE_DIR);
+  const repoLock = await RepoLock.acquire(stateDir, 'gc', 0);
+  let gcLock: RepoLock | undefined;
   try {
+    // An experiment runner holds this only while it records a finished run (a moment).
+    gcLock = await RepoLock.acquire(stateDir, 'gc', 60_000, GC_LOCK);
     const ws = openWorkspace(io.cwd, { checkDeps: false });
     const cache = openLocalCache(ws.stateDir);
-    const plan = await planGc(ws.root, ws.stateDir, ws.lock, cache, args);
+    const store = new ExpStore(ws.stateDir);
+    requeueAndReport(io, store);
+    const running = runningWork(store);
+    const plan = await planGc(ws.root, ws.stateDir, ws.lock, cache, args, running);
     const bytes = plan.objects.reduce((s, o) => s + o.size, 0);
     if (args.force) {
       for (const fp of plan.runEntries) cache.runs.remove(fp);
       for (const o of plan.objects) cache.store.remove(o.hash);
-      cache.store.clearTemp();
+      cache.store.clearTemp((pid) => !ownerDead({ pid, host: os.hostname() }));
+    }
+    const n = running ? store.list().filter((r) => liveRun(store, r)).length : 0;
+    if (running && !args.json) {
+      io.err(`${n} experiment${n === 1 ? ' is' : 's are'} running: kept what ${n === 1 ? 'it' : 'they'} may need; run gc again once ${n === 1 ? 'it has' : 'they have'} finished to remove the rest`);
     }
     if (args.json) {
-      io.out(JSON.stringify({ removed: args.force, objects: plan.objects.length, bytes, runEntries: plan.runEntries.length, kept: plan.kept }, null, 2));
+      io.out(JSON.stringify({ removed: args.force, objects: plan.objects.length, bytes, runEntries: plan.runEntries.length, kept: plan.kept, runningExperiments: n }, null, 2));
       return 0;
     }
     const what = `${plan.objects.length} object${plan.objects.length === 1 ? '' : 's'} (${mb(bytes)}) and ${plan.runEntries.length} run-cache entr${plan.runEntries.length === 1 ? 'y' : 'ies'}`;
@@ -94,6 +162,7 @@ export async function gcCommand(io: Io, args: GcScope & { force: boolean; json: 
     }
     return 0;
   } finally {
+    gcLock?.release();
     repoLock.release();
   }
 }

@@ -11,6 +11,13 @@ import { applyAssignment } from './params-writer.js';
 import { ExpStore, type ExpRecord } from './store.js';
 import { collectResult } from './collect.js';
 import { makeTempWorkspace } from './workspace-copy.js';
+import { HEARTBEAT_MS, type Lease } from './claim.js';
+import { requeueAndReport, requeued, tempCopyPath } from './reap.js';
+import { currentOwner } from '../owner.js';
+import { RepoLock, GC_LOCK } from '../repo-lock.js';
+import { openLocalCache, stageCacheFor } from '../cache/open.js';
+import { missingObjects } from '../cache/checkout.js';
+import type { LockEntry } from '../lockfile.js';
 
 export interface ExpRunArgs {
   readonly set: readonly string[];
@@ -29,6 +36,7 @@ function lockstepBin(): string {
 export async function expRunCommand(io: Io, args: ExpRunArgs): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const store = new ExpStore(ws.stateDir);
+  requeueAndReport(io, store);
   if (args.runAll) {
     if (args.set.length || args.name) throw new UserError({ message: '--run-all runs what is queued; it takes no -S or --name' });
     return runQueue(io, ws, store, args.jobs);
@@ -87,15 +95,18 @@ async function runInWorkspace(io: Io, ws: Workspace, store: ExpStore, rec: ExpRe
 /**
  * Queued experiments, N at a time, each in its own temporary copy of the
  * repository sharing this repository's cache, so the workspace is never touched.
+ * Each is claimed before it runs (claim.ts), so several `--run-all` at once
+ * share the queue instead of running it twice; the queue is re-read whenever a
+ * slot frees up, so experiments queued or requeued meanwhile are run too.
  */
 async function runQueue(io: Io, ws: Workspace, store: ExpStore, jobs: number): Promise<number> {
-  const queued = store.list().filter((r) => r.status === 'queued');
-  if (queued.length === 0) {
+  const queuedNow = store.list().filter((r) => r.status === 'queued').length;
+  if (queuedNow === 0) {
     io.out('nothing queued');
     return 0;
   }
-  io.out(`running ${queued.length} queued experiment${queued.length === 1 ? '' : 's'}, ${jobs} at a time`);
-  const running = new Map<string, { child: ChildProcess; dir: string; rec: ExpRecord }>();
+  io.out(`running ${queuedNow} queued experiment${queuedNow === 1 ? '' : 's'}, ${jobs} at a time`);
+  const running = new Map<string, Running>();
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;
@@ -109,22 +120,34 @@ async function runQueue(io: Io, ws: Workspace, store: ExpStore, jobs: number): P
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Leases are checked by pid on this host; other hosts sharing the folder go by the claim files' age.
+  const heartbeat = setInterval(() => {
+    for (const r of running.values()) store.claims.heartbeat(r.rec.name, r.lease);
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  const tried = new Set<string>();
+  let ran = 0;
   let failures = 0;
   try {
-    const pending = [...queued];
     const inFlight = new Set<Promise<void>>();
-    while ((pending.length || inFlight.size) && !interrupted) {
-      while (pending.length && inFlight.size < jobs && !interrupted) {
-        const rec = pending.shift()!;
-        const p: Promise<void> = runOne(io, ws, store, rec, running).then((ok) => {
-          if (!ok) failures++;
-        }).finally(() => inFlight.delete(p));
+    while (!interrupted) {
+      while (inFlight.size < jobs && !interrupted) {
+        const next = claimNext(store, tried);
+        if (!next) break;
+        ran++;
+        const p: Promise<void> = runOne(io, ws, store, next.rec, next.lease, running)
+          .then((ok) => {
+            if (!ok) failures++;
+          })
+          .finally(() => inFlight.delete(p));
         inFlight.add(p);
       }
-      if (inFlight.size) await Promise.race(inFlight);
+      if (!inFlight.size) break;
+      await Promise.race(inFlight);
     }
     await Promise.allSettled(inFlight);
   } finally {
+    clearInterval(heartbeat);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
@@ -132,51 +155,120 @@ async function runQueue(io: Io, ws: Workspace, store: ExpStore, jobs: number): P
     io.err('interrupted: unfinished experiments stay queued');
     return 130;
   }
-  io.out(`${queued.length - failures} succeeded, ${failures} failed`);
+  if (ran < queuedNow) io.out(`${queuedNow - ran} queued experiment${queuedNow - ran === 1 ? ' was' : 's were'} run by another runner`);
+  io.out(`${ran - failures} succeeded, ${failures} failed`);
   return failures ? 1 : 0;
 }
 
-async function runOne(
-  io: Io,
-  ws: Workspace,
-  store: ExpStore,
-  rec: ExpRecord,
-  running: Map<string, { child: ChildProcess; dir: string; rec: ExpRecord }>,
-): Promise<boolean> {
+interface Running {
+  readonly child: ChildProcess;
+  readonly rec: ExpRecord;
+  readonly lease: Lease;
+}
+
+/** The next queued experiment nobody else has claimed, now claimed by us and marked running. */
+function claimNext(store: ExpStore, tried: Set<string>): { rec: ExpRecord; lease: Lease } | undefined {
+  for (const r of store.list()) {
+    if (r.status !== 'queued' || tried.has(r.name)) continue;
+    tried.add(r.name);
+    const lease = store.claims.tryClaim(r.name, tempCopyPath(r.name, Math.random().toString(36).slice(2, 10)));
+    if (!lease) continue;
+    // Claimed; but another runner may have finished it between our listing and our claim.
+    const cur = store.read(r.name);
+    if (!cur || cur.status !== 'queued') {
+      store.claims.release(r.name, lease);
+      continue;
+    }
+    // Recorded before the copy is made, so a crash from here on leaves a lease that names what to clean up.
+    store.save({ ...cur, status: 'running', lease });
+    return { rec: cur, lease };
+  }
+  return undefined;
+}
+
+async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, lease: Lease, running: Map<string, Running>): Promise<boolean> {
   const t0 = Date.now();
-  const dir = makeTempWorkspace(ws);
-  store.save({ ...rec, status: 'running' });
+  const dir = lease.dir;
   io.out(`▶ ${rec.name}: running${describe(rec.overrides)}`);
   const logFile = store.logFile(rec.name);
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const log = fs.openSync(logFile, 'w');
+  const cacheDir = openLocalCache(ws.stateDir).settings.dir;
   try {
+    makeTempWorkspace(ws, dir);
     applyAssignment(dir, rec.overrides);
     const child = spawn(process.execPath, [lockstepBin(), 'repro'], {
       cwd: dir,
       detached: true,
       stdio: ['ignore', log, log],
       // One cache for every experiment: what one computed, the others (and `exp apply`) restore.
-      env: { ...process.env, LOCKSTEP_CACHE_DIR: path.join(ws.stateDir, 'cache') },
+      env: { ...process.env, LOCKSTEP_CACHE_DIR: cacheDir },
     });
-    running.set(rec.name, { child, dir, rec });
-    const code = await exitOf(child);
+    const exited = exitOf(child);
+    if (child.pid) store.save({ ...rec, status: 'running', lease: { ...lease, child: currentOwner(child.pid) } });
+    running.set(rec.name, { child, rec, lease });
+    const code = await exited;
     running.delete(rec.name);
     if (code === 130 || code === 143) {
-      store.save({ ...rec, status: 'queued' }); // interrupted: back in the queue, as it was
+      fs.rmSync(dir, { recursive: true, force: true });
+      store.save(requeued(rec)); // interrupted: back in the queue, as it was
       return false;
     }
     const done = finished(rec, dir, code, t0, `; see ${path.relative(ws.root, logFile)}`);
-    store.save(done);
+    await record(ws, store, done, dir, (m) => io.err(`${rec.name}: ${m}`));
     io.out(`${code === 0 ? '✓' : '✗'} ${rec.name}: ${done.status} in ${formatDuration(done.durationMs!)}${code === 0 ? '' : ` (log: ${path.relative(ws.root, logFile)})`}`);
     return code === 0;
   } catch (e) {
-    store.save({ ...rec, status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() });
+    fs.rmSync(dir, { recursive: true, force: true });
+    store.save({ ...requeued(rec), status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() });
     io.out(`✗ ${rec.name}: failed: ${(e as Error).message}`);
     return false;
   } finally {
+    running.delete(rec.name);
     fs.closeSync(log);
     fs.rmSync(dir, { recursive: true, force: true });
+    store.claims.release(rec.name, lease);
+  }
+}
+
+/**
+ * Record a finished experiment so that gc can never leave it without its
+ * outputs: under the gc lock, put back into the cache any object its lock
+ * entries need that is not there (a concurrent gc may have removed an object
+ * the run re-used rather than re-stored), from the temporary copy that still
+ * holds the outputs; then save the record, which gc reads as "needed".
+ */
+async function record(ws: Workspace, store: ExpStore, done: ExpRecord, dir: string, warn: (m: string) => void): Promise<void> {
+  const gcLock = await RepoLock.acquire(ws.stateDir, `exp run (recording ${done.name})`, 10 * 60_000, GC_LOCK);
+  try {
+    if (done.lock) await ensureInCache(ws, dir, done.lock, warn);
+    fs.rmSync(dir, { recursive: true, force: true });
+    store.save(done);
+  } finally {
+    gcLock.release();
+  }
+}
+
+async function ensureInCache(ws: Workspace, dir: string, lock: Readonly<Record<string, LockEntry>>, warn: (m: string) => void): Promise<void> {
+  const cache = openLocalCache(ws.stateDir);
+  let copy: Workspace | undefined;
+  for (const entry of Object.values(lock)) {
+    for (const o of entry.outs) {
+      let missing: boolean;
+      try {
+        missing = (await missingObjects(cache.store, o)).length > 0;
+      } catch {
+        missing = true; // an unreadable manifest is as good as none
+      }
+      if (!missing) continue;
+      copy ??= openWorkspace(dir, { checkDeps: false });
+      const state = await copy.hasher.hashPath(path.join(dir, o.path));
+      if (state.kind === 'missing' || state.hash !== o.hash) {
+        warn(`output '${o.path}' is neither in the cache nor as recorded in its run; 'exp apply' will not be able to restore it`);
+        continue;
+      }
+      await stageCacheFor(copy, cache, { warn: () => {}, useRunCache: false }).save({ path: o.path, state });
+    }
   }
 }
 

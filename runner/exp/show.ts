@@ -13,6 +13,14 @@ import { formatChange, formatValue, renderTable, type TableFormat } from '../tab
 import { writeFileAtomic } from '../fs-util.js';
 import type { Io } from '../cli-io.js';
 import { ExpStore, type ExpRecord } from './store.js';
+import { liveRun, requeueAndReport } from './reap.js';
+
+/** Every exp command first puts back in the queue what a dead runner left "running". */
+function openStore(io: Io, stateDir: string): ExpStore {
+  const store = new ExpStore(stateDir);
+  requeueAndReport(io, store);
+  return store;
+}
 
 type Flat = Record<string, unknown>;
 
@@ -39,6 +47,7 @@ export function expShowCommand(io: Io, args: ShowArgs): number {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const store = new ExpStore(ws.stateDir);
   let recs = store.list();
+  if (requeueAndReport(io, store, recs)) recs = store.list();
   const base = readFlat(ws, paramsFilesOf(ws), WORKSPACE, false);
   const baseFlat = flatOf({ params: base }, 'params');
   const params = recs.map((r) => flatOf(r, 'params'));
@@ -130,7 +139,7 @@ export function expShowCommand(io: Io, args: ShowArgs): number {
 
 export function expDiffCommand(io: Io, args: { a: string; b: string; format: TableFormat | 'json' }): number {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const store = new ExpStore(ws.stateDir);
+  const store = openStore(io, ws.stateDir);
   const a = store.get(args.a);
   const b = store.get(args.b);
   const params = diffFlat(a.params ?? {}, b.params ?? {}, false);
@@ -152,7 +161,7 @@ export async function expApplyCommand(io: Io, args: { name: string }): Promise<n
   const repoLock = await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'exp apply', 0);
   try {
     const ws = openWorkspace(io.cwd, { checkDeps: false });
-    const rec = new ExpStore(ws.stateDir).get(args.name);
+    const rec = openStore(io, ws.stateDir).get(args.name);
     if (rec.status !== 'success' || !rec.lock || !rec.paramsText) {
       throw new UserError({ message: `experiment '${rec.name}' did not succeed (${rec.status}); there is nothing to apply` });
     }
@@ -183,9 +192,15 @@ export async function expApplyCommand(io: Io, args: { name: string }): Promise<n
 
 export function expRemoveCommand(io: Io, args: { names: string[]; all: boolean; queued: boolean }): number {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const store = new ExpStore(ws.stateDir);
-  const names = args.all ? store.list().map((r) => r.name) : args.queued ? store.list().filter((r) => r.status === 'queued').map((r) => r.name) : args.names;
-  if (!names.length) throw new UserError({ message: 'name the experiments to remove, or pass --all or --queued' });
+  const store = openStore(io, ws.stateDir);
+  const live = new Set(store.list().filter((r) => liveRun(store, r)).map((r) => r.name));
+  const names = args.all ? store.list().map((r) => r.name).filter((n) => !live.has(n)) : args.queued ? store.list().filter((r) => r.status === 'queued').map((r) => r.name) : args.names;
+  if (!names.length && !(args.all && live.size)) throw new UserError({ message: 'name the experiments to remove, or pass --all or --queued' });
+  for (const n of names) {
+    // Its runner would record it again when it finishes; let it finish (or stop it) first.
+    if (live.has(n)) throw new UserError({ message: `experiment '${n}' is running (pid ${store.read(n)?.lease?.pid}); nothing was removed`, hint: 'wait for it to finish, or stop its --run-all first' });
+  }
+  if (live.size && args.all) io.err(`kept ${live.size} running experiment${live.size === 1 ? '' : 's'}`);
   for (const n of names) store.remove(n);
   io.out(`removed ${names.length} experiment${names.length === 1 ? '' : 's'}`);
   if (fs.existsSync(store.dir) && fs.readdirSync(store.dir).length === 0) fs.rmdirSync(store.dir);

@@ -4,6 +4,7 @@ import { UserError, didYouMean } from '../errors.js';
 import { writeFileAtomic } from '../fs-util.js';
 import type { LockEntry } from '../lockfile.js';
 import type { Assignment } from './overrides.js';
+import { Claims, type Lease } from './claim.js';
 
 export type ExpStatus = 'queued' | 'running' | 'success' | 'failed';
 
@@ -25,6 +26,8 @@ export interface ExpRecord {
   /** Metrics files' raw text, so they can be written back by `exp apply` even when not cached. */
   readonly metricsText?: Readonly<Record<string, string>>;
   readonly error?: string;
+  /** While running: who runs it and where (see claim.ts). */
+  readonly lease?: Lease;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -32,8 +35,10 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 /** One JSON file per experiment under .lockstep/exps/, each written atomically. */
 export class ExpStore {
   readonly dir: string;
+  readonly claims: Claims;
   constructor(stateDir: string) {
     this.dir = path.join(stateDir, 'exps');
+    this.claims = new Claims(path.join(this.dir, 'claims'));
   }
 
   private file(name: string): string {
@@ -70,6 +75,15 @@ export class ExpStore {
     return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
   }
 
+  /** The record as it is on disk now, or undefined when it was removed. */
+  read(name: string): ExpRecord | undefined {
+    try {
+      return JSON.parse(fs.readFileSync(this.file(name), 'utf8')) as ExpRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
   get(name: string): ExpRecord {
     try {
       return JSON.parse(fs.readFileSync(this.file(name), 'utf8')) as ExpRecord;
@@ -83,6 +97,12 @@ export class ExpStore {
     this.get(name);
     fs.rmSync(this.file(name), { force: true });
     fs.rmSync(path.join(this.dir, 'logs', `${name}.log`), { force: true });
+    this.claims.forget(name);
+    try {
+      fs.rmdirSync(this.claims.dir); // only when empty
+    } catch {
+      // still holds someone's claim, or never existed
+    }
   }
 
   logFile(name: string): string {

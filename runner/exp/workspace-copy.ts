@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { isGitRepo } from '../git.js';
@@ -13,8 +12,8 @@ const SKIP = new Set(['.git', 'node_modules', STATE_DIR]);
  * workspace is never touched. Outputs recorded in the lock are copied too, so
  * stages whose inputs the experiment does not change stay skipped.
  */
-export function makeTempWorkspace(ws: Workspace): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-exp-'));
+export function makeTempWorkspace(ws: Workspace, dir: string): void {
+  fs.mkdirSync(dir); // a fresh name (see reap.ts): an existing folder is not ours to fill
   const files = new Set(listFiles(ws.root));
   for (const entry of ws.lock.stages.values()) for (const o of entry.outs) files.add(o.path);
   for (const rel of files) copyPath(path.join(ws.root, rel), path.join(dir, rel));
@@ -24,7 +23,6 @@ export function makeTempWorkspace(ws: Workspace): string {
     const src = path.join(ws.stateDir, f);
     if (fs.existsSync(src)) copyPath(src, path.join(dir, STATE_DIR, f));
   }
-  return dir;
 }
 
 function listFiles(root: string): string[] {

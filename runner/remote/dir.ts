@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { errnoCode } from '../fs-util.js';
-import { alive } from '../repo-lock.js';
+import { pidExists } from '../owner.js';
 
 /**
  * A temp upload untouched this long is abandoned even when its owner cannot be
@@ -24,7 +24,7 @@ export function isAbandonedUpload(name: string, mtimeMs: number, now = Date.now(
   const m = /^\.tmp-(?:(.+)-)?(\d+)-[a-z0-9]+$/.exec(name);
   if (!m) return false;
   const pid = Number(m[2]);
-  if (m[1] === HOST && pid !== process.pid && !alive(pid)) return true;
+  if (m[1] === HOST && pid !== process.pid && !pidExists(pid)) return true;
   return now - mtimeMs > ABANDONED_UPLOAD_MS;
 }
 import type { RemoteStore } from './types.js';
