@@ -7,6 +7,9 @@ import { writeFileAtomic } from './fs-util.js';
 import { YamlSource } from './config/yaml-source.js';
 import { isPlainObject } from './config/pipeline.js';
 import type { ParamValue } from './module-contract.js';
+import { DVC_LOCK_FILE, adoptDvcEntry, parseDvcLock, type DvcLockEntry } from './dvc-lock.js';
+import type { Inputs, Observed } from './observe.js';
+import type { Stage } from './stage.js';
 
 export const LOCK_FILE = 'pipeline.lock';
 
@@ -33,6 +36,8 @@ export class Lockfile {
     private readonly file: string,
     readonly stages: Map<string, LockEntry>,
     private readonly cache: ParsedFileCache | undefined,
+    /** Entries of a dvc.lock beside pipeline.lock, consulted for stages ours does not record yet. */
+    private readonly dvc: ReadonlyMap<string, DvcLockEntry> = new Map(),
   ) {}
 
   static read(root: string, cache?: ParsedFileCache): Lockfile {
@@ -49,7 +54,27 @@ export class Lockfile {
         stages.set(name, parseEntry(name, e));
       }
     }
-    return new Lockfile(file, stages, cache);
+    const dvcSrc = YamlSource.read(path.join(root, DVC_LOCK_FILE), DVC_LOCK_FILE, cache);
+    const dvc = dvcSrc ? parseDvcLock(dvcSrc.toJS(), DVC_LOCK_FILE) : new Map<string, DvcLockEntry>();
+    return new Lockfile(file, stages, cache, dvc);
+  }
+
+  /** Whether the stage was ever run, as far as pipeline.lock or dvc.lock know. */
+  has(name: string): boolean {
+    return this.stages.has(name) || this.dvc.has(name);
+  }
+
+  /**
+   * The entry to compare a stage with: ours, or else its dvc.lock entry checked
+   * against the workspace (`adopted`: commit it if the stage turns out up to date,
+   * so pipeline.lock takes over from dvc.lock).
+   */
+  resolve(stage: Stage, root: string, inputs: Inputs, outs: readonly Observed[]): { entry: LockEntry | undefined; adopted: boolean } {
+    const own = this.stages.get(stage.name);
+    if (own) return { entry: own, adopted: false };
+    const theirs = this.dvc.get(stage.name);
+    if (!theirs) return { entry: undefined, adopted: false };
+    return { entry: adoptDvcEntry(theirs, stage, root, inputs, outs), adopted: true };
   }
 
   /** Parse a lock file's text (e.g. read from a git revision). */
@@ -73,14 +98,17 @@ export class Lockfile {
   /** Serialise in pipeline order (stages gone from the pipeline are dropped). */
   write(order: readonly string[]): void {
     const doc = lockDocument(this.stages, order);
-    writeFileAtomic(this.file, YAML.stringify(doc, { lineWidth: 0 }));
+    writeFileAtomic(this.file, YAML.stringify(doc, YAML_OPTIONS));
     // We know what we just wrote: the next run need not parse it.
     this.cache?.put(this.file, fs.statSync(this.file), doc);
   }
 }
 
+/** No `&a1`/`*a1`: two stages tracking the same params section share one object, but each entry is written in full. */
+const YAML_OPTIONS = { lineWidth: 0, aliasDuplicateObjects: false } as const;
+
 export function serialize(stages: ReadonlyMap<string, LockEntry>, order: readonly string[]): string {
-  return YAML.stringify(lockDocument(stages, order), { lineWidth: 0 });
+  return YAML.stringify(lockDocument(stages, order), YAML_OPTIONS);
 }
 
 function lockDocument(stages: ReadonlyMap<string, LockEntry>, order: readonly string[]): { schema: string; stages: Record<string, unknown> } {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'node:fs';
-import { loadPipeline, PIPELINE_FILE, type Pipeline } from './config/pipeline.js';
+import { loadPipeline, pipelineFileIn, PIPELINE_FILE, type Pipeline } from './config/pipeline.js';
 import { Graph } from './graph.js';
 import { Lockfile } from './lockfile.js';
 import { StatCache } from './hash/stat-cache.js';
@@ -32,10 +32,10 @@ export function saveCaches(ws: Workspace): void {
 export function findRoot(start: string): string {
   let dir = path.resolve(start);
   for (;;) {
-    if (fs.existsSync(path.join(dir, PIPELINE_FILE))) return dir;
+    if (pipelineFileIn(dir)) return dir;
     const parent = path.dirname(dir);
     if (parent === dir) {
-      throw new UserError({ message: `no ${PIPELINE_FILE} found in ${start} or any parent folder`, hint: `create one, or cd into the project` });
+      throw new UserError({ message: `no ${PIPELINE_FILE} (or dvc.yaml) found in ${start} or any parent folder`, hint: `create one, or cd into the project` });
     }
     dir = parent;
   }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { UserError, didYouMean, type Diagnostic, type SourceLocation } from '../errors.js';
 import { isGlob } from '../paths.js';
@@ -8,6 +9,14 @@ import { YamlSource } from './yaml-source.js';
 import type { ParsedFileCache } from './parsed-cache.js';
 
 export const PIPELINE_FILE = 'pipeline.yaml';
+/** DVC's name for the same file: a DVC repository works without renaming it. */
+export const DVC_PIPELINE_FILE = 'dvc.yaml';
+
+/** The pipeline file in `dir`: pipeline.yaml, else dvc.yaml; undefined when there is neither. */
+export function pipelineFileIn(dir: string): string | undefined {
+  for (const f of [PIPELINE_FILE, DVC_PIPELINE_FILE]) if (fs.existsSync(path.join(dir, f))) return f;
+  return undefined;
+}
 export const DEFAULT_PARAMS = 'params.yaml';
 
 const TOP_FIELDS = ['stages', 'vars', 'params', 'metrics', 'plots', 'artifacts', 'datasets'];
@@ -30,7 +39,8 @@ type KeyPath = (string | number)[];
 
 /** Reads pipeline.yaml at `root`, expands templating, and validates every stage. */
 export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
-  const src = YamlSource.read(path.join(root, PIPELINE_FILE), PIPELINE_FILE, cache);
+  const file = pipelineFileIn(root) ?? PIPELINE_FILE;
+  const src = YamlSource.read(path.join(root, file), file, cache);
   if (!src) {
     throw new UserError({
       message: `no ${PIPELINE_FILE} in ${root}`,
@@ -67,7 +77,7 @@ class PipelineBuilder {
   build(): Pipeline {
     const doc = this.src.toJS();
     if (!isPlainObject(doc)) {
-      throw new UserError({ message: `${PIPELINE_FILE} must be a mapping with a 'stages' field`, location: { file: PIPELINE_FILE } });
+      throw new UserError({ message: `${this.src.file} must be a mapping with a 'stages' field`, location: { file: this.src.file } });
     }
     this.checkFields(doc, TOP_FIELDS, [], 'the pipeline file');
     const rootScopes = this.rootScopes(doc.vars, ['vars']);
@@ -332,7 +342,7 @@ class PipelineBuilder {
         return this.error(`output '${rawPath}' is outside the repository; outputs must stay inside it`, [...p, i]);
       }
       const rp = this.repoPath(wdir, rawPath);
-      if (rp === '.' || rp === PIPELINE_FILE || rp === 'pipeline.lock' || rp === '.lockstep' || rp.startsWith('.lockstep/') || rp === '.git' || rp.startsWith('.git/')) {
+      if (rp === '.' || rp === PIPELINE_FILE || rp === DVC_PIPELINE_FILE || rp === 'pipeline.lock' || rp === 'dvc.lock' || rp === '.lockstep' || rp.startsWith('.lockstep/') || rp === '.git' || rp.startsWith('.git/')) {
         return this.error(`'${rawPath}' cannot be an output: it is part of the repository's own state`, [...p, i]);
       }
       for (const b of ['cache', 'persist', 'push'] as const) {
@@ -388,8 +398,18 @@ class PipelineBuilder {
     }
     return [...byFile.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([file, keys]) => ({ file, keys: keys === 'all' ? 'all' : [...keys].sort() }));
+      .map(([file, keys]) => ({ file, keys: keys === 'all' ? 'all' : withoutCovered([...keys]).sort() }));
   }
+}
+
+/** `train.lr` adds nothing when `train` is tracked whole; recording both would write the value twice in the lock. */
+function withoutCovered(keys: string[]): string[] {
+  const set = new Set(keys);
+  return keys.filter((k) => {
+    for (let i = k.indexOf('.'); i > 0; i = k.indexOf('.', i + 1)) if (set.has(k.slice(0, i))) return false;
+    for (let i = k.indexOf('['); i > 0; i = k.indexOf('[', i + 1)) if (set.has(k.slice(0, i))) return false;
+    return true;
+  });
 }
 
 function withScopes(interp: Interpolator, scopes: Scope[]): Interpolator {

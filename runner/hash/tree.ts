@@ -89,7 +89,7 @@ export async function manifestHash(manifest: readonly ManifestEntry[]): Promise<
   return (await hashString(text)) + '.dir';
 }
 
-function walk(
+export function walk(
   dirAbs: string,
   prefix: string,
   out: { relpath: string; abs: string; st: fs.Stats }[],
