@@ -35,7 +35,7 @@ export function findRoot(start: string): string {
     if (pipelineFileIn(dir)) return dir;
     const parent = path.dirname(dir);
     if (parent === dir) {
-      throw new UserError({ message: `no ${PIPELINE_FILE} (or dvc.yaml) found in ${start} or any parent folder`, hint: `create one, or cd into the project` });
+      throw new UserError({ message: `no ${PIPELINE_FILE} found in ${start} or any parent folder`, hint: `create one (a DVC repository's dvc.yaml works too), or cd into the project` });
     }
     dir = parent;
   }

@@ -124,38 +124,58 @@ class PipelineBuilder {
   private rootScopes(vars: unknown, p: KeyPath): Scope[] {
     const scopes: Scope[] = [];
     const defaults = this.params.get(DEFAULT_PARAMS);
-    if (defaults) scopes.push({ data: defaults, file: DEFAULT_PARAMS });
-    return [...this.varsScopes(vars, p, ''), ...scopes];
+    if (defaults) scopes.push({ data: defaults, file: DEFAULT_PARAMS, source: DEFAULT_PARAMS });
+    return [...this.varsScopes(vars, p, '', scopes, ''), ...scopes];
   }
 
-  private varsScopes(vars: unknown, p: KeyPath, wdir: string): Scope[] {
+  /**
+   * Scopes for a `vars` list, innermost (last) first. As in DVC, an entry may add
+   * keys (and keys inside existing mappings) but never redefine one that params.yaml
+   * or an earlier entry defines; listing a whole file that is already loaded is a no-op.
+   */
+  private varsScopes(vars: unknown, p: KeyPath, wdir: string, outer: readonly Scope[], stageName: string): Scope[] {
     if (vars === undefined) return [];
     if (!Array.isArray(vars)) {
       this.error(`'vars' must be a list of params files or mappings`, p);
       return [];
     }
     const scopes: Scope[] = [];
+    const loaded = (file: string) => [...outer, ...scopes].some((s) => s.file === file && s.source === file);
     vars.forEach((v, i) => {
+      let scope: Scope;
       if (typeof v === 'string') {
         const [fileRaw, keysRaw] = v.split(':');
         const file = posixJoin(wdir, fileRaw!);
-        const data = this.params.get(file);
-        if (!data) {
-          this.error(`vars file '${file}' does not exist`, [...p, i]);
+        if (!keysRaw && loaded(file)) return;
+        const before = this.diags.length;
+        const data = this.catching(() => this.params.get(file));
+        if (data === undefined) {
+          if (this.diags.length === before) this.error(`vars file '${file}' does not exist`, [...p, i]);
           return;
         }
         let picked: ParamsTree = data;
         if (keysRaw) {
           picked = {};
-          for (const k of keysRaw.split(',').map((s) => s.trim())) {
+          for (const k of keysRaw.split(',').map((s) => s.trim()).filter(Boolean)) {
             if (Object.hasOwn(data, k)) picked[k] = data[k]!;
             else this.error(`key '${k}' not found in vars file '${file}'`, [...p, i], { hint: didYouMean(k, Object.keys(data)) });
           }
         }
-        scopes.push({ data: picked, file });
+        scope = { data: picked, file, source: keysRaw ? `${file}:${keysRaw}` : file };
       } else if (isPlainObject(v)) {
-        scopes.push({ data: v as ParamsTree });
-      } else this.error(`a vars entry must be a params file path or a mapping`, [...p, i]);
+        scope = { data: v as ParamsTree, source: `${stageName ? stageName + '.' : ''}vars[${i}]` };
+      } else {
+        this.error(`a vars entry must be a params file path or a mapping`, [...p, i]);
+        return;
+      }
+      const clash = redefinition([...outer, ...scopes], scope.data);
+      if (clash) {
+        this.error(`cannot redefine '${clash.key}' from '${scope.source}' as it already exists in '${clash.source}'`, [...p, i], {
+          hint: 'DVC refuses this too: rename the key, or change its value where it is defined',
+        });
+        return;
+      }
+      scopes.push(scope);
     });
     // Later entries override earlier ones, so search them first.
     return scopes.reverse();
@@ -194,7 +214,7 @@ class PipelineBuilder {
         return [];
       }
       return matrixEntries(m as Record<string, unknown[]>).flatMap(([key, item]) => {
-        const local = interp.withScope({ data: { item: item as never } });
+        const local = interp.withScope({ data: { item: item as never, key } });
         const st = this.stage(`${name}@${key}`, rest, p, local, name);
         return st ? [st] : [];
       });
@@ -218,10 +238,13 @@ class PipelineBuilder {
   private stage(name: string, def: Record<string, unknown>, p: KeyPath, outer: Interpolator, group?: string): Stage | undefined {
     const before = this.diags.length;
     this.checkFields(def, STAGE_FIELDS, p, `stage '${name}'`);
-    const wdir = typeof def.wdir === 'string' ? posixJoin('', def.wdir) : '.';
+    // DVC interpolates wdir before the stage's own vars are loaded (they are read relative to it).
+    const rawWdir = def.wdir === undefined ? undefined : this.catching(() => outer.resolve(def.wdir, () => this.loc([...p, 'wdir'])));
+    const wdir = typeof rawWdir === 'string' ? posixJoin('', rawWdir) : '.';
     if (def.wdir !== undefined && typeof def.wdir !== 'string') this.error(`'wdir' must be a string`, [...p, 'wdir']);
+    else if (rawWdir !== undefined && typeof rawWdir !== 'string') this.error(`'wdir' must be a path, but \${…} gave ${JSON.stringify(rawWdir)}`, [...p, 'wdir']);
     if (wdir.startsWith('..')) this.error(`'wdir' must stay inside the repository`, [...p, 'wdir']);
-    const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir)) : outer;
+    const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir, outer.scopeList, name)) : outer;
     const r = <T>(field: string, cmd = false): T | undefined =>
       this.catching(() => interp.resolve(def[field], () => this.loc([...p, field]), { cmd }) as T);
 
@@ -412,31 +435,58 @@ function withoutCovered(keys: string[]): string[] {
   });
 }
 
+/** The first key of `incoming` that a scope already defines as a value (mappings may be extended, as DVC merges them). */
+function redefinition(existing: readonly Scope[], incoming: ParamsTree, prefix = ''): { key: string; source: string } | undefined {
+  for (const [k, v] of Object.entries(incoming)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    const holders = existing.filter((s) => lookup(s.data, key).found);
+    const leaf = holders.find((s) => {
+      const r = lookup(s.data, key);
+      return !(r.found && isPlainObject(r.value) && isPlainObject(v));
+    });
+    if (leaf) return { key, source: leaf.source ?? 'vars' };
+    if (holders.length && isPlainObject(v)) {
+      const deeper = redefinition(holders, v as ParamsTree, key);
+      if (deeper) return deeper;
+    }
+  }
+  return undefined;
+}
+
 function withScopes(interp: Interpolator, scopes: Scope[]): Interpolator {
   let out = interp;
   for (const s of [...scopes].reverse()) out = out.withScope(s);
   return out;
 }
 
-function foreachEntries(items: unknown): [string, unknown][] | undefined {
-  if (Array.isArray(items)) {
-    const scalars = items.every((x) => x === null || typeof x !== 'object');
-    const keys = scalars ? items.map((x) => String(x)) : items.map((_, i) => String(i));
-    // DVC falls back to indexes when scalar values would collide as names.
-    const unique = new Set(keys).size === keys.length;
-    return items.map((x, i) => [unique ? keys[i]! : String(i), x]);
-  }
+/**
+ * DVC's names for foreach stages: a mapping's keys; a list's indexes when any item is a
+ * list or mapping; otherwise the values themselves, so a repeated value names one stage
+ * (DVC builds a dict keyed by the value: the first position, the last item).
+ */
+export function foreachEntries(items: unknown): [string, unknown][] | undefined {
   if (isPlainObject(items)) return Object.entries(items);
-  return undefined;
+  if (!Array.isArray(items)) return undefined;
+  if (items.some((x) => x !== null && typeof x === 'object')) return items.map((x, i) => [String(i), x]);
+  const byName = new Map<string, unknown>();
+  for (const x of items) byName.set(pyStr(x), x);
+  return [...byName.entries()];
 }
 
-function matrixEntries(m: Record<string, unknown[]>): [string, Record<string, unknown>][] {
+/** Python's str() of a scalar, as DVC uses it for generated names (`true`, not `True`, for booleans). */
+function pyStr(v: unknown): string {
+  if (v === null) return 'None';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  return String(v);
+}
+
+export function matrixEntries(m: Record<string, unknown[]>): [string, Record<string, unknown>][] {
   let acc: [string[], Record<string, unknown>][] = [[[], {}]];
   for (const [name, values] of Object.entries(m)) {
     const next: typeof acc = [];
     for (const [keys, item] of acc) {
       values.forEach((v, i) => {
-        const key = v === null || typeof v !== 'object' ? String(v) : `${name}${i}`;
+        const key = v === null || typeof v !== 'object' ? pyStr(v) : `${name}${i}`;
         next.push([[...keys, key], { ...item, [name]: v }]);
       });
     }
