@@ -45,7 +45,7 @@ Commands:
   params diff [A [B]]  params that differ between revisions (git revisions or 'workspace')
   metrics show [REV…]  metrics of the workspace or of git revisions
   metrics diff [A [B]] metrics that differ, with the change   (--json | --md, --all)
-  exp run [-S key=v1,v2 …] [--name N] [--queue] [-f]
+  exp run [TARGET…] [-S key=v1,v2 …] [--name N] [--queue] [-f]
                        run an experiment with params set from the command line;
                        several values make a grid (the cartesian product), queued
   exp run --run-all [-j N]
@@ -159,9 +159,9 @@ const commands: Record<string, Handler> = {
         force: { type: 'boolean', short: 'f' },
       });
       if (v.help) return help(io);
-      if (positionals.length) throw new UserError({ message: `exp run takes no targets, got '${positionals[0]}'` });
       const { expRunCommand } = await import('./exp/run.js');
       return expRunCommand(io, {
+        targets: positionals,
         set: (v.set as unknown as string[] | undefined) ?? [],
         ...(typeof v.name === 'string' ? { name: v.name } : {}),
         queue: !!v.queue,
