@@ -25,6 +25,17 @@ const STAGE_FIELDS = [
   'frozen', 'always_changed', 'desc', 'meta', 'vars',
 ];
 const OUT_FIELDS = ['cache', 'persist', 'remote', 'push', 'desc', 'checkpoint', 'type', 'labels', 'meta'];
+
+/**
+ * Fields of DVC's dvc.yaml schema (dvc/schema.py) that Lockstep does not implement.
+ * They are refused by name: accepting them would quietly run a pipeline
+ * differently from DVC. (Annotations — desc, type, labels, meta — and
+ * `artifacts` are metadata in DVC too and change nothing about a run.)
+ */
+const UNSUPPORTED: Readonly<Record<string, string>> = {
+  datasets: "DVC's datasets (and their ds:// deps) are not implemented; depend on the data's path instead",
+  checkpoint: "checkpoint outputs were removed in DVC 3 and are not implemented; use a plain output with 'persist: true'",
+};
 const PLOT_FIELDS = [...OUT_FIELDS, 'template', 'x', 'y', 'title', 'x_label', 'y_label'];
 
 export interface Pipeline {
@@ -68,7 +79,9 @@ class PipelineBuilder {
 
   private checkFields(obj: Record<string, unknown>, allowed: readonly string[], p: KeyPath, what: string): void {
     for (const k of Object.keys(obj)) {
-      if (!allowed.includes(k)) {
+      if (Object.hasOwn(UNSUPPORTED, k) && allowed.includes(k)) {
+        this.error(`'${k}' in ${what} is not supported by Lockstep`, [...p, k], { key: true, hint: UNSUPPORTED[k] });
+      } else if (!allowed.includes(k)) {
         this.error(`unknown field '${k}' in ${what}`, [...p, k], { key: true, hint: didYouMean(k, allowed) });
       }
     }
@@ -371,6 +384,7 @@ class PipelineBuilder {
       for (const b of ['cache', 'persist', 'push'] as const) {
         if (opts[b] !== undefined && typeof opts[b] !== 'boolean') this.error(`'${b}' must be true or false`, [...p, i]);
       }
+      if (opts.remote !== undefined && (typeof opts.remote !== 'string' || opts.remote === '')) this.error(`'remote' must be the name of a remote`, [...p, i, rawPath, 'remote']);
       const plot = kind === 'plot' ? pick(opts, ['template', 'x', 'y', 'title', 'x_label', 'y_label']) : undefined;
       outs.push({
         path: rp,
@@ -378,6 +392,7 @@ class PipelineBuilder {
         cache: opts.cache !== false,
         persist: opts.persist === true,
         push: opts.push !== false,
+        ...(typeof opts.remote === 'string' ? { remote: opts.remote } : {}),
         ...(plot ? { plot } : {}),
       });
     });
