@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { UserError } from './errors.js';
 import { writeFileAtomic } from './fs-util.js';
 import { YamlSource } from './config/yaml-source.js';
-import { isPlainObject } from './config/pipeline.js';
+import { isPlainObject, posixJoin, type PipelineFileRef } from './config/pipeline.js';
 import type { ParamValue } from './module-contract.js';
 import { DVC_LOCK_FILE, adoptDvcEntry, parseDvcLock, type DvcLockEntry } from './dvc-lock.js';
 import type { Inputs, Observed } from './observe.js';
@@ -30,33 +30,47 @@ export interface LockEntry {
   readonly outs: readonly LockedPath[];
 }
 
-/** pipeline.lock in memory. Written whole and atomically; never partially. */
+/** The root pipeline file alone: what callers that know no better read and write. */
+const ROOT_ONLY: readonly PipelineFileRef[] = [{ file: 'pipeline.yaml', dir: '', prefix: '' }];
+
+/**
+ * pipeline.lock in memory: one beside each pipeline file, as DVC keeps a
+ * dvc.lock beside each dvc.yaml. Entries are held under the stages' full
+ * names with repository-relative paths; a nested lock file stores short
+ * names and paths relative to its folder. Each file is written whole and
+ * atomically; never partially.
+ */
 export class Lockfile {
   private constructor(
-    private readonly file: string,
+    private readonly root: string,
+    private readonly files: readonly PipelineFileRef[],
     readonly stages: Map<string, LockEntry>,
     private readonly cache: ParsedFileCache | undefined,
     /** Entries of a dvc.lock beside pipeline.lock, consulted for stages ours does not record yet. */
     private readonly dvc: ReadonlyMap<string, DvcLockEntry> = new Map(),
   ) {}
 
-  static read(root: string, cache?: ParsedFileCache): Lockfile {
-    const file = path.join(root, LOCK_FILE);
-    const src = YamlSource.read(file, LOCK_FILE, cache);
+  static read(root: string, cache?: ParsedFileCache, files: readonly PipelineFileRef[] = ROOT_ONLY): Lockfile {
     const stages = new Map<string, LockEntry>();
-    if (src) {
-      const doc = src.toJS();
-      const raw = isPlainObject(doc) ? doc.stages : undefined;
-      if (doc !== null && (!isPlainObject(doc) || (raw !== undefined && !isPlainObject(raw)))) {
-        throw corrupt('it is not a mapping with a `stages` field');
+    const dvc = new Map<string, DvcLockEntry>();
+    for (const ref of files) {
+      const display = posixJoin(ref.dir, LOCK_FILE);
+      const src = YamlSource.read(path.join(root, display), display, cache);
+      if (src) {
+        const doc = src.toJS();
+        const raw = isPlainObject(doc) ? doc.stages : undefined;
+        if (doc !== null && (!isPlainObject(doc) || (raw !== undefined && !isPlainObject(raw)))) {
+          throw corrupt('it is not a mapping with a `stages` field', display);
+        }
+        for (const [name, e] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
+          stages.set(ref.prefix + name, fromFolder(parseEntry(name, e, display), ref.dir));
+        }
       }
-      for (const [name, e] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
-        stages.set(name, parseEntry(name, e));
-      }
+      const dvcDisplay = posixJoin(ref.dir, DVC_LOCK_FILE);
+      const dvcSrc = YamlSource.read(path.join(root, dvcDisplay), dvcDisplay, cache);
+      if (dvcSrc) for (const [n, e] of parseDvcLock(dvcSrc.toJS(), dvcDisplay, ref.prefix)) dvc.set(n, e);
     }
-    const dvcSrc = YamlSource.read(path.join(root, DVC_LOCK_FILE), DVC_LOCK_FILE, cache);
-    const dvc = dvcSrc ? parseDvcLock(dvcSrc.toJS(), DVC_LOCK_FILE) : new Map<string, DvcLockEntry>();
-    return new Lockfile(file, stages, cache, dvc);
+    return new Lockfile(root, files, stages, cache, dvc);
   }
 
   /** Whether the stage was ever run, as far as pipeline.lock or dvc.lock know. */
@@ -95,13 +109,42 @@ export class Lockfile {
     this.stages.set(name, entry);
   }
 
-  /** Serialise in pipeline order (stages gone from the pipeline are dropped). */
+  /** Serialise in pipeline order (stages gone from the pipeline are dropped), each pipeline file's stages to its own lock. */
   write(order: readonly string[]): void {
-    const doc = lockDocument(this.stages, order);
-    writeFileAtomic(this.file, YAML.stringify(doc, YAML_OPTIONS));
-    // We know what we just wrote: the next run need not parse it.
-    this.cache?.put(this.file, fs.statSync(this.file), doc);
+    for (const ref of this.files) {
+      const mine = order.filter((n) => ownerOf(n, this.files) === ref);
+      const file = path.join(this.root, ref.dir, LOCK_FILE);
+      // A nested pipeline's lock appears once one of its stages has run.
+      if (ref.dir !== '' && mine.length === 0 && !fs.existsSync(file)) continue;
+      const local = new Map(mine.flatMap((n) => {
+        const e = this.stages.get(n);
+        return e ? [[n.slice(ref.prefix.length), toFolder(e, ref.dir)] as const] : [];
+      }));
+      const doc = lockDocument(local, mine.map((n) => n.slice(ref.prefix.length)));
+      writeFileAtomic(file, YAML.stringify(doc, YAML_OPTIONS));
+      // We know what we just wrote: the next run need not parse it.
+      this.cache?.put(file, fs.statSync(file), doc);
+    }
   }
+}
+
+/** The pipeline file a stage belongs to: the one whose prefix its name carries, else the root one. */
+function ownerOf(name: string, files: readonly PipelineFileRef[]): PipelineFileRef {
+  return files.find((f) => f.prefix !== '' && name.startsWith(f.prefix)) ?? files.find((f) => f.prefix === '')!;
+}
+
+/** A nested lock's folder-relative paths (and params file names) made repository-relative. */
+function fromFolder(e: LockEntry, dir: string): LockEntry {
+  if (dir === '') return e;
+  const p = (x: LockedPath): LockedPath => ({ ...x, path: posixJoin(dir, x.path) });
+  return { ...e, deps: e.deps.map(p), outs: e.outs.map(p), params: Object.fromEntries(Object.entries(e.params).map(([f, v]) => [posixJoin(dir, f), v])) };
+}
+
+function toFolder(e: LockEntry, dir: string): LockEntry {
+  if (dir === '') return e;
+  const rel = (x: string) => path.posix.relative(dir, x) || '.';
+  const p = (x: LockedPath): LockedPath => ({ ...x, path: rel(x.path) });
+  return { ...e, deps: e.deps.map(p), outs: e.outs.map(p), params: Object.fromEntries(Object.entries(e.params).map(([f, v]) => [rel(f), v])) };
 }
 
 /** No `&a1`/`*a1`: two stages tracking the same params section share one object, but each entry is written in full. */
@@ -129,15 +172,18 @@ function lockedPathYaml(p: LockedPath): Record<string, unknown> {
   return { path: p.path, xxh64: p.hash, size: p.size, ...(p.nfiles !== undefined ? { nfiles: p.nfiles } : {}) };
 }
 
-function corrupt(why: string): UserError {
+const corruptFile = (why: string, file: string) => corrupt(why, file);
+
+function corrupt(why: string, file = LOCK_FILE): UserError {
   return new UserError({
-    message: `${LOCK_FILE} is not valid: ${why}`,
-    location: { file: LOCK_FILE },
-    hint: `restore it from git (git checkout -- ${LOCK_FILE}) or delete it to rebuild every stage`,
+    message: `${file} is not valid: ${why}`,
+    location: { file },
+    hint: `restore it from git (git checkout -- ${file}) or delete it to rebuild every stage`,
   });
 }
 
-function parseEntry(name: string, e: unknown): LockEntry {
+function parseEntry(name: string, e: unknown, file = LOCK_FILE): LockEntry {
+  const corrupt = (why: string) => corruptFile(why, file);
   if (!isPlainObject(e) || typeof e.cmd !== 'string') throw corrupt(`stage '${name}' has no cmd`);
   const paths = (v: unknown, what: string): LockedPath[] => {
     if (v === undefined) return [];

@@ -38,9 +38,21 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
 };
 const PLOT_FIELDS = [...OUT_FIELDS, 'template', 'x', 'y', 'title', 'x_label', 'y_label'];
 
+/** One pipeline file of the repository: the root one, or one in a subfolder (DVC collects every dvc.yaml). */
+export interface PipelineFileRef {
+  /** Repository-relative path of the file (`pipeline.yaml`, `sub/dvc.yaml`). */
+  readonly file: string;
+  /** Its folder, repository-relative; '' for the root. */
+  readonly dir: string;
+  /** What its stage names are qualified with: '' for the root file, `sub/pipeline.yaml:` for the others. */
+  readonly prefix: string;
+}
+
 export interface Pipeline {
   readonly root: string;
   readonly stages: ReadonlyMap<string, Stage>;
+  /** Every pipeline file the stages came from, the root one first. */
+  readonly files: readonly PipelineFileRef[];
   /** Top-level `plots:` entries (DVC's dvc.yaml allows plots outside stages). */
   readonly plots: readonly { path: string; props: Record<string, unknown> }[];
   readonly params: ParamsFiles;
@@ -48,7 +60,12 @@ export interface Pipeline {
 
 type KeyPath = (string | number)[];
 
-/** Reads pipeline.yaml at `root`, expands templating, and validates every stage. */
+/**
+ * Reads pipeline.yaml (or dvc.yaml) at `root` and, as DVC does, every one in
+ * its subfolders; expands templating, and validates every stage. A nested
+ * file's paths are relative to its folder, and its stages are named
+ * `sub/pipeline.yaml:stage`.
+ */
 export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
   const file = pipelineFileIn(root) ?? PIPELINE_FILE;
   const src = YamlSource.read(path.join(root, file), file, cache);
@@ -58,15 +75,78 @@ export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
       hint: `run lockstep from the folder that holds ${PIPELINE_FILE}`,
     });
   }
-  return new PipelineBuilder(root, src, cache).build();
+  const params = new ParamsFiles(root, cache);
+  const diags: Diagnostic[] = [];
+  const build = (ref: PipelineFileRef, s: YamlSource): Pipeline | undefined => {
+    try {
+      return new PipelineBuilder(root, s, params, ref).build();
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      diags.push(...e.diagnostics);
+      return undefined;
+    }
+  };
+  const mainRef: PipelineFileRef = { file, dir: '', prefix: '' };
+  const main = build(mainRef, src);
+  // Outputs hold data, never pipeline files: their folders are not searched (a big data folder would cost every run).
+  const skip = new Set(main ? [...main.stages.values()].flatMap((st) => st.outs.map((o) => o.path)) : []);
+  const refs = [mainRef];
+  const stages = new Map(main?.stages ?? []);
+  const plots = [...(main?.plots ?? [])];
+  for (const rel of findNestedPipelineFiles(root, skip)) {
+    const dir = path.posix.dirname(rel);
+    const ref: PipelineFileRef = { file: rel, dir, prefix: `${rel}:` };
+    const nestedSrc = YamlSource.read(path.join(root, rel), rel, cache);
+    const nested = nestedSrc && build(ref, nestedSrc);
+    if (!nested) continue;
+    refs.push(ref);
+    for (const [n, st] of nested.stages) stages.set(n, st);
+    plots.push(...nested.plots);
+  }
+  if (diags.length || !main) throw new UserError(diags);
+  return { ...main, stages, plots, files: refs };
+}
+
+const NEVER_SEARCHED = new Set(['.git', '.lockstep', '.dvc', 'node_modules']);
+
+/** pipeline.yaml (or else dvc.yaml) in every subfolder of `root`, sorted, skipping VCS/state folders and `skip` (outputs). */
+export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>): string[] {
+  const found: string[] = [];
+  const walk = (rel: string): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(rel ? path.join(root, rel) : root, { withFileTypes: true });
+    } catch {
+      return; // unreadable folder: nothing DVC would find either
+    }
+    if (rel) {
+      const names = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
+      const f = names.has(PIPELINE_FILE) ? PIPELINE_FILE : names.has(DVC_PIPELINE_FILE) ? DVC_PIPELINE_FILE : undefined;
+      if (f) found.push(`${rel}/${f}`);
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || NEVER_SEARCHED.has(e.name)) continue;
+      const sub = rel ? `${rel}/${e.name}` : e.name;
+      if (!skip.has(sub)) walk(sub);
+    }
+  };
+  walk('');
+  return found.sort();
 }
 
 class PipelineBuilder {
   private readonly diags: Diagnostic[] = [];
-  private readonly params: ParamsFiles;
+  private readonly dir: string;
+  private readonly prefix: string;
 
-  constructor(private readonly root: string, private readonly src: YamlSource, cache?: ParsedFileCache) {
-    this.params = new ParamsFiles(root, cache);
+  constructor(
+    private readonly root: string,
+    private readonly src: YamlSource,
+    private readonly params: ParamsFiles,
+    private readonly ref: PipelineFileRef,
+  ) {
+    this.dir = ref.dir;
+    this.prefix = ref.prefix;
   }
 
   private loc(p: KeyPath, key = false): SourceLocation {
@@ -113,7 +193,7 @@ class PipelineBuilder {
     }
     const plots = this.topPlots(doc.plots);
     if (this.diags.length) throw new UserError(this.diags);
-    return { root: this.root, stages, plots, params: this.params };
+    return { root: this.root, stages, plots, params: this.params, files: [this.ref] };
   }
 
   private topPlots(raw: unknown): { path: string; props: Record<string, unknown> }[] {
@@ -124,10 +204,10 @@ class PipelineBuilder {
     }
     const out: { path: string; props: Record<string, unknown> }[] = [];
     raw.forEach((entry, i) => {
-      if (typeof entry === 'string') out.push({ path: entry, props: {} });
+      if (typeof entry === 'string') out.push({ path: posixJoin(this.dir, entry), props: {} });
       else if (isPlainObject(entry) && Object.keys(entry).length === 1) {
         const [k, v] = Object.entries(entry)[0]!;
-        out.push({ path: k, props: isPlainObject(v) ? v : {} });
+        out.push({ path: posixJoin(this.dir, k), props: isPlainObject(v) ? v : {} });
       } else this.error(`a plots entry must be a path or {path: {options}}`, ['plots', i]);
     });
     return out;
@@ -136,9 +216,11 @@ class PipelineBuilder {
   /** params.yaml first (tracked), then top-level vars in order (files tracked, inline dicts not). */
   private rootScopes(vars: unknown, p: KeyPath): Scope[] {
     const scopes: Scope[] = [];
-    const defaults = this.params.get(DEFAULT_PARAMS);
-    if (defaults) scopes.push({ data: defaults, file: DEFAULT_PARAMS, source: DEFAULT_PARAMS });
-    return [...this.varsScopes(vars, p, '', scopes, ''), ...scopes];
+    // As DVC: the params.yaml beside the pipeline file, and vars relative to its folder.
+    const file = posixJoin(this.dir, DEFAULT_PARAMS);
+    const defaults = this.params.get(file);
+    if (defaults) scopes.push({ data: defaults, file, source: file });
+    return [...this.varsScopes(vars, p, this.dir, scopes, ''), ...scopes];
   }
 
   /**
@@ -248,16 +330,18 @@ class PipelineBuilder {
     }
   }
 
-  private stage(name: string, def: Record<string, unknown>, p: KeyPath, outer: Interpolator, group?: string): Stage | undefined {
+  private stage(shortName: string, def: Record<string, unknown>, p: KeyPath, outer: Interpolator, shortGroup?: string): Stage | undefined {
     const before = this.diags.length;
+    const name = this.prefix + shortName;
+    const group = shortGroup === undefined ? undefined : this.prefix + shortGroup;
     this.checkFields(def, STAGE_FIELDS, p, `stage '${name}'`);
     // DVC interpolates wdir before the stage's own vars are loaded (they are read relative to it).
     const rawWdir = def.wdir === undefined ? undefined : this.catching(() => outer.resolve(def.wdir, () => this.loc([...p, 'wdir'])));
-    const wdir = typeof rawWdir === 'string' ? posixJoin('', rawWdir) : '.';
+    const wdir = posixJoin(this.dir, typeof rawWdir === 'string' ? rawWdir : '.');
     if (def.wdir !== undefined && typeof def.wdir !== 'string') this.error(`'wdir' must be a string`, [...p, 'wdir']);
     else if (rawWdir !== undefined && typeof rawWdir !== 'string') this.error(`'wdir' must be a path, but \${…} gave ${JSON.stringify(rawWdir)}`, [...p, 'wdir']);
     if (wdir.startsWith('..')) this.error(`'wdir' must stay inside the repository`, [...p, 'wdir']);
-    const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir, outer.scopeList, name)) : outer;
+    const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir, outer.scopeList, shortName)) : outer;
     const r = <T>(field: string, cmd = false): T | undefined =>
       this.catching(() => interp.resolve(def[field], () => this.loc([...p, field]), { cmd }) as T);
 
@@ -378,7 +462,8 @@ class PipelineBuilder {
         return this.error(`output '${rawPath}' is outside the repository; outputs must stay inside it`, [...p, i]);
       }
       const rp = this.repoPath(wdir, rawPath);
-      if (rp === '.' || rp === PIPELINE_FILE || rp === DVC_PIPELINE_FILE || rp === 'pipeline.lock' || rp === 'dvc.lock' || rp === '.lockstep' || rp.startsWith('.lockstep/') || rp === '.git' || rp.startsWith('.git/')) {
+      const own = [PIPELINE_FILE, DVC_PIPELINE_FILE, 'pipeline.lock', 'dvc.lock'].map((f) => posixJoin(this.dir, f));
+      if (rp === '.' || own.includes(rp) || rp === '.lockstep' || rp.startsWith('.lockstep/') || rp === '.git' || rp.startsWith('.git/')) {
         return this.error(`'${rawPath}' cannot be an output: it is part of the repository's own state`, [...p, i]);
       }
       for (const b of ['cache', 'persist', 'push'] as const) {
