@@ -114,8 +114,9 @@ export class Lockfile {
     for (const ref of this.files) {
       const mine = order.filter((n) => ownerOf(n, this.files) === ref);
       const file = path.join(this.root, ref.dir, LOCK_FILE);
-      // A nested pipeline's lock appears once one of its stages has run.
-      if (ref.dir !== '' && mine.length === 0 && !fs.existsSync(file)) continue;
+      // A nested pipeline's lock appears once one of its stages has run (and none at a root without a pipeline file).
+      const optional = ref.dir !== '' || !fs.existsSync(path.join(this.root, ref.file));
+      if (optional && mine.length === 0 && !fs.existsSync(file)) continue;
       const local = new Map(mine.flatMap((n) => {
         const e = this.stages.get(n);
         return e ? [[n.slice(ref.prefix.length), toFolder(e, ref.dir)] as const] : [];

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'node:fs';
-import { loadPipeline, pipelineFileIn, PIPELINE_FILE, type Pipeline } from './config/pipeline.js';
+import { findNestedPipelineFiles, loadPipeline, pipelineFileIn, PIPELINE_FILE, type Pipeline } from './config/pipeline.js';
 import { Graph } from './graph.js';
 import { Lockfile } from './lockfile.js';
 import { StatCache } from './hash/stat-cache.js';
@@ -37,14 +37,18 @@ export function saveCaches(ws: Workspace): void {
 export function findRoot(start: string): string {
   let dir = path.resolve(start);
   let found: string | undefined;
+  let repoDir: string | undefined;
   for (;;) {
     if (pipelineFileIn(dir)) found = dir;
     const boundary = ['.git', STATE_DIR, '.dvc'].some((m) => fs.existsSync(path.join(dir, m)));
+    if (boundary) repoDir ??= dir;
     const parent = path.dirname(dir);
     if ((boundary && found) || parent === dir) break;
     dir = parent;
   }
   if (found) return found;
+  // A DVC repository may keep its dvc.yaml files in subfolders only.
+  if (repoDir && findNestedPipelineFiles(repoDir, new Set()).length) return repoDir;
   throw new UserError({ message: `no ${PIPELINE_FILE} found in ${start} or any parent folder`, hint: `create one (a DVC repository's dvc.yaml works too), or cd into the project` });
 }
 

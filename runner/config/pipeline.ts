@@ -68,13 +68,8 @@ type KeyPath = (string | number)[];
  */
 export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
   const file = pipelineFileIn(root) ?? PIPELINE_FILE;
-  const src = YamlSource.read(path.join(root, file), file, cache);
-  if (!src) {
-    throw new UserError({
-      message: `no ${PIPELINE_FILE} in ${root}`,
-      hint: `run lockstep from the folder that holds ${PIPELINE_FILE}`,
-    });
-  }
+  // No pipeline file at the root is fine when subfolders have theirs (a DVC monorepo); an empty one stands in.
+  const src = YamlSource.read(path.join(root, file), file, cache) ?? YamlSource.parse(file, 'stages: {}\n');
   const params = new ParamsFiles(root, cache);
   const diags: Diagnostic[] = [];
   const build = (ref: PipelineFileRef, s: YamlSource): Pipeline | undefined => {
@@ -104,6 +99,9 @@ export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
     plots.push(...nested.plots);
   }
   if (diags.length || !main) throw new UserError(diags);
+  if (refs.length === 1 && !fs.existsSync(path.join(root, file))) {
+    throw new UserError({ message: `no ${PIPELINE_FILE} in ${root}`, hint: `run lockstep from the folder that holds ${PIPELINE_FILE}` });
+  }
   return { ...main, stages, plots, files: refs };
 }
 

@@ -190,3 +190,30 @@ describe('DVC hashing (unit)', () => {
     expect(isTextBlock(Buffer.alloc(0))).toBe(true);
   });
 });
+
+describe('a DVC monorepo: dvc.yaml and dvc.lock only in a subfolder', () => {
+  it('is found from the repository root, and its dvc.lock (paths relative to its folder) is understood', async () => {
+    const text = 'hello\n';
+    repo = new TempRepo({
+      '.dvc/config': '',
+      'proj/dvc.yaml': 'stages:\n  up:\n    cmd: tr a-z A-Z < in.txt > out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n',
+      'proj/in.txt': text,
+      'proj/out.txt': text.toUpperCase(),
+    });
+    repo.write({
+      'proj/dvc.lock': YAML.stringify({
+        schema: '2.0',
+        stages: { up: { cmd: 'tr a-z A-Z < in.txt > out.txt', deps: [{ path: 'in.txt', hash: 'md5', md5: md5(text), size: 6 }], outs: [{ path: 'out.txt', hash: 'md5', md5: md5(text.toUpperCase()), size: 6 }] } },
+      }),
+    });
+    const st = await repo.run(['status']);
+    expect(st.stdout.trim(), st.stderr).toBe('Pipeline is up to date.');
+    const r = await repo.run(['repro', '--json']);
+    expect(statesOf(r.stdout)).toEqual({ 'proj/dvc.yaml:up': 'skipped' });
+    expect(YAML.parse(repo.read('proj/pipeline.lock')).stages.up.deps[0].path).toBe('in.txt');
+    expect(repo.exists('pipeline.lock')).toBe(false);
+    repo.write({ 'proj/in.txt': 'changed\n' });
+    expect(ran((await repo.run(['repro', '--json'])).stdout)).toEqual(['proj/dvc.yaml:up']);
+    expect(repo.read('proj/out.txt')).toBe('CHANGED\n');
+  });
+});
