@@ -88,7 +88,7 @@ export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
   const refs = [mainRef];
   const stages = new Map(main?.stages ?? []);
   const plots = [...(main?.plots ?? [])];
-  for (const rel of findNestedPipelineFiles(root, skip)) {
+  for (const rel of findNestedPipelineFiles(root, skip, cache)) {
     const dir = path.posix.dirname(rel);
     const ref: PipelineFileRef = { file: rel, dir, prefix: `${rel}:` };
     const nestedSrc = YamlSource.read(path.join(root, rel), rel, cache);
@@ -107,13 +107,42 @@ export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
 
 const NEVER_SEARCHED = new Set(['.git', '.lockstep', '.dvc', 'node_modules']);
 
-/** pipeline.yaml (or else dvc.yaml) in every subfolder of `root`, sorted, skipping VCS/state folders and `skip` (outputs). */
-export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>): string[] {
+interface Discovery {
+  readonly skip: string;
+  /** Every folder searched, with its mtime: a pipeline file or folder added or removed changes its parent's. */
+  readonly dirs: readonly (readonly [string, number])[];
+  readonly found: readonly string[];
+}
+
+/**
+ * pipeline.yaml (or else dvc.yaml) in every subfolder of `root`, sorted, skipping
+ * VCS/state folders and `skip` (outputs). The answer is remembered with the
+ * folders' mtimes: checking those costs a stat per folder, far less than
+ * reading every folder again on each run.
+ */
+export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>, cache?: ParsedFileCache): string[] {
+  const key = path.join(root, '\0nested-pipeline-files');
+  const skipKey = [...skip].sort().join('\n');
+  let rootSt: fs.Stats | undefined;
+  try {
+    rootSt = fs.statSync(root);
+  } catch {
+    return [];
+  }
+  const hit = cache?.get(key, rootSt)?.value as Discovery | undefined;
+  if (hit && hit.skip === skipKey && hit.dirs.every(([rel, m]) => mtimeOf(path.join(root, rel)) === m)) return [...hit.found];
   const found: string[] = [];
+  const dirs: [string, number][] = [];
+  let fresh = false;
   const walk = (rel: string): void => {
+    const abs = rel ? path.join(root, rel) : root;
     let entries: fs.Dirent[];
     try {
-      entries = fs.readdirSync(rel ? path.join(root, rel) : root, { withFileTypes: true });
+      const m = mtimeOf(abs);
+      entries = fs.readdirSync(abs, { withFileTypes: true });
+      dirs.push([rel, m]);
+      // Coarse timestamps: a folder changed within the same second could keep its mtime; don't remember such an answer.
+      if (m % 1000 === 0 && Date.now() - m < 2000) fresh = true;
     } catch {
       return; // unreadable folder: nothing DVC would find either
     }
@@ -129,7 +158,17 @@ export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>)
     }
   };
   walk('');
-  return found.sort();
+  found.sort();
+  if (!fresh) cache?.put(key, rootSt, { skip: skipKey, dirs, found } satisfies Discovery);
+  return found;
+}
+
+function mtimeOf(abs: string): number {
+  try {
+    return fs.statSync(abs).mtimeMs;
+  } catch {
+    return -1;
+  }
 }
 
 class PipelineBuilder {

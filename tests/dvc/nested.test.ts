@@ -58,6 +58,11 @@ describe('pipeline files in subfolders', () => {
     // From a subfolder, the repository is still the whole graph.
     const st = await repo.run(['status'], { cwd: repo.path('models/a') });
     expect(st.stdout.trim(), st.stderr).toBe('Pipeline is up to date.');
+    // A pipeline file added later is found (the remembered search notices the new folder).
+    repo.write({ 'models/c/pipeline.yaml': 'stages:\n  x:\n    cmd: echo x > x.txt\n    outs: [x.txt]\n' });
+    expect((await repo.run(['status'])).stdout).toBe('models/c/pipeline.yaml:x:\n    never run');
+    repo.rm('models/c');
+    expect((await repo.run(['status'])).stdout.trim()).toBe('Pipeline is up to date.');
   });
 
   it('an edit in one nested pipeline reruns exactly its stage and what depends on it; targets name a file or file:stage', async () => {
