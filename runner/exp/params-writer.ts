@@ -35,7 +35,7 @@ function applyToYaml(text: string, kv: Readonly<Record<string, ParamValue>>): st
 
 /** TOML has no comment-keeping editor here: the file is rewritten from its values (comments are lost). */
 function applyToToml(text: string, kv: Readonly<Record<string, ParamValue>>): string {
-  return stringifyToml(applyToObject(parseToml(text) as Tree, kv)) + '\n';
+  return stringifyToml(applyToObject(parseToml(text) as Tree, kv)).replace(/\n*$/, '\n');
 }
 
 function applyToObject(obj: Tree, kv: Readonly<Record<string, ParamValue>>): Tree {

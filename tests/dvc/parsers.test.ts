@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../runner/errors.js';
 import { parseLiteral, parsePythonParams } from '../../runner/config/python-params.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { foreachEntries, matrixEntries } from '../../runner/config/pipeline.js';
+import { applyAssignment } from '../../runner/exp/params-writer.js';
+import { expandGrid, parseOverride } from '../../runner/exp/overrides.js';
 
 const lit = (s: string) => parseLiteral(s, (m) => { throw new Error(m); });
 const pyError = (text: string) => {
@@ -62,5 +67,27 @@ describe('generated stage names', () => {
 
   it('matrix: scalar values by name, composite ones as name+index', () => {
     expect(matrixEntries({ m: ['lr', { deep: 1 }], b: [false] }).map(([k]) => k)).toEqual(['lr-false', 'm1-false']);
+  });
+});
+
+describe('writing -S overrides into params files', () => {
+  const assign = (...args: string[]) => expandGrid(args.map(parseOverride))[0]!;
+  it('YAML keeps comments; JSON and TOML get added, set and deleted keys; Python is refused', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-writer-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'params.yaml'), '# top\ntrain:\n  lr: 0.1 # rate\n  drop: 0.5\n');
+      fs.writeFileSync(path.join(dir, 'p.json'), '{"a": {"b": 1, "c": 2}}');
+      fs.writeFileSync(path.join(dir, 'p.toml'), '[train]\nlr = 0.1\ndrop = 0.5\n');
+      fs.writeFileSync(path.join(dir, 'p.py'), 'LR = 0.1\n');
+      applyAssignment(dir, assign('train.lr=0.2', '+train.new.deep=1', '~train.drop'));
+      expect(fs.readFileSync(path.join(dir, 'params.yaml'), 'utf8')).toBe('# top\ntrain:\n  lr: 0.2 # rate\n  new:\n    deep: 1\n');
+      applyAssignment(dir, assign('p.json:++a.b=5', 'p.json:+x.y=[1]', 'p.json:~a.c'));
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'p.json'), 'utf8'))).toEqual({ a: { b: 5 }, x: { y: [1] } });
+      applyAssignment(dir, assign('p.toml:train.lr=0.3', 'p.toml:~train.drop', 'p.toml:+train.seed=7'));
+      expect(fs.readFileSync(path.join(dir, 'p.toml'), 'utf8')).toBe('[train]\nlr = 0.3\nseed = 7\n');
+      expect(() => applyAssignment(dir, assign('p.py:LR=0.2'))).toThrow(/cannot set params in p\.py/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

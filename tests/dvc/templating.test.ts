@@ -51,6 +51,7 @@ describe('wdir', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(repo.read('sub/deep/where.txt').trim()).toBe(repo.path('sub/deep'));
     expect(repo.exists('${dirs.work}')).toBe(false);
+    expect(YAML.parse(repo.read('pipeline.lock')).stages.a.params).toEqual({ 'params.yaml': { 'dirs.work': 'sub/deep' } });
   });
 
   it('an unknown key or a non-path value is refused with its location', async () => {
