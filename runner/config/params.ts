@@ -40,6 +40,13 @@ export class ParamsFiles {
   }
 }
 
+/** Parse the text of a TOML or Python params file (e.g. read from a git revision); undefined for other formats. */
+export function parseParamsText(file: string, text: string): ParamsTree | undefined {
+  if (/\.toml$/i.test(file)) return parseToml(text, file);
+  if (/\.py$/i.test(file)) return parsePythonParams(text, file);
+  return undefined;
+}
+
 function readText(abs: string, file: string): string | undefined {
   try {
     return fs.readFileSync(abs, 'utf8');

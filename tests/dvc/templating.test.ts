@@ -1,3 +1,4 @@
+import { execSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { TempRepo, ran, statesOf } from '../helpers.js';
@@ -125,8 +126,10 @@ stages:
     expect(repo.read('a.txt')).toBe('0.1\n');
     const lock = YAML.parse(repo.read('pipeline.lock'));
     expect(lock.stages.a.params).toEqual({ 'config.toml': { 'train.epochs': 3, 'train.lr': 0.1 } });
+    execSync('git init -q && git config user.email t@t && git config user.name t && git add -A && git commit -qm init', { cwd: repo.dir });
     repo.write({ 'config.toml': '[train]\nlr = 0.1\nepochs = 4\nstart = 2024-01-01\n' });
     expect((await repo.run(['status'])).stdout).toContain('param changed: train.epochs: 3 -> 4 (config.toml)');
+    expect((await repo.run(['params', 'diff'])).stdout).toMatch(/config\.toml\s+train\.epochs\s+3\s+4/);
     repo.write({ 'config.toml': '[train]\nlr = \n' });
     expect(await errorOf()).toBe('config.toml:2:6: error: invalid TOML: invalid value');
   });
