@@ -1,3 +1,4 @@
+import { execSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { TempRepo, ran, statesOf } from '../helpers.js';
@@ -90,5 +91,23 @@ describe('pipeline files in subfolders', () => {
     const r = await repo.run(['status']);
     expect(r.code).toBe(2);
     expect(r.stderr.split('\n')[0]).toBe("models/a/pipeline.yaml:4:5: error: unknown field 'dep' in stage 'models/a/pipeline.yaml:train'");
+  });
+});
+
+describe('gc with nested pipelines', () => {
+  it("keeps what a nested pipeline.lock of an older commit needs (gc -A)", async () => {
+    repo = nestedRepo();
+    const git = (cmd: string) => execSync(cmd, { cwd: repo.dir });
+    git('git init -q && git config user.email t@t && git config user.name t');
+    expect((await repo.run(['repro'])).code).toBe(0);
+    git('git add -A && git commit -qm one');
+    repo.write({ 'models/a/params.yaml': 'lr: 0.2\n' });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    // Only the workspace counts: the first model of models/a is no longer needed.
+    const now = JSON.parse((await repo.run(['gc', '--json'])).stdout);
+    expect(now.objects).toBeGreaterThan(0);
+    // With every commit, models/a/pipeline.lock at the first commit still names it.
+    const all = JSON.parse((await repo.run(['gc', '-A', '--json'])).stdout);
+    expect(all.objects).toBe(0);
   });
 });
