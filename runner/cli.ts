@@ -279,16 +279,18 @@ function build(io: Io): Program {
   exp
     .command('run')
     .description('set params from the command line, run repro, record an experiment (several values make a queued grid)')
-    .option('-S, --set-param <key=value>', 'a params value; a,b,c makes a grid (repeatable)', collect, [])
+    .argument('[targets...]', 'only these stages and what they need (default: every stage)')
+    .option('-S, --set-param <override>', 'key=value (a,b,c or range()/choice() make a grid), +key=v adds, ++key=v adds or sets, ~key deletes (repeatable)', collect, [])
     .option('-n, --name <name>', 'the experiment’s name (default exp-N)')
     .option('--queue', 'queue the experiment(s) instead of running now')
     .option('--run-all', 'run the queued experiments, each in a temporary copy of the repository')
     .option('-j, --jobs <n>', 'with --run-all: experiments at once', wholeNumber('--jobs', 1), 1)
     .option('-f, --force', 'run the stages even if up to date')
     .action(
-      p.action(async (o: Opts) => {
+      p.action(async (targets: string[], o: Opts) => {
         const { expRunCommand } = await import('./exp/run.js');
         return expRunCommand(io, {
+          targets,
           set: list(o.setParam),
           ...(typeof o.name === 'string' ? { name: o.name } : {}),
           queue: !!o.queue,

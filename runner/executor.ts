@@ -98,7 +98,7 @@ export class Executor {
     // Hosts start once a stage runs (a no-op run boots none), then stay ahead of the module stages still to come;
     // when a module stage is certain to run (forced, or never run), one boots at once, while inputs are hashed.
     this.onModuleStarted = warmUp;
-    const certain = order.some((n) => isModule(n) && !this.ws.pipeline.stages.get(n)!.frozen && (this.opts.force || !this.ws.lock.get(n)));
+    const certain = order.some((n) => isModule(n) && !this.ws.pipeline.stages.get(n)!.frozen && (this.opts.force || !this.ws.lock.has(n)));
     if (certain && !this.opts.dry) void import('./process.js').then((p) => p.prewarmModuleHosts(this.ws.root, 1));
     try {
       for (;;) {
@@ -158,7 +158,7 @@ export class Executor {
     // Hash inputs only now: every upstream stage has finished writing them.
     const inputs = await observeInputs(stage, root, hasher, pipeline.params);
     const outsBefore = await observeOuts(stage, root, hasher);
-    const lockEntry = this.ws.lock.get(stage.name);
+    const { entry: lockEntry, adopted } = this.ws.lock.resolve(stage, root, inputs, outsBefore);
     let reasons: Reason[] = staleReasons({ lock: lockEntry, inputs, outs: outsBefore, alwaysChanged: stage.alwaysChanged });
     if (stage.frozen) {
       this.record({ name: stage.name, state: 'frozen', reasons });
@@ -177,6 +177,7 @@ export class Executor {
     }
     if (this.opts.force && reasons.length === 0) reasons = [{ kind: 'forced' }];
     if (reasons.length === 0) {
+      if (adopted && lockEntry && !this.opts.dry) await this.adopt(stage, inputs, outsBefore, lockEntry);
       this.record({ name: stage.name, state: 'skipped', reasons });
       return;
     }
@@ -274,6 +275,13 @@ export class Executor {
     } finally {
       this.running.delete(stage.name);
     }
+  }
+
+  /** An up-to-date stage known from dvc.lock: record it in pipeline.lock and its outputs in our cache, as if it had run. */
+  private async adopt(stage: Stage, inputs: Inputs, outs: readonly Observed[], entry: LockEntry): Promise<void> {
+    if (outs.some((o) => o.state.kind === 'missing')) return; // --allow-missing left it as it is
+    if (this.cache) await this.cache.saved(stage, await fingerprint(inputs), outs, '');
+    this.commit(stage, inputs, [...entry.outs]);
   }
 
   /** Under --allow-missing: a missing output, or a missing dep that an allowed-missing upstream output would provide unchanged. */

@@ -41,3 +41,11 @@ export function gitRevisions(root: string, which: 'branches' | 'tags' | 'commits
   const r = spawnSync('git', args, { cwd: root, encoding: 'utf8', maxBuffer: 256 << 20 });
   return r.status === 0 ? [...new Set(r.stdout.split('\n').filter(Boolean))] : [];
 }
+
+/** Repo-relative paths of the files named `name` (in any folder) at a revision. */
+export function gitFilesNamed(root: string, rev: string, name: string): string[] {
+  // From `root`, ls-tree lists the files under it, relative to it.
+  const r = spawnSync('git', ['ls-tree', '-r', '--name-only', rev], { cwd: root, encoding: 'utf8', maxBuffer: 256 << 20 });
+  if (r.status !== 0) return [];
+  return r.stdout.split('\n').filter((f) => f === name || f.endsWith(`/${name}`));
+}

@@ -112,6 +112,20 @@ export class Graph {
         out.push(...group);
         continue;
       }
+      // `dvc.yaml:train` for a stage of the root file; `sub/pipeline.yaml` for every stage of a pipeline file.
+      const rootStage = /^(?:\.\/)?(?:pipeline|dvc)\.yaml:(.+)$/.exec(t)?.[1];
+      if (rootStage !== undefined && (this.stages.has(rootStage) || [...this.stages.values()].some((s) => s.group === rootStage))) {
+        out.push(...this.resolveTargets([rootStage], root));
+        continue;
+      }
+      if (/(^|\/)(pipeline|dvc)\.yaml$/.test(t)) {
+        const file = t.replace(/^\.\//, '');
+        const inFile = [...this.stages.keys()].filter((n) => (/^(pipeline|dvc)\.yaml$/.test(file) ? !n.includes(':') : n.startsWith(`${file}:`)));
+        if (inFile.length) {
+          out.push(...inFile);
+          continue;
+        }
+      }
       const rel = path.relative(root, path.resolve(t)).split(path.sep).join('/');
       const byOut = [...this.stages.values()].filter((s) => s.outs.some((o) => o.path === rel || o.path === t));
       if (byOut.length) {

@@ -5,8 +5,11 @@ import YAML from 'yaml';
 import { UserError, type SourceLocation } from './errors.js';
 import { writeFileAtomic } from './fs-util.js';
 import { YamlSource } from './config/yaml-source.js';
-import { isPlainObject } from './config/pipeline.js';
+import { isPlainObject, posixJoin, type PipelineFileRef } from './config/pipeline.js';
 import type { ParamValue } from './module-contract.js';
+import { DVC_LOCK_FILE, adoptDvcEntry, parseDvcLock, type DvcLockEntry } from './dvc-lock.js';
+import type { Inputs, Observed } from './observe.js';
+import type { Stage } from './stage.js';
 
 export const LOCK_FILE = 'pipeline.lock';
 
@@ -27,30 +30,66 @@ export interface LockEntry {
   readonly outs: readonly LockedPath[];
 }
 
-/** pipeline.lock in memory. Written whole and atomically; never partially. */
+/** The root pipeline file alone: what callers that know no better read and write. */
+const ROOT_ONLY: readonly PipelineFileRef[] = [{ file: 'pipeline.yaml', dir: '', prefix: '' }];
+
+/**
+ * pipeline.lock in memory: one beside each pipeline file, as DVC keeps a
+ * dvc.lock beside each dvc.yaml. Entries are held under the stages' full
+ * names with repository-relative paths; a nested lock file stores short
+ * names and paths relative to its folder. Each file is written whole and
+ * atomically; never partially.
+ */
 export class Lockfile {
   private constructor(
-    private readonly file: string,
+    private readonly root: string,
+    private readonly files: readonly PipelineFileRef[],
     readonly stages: Map<string, LockEntry>,
     private readonly cache: ParsedFileCache | undefined,
+    /** Entries of a dvc.lock beside pipeline.lock, consulted for stages ours does not record yet. */
+    private readonly dvc: ReadonlyMap<string, DvcLockEntry> = new Map(),
   ) {}
 
-  static read(root: string, cache?: ParsedFileCache): Lockfile {
-    const file = path.join(root, LOCK_FILE);
-    const src = YamlSource.read(file, LOCK_FILE, cache);
+  static read(root: string, cache?: ParsedFileCache, files: readonly PipelineFileRef[] = ROOT_ONLY): Lockfile {
     const stages = new Map<string, LockEntry>();
-    if (src) {
-      const doc = src.toJS();
-      const raw = isPlainObject(doc) ? doc.stages : undefined;
-      if (doc !== null && (!isPlainObject(doc) || (raw !== undefined && !isPlainObject(raw)))) {
-        throw corrupt('it is not a mapping with a `stages` field');
+    const dvc = new Map<string, DvcLockEntry>();
+    for (const ref of files) {
+      const display = posixJoin(ref.dir, LOCK_FILE);
+      const src = YamlSource.read(path.join(root, display), display, cache);
+      if (src) {
+        const doc = src.toJS();
+        const raw = isPlainObject(doc) ? doc.stages : undefined;
+        if (doc !== null && (!isPlainObject(doc) || (raw !== undefined && !isPlainObject(raw)))) {
+          throw corrupt('it is not a mapping with a `stages` field', { file: display });
+        }
+        checkSchema(doc, src);
+        for (const [name, e] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
+          stages.set(ref.prefix + name, fromFolder(parseEntry(name, e, (p) => src.locate(['stages', name, ...p])), ref.dir));
+        }
       }
-      checkSchema(doc, src);
-      for (const [name, e] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
-        stages.set(name, parseEntry(name, e, (p) => src.locate(['stages', name, ...p])));
-      }
+      const dvcDisplay = posixJoin(ref.dir, DVC_LOCK_FILE);
+      const dvcSrc = YamlSource.read(path.join(root, dvcDisplay), dvcDisplay, cache);
+      if (dvcSrc) for (const [n, e] of parseDvcLock(dvcSrc.toJS(), dvcDisplay, ref.prefix)) dvc.set(n, e);
     }
-    return new Lockfile(file, stages, cache);
+    return new Lockfile(root, files, stages, cache, dvc);
+  }
+
+  /** Whether the stage was ever run, as far as pipeline.lock or dvc.lock know. */
+  has(name: string): boolean {
+    return this.stages.has(name) || this.dvc.has(name);
+  }
+
+  /**
+   * The entry to compare a stage with: ours, or else its dvc.lock entry checked
+   * against the workspace (`adopted`: commit it if the stage turns out up to date,
+   * so pipeline.lock takes over from dvc.lock).
+   */
+  resolve(stage: Stage, root: string, inputs: Inputs, outs: readonly Observed[]): { entry: LockEntry | undefined; adopted: boolean } {
+    const own = this.stages.get(stage.name);
+    if (own) return { entry: own, adopted: false };
+    const theirs = this.dvc.get(stage.name);
+    if (!theirs) return { entry: undefined, adopted: false };
+    return { entry: adoptDvcEntry(theirs, stage, root, inputs, outs), adopted: true };
   }
 
   /** Parse a lock file's text (e.g. read from a git revision). */
@@ -73,17 +112,50 @@ export class Lockfile {
     this.stages.set(name, entry);
   }
 
-  /** Serialise in pipeline order (stages gone from the pipeline are dropped). */
+  /** Serialise in pipeline order (stages gone from the pipeline are dropped), each pipeline file's stages to its own lock. */
   write(order: readonly string[]): void {
-    const doc = lockDocument(this.stages, order);
-    writeFileAtomic(this.file, YAML.stringify(doc, { lineWidth: 0 }));
-    // We know what we just wrote: the next run need not parse it.
-    this.cache?.put(this.file, fs.statSync(this.file), doc);
+    for (const ref of this.files) {
+      const mine = order.filter((n) => ownerOf(n, this.files) === ref);
+      const file = path.join(this.root, ref.dir, LOCK_FILE);
+      // A nested pipeline's lock appears once one of its stages has run (and none at a root without a pipeline file).
+      const optional = ref.dir !== '' || !fs.existsSync(path.join(this.root, ref.file));
+      if (optional && mine.length === 0 && !fs.existsSync(file)) continue;
+      const local = new Map(mine.flatMap((n) => {
+        const e = this.stages.get(n);
+        return e ? [[n.slice(ref.prefix.length), toFolder(e, ref.dir)] as const] : [];
+      }));
+      const doc = lockDocument(local, mine.map((n) => n.slice(ref.prefix.length)));
+      writeFileAtomic(file, YAML.stringify(doc, YAML_OPTIONS));
+      // We know what we just wrote: the next run need not parse it.
+      this.cache?.put(file, fs.statSync(file), doc);
+    }
   }
 }
 
+/** The pipeline file a stage belongs to: the one whose prefix its name carries, else the root one. */
+function ownerOf(name: string, files: readonly PipelineFileRef[]): PipelineFileRef {
+  return files.find((f) => f.prefix !== '' && name.startsWith(f.prefix)) ?? files.find((f) => f.prefix === '')!;
+}
+
+/** A nested lock's folder-relative paths (and params file names) made repository-relative. */
+function fromFolder(e: LockEntry, dir: string): LockEntry {
+  if (dir === '') return e;
+  const p = (x: LockedPath): LockedPath => ({ ...x, path: posixJoin(dir, x.path) });
+  return { ...e, deps: e.deps.map(p), outs: e.outs.map(p), params: Object.fromEntries(Object.entries(e.params).map(([f, v]) => [posixJoin(dir, f), v])) };
+}
+
+function toFolder(e: LockEntry, dir: string): LockEntry {
+  if (dir === '') return e;
+  const rel = (x: string) => path.posix.relative(dir, x) || '.';
+  const p = (x: LockedPath): LockedPath => ({ ...x, path: rel(x.path) });
+  return { ...e, deps: e.deps.map(p), outs: e.outs.map(p), params: Object.fromEntries(Object.entries(e.params).map(([f, v]) => [rel(f), v])) };
+}
+
+/** No `&a1`/`*a1`: two stages tracking the same params section share one object, but each entry is written in full. */
+const YAML_OPTIONS = { lineWidth: 0, aliasDuplicateObjects: false } as const;
+
 export function serialize(stages: ReadonlyMap<string, LockEntry>, order: readonly string[]): string {
-  return YAML.stringify(lockDocument(stages, order), { lineWidth: 0 });
+  return YAML.stringify(lockDocument(stages, order), YAML_OPTIONS);
 }
 
 function lockDocument(stages: ReadonlyMap<string, LockEntry>, order: readonly string[]): { schema: string; stages: Record<string, unknown> } {
@@ -122,9 +194,9 @@ const HASH_RE = /^[0-9a-f]{16}(\.dir)?$/;
 
 function corrupt(why: string, location: SourceLocation = { file: LOCK_FILE }): UserError {
   return new UserError({
-    message: `${LOCK_FILE} is not valid: ${why}`,
+    message: `${location.file} is not valid: ${why}`,
     location,
-    hint: `restore it from git (git checkout -- ${LOCK_FILE}) or delete it to rebuild every stage`,
+    hint: `restore it from git (git checkout -- ${location.file}) or delete it to rebuild every stage`,
   });
 }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
+import { parseParamsText } from './config/params.js';
 import { gitShow, requireRevision } from './git.js';
 import { UserError } from './errors.js';
 
@@ -29,6 +30,8 @@ export function readAt(root: string, rev: Revision, relPath: string): string | u
 
 /** Parse a params or metrics file (YAML or JSON); a broken one is named, not thrown raw. */
 export function parseDataFile(relPath: string, text: string, rev: Revision): unknown {
+  const other = parseParamsText(relPath, text); // TOML and Python params
+  if (other) return other;
   try {
     return /\.json$/i.test(relPath) ? JSON.parse(text) : YAML.parse(text);
   } catch (e) {

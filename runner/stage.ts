@@ -25,6 +25,8 @@ export interface OutDecl {
   readonly cache: boolean;
   readonly persist: boolean;
   readonly push: boolean;
+  /** `remote: NAME`: the remote this output is pushed to and fetched from, instead of the default. */
+  readonly remote?: string;
   /** Plot display properties (template, x, y, …) for `plots`. */
   readonly plot?: Readonly<Record<string, unknown>>;
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import fs from 'node:fs';
-import { loadPipeline, PIPELINE_FILE, type Pipeline } from './config/pipeline.js';
+import { findNestedPipelineFiles, loadPipeline, pipelineFileIn, PIPELINE_FILE, type Pipeline } from './config/pipeline.js';
 import { Graph } from './graph.js';
 import { Lockfile } from './lockfile.js';
 import { StatCache } from './hash/stat-cache.js';
@@ -29,17 +29,28 @@ export function saveCaches(ws: Workspace): void {
   ws.parsedCache.save();
 }
 
-/** The repository root: the nearest folder upwards holding pipeline.yaml. */
+/**
+ * The repository root: the topmost folder upwards holding pipeline.yaml (or
+ * dvc.yaml), not looking past one that holds .git, .lockstep or .dvc. From
+ * a subfolder with a nested pipeline, that is still the repository's root,
+ * as it is for DVC, so the graph always includes every pipeline file.
+ */
 export function findRoot(start: string): string {
   let dir = path.resolve(start);
+  let found: string | undefined;
+  let repoDir: string | undefined;
   for (;;) {
-    if (fs.existsSync(path.join(dir, PIPELINE_FILE))) return dir;
+    if (pipelineFileIn(dir)) found = dir;
+    const boundary = ['.git', STATE_DIR, '.dvc'].some((m) => fs.existsSync(path.join(dir, m)));
+    if (boundary) repoDir ??= dir;
     const parent = path.dirname(dir);
-    if (parent === dir) {
-      throw new UserError({ message: `no ${PIPELINE_FILE} found in ${start} or any parent folder`, hint: `create one, or cd into the project` });
-    }
+    if ((boundary && found) || parent === dir) break;
     dir = parent;
   }
+  if (found) return found;
+  // A DVC repository may keep its dvc.yaml files in subfolders only.
+  if (repoDir && findNestedPipelineFiles(repoDir, new Set()).length) return repoDir;
+  throw new UserError({ message: `no ${PIPELINE_FILE} found in ${start} or any parent folder`, hint: `create one (a DVC repository's dvc.yaml works too), or cd into the project` });
 }
 
 export function openWorkspace(cwd: string, opts: { checkDeps?: boolean } = {}): Workspace {
@@ -51,7 +62,7 @@ export function openWorkspace(cwd: string, opts: { checkDeps?: boolean } = {}): 
   const parsedCache = ParsedFileCache.load(stateDir);
   const pipeline = loadPipeline(root, parsedCache);
   const graph = Graph.analyze(pipeline, { checkDeps: opts.checkDeps ?? true });
-  const lock = Lockfile.read(root, parsedCache);
+  const lock = Lockfile.read(root, parsedCache, pipeline.files);
   const statCache = StatCache.load(stateDir);
   return { root, stateDir, pipeline, graph, lock, statCache, hasher: new TreeHasher(statCache, root), parsedCache };
 }

@@ -49,7 +49,7 @@ async function dagHtml(io: Io, targets: string[], out: string | undefined): Prom
   const nodes = new Map<string, DagNode>();
   for (const n of order) {
     const s = status.get(n);
-    const state: DagNode['state'] = s?.frozen ? 'frozen' : !ws.lock.get(n) ? 'never run' : s && s.reasons.length ? 'stale' : 'up to date';
+    const state: DagNode['state'] = s?.frozen ? 'frozen' : !ws.lock.has(n) ? 'never run' : s && s.reasons.length ? 'stale' : 'up to date';
     nodes.set(n, { name: n, state, why: s?.reasons.map(describeReason).join('; '), lastMs: durations[n]?.ms });
   }
   const svg = dagSvg(order, (n) => [...g.upstream(n)].filter((u) => names.has(u)).sort(), nodes);

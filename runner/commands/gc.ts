@@ -9,7 +9,7 @@ import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { objectsOf } from '../cache/checkout.js';
 import { Lockfile, LOCK_FILE, type LockEntry } from '../lockfile.js';
 import { ExpStore, type ExpRecord } from '../exp/store.js';
-import { gitRevisions, gitShow } from '../git.js';
+import { gitFilesNamed, gitRevisions, gitShow } from '../git.js';
 import { UserError } from '../errors.js';
 import type { Io } from '../cli-io.js';
 
@@ -64,12 +64,15 @@ function liveEntries(root: string, stateDir: string, workspaceLock: Lockfile, sc
   if (scope.tags) for (const r of gitRevisions(root, 'tags')) revs.add(r);
   if (scope.commits) for (const r of gitRevisions(root, 'commits')) revs.add(r);
   for (const rev of revs) {
-    const text = gitShow(root, rev, LOCK_FILE);
-    if (text === undefined) continue;
-    try {
-      entries.push(...Lockfile.parseText(text, `${rev.slice(0, 8)}:${LOCK_FILE}`).values());
-    } catch {
-      throw new UserError({ message: `${LOCK_FILE} at commit ${rev.slice(0, 8)} cannot be read, so gc cannot tell what it needs`, hint: 'nothing was removed; gc without that --all-… flag, or fix the commit' });
+    // Every pipeline.lock of that commit: nested pipelines keep theirs beside their file (only hashes matter here).
+    for (const file of gitFilesNamed(root, rev, LOCK_FILE)) {
+      const text = gitShow(root, rev, file);
+      if (text === undefined) continue;
+      try {
+        entries.push(...Lockfile.parseText(text, `${rev.slice(0, 8)}:${file}`).values());
+      } catch {
+        throw new UserError({ message: `${file} at commit ${rev.slice(0, 8)} cannot be read, so gc cannot tell what it needs`, hint: 'nothing was removed; gc without that --all-… flag, or fix the commit' });
+      }
     }
   }
   if (scope.experiments) for (const rec of new ExpStore(stateDir).list()) entries.push(...Object.values(rec.lock ?? {}));

@@ -20,7 +20,7 @@ export async function computeStatus(cwd: string, targets: readonly string[]): Pr
     const st = ws.pipeline.stages.get(name)!;
     const inputs = await observeInputs(st, ws.root, ws.hasher, ws.pipeline.params);
     const outs = await observeOuts(st, ws.root, ws.hasher);
-    const reasons = staleReasons({ lock: ws.lock.get(name), inputs, outs, alwaysChanged: st.alwaysChanged });
+    const reasons = staleReasons({ lock: ws.lock.resolve(st, ws.root, inputs, outs).entry, inputs, outs, alwaysChanged: st.alwaysChanged });
     for (const u of [...ws.graph.upstream(name)].sort()) {
       const us = out.get(u);
       if (us && !us.frozen && us.reasons.length) reasons.push({ kind: 'upstream-stale', stage: u });

@@ -10,6 +10,8 @@ import { objectKey } from '../cache/layout.js';
 import { chooseRemote, readRemotesConfig, type RemoteConfig } from '../remote/config.js';
 import { openRemote } from '../remote/open.js';
 import type { RemoteStore } from '../remote/types.js';
+import type { LockedPath } from '../lockfile.js';
+import type { Stage } from '../stage.js';
 import { checkoutOutputs, lockedOuts } from './checkout.js';
 import type { Io } from '../cli-io.js';
 
@@ -59,28 +61,96 @@ function finish(io: Io, verb: string, remote: RemoteStore, r: SyncReport, json: 
   return ok ? 0 : 1;
 }
 
-function runEntriesOf(ws: Workspace, cache: LocalCache, targets: readonly string[]): string[] {
-  const names = new Set(targets.length ? ws.graph.resolveTargets(targets, ws.root) : ws.graph.order);
+/**
+ * A run-cache entry is only useful whole, with every output it names; so the
+ * entry of a stage with a `push: false` output, or one kept on another remote,
+ * is not pushed to this one (it would upload what must stay out, or dangle).
+ */
+function entryFitsRemote(stage: Stage, chosen: string | undefined): boolean {
+  return stage.outs.every((o) => o.push && (o.remote === undefined || o.remote === chosen));
+}
+
+function runEntriesOf(ws: Workspace, cache: LocalCache, targets: readonly string[], keep: (stage: Stage) => boolean = () => true): string[] {
+  const names = new Set((targets.length ? ws.graph.resolveTargets(targets, ws.root) : ws.graph.order).filter((n) => keep(ws.pipeline.stages.get(n)!)));
   return cache.runs.list().filter((fp) => {
     const r = cache.runs.lookup(fp);
     return r.kind === 'hit' && names.has(r.entry.stage);
   });
 }
 
+/**
+ * Which remote each cached output goes to, as DVC decides: an output's own
+ * `remote: NAME`, else the remote given with -r, else the default. With -r,
+ * outputs that name another remote are left out; for push, so are outputs
+ * with `push: false`. Groups come back default (or -r) remote first.
+ */
+export function outputsByRemote(ws: Workspace, targets: readonly string[], chosen: string | undefined, forPush: boolean): { groups: Map<string | undefined, { path: string; out: LockedPath }[]>; skipped: string[] } {
+  const groups = new Map<string | undefined, { path: string; out: LockedPath }[]>([[undefined, []]]);
+  const skipped: string[] = [];
+  for (const { stage, out } of lockedOuts(ws, targets)) {
+    const decl = ws.pipeline.stages.get(stage)!.outs.find((o) => o.path === out.path);
+    if (forPush && decl?.push === false) {
+      skipped.push(out.path);
+      continue;
+    }
+    const own = decl?.remote;
+    if (chosen !== undefined && own !== undefined && own !== chosen) continue;
+    const key = own !== undefined && own !== chosen ? own : undefined;
+    const list = groups.get(key) ?? groups.set(key, []).get(key)!;
+    list.push({ path: out.path, out });
+  }
+  return { groups, skipped };
+}
+
+/** One remote's part of a transfer: opened, used, closed; its report and a summary line. */
+async function eachRemote(
+  ws: Workspace,
+  chosen: string | undefined,
+  groups: Map<string | undefined, { path: string; out: LockedPath }[]>,
+  work: (cfg: RemoteConfig, store: RemoteStore, outs: { path: string; out: LockedPath }[], primary: boolean) => Promise<SyncReport>,
+): Promise<{ store: RemoteStore; report: SyncReport }[]> {
+  const done: { store: RemoteStore; report: SyncReport }[] = [];
+  for (const [name, outs] of groups) {
+    const primary = name === undefined;
+    // The default remote is needed only if something goes there (outputs, or run-cache entries).
+    const { cfg, store } = await remoteFor(ws, name ?? chosen);
+    try {
+      done.push({ store, report: await work(cfg, store, outs, primary) });
+    } finally {
+      await store.close();
+    }
+  }
+  return done;
+}
+
+function finishAll(io: Io, verb: string, results: { store: RemoteStore; report: SyncReport }[], json: boolean, extra: Record<string, unknown> = {}): number {
+  if (!json) return results.map((r) => finish(io, verb, r.store, r.report, false)).reduce((a, b) => a || b, 0);
+  // One JSON document: the default remote's report, and those of remotes that outputs name themselves.
+  const [first, ...others] = results;
+  const bufferIo: Io = { ...io, out: (line: string) => void (captured = line) };
+  let captured = '';
+  let code = finish(bufferIo, verb, first!.store, first!.report, true);
+  const doc = JSON.parse(captured) as Record<string, unknown>;
+  const more = others.map((o) => {
+    code ||= finish(bufferIo, verb, o.store, o.report, true);
+    return JSON.parse(captured) as unknown;
+  });
+  io.out(JSON.stringify({ ...doc, ...extra, ...(more.length ? { otherRemotes: more } : {}) }, null, 2));
+  return code;
+}
+
 export async function pushCommand(io: Io, args: TransferArgs): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const cache = openLocalCache(ws.stateDir);
-  const { cfg, store } = await remoteFor(ws, args.remote);
-  try {
+  const { groups, skipped } = outputsByRemote(ws, args.targets, args.remote, true);
+  const results = await eachRemote(ws, args.remote, groups, async (cfg, store, outs, primary) => {
     if (cfg.readOnly) throw new UserError({ message: `remote '${cfg.name}' is read-only (read_only: true); nothing was pushed` });
-    const outs = lockedOuts(ws, args.targets).map(({ out }) => ({ path: out.path, out }));
-    // A read-only run-cache (untrusted builds) never publishes entries.
-    const runs = args.runCache && !cache.runs.trust.readOnly ? runEntriesOf(ws, cache, args.targets) : [];
-    const report = await push(cache, store, outs, runs, { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'pushing'), verify: args.verify });
-    return finish(io, 'pushed', store, report, args.json);
-  } finally {
-    await store.close();
-  }
+    // Run-cache entries go to the default (or -r) remote; a read-only run-cache (untrusted builds) never publishes them.
+    const runs = primary && args.runCache && !cache.runs.trust.readOnly ? runEntriesOf(ws, cache, args.targets, (st) => entryFitsRemote(st, args.remote)) : [];
+    return push(cache, store, outs, runs, { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'pushing'), verify: args.verify });
+  });
+  if (!args.json && skipped.length) io.out(`not pushed (push: false): ${skipped.join(', ')}`);
+  return finishAll(io, 'pushed', results, args.json, skipped.length ? { notPushed: skipped } : {});
 }
 
 export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'): Promise<number> {
@@ -88,69 +158,79 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
   try {
     const ws = openWorkspace(io.cwd, { checkDeps: false });
     const cache = openLocalCache(ws.stateDir);
-    const { cfg, store } = await remoteFor(ws, args.remote);
-    try {
+    const { groups } = outputsByRemote(ws, args.targets, args.remote, false);
+    const retry = new Map<string, { outs: { path: string; out: LockedPath }[]; opts: SyncOptions; report: SyncReport }>();
+    const results = await eachRemote(ws, args.remote, groups, async (cfg, store, outs, primary) => {
       const opts: SyncOptions = { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'fetching') };
       const report = newReport();
-      if (args.runCache) await fetchRunEntries(cache, store, opts, report);
-      const outs = lockedOuts(ws, args.targets).map(({ out }) => ({ path: out.path, out }));
+      if (primary && args.runCache) await fetchRunEntries(cache, store, opts, report);
       await fetchOutputs(cache, store, outs, opts, report);
-      if (!then) return finish(io, 'fetched', store, report, args.json);
-      // Outputs whose objects did not all arrive (or failed verification) are left as they are.
-      sweepWorkspace(ws, cache.settings.dir);
-      let items = await checkoutOutputs(ws, cache, args.targets, false);
-      const damaged = items.filter((i) => i.outcome === 'damaged').map((i) => i.path);
-      if (damaged.length) {
-        // A local object failed verification and was quarantined: fetch a good copy and try once more.
-        await fetchOutputs(cache, store, outs.filter((o) => damaged.includes(o.path)), opts, report);
-        const retried = await checkoutOutputs(ws, cache, damaged, false);
-        items = items.map((i) => retried.find((r) => r.path === i.path) ?? i);
+      // A local object that failed verification at checkout is quarantined: fetch a good copy and try once more.
+      if (then) retry.set(cfg.name, { outs, opts, report });
+      return report;
+    });
+    if (!then) return finishAll(io, 'fetched', results, args.json);
+    // Outputs whose objects did not all arrive (or failed verification) are left as they are.
+    sweepWorkspace(ws, cache.settings.dir);
+    let items = await checkoutOutputs(ws, cache, args.targets, false);
+    const damaged = items.filter((i) => i.outcome === 'damaged').map((i) => i.path);
+    if (damaged.length) {
+      for (const [name, again] of retry) {
+        const { store } = await remoteFor(ws, name);
+        try {
+          await fetchOutputs(cache, store, again.outs.filter((o) => damaged.includes(o.path)), again.opts, again.report);
+        } finally {
+          await store.close();
+        }
       }
-      sweepWorkspace(ws);
-      saveCaches(ws);
-      const restored = items.filter((i) => i.outcome === 'restored');
-      if (!args.json) for (const i of restored) io.out(`↺ ${i.path}: restored`);
-      const code = finish(io, 'fetched', store, report, args.json, { restored: restored.map((i) => i.path) });
-      const refused = items.filter((i) => i.outcome === 'refused');
-      if (!args.json) for (const i of refused) io.err(`✗ ${i.path}: ${i.detail}; 'lockstep checkout --force ${i.stage}' discards them`);
-      const stillDamaged = items.filter((i) => i.outcome === 'damaged');
-      if (!args.json) for (const i of stillDamaged) io.err(`✗ ${i.path}: not restored: ${i.detail}`);
-      return code || (refused.length || stillDamaged.length ? 1 : 0);
-    } finally {
-      await store.close();
+      const retried = await checkoutOutputs(ws, cache, damaged, false);
+      items = items.map((i) => retried.find((r) => r.path === i.path) ?? i);
     }
+    sweepWorkspace(ws);
+    saveCaches(ws);
+    const restored = items.filter((i) => i.outcome === 'restored');
+    if (!args.json) for (const i of restored) io.out(`↺ ${i.path}: restored`);
+    const code = finishAll(io, 'fetched', results, args.json, { restored: restored.map((i) => i.path) });
+    const refused = items.filter((i) => i.outcome === 'refused');
+    if (!args.json) for (const i of refused) io.err(`✗ ${i.path}: ${i.detail}; 'lockstep checkout --force ${i.stage}' discards them`);
+    const stillDamaged = items.filter((i) => i.outcome === 'damaged');
+    if (!args.json) for (const i of stillDamaged) io.err(`✗ ${i.path}: not restored: ${i.detail}`);
+    return code || (refused.length || stillDamaged.length ? 1 : 0);
   } finally {
     repoLock?.release();
   }
 }
 
-/** For each cached output the lock records: is it in the local cache, on the remote? */
+/** For each cached output the lock records: is it in the local cache, on its remote? (`push: false` outputs: local only.) */
 export async function remoteStatusCommand(io: Io, args: { targets: string[]; remote?: string; json: boolean }): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const cache = openLocalCache(ws.stateDir);
-  const { store } = await remoteFor(ws, args.remote);
-  try {
-    const outs = lockedOuts(ws, args.targets);
-    const keys = outs.map(({ out }) => objectKey(out.hash));
-    const there = await store.existing(keys);
-    const rows = [];
-    for (const { stage, out } of outs) {
+  const { groups } = outputsByRemote(ws, args.targets, args.remote, false);
+  const stageOf = new Map(lockedOuts(ws, args.targets).map(({ stage, out }) => [out.path, stage]));
+  const rows: { stage: string; path: string; remoteName: string; local: boolean; remote: boolean; push: boolean }[] = [];
+  let primaryName = '';
+  await eachRemote(ws, args.remote, groups, async (_cfg, store, outs, primary) => {
+    if (primary) primaryName = store.name;
+    const there = await store.existing(outs.map(({ out }) => objectKey(out.hash)));
+    for (const { path: p, out } of outs) {
+      const stage = stageOf.get(p)!;
+      const push = ws.pipeline.stages.get(stage)!.outs.find((o) => o.path === p)?.push !== false;
       const local = (await missingObjects(cache.store, out)).length === 0;
-      rows.push({ stage, path: out.path, local, remote: there.has(objectKey(out.hash)) });
+      rows.push({ stage, path: p, remoteName: store.name, local, remote: there.has(objectKey(out.hash)), push });
     }
-    saveCaches(ws);
-    if (args.json) {
-      io.out(JSON.stringify({ remote: store.name, outputs: rows }, null, 2));
-      return 0;
-    }
-    const missing = rows.filter((r) => !r.local || !r.remote);
-    if (missing.length === 0) io.out(`All ${rows.length} cached outputs are both in the local cache and on '${store.name}'.`);
-    for (const r of missing) {
-      const where = [!r.local ? 'the local cache' : '', !r.remote ? `remote '${store.name}'` : ''].filter(Boolean).join(' and ');
-      io.out(`${r.stage}: ${r.path}: missing from ${where}`);
-    }
+    return newReport();
+  });
+  saveCaches(ws);
+  if (args.json) {
+    io.out(JSON.stringify({ remote: primaryName, outputs: rows.map(({ remoteName, ...r }) => ({ ...r, ...(remoteName !== primaryName ? { remoteName } : {}) })) }, null, 2));
     return 0;
-  } finally {
-    await store.close();
   }
+  // An output that is never pushed is only expected in the local cache.
+  const missing = rows.filter((r) => !r.local || (!r.remote && r.push));
+  if (missing.length === 0) io.out(`All ${rows.length} cached outputs are both in the local cache and on '${primaryName}'${groups.size > 1 ? ' (or the remote they name)' : ''}.`);
+  for (const r of missing) {
+    const where = [!r.local ? 'the local cache' : '', !r.remote && r.push ? `remote '${r.remoteName}'` : ''].filter(Boolean).join(' and ');
+    io.out(`${r.stage}: ${r.path}: missing from ${where}`);
+  }
+  return 0;
 }

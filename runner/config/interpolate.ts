@@ -6,6 +6,8 @@ import type { ParamValue } from '../module-contract.js';
 export interface Scope {
   readonly data: ParamsTree;
   readonly file?: string;
+  /** Where the values were defined (`params.yaml`, `vars[1]`, `train.vars[0]`), for redefinition errors. */
+  readonly source?: string;
 }
 
 /** A params value that an interpolation read from a params file: DVC tracks these as params deps. */
@@ -19,6 +21,11 @@ const EXPR = /(\\)?\$\{\s*([^}]*?)\s*\}/g;
 export class Interpolator {
   readonly used: UsedParam[] = [];
   constructor(private readonly scopes: readonly Scope[]) {}
+
+  /** The scopes, innermost first (a stage's own vars are checked against them). */
+  get scopeList(): readonly Scope[] {
+    return this.scopes;
+  }
 
   /** Innermost scope first. */
   withScope(scope: Scope): Interpolator {

@@ -1,4 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { parse as parseTomlText } from 'smol-toml';
+import { errnoCode } from '../fs-util.js';
+import { parsePythonParams } from './python-params.js';
 import { YamlSource } from './yaml-source.js';
 import { UserError } from '../errors.js';
 import type { ParsedFileCache } from './parsed-cache.js';
@@ -22,12 +26,53 @@ export class ParamsFiles {
     } else if (/\.ya?ml$/i.test(file)) {
       const src = YamlSource.read(abs, file, this.parsed);
       tree = src ? asTree(src.toJS(), file) : undefined;
+    } else if (/\.toml$/i.test(file)) {
+      const text = readText(abs, file);
+      tree = text === undefined ? undefined : parseToml(text, file);
+    } else if (/\.py$/i.test(file)) {
+      const text = readText(abs, file);
+      tree = text === undefined ? undefined : parsePythonParams(text, file);
     } else {
-      throw new UserError({ message: `unsupported params file format: ${file}`, hint: 'use a .yaml, .yml or .json file' });
+      throw new UserError({ message: `unsupported params file format: ${file}`, hint: 'use a .yaml, .yml, .json, .toml or .py file (as DVC reads them)' });
     }
     this.trees.set(file, tree);
     return tree;
   }
+}
+
+/** Parse the text of a TOML or Python params file (e.g. read from a git revision); undefined for other formats. */
+export function parseParamsText(file: string, text: string): ParamsTree | undefined {
+  if (/\.toml$/i.test(file)) return parseToml(text, file);
+  if (/\.py$/i.test(file)) return parsePythonParams(text, file);
+  return undefined;
+}
+
+function readText(abs: string, file: string): string | undefined {
+  try {
+    return fs.readFileSync(abs, 'utf8');
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
+    throw new UserError({ message: `cannot read ${file}: ${(e as Error).message}` });
+  }
+}
+
+/** TOML through smol-toml; dates and times become ISO strings, as they would be written in YAML. */
+function parseToml(text: string, file: string): ParamsTree {
+  let doc: unknown;
+  try {
+    doc = parseTomlText(text);
+  } catch (e) {
+    const err = e as { line?: number; column?: number; message: string };
+    throw new UserError({ message: `invalid TOML: ${err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '')}`, location: { file, ...(err.line ? { line: err.line, column: err.column ?? 1 } : {}) } });
+  }
+  const plain = (v: unknown): ParamValue => {
+    if (v instanceof Date) return v.toISOString();
+    if (Array.isArray(v)) return v.map(plain);
+    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+    if (typeof v === 'bigint') return Number(v);
+    return v as ParamValue;
+  };
+  return plain(doc) as ParamsTree;
 }
 
 function asTree(v: unknown, file: string): ParamsTree {

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { UserError, didYouMean, type Diagnostic, type SourceLocation } from '../errors.js';
 import { isGlob, isWithin } from '../paths.js';
@@ -9,6 +10,14 @@ import { YamlSource } from './yaml-source.js';
 import type { ParsedFileCache } from './parsed-cache.js';
 
 export const PIPELINE_FILE = 'pipeline.yaml';
+/** DVC's name for the same file: a DVC repository works without renaming it. */
+export const DVC_PIPELINE_FILE = 'dvc.yaml';
+
+/** The pipeline file in `dir`: pipeline.yaml, else dvc.yaml; undefined when there is neither. */
+export function pipelineFileIn(dir: string): string | undefined {
+  for (const f of [PIPELINE_FILE, DVC_PIPELINE_FILE]) if (fs.existsSync(path.join(dir, f))) return f;
+  return undefined;
+}
 export const DEFAULT_PARAMS = 'params.yaml';
 
 const TOP_FIELDS = ['stages', 'vars', 'params', 'metrics', 'plots', 'artifacts', 'datasets'];
@@ -17,11 +26,34 @@ const STAGE_FIELDS = [
   'frozen', 'always_changed', 'desc', 'meta', 'vars',
 ];
 const OUT_FIELDS = ['cache', 'persist', 'remote', 'push', 'desc', 'checkpoint', 'type', 'labels', 'meta'];
+
+/**
+ * Fields of DVC's dvc.yaml schema (dvc/schema.py) that Lockstep does not implement.
+ * They are refused by name: accepting them would quietly run a pipeline
+ * differently from DVC. (Annotations — desc, type, labels, meta — and
+ * `artifacts` are metadata in DVC too and change nothing about a run.)
+ */
+const UNSUPPORTED: Readonly<Record<string, string>> = {
+  datasets: "DVC's datasets (and their ds:// deps) are not implemented; depend on the data's path instead",
+  checkpoint: "checkpoint outputs were removed in DVC 3 and are not implemented; use a plain output with 'persist: true'",
+};
 const PLOT_FIELDS = [...OUT_FIELDS, 'template', 'x', 'y', 'title', 'x_label', 'y_label'];
+
+/** One pipeline file of the repository: the root one, or one in a subfolder (DVC collects every dvc.yaml). */
+export interface PipelineFileRef {
+  /** Repository-relative path of the file (`pipeline.yaml`, `sub/dvc.yaml`). */
+  readonly file: string;
+  /** Its folder, repository-relative; '' for the root. */
+  readonly dir: string;
+  /** What its stage names are qualified with: '' for the root file, `sub/pipeline.yaml:` for the others. */
+  readonly prefix: string;
+}
 
 export interface Pipeline {
   readonly root: string;
   readonly stages: ReadonlyMap<string, Stage>;
+  /** Every pipeline file the stages came from, the root one first. */
+  readonly files: readonly PipelineFileRef[];
   /** Top-level `plots:` entries (DVC's dvc.yaml allows plots outside stages). */
   readonly plots: readonly { path: string; props: Record<string, unknown> }[];
   readonly params: ParamsFiles;
@@ -29,28 +61,134 @@ export interface Pipeline {
 
 type KeyPath = (string | number)[];
 
-/** Reads pipeline.yaml at `root`, expands templating, and validates every stage. */
+/**
+ * Reads pipeline.yaml (or dvc.yaml) at `root` and, as DVC does, every one in
+ * its subfolders; expands templating, and validates every stage. A nested
+ * file's paths are relative to its folder, and its stages are named
+ * `sub/pipeline.yaml:stage`.
+ */
 export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
-  const src = YamlSource.read(path.join(root, PIPELINE_FILE), PIPELINE_FILE, cache);
-  if (!src) {
-    throw new UserError({
-      message: `no ${PIPELINE_FILE} in ${root}`,
-      hint: `run lockstep from the folder that holds ${PIPELINE_FILE}`,
-    });
+  const file = pipelineFileIn(root) ?? PIPELINE_FILE;
+  // No pipeline file at the root is fine when subfolders have theirs (a DVC monorepo); an empty one stands in.
+  const src = YamlSource.read(path.join(root, file), file, cache) ?? YamlSource.parse(file, 'stages: {}\n');
+  const params = new ParamsFiles(root, cache);
+  const diags: Diagnostic[] = [];
+  const build = (ref: PipelineFileRef, s: YamlSource): Pipeline | undefined => {
+    try {
+      return new PipelineBuilder(root, s, params, ref).build();
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      diags.push(...e.diagnostics);
+      return undefined;
+    }
+  };
+  const mainRef: PipelineFileRef = { file, dir: '', prefix: '' };
+  const main = build(mainRef, src);
+  // Outputs hold data, never pipeline files: their folders are not searched (a big data folder would cost every run).
+  const skip = new Set(main ? [...main.stages.values()].flatMap((st) => st.outs.map((o) => o.path)) : []);
+  const refs = [mainRef];
+  const stages = new Map(main?.stages ?? []);
+  const plots = [...(main?.plots ?? [])];
+  for (const rel of findNestedPipelineFiles(root, skip, cache)) {
+    const dir = path.posix.dirname(rel);
+    const ref: PipelineFileRef = { file: rel, dir, prefix: `${rel}:` };
+    const nestedSrc = YamlSource.read(path.join(root, rel), rel, cache);
+    const nested = nestedSrc && build(ref, nestedSrc);
+    if (!nested) continue;
+    refs.push(ref);
+    for (const [n, st] of nested.stages) stages.set(n, st);
+    plots.push(...nested.plots);
   }
-  return new PipelineBuilder(root, src, cache).build();
+  if (diags.length || !main) throw new UserError(diags);
+  if (refs.length === 1 && !fs.existsSync(path.join(root, file))) {
+    throw new UserError({ message: `no ${PIPELINE_FILE} in ${root}`, hint: `run lockstep from the folder that holds ${PIPELINE_FILE}` });
+  }
+  return { ...main, stages, plots, files: refs };
+}
+
+const NEVER_SEARCHED = new Set(['.git', '.lockstep', '.dvc', 'node_modules']);
+
+interface Discovery {
+  readonly skip: string;
+  /** Every folder searched, with its mtime: a pipeline file or folder added or removed changes its parent's. */
+  readonly dirs: readonly (readonly [string, number])[];
+  readonly found: readonly string[];
+}
+
+/**
+ * pipeline.yaml (or else dvc.yaml) in every subfolder of `root`, sorted, skipping
+ * VCS/state folders and `skip` (outputs). The answer is remembered with the
+ * folders' mtimes: checking those costs a stat per folder, far less than
+ * reading every folder again on each run.
+ */
+export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>, cache?: ParsedFileCache): string[] {
+  const key = path.join(root, '\0nested-pipeline-files');
+  const skipKey = [...skip].sort().join('\n');
+  let rootSt: fs.Stats | undefined;
+  try {
+    rootSt = fs.statSync(root);
+  } catch {
+    return [];
+  }
+  const hit = cache?.get(key, rootSt)?.value as Discovery | undefined;
+  if (hit && hit.skip === skipKey && hit.dirs.every(([rel, m]) => mtimeOf(path.join(root, rel)) === m)) return [...hit.found];
+  const found: string[] = [];
+  const dirs: [string, number][] = [];
+  let fresh = false;
+  const walk = (rel: string): void => {
+    const abs = rel ? path.join(root, rel) : root;
+    let entries: fs.Dirent[];
+    try {
+      const m = mtimeOf(abs);
+      entries = fs.readdirSync(abs, { withFileTypes: true });
+      dirs.push([rel, m]);
+      // Coarse timestamps: a folder changed within the same second could keep its mtime; don't remember such an answer.
+      if (m % 1000 === 0 && Date.now() - m < 2000) fresh = true;
+    } catch {
+      return; // unreadable folder: nothing DVC would find either
+    }
+    if (rel) {
+      const names = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
+      const f = names.has(PIPELINE_FILE) ? PIPELINE_FILE : names.has(DVC_PIPELINE_FILE) ? DVC_PIPELINE_FILE : undefined;
+      if (f) found.push(`${rel}/${f}`);
+    }
+    for (const e of entries) {
+      if (!e.isDirectory() || NEVER_SEARCHED.has(e.name)) continue;
+      const sub = rel ? `${rel}/${e.name}` : e.name;
+      if (!skip.has(sub)) walk(sub);
+    }
+  };
+  walk('');
+  found.sort();
+  if (!fresh) cache?.put(key, rootSt, { skip: skipKey, dirs, found } satisfies Discovery);
+  return found;
+}
+
+function mtimeOf(abs: string): number {
+  try {
+    return fs.statSync(abs).mtimeMs;
+  } catch {
+    return -1;
+  }
 }
 
 class PipelineBuilder {
   private readonly diags: Diagnostic[] = [];
-  private readonly params: ParamsFiles;
   /** Every output declared, with where, checked once all params files are known. */
   private readonly outSites: { rp: string; raw: string; at: KeyPath }[] = [];
   /** Params files the pipeline reads (params: and vars:), which no stage may overwrite. */
   private readonly paramsFilesUsed = new Set<string>();
+  private readonly dir: string;
+  private readonly prefix: string;
 
-  constructor(private readonly root: string, private readonly src: YamlSource, cache?: ParsedFileCache) {
-    this.params = new ParamsFiles(root, cache);
+  constructor(
+    private readonly root: string,
+    private readonly src: YamlSource,
+    private readonly params: ParamsFiles,
+    private readonly ref: PipelineFileRef,
+  ) {
+    this.dir = ref.dir;
+    this.prefix = ref.prefix;
   }
 
   private loc(p: KeyPath, key = false): SourceLocation {
@@ -63,7 +201,9 @@ class PipelineBuilder {
 
   private checkFields(obj: Record<string, unknown>, allowed: readonly string[], p: KeyPath, what: string): void {
     for (const k of Object.keys(obj)) {
-      if (!allowed.includes(k)) {
+      if (Object.hasOwn(UNSUPPORTED, k) && allowed.includes(k)) {
+        this.error(`'${k}' in ${what} is not supported by Lockstep`, [...p, k], { key: true, hint: UNSUPPORTED[k] });
+      } else if (!allowed.includes(k)) {
         this.error(`unknown field '${k}' in ${what}`, [...p, k], { key: true, hint: didYouMean(k, allowed) });
       }
     }
@@ -72,7 +212,7 @@ class PipelineBuilder {
   build(): Pipeline {
     const doc = this.src.toJS();
     if (!isPlainObject(doc)) {
-      throw new UserError({ message: `${PIPELINE_FILE} must be a mapping with a 'stages' field`, location: { file: PIPELINE_FILE } });
+      throw new UserError({ message: `${this.src.file} must be a mapping with a 'stages' field`, location: { file: this.src.file } });
     }
     this.checkFields(doc, TOP_FIELDS, [], 'the pipeline file');
     const rootScopes = this.rootScopes(doc.vars, ['vars']);
@@ -96,7 +236,7 @@ class PipelineBuilder {
     const plots = this.topPlots(doc.plots);
     this.checkOutSites();
     if (this.diags.length) throw new UserError(this.diags);
-    return { root: this.root, stages, plots, params: this.params };
+    return { root: this.root, stages, plots, params: this.params, files: [this.ref] };
   }
 
   /**
@@ -135,10 +275,10 @@ class PipelineBuilder {
     }
     const out: { path: string; props: Record<string, unknown> }[] = [];
     raw.forEach((entry, i) => {
-      if (typeof entry === 'string') out.push({ path: entry, props: {} });
+      if (typeof entry === 'string') out.push({ path: posixJoin(this.dir, entry), props: {} });
       else if (isPlainObject(entry) && Object.keys(entry).length === 1) {
         const [k, v] = Object.entries(entry)[0]!;
-        out.push({ path: k, props: isPlainObject(v) ? v : {} });
+        out.push({ path: posixJoin(this.dir, k), props: isPlainObject(v) ? v : {} });
       } else this.error(`a plots entry must be a path or {path: {options}}`, ['plots', i]);
     });
     return out;
@@ -147,41 +287,63 @@ class PipelineBuilder {
   /** params.yaml first (tracked), then top-level vars in order (files tracked, inline dicts not). */
   private rootScopes(vars: unknown, p: KeyPath): Scope[] {
     const scopes: Scope[] = [];
-    const defaults = this.params.get(DEFAULT_PARAMS);
-    if (defaults) this.paramsFilesUsed.add(DEFAULT_PARAMS);
-    if (defaults) scopes.push({ data: defaults, file: DEFAULT_PARAMS });
-    return [...this.varsScopes(vars, p, ''), ...scopes];
+    // As DVC: the params.yaml beside the pipeline file, and vars relative to its folder.
+    const file = posixJoin(this.dir, DEFAULT_PARAMS);
+    const defaults = this.params.get(file);
+    if (defaults) this.paramsFilesUsed.add(file);
+    if (defaults) scopes.push({ data: defaults, file, source: file });
+    return [...this.varsScopes(vars, p, this.dir, scopes, ''), ...scopes];
   }
 
-  private varsScopes(vars: unknown, p: KeyPath, wdir: string): Scope[] {
+  /**
+   * Scopes for a `vars` list, innermost (last) first. As in DVC, an entry may add
+   * keys (and keys inside existing mappings) but never redefine one that params.yaml
+   * or an earlier entry defines; listing a whole file that is already loaded is a no-op.
+   */
+  private varsScopes(vars: unknown, p: KeyPath, wdir: string, outer: readonly Scope[], stageName: string): Scope[] {
     if (vars === undefined) return [];
     if (!Array.isArray(vars)) {
       this.error(`'vars' must be a list of params files or mappings`, p);
       return [];
     }
     const scopes: Scope[] = [];
+    const loaded = (file: string) => [...outer, ...scopes].some((s) => s.file === file && s.source === file);
     vars.forEach((v, i) => {
+      let scope: Scope;
       if (typeof v === 'string') {
         const [fileRaw, keysRaw] = v.split(':');
         const file = posixJoin(wdir, fileRaw!);
-        const data = this.params.get(file);
-        if (data) this.paramsFilesUsed.add(file);
-        if (!data) {
-          this.error(`vars file '${file}' does not exist`, [...p, i]);
+        if (!keysRaw && loaded(file)) return;
+        const before = this.diags.length;
+        const data = this.catching(() => this.params.get(file));
+        if (data !== undefined) this.paramsFilesUsed.add(file);
+        if (data === undefined) {
+          if (this.diags.length === before) this.error(`vars file '${file}' does not exist`, [...p, i]);
           return;
         }
         let picked: ParamsTree = data;
         if (keysRaw) {
           picked = {};
-          for (const k of keysRaw.split(',').map((s) => s.trim())) {
+          for (const k of keysRaw.split(',').map((s) => s.trim()).filter(Boolean)) {
             if (Object.hasOwn(data, k)) picked[k] = data[k]!;
             else this.error(`key '${k}' not found in vars file '${file}'`, [...p, i], { hint: didYouMean(k, Object.keys(data)) });
           }
         }
-        scopes.push({ data: picked, file });
+        scope = { data: picked, file, source: keysRaw ? `${file}:${keysRaw}` : file };
       } else if (isPlainObject(v)) {
-        scopes.push({ data: v as ParamsTree });
-      } else this.error(`a vars entry must be a params file path or a mapping`, [...p, i]);
+        scope = { data: v as ParamsTree, source: `${stageName ? stageName + '.' : ''}vars[${i}]` };
+      } else {
+        this.error(`a vars entry must be a params file path or a mapping`, [...p, i]);
+        return;
+      }
+      const clash = redefinition([...outer, ...scopes], scope.data);
+      if (clash) {
+        this.error(`cannot redefine '${clash.key}' from '${scope.source}' as it already exists in '${clash.source}'`, [...p, i], {
+          hint: 'DVC refuses this too: rename the key, or change its value where it is defined',
+        });
+        return;
+      }
+      scopes.push(scope);
     });
     // Later entries override earlier ones, so search them first.
     return scopes.reverse();
@@ -229,7 +391,7 @@ class PipelineBuilder {
         return [];
       }
       return matrixEntries(m as Record<string, unknown[]>).flatMap(([key, item]) => {
-        const local = interp.withScope({ data: { item: item as never } });
+        const local = interp.withScope({ data: { item: item as never, key } });
         const st = this.stage(`${name}@${key}`, rest, p, local, name);
         return st ? [st] : [];
       });
@@ -250,19 +412,24 @@ class PipelineBuilder {
     }
   }
 
-  private stage(name: string, def: Record<string, unknown>, p: KeyPath, outer: Interpolator, group?: string): Stage | undefined {
+  private stage(shortName: string, def: Record<string, unknown>, p: KeyPath, outer: Interpolator, shortGroup?: string): Stage | undefined {
     const before = this.diags.length;
+    const name = this.prefix + shortName;
+    const group = shortGroup === undefined ? undefined : this.prefix + shortGroup;
     this.checkFields(def, STAGE_FIELDS, p, `stage '${name}'`);
-    const wdir = typeof def.wdir === 'string' ? posixJoin('', def.wdir) : '.';
+    // DVC interpolates wdir before the stage's own vars are loaded (they are read relative to it).
+    const rawWdir = def.wdir === undefined ? undefined : this.catching(() => outer.resolve(def.wdir, () => this.loc([...p, 'wdir'])));
+    const wdir = posixJoin(this.dir, typeof rawWdir === 'string' ? rawWdir : '.');
     if (def.wdir !== undefined && typeof def.wdir !== 'string') this.error(`'wdir' must be a string`, [...p, 'wdir']);
-    if (typeof def.wdir === 'string' && path.isAbsolute(def.wdir)) this.error(`'wdir' must be a path inside the repository, not an absolute path`, [...p, 'wdir']);
+    else if (rawWdir !== undefined && typeof rawWdir !== 'string') this.error(`'wdir' must be a path, but \${…} gave ${JSON.stringify(rawWdir)}`, [...p, 'wdir']);
+    else if (typeof rawWdir === 'string' && path.isAbsolute(rawWdir)) this.error(`'wdir' must be a path inside the repository, not an absolute path`, [...p, 'wdir']);
     else if (wdir === '..' || wdir.startsWith('../')) this.error(`'wdir' must stay inside the repository`, [...p, 'wdir']);
     else if (wdir !== '.') {
       // The stage runs there and writes relative to it: where it resolves matters, not how it reads.
       const why = guardFor(this.root).problem(wdir);
       if (why) this.error(`'wdir' ${wdir} is unsafe: ${why}`, [...p, 'wdir'], { hint: ALLOW_HINT });
     }
-    const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir)) : outer;
+    const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir, outer.scopeList, shortName)) : outer;
     const r = <T>(field: string, cmd = false): T | undefined =>
       this.catching(() => interp.resolve(def[field], () => this.loc([...p, field]), { cmd }) as T);
 
@@ -383,13 +550,15 @@ class PipelineBuilder {
         return this.error(`output '${rawPath}' is outside the repository; outputs must stay inside it`, [...p, i]);
       }
       const rp = this.repoPath(wdir, rawPath);
-      if (rp === '.' || rp === PIPELINE_FILE || rp === 'pipeline.lock' || rp === '.lockstep' || rp.startsWith('.lockstep/') || rp === '.git' || rp.startsWith('.git/')) {
+      const own = [PIPELINE_FILE, DVC_PIPELINE_FILE, 'pipeline.lock', 'dvc.lock'].map((f) => posixJoin(this.dir, f));
+      if (rp === '.' || own.includes(rp) || rp === '.lockstep' || rp.startsWith('.lockstep/') || rp === '.git' || rp.startsWith('.git/')) {
         return this.error(`'${rawPath}' cannot be an output: it is part of the repository's own state`, [...p, i]);
       }
       this.outSites.push({ rp, raw: rawPath, at: [...p, i] });
       for (const b of ['cache', 'persist', 'push'] as const) {
         if (opts[b] !== undefined && typeof opts[b] !== 'boolean') this.error(`'${b}' must be true or false`, [...p, i]);
       }
+      if (opts.remote !== undefined && (typeof opts.remote !== 'string' || opts.remote === '')) this.error(`'remote' must be the name of a remote`, [...p, i, rawPath, 'remote']);
       const plot = kind === 'plot' ? pick(opts, ['template', 'x', 'y', 'title', 'x_label', 'y_label']) : undefined;
       outs.push({
         path: rp,
@@ -397,6 +566,7 @@ class PipelineBuilder {
         cache: opts.cache !== false,
         persist: opts.persist === true,
         push: opts.push !== false,
+        ...(typeof opts.remote === 'string' ? { remote: opts.remote } : {}),
         ...(plot ? { plot } : {}),
       });
     });
@@ -441,8 +611,36 @@ class PipelineBuilder {
     }
     return [...byFile.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([file, keys]) => ({ file, keys: keys === 'all' ? 'all' : [...keys].sort() }));
+      .map(([file, keys]) => ({ file, keys: keys === 'all' ? 'all' : withoutCovered([...keys]).sort() }));
   }
+}
+
+/** `train.lr` adds nothing when `train` is tracked whole; recording both would write the value twice in the lock. */
+function withoutCovered(keys: string[]): string[] {
+  const set = new Set(keys);
+  return keys.filter((k) => {
+    for (let i = k.indexOf('.'); i > 0; i = k.indexOf('.', i + 1)) if (set.has(k.slice(0, i))) return false;
+    for (let i = k.indexOf('['); i > 0; i = k.indexOf('[', i + 1)) if (set.has(k.slice(0, i))) return false;
+    return true;
+  });
+}
+
+/** The first key of `incoming` that a scope already defines as a value (mappings may be extended, as DVC merges them). */
+function redefinition(existing: readonly Scope[], incoming: ParamsTree, prefix = ''): { key: string; source: string } | undefined {
+  for (const [k, v] of Object.entries(incoming)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    const holders = existing.filter((s) => lookup(s.data, key).found);
+    const leaf = holders.find((s) => {
+      const r = lookup(s.data, key);
+      return !(r.found && isPlainObject(r.value) && isPlainObject(v));
+    });
+    if (leaf) return { key, source: leaf.source ?? 'vars' };
+    if (holders.length && isPlainObject(v)) {
+      const deeper = redefinition(holders, v as ParamsTree, key);
+      if (deeper) return deeper;
+    }
+  }
+  return undefined;
 }
 
 function withScopes(interp: Interpolator, scopes: Scope[]): Interpolator {
@@ -451,25 +649,34 @@ function withScopes(interp: Interpolator, scopes: Scope[]): Interpolator {
   return out;
 }
 
-function foreachEntries(items: unknown): [string, unknown][] | undefined {
-  if (Array.isArray(items)) {
-    const scalars = items.every((x) => x === null || typeof x !== 'object');
-    const keys = scalars ? items.map((x) => String(x)) : items.map((_, i) => String(i));
-    // DVC falls back to indexes when scalar values would collide as names.
-    const unique = new Set(keys).size === keys.length;
-    return items.map((x, i) => [unique ? keys[i]! : String(i), x]);
-  }
+/**
+ * DVC's names for foreach stages: a mapping's keys; a list's indexes when any item is a
+ * list or mapping; otherwise the values themselves, so a repeated value names one stage
+ * (DVC builds a dict keyed by the value: the first position, the last item).
+ */
+export function foreachEntries(items: unknown): [string, unknown][] | undefined {
   if (isPlainObject(items)) return Object.entries(items);
-  return undefined;
+  if (!Array.isArray(items)) return undefined;
+  if (items.some((x) => x !== null && typeof x === 'object')) return items.map((x, i) => [String(i), x]);
+  const byName = new Map<string, unknown>();
+  for (const x of items) byName.set(pyStr(x), x);
+  return [...byName.entries()];
 }
 
-function matrixEntries(m: Record<string, unknown[]>): [string, Record<string, unknown>][] {
+/** Python's str() of a scalar, as DVC uses it for generated names (`true`, not `True`, for booleans). */
+function pyStr(v: unknown): string {
+  if (v === null) return 'None';
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  return String(v);
+}
+
+export function matrixEntries(m: Record<string, unknown[]>): [string, Record<string, unknown>][] {
   let acc: [string[], Record<string, unknown>][] = [[[], {}]];
   for (const [name, values] of Object.entries(m)) {
     const next: typeof acc = [];
     for (const [keys, item] of acc) {
       values.forEach((v, i) => {
-        const key = v === null || typeof v !== 'object' ? String(v) : `${name}${i}`;
+        const key = v === null || typeof v !== 'object' ? pyStr(v) : `${name}${i}`;
         next.push([[...keys, key], { ...item, [name]: v }]);
       });
     }

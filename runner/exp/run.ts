@@ -26,6 +26,8 @@ export interface ExpRunArgs {
   readonly runAll: boolean;
   readonly jobs: number;
   readonly force: boolean;
+  /** Stages (or groups, or outputs) to reproduce with their upstream stages, as `repro TARGET…`; all when empty. */
+  readonly targets?: readonly string[];
 }
 
 /** The CLI that started us, so experiments run the same lockstep build. */
@@ -38,9 +40,11 @@ export async function expRunCommand(io: Io, args: ExpRunArgs): Promise<number> {
   const store = new ExpStore(ws.stateDir);
   requeueAndReport(io, store);
   if (args.runAll) {
-    if (args.set.length || args.name) throw new UserError({ message: '--run-all runs what is queued; it takes no -S or --name' });
+    if (args.set.length || args.name || args.targets?.length) throw new UserError({ message: '--run-all runs what is queued; it takes no -S, --name or targets' });
     return runQueue(io, ws, store, args.jobs);
   }
+  const targets = args.targets ?? [];
+  if (targets.length) ws.graph.resolveTargets(targets, ws.root); // an unknown target fails now, not in every experiment
   const overrides = args.set.map(parseOverride);
   validateOverrides(overrides, ws.pipeline.params);
   const grid = expandGrid(overrides);
@@ -59,6 +63,7 @@ export async function expRunCommand(io: Io, args: ExpRunArgs): Promise<number> {
     createdAt: new Date(Date.now() + i).toISOString(),
     ...(baseRev ? { baseRev } : {}),
     overrides: overridesOf,
+    ...(targets.length ? { targets } : {}),
   }));
   if (args.queue || grid.length > 1) {
     for (const r of records) {
@@ -84,7 +89,7 @@ async function runInWorkspace(io: Io, ws: Workspace, store: ExpStore, rec: ExpRe
   applyAssignment(ws.root, rec.overrides);
   io.out(`running experiment ${rec.name}${describe(rec.overrides)}`);
   const t0 = Date.now();
-  const child = spawn(process.execPath, [lockstepBin(), 'repro', ...(force ? ['-f'] : [])], { cwd: ws.root, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [lockstepBin(), 'repro', ...(force ? ['-f'] : []), ...(rec.targets ?? [])], { cwd: ws.root, stdio: ['ignore', 'inherit', 'inherit'] });
   const code = await exitOf(child);
   const done = finished(rec, ws.root, code, t0, '');
   store.save(done);
@@ -197,7 +202,7 @@ async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, le
   try {
     makeTempWorkspace(ws, dir);
     applyAssignment(dir, rec.overrides);
-    const child = spawn(process.execPath, [lockstepBin(), 'repro'], {
+    const child = spawn(process.execPath, [lockstepBin(), 'repro', ...(rec.targets ?? [])], {
       cwd: dir,
       detached: true,
       stdio: ['ignore', log, log],

@@ -18,6 +18,8 @@ export interface ExpRecord {
   /** git commit the experiment started from, if the repository is in git. */
   readonly baseRev?: string;
   readonly overrides: Assignment;
+  /** `exp run TARGET…`: only these targets (and what they depend on) were reproduced. */
+  readonly targets?: readonly string[];
   /** Params files as the experiment ran them: raw text (to restore) and flattened values (to compare). */
   readonly paramsText?: Readonly<Record<string, string>>;
   readonly params?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;

@@ -116,7 +116,7 @@ export async function manifestHash(manifest: readonly ManifestEntry[]): Promise<
  * circles, and is left out, as are the repository's .git and .lockstep.
  * Special files (FIFOs, sockets, devices) are not content and are left out.
  */
-function walk(
+export function walk(
   dirAbs: string,
   prefix: string,
   out: { relpath: string; abs: string; st: fs.Stats }[],
