@@ -121,7 +121,7 @@ function parseValue(arg: string, text: string): ParamValue {
   try {
     return YAML.parse(text, { prettyErrors: false }) as ParamValue;
   } catch (e) {
-    throw new UserError({ message: `-S ${arg}: '${text}' is not a valid value (${(e as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')})`, hint: 'quote a string that contains YAML syntax: -S "key=\'[not a list\'"' });
+    throw new UserError({ message: `-S ${arg}: '${text}' is not a valid value (${(e as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')})`, hint: `quote it to set a string: -S "${arg.slice(0, arg.length - text.length)}'${text.replace(/'/g, "''")}'"` });
   }
 }
 

@@ -89,7 +89,7 @@ describe('exp run -S values', () => {
   it("a value that is not YAML ('[1,2') is an error; quoting passes the string", async () => {
     repo = new TempRepo({ 'pipeline.yaml': 'stages:\n  t:\n    cmd: echo ${train.lr}\n', 'params.yaml': 'train:\n  lr: 0.1\n' });
     execSync('git init -q && git config user.email t@t && git config user.name t && git add -A && git commit -qm init', { cwd: repo.dir });
-    const err = expectOneError(await repo.run(['exp', 'run', '-S', 'train.lr=[1,2']), /-S train\.lr: '\[1,2' is not a valid YAML value/);
+    const err = expectOneError(await repo.run(['exp', 'run', '-S', 'train.lr=[1,2']), /-S train\.lr=\[1,2: '\[1,2' is not a valid value \(Flow sequence must end with a \]\)/);
     expect(err).toBeTruthy();
     expect((await repo.run(['exp', 'run', '-S', 'train.lr=[1,2'])).stderr).toMatch(/hint: quote it to set a string: -S "train\.lr='\[1,2'"/);
     expect(repo.read('params.yaml')).toBe('train:\n  lr: 0.1\n');
@@ -103,8 +103,8 @@ describe('exp run -S values', () => {
     expect(parseOverride('a.b=[1, 2]').values).toEqual([[1, 2]]);
     expect(parseOverride("a.b='[1,2'").values).toEqual(['[1,2']);
     expect(parseOverride('a.b=1,x,true').values).toEqual([1, 'x', true]);
-    expect(() => parseOverride('a.b=[1,2')).toThrow(/not a valid YAML value/);
-    expect(() => parseOverride('a.b={x: 1')).toThrow(/not a valid YAML value/);
+    expect(() => parseOverride('a.b=[1,2')).toThrow(/is not a valid value/);
+    expect(() => parseOverride('a.b={x: 1')).toThrow(/is not a valid value/);
   });
 });
 

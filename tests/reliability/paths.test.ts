@@ -150,7 +150,7 @@ describe('files the pipeline itself reads are never outputs', () => {
   const cases: [string, string, RegExp][] = [
     ['params.yaml', 'stages:\n  a:\n    cmd: echo lr 2 > params.yaml\n    params: [lr]\n    outs: [params.yaml]\n', /^pipeline\.yaml:5:12: error: 'params\.yaml' cannot be an output: it is the params file 'params\.yaml'/],
     ['a folder holding a params file', 'stages:\n  a:\n    cmd: echo\n    params: [{conf/p.yaml: [lr]}]\n  b:\n    cmd: mkdir conf\n    outs: [conf]\n', /^pipeline\.yaml:7:12: error: 'conf' cannot be an output: it holds the params file 'conf\/p\.yaml'/],
-    ['a vars file', 'vars: [v.yaml]\nstages:\n  a:\n    cmd: echo ${lr} > v.yaml\n    outs: [v.yaml]\n', /^pipeline\.yaml:5:12: error: 'v\.yaml' cannot be an output: it is the params file 'v\.yaml'/],
+    ['a vars file', 'vars: [v.yaml]\nstages:\n  a:\n    cmd: echo ${vlr} > v.yaml\n    outs: [v.yaml]\n', /^pipeline\.yaml:5:12: error: 'v\.yaml' cannot be an output: it is the params file 'v\.yaml'/],
     ['pipeline.yaml', 'stages:\n  a:\n    cmd: echo\n    outs: [pipeline.yaml]\n', /^pipeline\.yaml:4:12: error: 'pipeline\.yaml' cannot be an output/],
     ['pipeline.lock', 'stages:\n  a:\n    cmd: echo\n    metrics: [./pipeline.lock]\n', /^pipeline\.yaml:4:15: error: '\.\/pipeline\.lock' cannot be an output/],
     ['a file in .lockstep', 'stages:\n  a:\n    cmd: echo\n    outs: [.lockstep/config]\n', /'\.lockstep\/config' cannot be an output/],
@@ -158,7 +158,7 @@ describe('files the pipeline itself reads are never outputs', () => {
   ];
   for (const [what, pipeline, want] of cases) {
     it(`${what} as an output is refused with its location, and nothing runs`, async () => {
-      setup({ 'pipeline.yaml': pipeline, 'params.yaml': 'lr: 1\n', 'conf/p.yaml': 'lr: 1\n', 'v.yaml': 'lr: 1\n', 'sub/.keep': '' });
+      setup({ 'pipeline.yaml': pipeline, 'params.yaml': 'lr: 1\n', 'conf/p.yaml': 'lr: 1\n', 'v.yaml': 'vlr: 1\n', 'sub/.keep': '' });
       const before = repo.read('params.yaml');
       expectOneError(await repo.run(['repro']), want);
       expect(repo.read('params.yaml')).toBe(before);
