@@ -164,7 +164,7 @@ export async function benchRestoreVerify(): Promise<Row[]> {
         const b = median(before);
         const a = median(after);
         rows.push({ name: `restore ${label} (${mode}), before: no verification`, value: amount / (b / 1000), unit, note: `${b.toFixed(0)} ms` });
-        rows.push({ name: `restore ${label} (${mode}), after: verified`, value: amount / (a / 1000), unit, note: `${a.toFixed(0)} ms, ${a > b ? `+${(((a - b) / b) * 100).toFixed(0)}%` : `${(((a - b) / b) * 100).toFixed(0)}%`}` });
+        rows.push({ name: `restore ${label} (${mode}), after: verified`, value: amount / (a / 1000), unit, note: `${a.toFixed(0)} ms (${a >= b ? '+' : ''}${(a - b).toFixed(0)} ms${b >= 1 ? `, ${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(0)}%` : ''})` });
       }
     }
     fs.rmSync(out, { recursive: true, force: true });

@@ -185,6 +185,24 @@ function folderRemote(): string {
   return dir;
 }
 
+describe('exp apply', () => {
+  it('does not restore a damaged object: it names it and exits 1', async () => {
+    repo = new TempRepo({ 'pipeline.yaml': 'stages:\n  make:\n    cmd: echo ${x} > out.txt\n    params: [x]\n    outs: [out.txt]\n', 'params.yaml': 'x: 1\n' });
+    await repo.run(['repro']);
+    expect((await repo.run(['exp', 'run', '-S', 'x=2', '--name', 'two'])).code).toBe(0);
+    const h = lockedHash('out.txt');
+    repo.write({ 'params.yaml': 'x: 1\n' });
+    await repo.run(['repro']);
+    corrupt(objectPath(h));
+    const r = await repo.run(['exp', 'apply', 'two']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`✗ out.txt: not restored: object ${h} in the cache is damaged`);
+    expect(repo.read('out.txt')).toBe('1\n');
+    expect((await repo.run(['repro'])).code).toBe(0);
+    expect(repo.read('out.txt')).toBe('2\n');
+  });
+});
+
 describe('push never spreads a damaged object, and repairs a wrong remote copy', () => {
   it('a damaged local object is refused (named, quarantined, exit 1); nothing of it reaches the remote', async () => {
     repo = setup();
