@@ -1,7 +1,10 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { median, runCli, tempDir, timeCli, writeFiles, type Row } from './util.js';
 import { startNginxDav, type RunningServer } from './servers.js';
+import { ObjectStore } from '../runner/cache/object-store.js';
+import { hashFile } from '../runner/hash/xxhash.js';
 
 /**
  * Cache and remotes: push and pull throughput for many small files and for
@@ -86,6 +89,104 @@ export async function benchCache(): Promise<Row[]> {
     fs.rmSync(b, { recursive: true, force: true });
   }
   rows.push(...benchRestore());
+  rows.push(...(await benchRestoreVerify()));
+  return rows;
+}
+
+/**
+ * What verifying each object on restore costs. The copy step alone, in
+ * process, before (a plain kernel copy, as restores were) and after (copied
+ * while hashed; hardlink: hashed, then linked), for one 256 MiB object and
+ * 1,000 small ones; then `lockstep checkout` end to end, which verifies.
+ */
+export async function benchRestoreVerify(): Promise<Row[]> {
+  const dir = tempDir('verify');
+  const rows: Row[] = [];
+  try {
+    const store = new ObjectStore(path.join(dir, 'cache'));
+    const src = path.join(dir, 'src');
+    fs.mkdirSync(src);
+    const add = async (name: string, data: Buffer | ((fd: number) => void)): Promise<string> => {
+      const file = path.join(src, name);
+      if (Buffer.isBuffer(data)) fs.writeFileSync(file, data);
+      else {
+        const fd = fs.openSync(file, 'w');
+        data(fd);
+        fs.closeSync(fd);
+      }
+      const { hash } = await hashFile(file);
+      await store.addFile(file, hash, 'copy', name);
+      return hash;
+    };
+    const big = [
+      await add('big', (fd) => {
+        const b = crypto.randomBytes(1 << 20);
+        for (let i = 0; i < BIG_MB; i++) {
+          b[0] = i;
+          fs.writeSync(fd, b);
+        }
+      }),
+    ];
+    const small: string[] = [];
+    for (let i = 0; i < SMALL_FILES; i++) small.push(await add(`s${i}`, crypto.randomBytes(SMALL_SIZE)));
+    fs.rmSync(src, { recursive: true });
+
+    const out = path.join(dir, 'out');
+    const restoreAll = async (hashes: string[], how: 'plain copy' | 'verified copy' | 'plain hardlink' | 'verified hardlink'): Promise<number> => {
+      fs.rmSync(out, { recursive: true, force: true });
+      fs.mkdirSync(out);
+      const t0 = performance.now();
+      for (const h of hashes) {
+        const dest = path.join(out, h);
+        const tmp = `${dest}.tmp`;
+        if (how === 'plain copy') {
+          fs.copyFileSync(store.pathOf(h), tmp);
+          fs.chmodSync(tmp, 0o644);
+        } else if (how === 'plain hardlink') fs.linkSync(store.pathOf(h), tmp);
+        else await store.materialize(h, tmp, how === 'verified copy' ? 'copy' : 'hardlink');
+        fs.renameSync(tmp, dest);
+      }
+      return performance.now() - t0;
+    };
+    for (const [hashes, label, amount, unit] of [
+      [big, `one ${BIG_MB} MiB object`, BIG_MB, 'MB/s'],
+      [small, `${SMALL_FILES} × ${SMALL_SIZE / 1024} KiB objects`, SMALL_FILES, 'files/s'],
+    ] as const) {
+      for (const mode of ['copy', 'hardlink'] as const) {
+        const before: number[] = [];
+        const after: number[] = [];
+        // Alternate which goes first: the second of a pair pays for the first's writeback.
+        for (let i = 0; i < 6; i++) {
+          if (i % 2) after.push(await restoreAll([...hashes], `verified ${mode}`));
+          before.push(await restoreAll([...hashes], `plain ${mode}`));
+          if (!(i % 2)) after.push(await restoreAll([...hashes], `verified ${mode}`));
+        }
+        const b = median(before);
+        const a = median(after);
+        rows.push({ name: `restore ${label} (${mode}), before: no verification`, value: amount / (b / 1000), unit, note: `${b.toFixed(0)} ms` });
+        rows.push({ name: `restore ${label} (${mode}), after: verified`, value: amount / (a / 1000), unit, note: `${a.toFixed(0)} ms (${a >= b ? '+' : ''}${(a - b).toFixed(0)} ms${b >= 1 ? `, ${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(0)}%` : ''})` });
+      }
+    }
+    fs.rmSync(out, { recursive: true, force: true });
+
+    // End to end: checkout (which verifies every object it restores).
+    const repo = path.join(dir, 'repo');
+    writeFiles(repo, { 'pipeline.yaml': PIPELINE });
+    runCli(repo, ['repro']);
+    for (const [target, label, amount, unit] of [
+      ['small', `${SMALL_FILES} × ${SMALL_SIZE / 1024} KiB files`, SMALL_FILES, 'files/s'],
+      ['big.bin', `one ${BIG_MB} MiB file`, BIG_MB, 'MB/s'],
+    ] as const) {
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        fs.rmSync(path.join(repo, target), { recursive: true, force: true });
+        times.push(timeCli(repo, ['checkout', target]));
+      }
+      rows.push({ name: `lockstep checkout ${label} (verified, end to end)`, value: amount / (median(times) / 1000), unit, note: `${median(times).toFixed(0)} ms` });
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
   return rows;
 }
 

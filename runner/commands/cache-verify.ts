@@ -91,9 +91,13 @@ export async function cacheVerifyCommand(io: Io, args: CacheVerifyArgs): Promise
         else if (d.notRepaired) io.err(`    not repaired: ${d.notRepaired}`);
       }
       const fixed = damaged.length - remaining.length;
+      const now = damaged.filter((d) => !d.earlier).length;
+      const earlier = damaged.length - now;
       io.out(
-        `verified ${hashes.length} object${hashes.length === 1 ? '' : 's'}: ${damaged.length === 0 ? 'all intact' : `${damaged.length} damaged${args.repair ? `, ${fixed} repaired` : ''}`}` +
-          (remaining.length && !args.repair ? `; 'lockstep cache verify --repair' moves them aside and fetches good copies` : ''),
+        `verified ${hashes.length} object${hashes.length === 1 ? '' : 's'}: ${now ? `${now} damaged` : 'all intact'}` +
+          (earlier ? `; ${earlier} needed object${earlier === 1 ? ' was' : 's were'} quarantined earlier and ${earlier === 1 ? 'has' : 'have'} no good copy` : '') +
+          (args.repair && damaged.length ? `; ${fixed} repaired` : '') +
+          (remaining.length && !args.repair ? `; 'lockstep cache verify --repair' moves damaged objects aside and fetches good copies` : ''),
       );
     }
     return remaining.length ? EXIT_DAMAGED_CACHE : 0;

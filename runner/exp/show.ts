@@ -4,6 +4,7 @@ import { openWorkspace, findRoot, saveCaches, STATE_DIR } from '../workspace.js'
 import { RepoLock } from '../repo-lock.js';
 import { openLocalCache } from '../cache/open.js';
 import { missingObjects } from '../cache/checkout.js';
+import { EXIT_DAMAGED_CACHE } from '../cache/object-store.js';
 import { checkoutOutputs } from '../commands/checkout.js';
 import { UserError, didYouMean } from '../errors.js';
 import { canonicalJson } from '../config/params.js';
@@ -184,7 +185,10 @@ export async function expApplyCommand(io: Io, args: { name: string }): Promise<n
     saveCaches(ws);
     const restored = items.filter((i) => i.outcome === 'restored').length;
     io.out(`applied ${rec.name}: params, pipeline.lock and metrics written; ${restored} output${restored === 1 ? '' : 's'} restored from the cache`);
-    return 0;
+    // A damaged cache object was quarantined, not restored: that output is stale until its stage reruns.
+    const damaged = items.filter((i) => i.outcome === 'damaged');
+    for (const i of damaged) io.err(`✗ ${i.path}: not restored: ${i.detail}; 'lockstep repro ${i.stage}' makes it again`);
+    return damaged.length ? EXIT_DAMAGED_CACHE : 0;
   } finally {
     repoLock.release();
   }

@@ -185,6 +185,24 @@ function folderRemote(): string {
   return dir;
 }
 
+describe('exp apply', () => {
+  it('does not restore a damaged object: it names it and exits 1', async () => {
+    repo = new TempRepo({ 'pipeline.yaml': 'stages:\n  make:\n    cmd: echo ${x} > out.txt\n    params: [x]\n    outs: [out.txt]\n', 'params.yaml': 'x: 1\n' });
+    await repo.run(['repro']);
+    expect((await repo.run(['exp', 'run', '-S', 'x=2', '--name', 'two'])).code).toBe(0);
+    const h = lockedHash('out.txt');
+    repo.write({ 'params.yaml': 'x: 1\n' });
+    await repo.run(['repro']);
+    corrupt(objectPath(h));
+    const r = await repo.run(['exp', 'apply', 'two']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`✗ out.txt: not restored: object ${h} in the cache is damaged`);
+    expect(repo.read('out.txt')).toBe('1\n');
+    expect((await repo.run(['repro'])).code).toBe(0);
+    expect(repo.read('out.txt')).toBe('2\n');
+  });
+});
+
 describe('push never spreads a damaged object, and repairs a wrong remote copy', () => {
   it('a damaged local object is refused (named, quarantined, exit 1); nothing of it reaches the remote', async () => {
     repo = setup();
@@ -354,7 +372,7 @@ describe('lockstep cache verify', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`↻ ${h}: repaired from a workspace file with that content`);
     expect(r.stdout).toContain(`↻ ${b}: repaired from a workspace file with that content`);
-    expect(r.stdout).toMatch(/3 damaged, 3 repaired/);
+    expect(r.stdout).toMatch(/3 damaged; 3 repaired/);
     expect(r.stderr).toContain(`✗ object ${b} (d/sub/b.txt) has content hash`);
     expect(fs.readFileSync(objectPath(h), 'utf8')).toBe('HELLO WORLD\n');
     expect(quarantined().sort()).toEqual([b, h, m].sort());
@@ -384,12 +402,13 @@ describe('lockstep cache verify', () => {
     const bad = await repo.run(['cache', 'verify', '--repair']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain(`not repaired: object ${h} from remote 'origin' has content hash`);
-    expect(bad.stdout).toMatch(/1 damaged, 0 repaired/);
+    expect(bad.stdout).toMatch(/1 damaged; 0 repaired/);
     expect(fs.existsSync(objectPath(h))).toBe(false); // quarantined, and the bad remote copy was not admitted
     // still damage as long as the lock needs the object and nothing has replaced it
     const after = await repo.run(['cache', 'verify']);
     expect(after.code).toBe(1);
     expect(after.stderr).toContain(`✗ object ${h} (out.txt) was found damaged earlier and quarantined`);
+    expect(after.stdout).toMatch(/all intact; 1 needed object was quarantined earlier and has no good copy/);
     // a rerun of the stage makes it: clean again
     expect((await repo.run(['repro', '-f'])).code).toBe(0);
     expect((await repo.run(['cache', 'verify'])).code).toBe(0);
