@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { hashFile, hashString } from './xxhash.js';
+import { hashFile, hashString, yieldDue, yieldForSignals } from './xxhash.js';
 import type { StatCache, FileStat } from './stat-cache.js';
 import { errnoCode } from '../fs-util.js';
 import { UserError } from '../errors.js';
@@ -81,6 +81,7 @@ export class TreeHasher {
     const manifest: ManifestEntry[] = [];
     let size = 0;
     for (const f of files) {
+      if (yieldDue()) await yieldForSignals();
       // The cached path stays synchronous: thousands of awaits cost more than the lookups.
       const hash = this.statCache.lookup(f.abs, toFileStat(f.st)) ?? (await this.hashRegular(f.abs, f.st)).hash;
       manifest.push({ relpath: f.relpath, hash, size: f.st.size });

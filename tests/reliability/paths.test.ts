@@ -223,6 +223,15 @@ describe('special files and link cycles in deps', () => {
     expect((await repo.run(['repro'])).stdout).toMatch(/a: skipped/);
   });
 
+  it('a dep inside .lockstep (by name or through a link) is refused with its location', async () => {
+    setup({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: echo\n    deps: [c]\n  b:\n    cmd: echo\n    deps: [.lockstep/config]\n', '.lockstep/config': '' });
+    fs.symlinkSync('.lockstep', repo.path('c'));
+    const r = await repo.run(['repro']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^pipeline\.yaml:4:12: error: dep 'c' leads through a symlink inside \.lockstep\//m);
+    expect(r.stderr).toMatch(/^pipeline\.yaml:7:12: error: dep '\.lockstep\/config' is inside \.lockstep\//m);
+  });
+
   it('links between sibling folders that point back at each other end', async () => {
     setup({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: echo ok\n    deps: [d]\n', 'd/a/1.txt': '1\n', 'd/b/2.txt': '2\n' });
     fs.symlinkSync('../b', repo.path('d/a/to-b'));
