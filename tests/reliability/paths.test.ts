@@ -108,6 +108,22 @@ describe('outputs and wdir that resolve outside the repository through a symlink
     expect(fs.existsSync(path.join(outside, 'd', 'x'))).toBe(false);
   });
 
+  it('a restore from the cache re-checks right before writing (the link appeared during this run)', async () => {
+    const pipeline = (mk: string) =>
+      ['stages:', '  mk:', `    cmd: ${mk} && echo > made.txt`, '    outs: [made.txt]', '  use:', '    cmd: mkdir -p link/d && echo new > link/d/x', '    deps: [made.txt]', '    outs: [link/d]', ''].join('\n');
+    setup({ 'pipeline.yaml': pipeline('mkdir -p link') });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    repo.rm('link');
+    // Now the upstream stage makes a link instead; 'use' is then stale (its output looks different) and restorable.
+    repo.write({ 'pipeline.yaml': pipeline(`ln -s ${outside} link`) });
+    const r = await repo.run(['repro']);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/refusing to write output 'link\/d': it resolves through a symlink to .*outside/);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(fs.readFileSync(path.join(outside, 'd', 'precious.txt'), 'utf8')).toBe('keep me\n');
+    expect(fs.existsSync(path.join(outside, 'd', 'x'))).toBe(false);
+  });
+
   it('checkout refuses to write through a folder replaced by a link after the run', async () => {
     setup({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: mkdir -p data && echo v1 > data/out.txt\n    outs: [data/out.txt]\n' });
     expect((await repo.run(['repro'])).code).toBe(0);
