@@ -250,6 +250,17 @@ describe('special files and link cycles in deps', () => {
     expect(r.stderr).toMatch(/^pipeline\.yaml:7:12: error: dep '\.lockstep\/config' is inside \.lockstep\//m);
   });
 
+  it('a glob dep neither follows a link cycle nor matches files in .lockstep or .git', async () => {
+    setup({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: echo ok\n    deps: ["d/**/*.txt", "**/*.json"]\n', 'd/x.txt': '1\n' });
+    execFileSync('git', ['init', '-q', repo.dir]);
+    fs.symlinkSync('..', repo.path('d/up'));
+    expect((await repo.run(['repro'])).code).toBe(0);
+    const lock = repo.read('pipeline.lock');
+    expect(lock).toMatch(/path: d\/\*\*\/\*\.txt\n\s+xxh64: \S+\n\s+size: 2\n\s+nfiles: 1\n/);
+    expect(lock).toMatch(/path: "\*\*\/\*\.json"\n\s+xxh64: \S+\n\s+size: 0\n\s+nfiles: 0\n/); // .lockstep/*.json are not deps
+    expect((await repo.run(['status'])).stdout.trim()).toBe('Pipeline is up to date.');
+  });
+
   it('links between sibling folders that point back at each other end', async () => {
     setup({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: echo ok\n    deps: [d]\n', 'd/a/1.txt': '1\n', 'd/b/2.txt': '2\n' });
     fs.symlinkSync('../b', repo.path('d/a/to-b'));
