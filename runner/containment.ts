@@ -52,7 +52,7 @@ const STATE_DIRS = ['.git', '.lockstep'];
  * (a data disk linked in on purpose), never into .git or .lockstep.
  */
 export class PathGuard {
-  private readonly rootReal: string;
+  readonly rootReal: string;
 
   constructor(readonly root: string, private readonly allowed: readonly string[] = []) {
     this.rootReal = fs.realpathSync(root);

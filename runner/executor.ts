@@ -194,7 +194,15 @@ export class Executor {
     const fp = await fingerprint(inputs);
     if (this.cache && fp && !this.opts.force && !stage.alwaysChanged) {
       const t0 = performance.now();
-      const restored = await this.cache.restore(stage, fp, lockEntry);
+      let restored: Restored | undefined;
+      try {
+        restored = await this.cache.restore(stage, fp, lockEntry);
+      } catch (e) {
+        // A restore that would write somewhere unsafe (a link appeared since the pipeline was read) fails the stage, as running it would.
+        if (!(e instanceof UserError)) throw e;
+        this.fail(stage, reasons, e.message, performance.now() - t0);
+        return;
+      }
       if (restored) {
         for (const l of restored.log.split('\n')) if (l) this.reporter.line(stage.name, l, 'stdout');
         this.commit(stage, inputs, restored.outs);

@@ -176,6 +176,8 @@ class PipelineBuilder {
   private readonly diags: Diagnostic[] = [];
   /** Every output declared, with where, checked once all params files are known. */
   private readonly outSites: { rp: string; raw: string; at: KeyPath }[] = [];
+  /** Real paths found while checking this pipeline (folders shared by many paths are resolved once). */
+  private readonly realMemo = new Map<string, string>();
   /** Params files the pipeline reads (params: and vars:), which no stage may overwrite. */
   private readonly paramsFilesUsed = new Set<string>();
   private readonly dir: string;
@@ -247,7 +249,7 @@ class PipelineBuilder {
   private checkOutSites(): void {
     if (this.outSites.length === 0) return;
     const guard = guardFor(this.root);
-    const memo = new Map<string, string>();
+    const memo = this.realMemo;
     const protectedFiles = [...this.paramsFilesUsed, PIPELINE_FILE, 'pipeline.lock'];
     const protectedReal = protectedFiles.map((f) => [guard.real(f, memo), f] as const);
     for (const { rp, raw, at } of this.outSites) {
@@ -426,7 +428,7 @@ class PipelineBuilder {
     else if (wdir === '..' || wdir.startsWith('../')) this.error(`'wdir' must stay inside the repository`, [...p, 'wdir']);
     else if (wdir !== '.') {
       // The stage runs there and writes relative to it: where it resolves matters, not how it reads.
-      const why = guardFor(this.root).problem(wdir);
+      const why = guardFor(this.root).problem(wdir, this.realMemo);
       if (why) this.error(`'wdir' ${wdir} is unsafe: ${why}`, [...p, 'wdir'], { hint: ALLOW_HINT });
     }
     const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir, outer.scopeList, shortName)) : outer;
@@ -521,6 +523,14 @@ class PipelineBuilder {
       const rp = this.repoPath(wdir, d);
       if (seen.has(rp)) return this.error(`dep '${d}' is listed twice`, [...p, i]);
       seen.add(rp);
+      // Deps may lead anywhere (they are only read), except into Lockstep's own state, which changes on every run.
+      if (!isGlob(d) && !rp.startsWith('../') && !path.isAbsolute(rp)) {
+        const real = guardFor(this.root).real(rp, this.realMemo);
+        if (isWithin(path.join(guardFor(this.root).rootReal, '.lockstep'), real)) {
+          const direct = rp === '.lockstep' || rp.startsWith('.lockstep/');
+          return this.error(`dep '${d}' ${direct ? 'is' : 'leads through a symlink'} inside .lockstep/, Lockstep's own state, which changes on every run`, [...p, i]);
+        }
+      }
       deps.push({ path: rp, glob: isGlob(d) });
     });
     return deps;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { hashFile, hashString } from './xxhash.js';
+import { hashFile, hashString, yieldDue, yieldForSignals } from './xxhash.js';
 import type { StatCache, FileStat } from './stat-cache.js';
 import { errnoCode } from '../fs-util.js';
 import { isTempName } from '../litter.js';
@@ -71,11 +71,21 @@ export class TreeHasher {
   /** A glob dep is hashed like a directory whose entries are the matches (repo-relative). */
   async hashGlob(root: string, pattern: string): Promise<HashInfo> {
     const { default: fg } = await import('fast-glob'); // only glob deps pay for loading it
-    const matches = await fg(pattern, { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: true, ignore: ['**/*.lockstep-tmp-*', '**/*.lockstep-tmp-*/**'] });
-    const files = matches.map((relpath) => {
-      const abs = path.join(root, relpath);
-      return { relpath, abs, st: fs.statSync(abs) };
-    });
+    // Temp litter (a checkout or a killed run's) is not content; nor is the repository's own state.
+    const matches = await fg(pattern, { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: true, ignore: ['.git/**', '.lockstep/**', '**/*.lockstep-tmp-*', '**/*.lockstep-tmp-*/**'] });
+    // fast-glob follows links round a cycle until the OS stops it (d/up/d/up/…): keep only matches reached
+    // without revisiting a folder, and none that a link leads into .git or .lockstep.
+    const rootReal = realOr(root) ?? root;
+    const reals = new Map<string, string[] | null>();
+    const files = matches
+      .filter((relpath) => {
+        const chain = chainOf(rootReal, path.posix.dirname(relpath), reals);
+        return chain !== null && !this.skip.some((s) => chain.some((c) => isWithin(s, c)));
+      })
+      .map((relpath) => {
+        const abs = path.join(root, relpath);
+        return { relpath, abs, st: fs.statSync(abs) };
+      });
     return this.manifestOf(files);
   }
 
@@ -84,6 +94,7 @@ export class TreeHasher {
     const manifest: ManifestEntry[] = [];
     let size = 0;
     for (const f of files) {
+      if (yieldDue()) await yieldForSignals();
       // The cached path stays synchronous: thousands of awaits cost more than the lookups.
       const hash = this.statCache.lookup(f.abs, toFileStat(f.st)) ?? (await this.hashRegular(f.abs, f.st)).hash;
       manifest.push({ relpath: f.relpath, hash, size: f.st.size });
@@ -152,6 +163,28 @@ export function walk(
       out.push({ relpath, abs, st });
     }
   }
+}
+
+/**
+ * The real paths of the folders on the way to repository folder `dir`
+ * (root first), or null when a symlink on the way leads back to one of them
+ * or to a folder holding one: a path only a link cycle can spell.
+ */
+function chainOf(rootReal: string, dir: string, memo: Map<string, string[] | null>): string[] | null {
+  if (dir === '.' || dir === '') return [rootReal];
+  const hit = memo.get(dir);
+  if (hit !== undefined) return hit;
+  const slash = dir.lastIndexOf('/');
+  const parent = chainOf(rootReal, slash < 0 ? '.' : dir.slice(0, slash), memo);
+  let chain: string[] | null = null;
+  if (parent !== null) {
+    const here = path.join(parent[parent.length - 1]!, dir.slice(slash + 1));
+    const real = realOr(here) ?? here;
+    const linked = real !== here;
+    chain = linked && parent.some((c) => isWithin(real, c)) ? null : [...parent, real];
+  }
+  memo.set(dir, chain);
+  return chain;
 }
 
 function realOr(p: string): string | undefined {

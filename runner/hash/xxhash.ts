@@ -43,6 +43,24 @@ export function abortHashing(): void {
   aborted = true;
 }
 
+let lastYield = performance.now();
+
+/**
+ * Hashing is synchronous work chained by awaits that never reach the event
+ * loop; a folder of many files could keep signal handlers waiting for
+ * seconds. Between files, when `yieldDue()` (a synchronous check, so the
+ * common path costs no await): let the loop run, and stop if a signal asked to.
+ */
+export function yieldDue(): boolean {
+  return aborted || performance.now() - lastYield >= 50;
+}
+
+export async function yieldForSignals(): Promise<void> {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  lastYield = performance.now();
+  if (aborted) throw new HashAborted();
+}
+
 /**
  * Hash a file's contents with xxh64, reading in fixed chunks into one reused
  * buffer: constant memory for any file size and no per-chunk allocation.

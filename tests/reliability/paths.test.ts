@@ -75,7 +75,8 @@ describe('outputs and wdir that resolve outside the repository through a symlink
   });
 
   it('an absolute wdir is refused', async () => {
-    setup({ 'pipeline.yaml': `stages:\n  a:\n    cmd: echo ran > here.txt\n    wdir: ${outside}\n` });
+    setup({});
+    repo.write({ 'pipeline.yaml': `stages:\n  a:\n    cmd: echo ran > here.txt\n    wdir: ${outside}\n` });
     expectOneError(await repo.run(['repro']), /^pipeline\.yaml:4:11: error: 'wdir' must be a path inside the repository, not an absolute path/);
     expect(fs.existsSync(path.join(outside, 'here.txt'))).toBe(false);
   });
@@ -88,7 +89,8 @@ describe('outputs and wdir that resolve outside the repository through a symlink
   });
 
   it('a link made by an upstream stage is caught right before the downstream stage deletes its output', async () => {
-    setup({
+    setup({});
+    repo.write({
       'pipeline.yaml': [
         'stages:',
         '  mk:',
@@ -104,6 +106,22 @@ describe('outputs and wdir that resolve outside the repository through a symlink
     const r = await repo.run(['repro']);
     expect(r.code, r.stderr).toBe(1); // 'use' fails; 'mk' ran
     expect(r.stdout).toMatch(/use: failed.*refusing to write output 'link\/d': it resolves through a symlink to .*outside/);
+    expect(fs.readFileSync(path.join(outside, 'd', 'precious.txt'), 'utf8')).toBe('keep me\n');
+    expect(fs.existsSync(path.join(outside, 'd', 'x'))).toBe(false);
+  });
+
+  it('a restore from the cache re-checks right before writing (the link appeared during this run)', async () => {
+    const pipeline = (mk: string) =>
+      ['stages:', '  mk:', `    cmd: ${mk} && echo > made.txt`, '    outs: [made.txt]', '  use:', '    cmd: mkdir -p link/d && echo new > link/d/x', '    deps: [made.txt]', '    outs: [link/d]', ''].join('\n');
+    setup({ 'pipeline.yaml': pipeline('mkdir -p link') });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    repo.rm('link');
+    // Now the upstream stage makes a link instead; 'use' is then stale (its output looks different) and restorable.
+    repo.write({ 'pipeline.yaml': pipeline(`ln -s ${outside} link`) });
+    const r = await repo.run(['repro']);
+    expect(r.code, r.stderr).toBe(1); // the stage fails, as when it would run
+    expect(r.stdout).toMatch(/use: failed.*refusing to write output 'link\/d': it resolves through a symlink to .*outside/);
+    expect(r.stderr).not.toMatch(/internal error/);
     expect(fs.readFileSync(path.join(outside, 'd', 'precious.txt'), 'utf8')).toBe('keep me\n');
     expect(fs.existsSync(path.join(outside, 'd', 'x'))).toBe(false);
   });
@@ -221,6 +239,26 @@ describe('special files and link cycles in deps', () => {
     const st = await repo.run(['status']);
     expect(st.stdout.trim()).toBe('Pipeline is up to date.');
     expect((await repo.run(['repro'])).stdout).toMatch(/a: skipped/);
+  });
+
+  it('a dep inside .lockstep (by name or through a link) is refused with its location', async () => {
+    setup({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: echo\n    deps: [c]\n  b:\n    cmd: echo\n    deps: [.lockstep/config]\n', '.lockstep/config': '' });
+    fs.symlinkSync('.lockstep', repo.path('c'));
+    const r = await repo.run(['repro']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^pipeline\.yaml:4:12: error: dep 'c' leads through a symlink inside \.lockstep\//m);
+    expect(r.stderr).toMatch(/^pipeline\.yaml:7:12: error: dep '\.lockstep\/config' is inside \.lockstep\//m);
+  });
+
+  it('a glob dep neither follows a link cycle nor matches files in .lockstep or .git', async () => {
+    setup({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: echo ok\n    deps: ["d/**/*.txt", "**/*.json"]\n', 'd/x.txt': '1\n' });
+    execFileSync('git', ['init', '-q', repo.dir]);
+    fs.symlinkSync('..', repo.path('d/up'));
+    expect((await repo.run(['repro'])).code).toBe(0);
+    const lock = repo.read('pipeline.lock');
+    expect(lock).toMatch(/path: d\/\*\*\/\*\.txt\n\s+xxh64: \S+\n\s+size: 2\n\s+nfiles: 1\n/);
+    expect(lock).toMatch(/path: "\*\*\/\*\.json"\n\s+xxh64: \S+\n\s+size: 0\n\s+nfiles: 0\n/); // .lockstep/*.json are not deps
+    expect((await repo.run(['status'])).stdout.trim()).toBe('Pipeline is up to date.');
   });
 
   it('links between sibling folders that point back at each other end', async () => {
