@@ -206,20 +206,14 @@ class Sweep {
 
   /** A fresh repository and remote (again after a failure, so one failure does not cascade). */
   async setup(): Promise<void> {
-    if (!this.reference.size) {
-      // The clean run everything is compared with, in a repository of its own.
-      const clean = path.join(this.work, 'clean');
-      this.writeRepo(clean);
-      await this.must(['repro'], clean);
-      this.reference = snapshot(clean);
-      fs.rmSync(clean, { recursive: true, force: true });
-    }
     for (const d of [this.repo, this.remote]) fs.rmSync(d, { recursive: true, force: true });
     this.expOutputs.clear();
     this.writeRepo(this.repo);
     fs.mkdirSync(this.remote);
     await this.must(['remote', 'add', 'origin', this.remote, '--default']);
     const repro = await this.timed(['repro', '-j', '2']);
+    // The first run in a fresh repository is the clean run everything is compared with.
+    if (!this.reference.size) this.reference = snapshot(this.repo);
     const push = await this.timed(['push']);
     // First guesses; each command's unkilled rerun after a kill measures it properly.
     const guess: Record<CrashCommand, number> = { repro, push, checkout: push, pull: 2 * push, exp: 1.5 * repro };

@@ -1,7 +1,7 @@
-import path from 'node:path';
-import { openWorkspace, STATE_DIR, findRoot } from '../workspace.js';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
+import { openWorkspace, STATE_DIR, findRoot } from '../workspace.js';
 import { RepoLock, GC_LOCK } from '../repo-lock.js';
 import { ownerDead } from '../owner.js';
 import { liveRun, requeueAndReport } from '../exp/reap.js';
@@ -82,14 +82,8 @@ function liveEntries(root: string, stateDir: string, workspaceLock: Lockfile, sc
 /** What gc would remove: objects no live lock entry needs, and run-cache entries left without their objects. */
 export async function planGc(root: string, stateDir: string, lock: Lockfile, cache: LocalCache, scope: GcScope, running?: RunningWork): Promise<GcPlan> {
   const keep = new Set<string>();
-  const keepOuts = async (outs: readonly LockEntry['outs'][number][]) => {
-    for (const o of outs) {
-      try {
-        for (const h of await objectsOf(cache.store, o)) keep.add(h);
-      } catch {
-        keep.add(o.hash); // a damaged manifest: keep it; it is not gc's to judge
-      }
-    }
+  const keepOuts = async (outs: LockEntry['outs']) => {
+    for (const o of outs) for (const h of await objectsOf(cache.store, o)) keep.add(h);
   };
   for (const e of liveEntries(root, stateDir, lock, scope)) await keepOuts(e.outs);
   if (running) {
