@@ -50,8 +50,8 @@ Commands:
                        several values make a grid (the cartesian product), queued
   exp run --run-all [-j N]
                        run queued experiments N at a time, each in a temporary copy
-  exp show [--sort-by METRIC] [--json | --csv | --md]
-  exp diff A B         params and metrics that differ between two experiments
+  exp show [--sort-by COLUMN] [--all] [--only GLOB…] [--drop GLOB…] [--json | --csv | --md]
+  exp diff A B [--all] params and metrics that differ between two experiments
   exp apply NAME       restore an experiment's params and outputs (from the cache)
   exp remove NAME… | --all | --queued
 
@@ -170,29 +170,39 @@ const commands: Record<string, Handler> = {
         force: !!v.force,
       });
     }
-    const m = await import('./exp/show.js');
     if (sub === 'show') {
-      const { values: v } = parse(rest, { json: { type: 'boolean' }, csv: { type: 'boolean' }, md: { type: 'boolean' }, 'sort-by': { type: 'string' } });
+      const { values: v } = parse(rest, {
+        json: { type: 'boolean' }, csv: { type: 'boolean' }, md: { type: 'boolean' }, 'sort-by': { type: 'string' },
+        all: { type: 'boolean' }, only: { type: 'string', multiple: true }, drop: { type: 'string', multiple: true },
+      });
       if (v.help) return help(io);
       if ([v.json, v.csv, v.md].filter(Boolean).length > 1) throw new UserError({ message: 'choose one of --json, --csv and --md' });
-      return m.expShowCommand(io, {
+      const globs = (x: unknown) => ((x as string[] | undefined) ?? []).flatMap((g) => g.split(',')).filter(Boolean);
+      const { expShowCommand } = await import('./exp/show.js');
+      return expShowCommand(io, {
         format: v.json ? 'json' : v.csv ? 'csv' : v.md ? 'md' : 'text',
         ...(typeof v['sort-by'] === 'string' ? { sortBy: v['sort-by'] } : {}),
         color: io.isTTY && !process.env.NO_COLOR,
+        all: !!v.all,
+        only: globs(v.only),
+        drop: globs(v.drop),
       });
     }
     if (sub === 'diff') {
-      const { values: v, positionals } = parse(rest, { json: { type: 'boolean' }, md: { type: 'boolean' } });
+      const { values: v, positionals } = parse(rest, { json: { type: 'boolean' }, md: { type: 'boolean' }, all: { type: 'boolean' } });
       if (positionals.length !== 2) throw new UserError({ message: 'exp diff takes two experiment names' });
-      return m.expDiffCommand(io, { a: positionals[0]!, b: positionals[1]!, format: outputFormat(v) });
+      const { expDiffCommand } = await import('./exp/diff.js');
+      return expDiffCommand(io, { a: positionals[0]!, b: positionals[1]!, format: outputFormat(v), all: !!v.all });
     }
     if (sub === 'apply') {
       const { positionals } = parse(rest, {});
       if (positionals.length !== 1) throw new UserError({ message: 'exp apply takes one experiment name' });
-      return m.expApplyCommand(io, { name: positionals[0]! });
+      const { expApplyCommand } = await import('./exp/apply.js');
+      return expApplyCommand(io, { name: positionals[0]! });
     }
     const { values: v, positionals } = parse(rest, { all: { type: 'boolean' }, queued: { type: 'boolean' } });
-    return m.expRemoveCommand(io, { names: positionals, all: !!v.all, queued: !!v.queued });
+    const { expRemoveCommand } = await import('./exp/remove.js');
+    return expRemoveCommand(io, { names: positionals, all: !!v.all, queued: !!v.queued });
   },
   async dag(io, argv) {
     const { values: v, positionals } = parse(argv, { mermaid: { type: 'boolean' }, dot: { type: 'boolean' }, html: { type: 'boolean' }, out: { type: 'string', short: 'o' } });
