@@ -54,6 +54,7 @@ Commands:
   exp diff A B [--all] params and metrics that differ between two experiments
   exp apply NAME       restore an experiment's params and outputs (from the cache)
   exp remove NAME… | --all | --queued
+  ui [--port N] [--host H]   the web app: experiments, pipeline (live), runs and models (default 127.0.0.1:8765)
 
 Run 'lockstep <command> --help' for a command's options.`;
 
@@ -203,6 +204,15 @@ const commands: Record<string, Handler> = {
     const { values: v, positionals } = parse(rest, { all: { type: 'boolean' }, queued: { type: 'boolean' } });
     const { expRemoveCommand } = await import('./exp/remove.js');
     return expRemoveCommand(io, { names: positionals, all: !!v.all, queued: !!v.queued });
+  },
+  async ui(io, argv) {
+    const { values: v, positionals } = parse(argv, { port: { type: 'string', short: 'p' }, host: { type: 'string' } });
+    if (v.help) return help(io);
+    if (positionals.length) throw new UserError({ message: `ui takes no arguments, got '${positionals[0]}'` });
+    const port = intOpt(v.port, '--port', 0) ?? 8765;
+    if (port > 65535) throw new UserError({ message: `--port must be at most 65535, got '${port}'` });
+    const { uiCommand } = await import('./commands/ui.js');
+    return uiCommand(io, { port, host: (v.host as string | undefined) ?? '127.0.0.1' });
   },
   async dag(io, argv) {
     const { values: v, positionals } = parse(argv, { mermaid: { type: 'boolean' }, dot: { type: 'boolean' }, html: { type: 'boolean' }, out: { type: 'string', short: 'o' } });
