@@ -6,6 +6,7 @@ import { parseRevision, WORKSPACE } from '../revision.js';
 import { computeStatus } from '../commands/status.js';
 import { readDurations } from '../durations.js';
 import { describeReason } from '../staleness.js';
+import { readEvents } from '../events.js';
 import { dagSvg, type DagNode } from '../plots/dag-svg.js';
 import { ExpStore } from '../exp/store.js';
 import { rowsOf, selectColumns, type Rows } from '../exp/columns.js';
@@ -166,7 +167,20 @@ export async function pipelineData(root: string) {
   });
   const nodes = new Map(stages.map((s) => [s.name, { name: s.name, state: s.state, why: s.why.join('; '), lastMs: s.last?.ms }]));
   const svg = dagSvg(order, (n) => [...g.upstream(n)].sort(), nodes);
-  return { stages, svg, ...(statusError ? { statusError } : {}) };
+  return { stages, svg, runInProgress: runInProgress(ws.stateDir), ...(statusError ? { statusError } : {}) };
+}
+
+/** The event log's run has not ended and its process is alive (a killed repro writes no end). */
+function runInProgress(stateDir: string): boolean {
+  const events = readEvents(stateDir);
+  const run = events.find((e) => e.kind === 'run');
+  if (!run || run.kind !== 'run' || events.some((e) => e.kind === 'end')) return false;
+  try {
+    process.kill(run.pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function runsData(root: string) {

@@ -23,7 +23,11 @@ export async function render(main) {
   follow();
 }
 
+/** When the states shown were computed: events of a finished run from before then are already in them. */
+let loadedAt = 0;
+
 async function load() {
+  loadedAt = Date.now();
   data = await getJson('/api/pipeline');
   document.getElementById('dag').innerHTML = data.svg;
   paint();
@@ -76,6 +80,7 @@ function follow() {
   });
   es.onmessage = (m) => {
     const ev = JSON.parse(m.data);
+    if (!data.runInProgress && ev.t < loadedAt) return; // the replay of a run that is over
     if (ev.kind === 'run') {
       live.clear();
       run.textContent = `repro (pid ${ev.pid}) started ${new Date(ev.t).toLocaleTimeString()}`;
@@ -91,7 +96,7 @@ function follow() {
       refresh = setTimeout(async () => {
         live.clear();
         await load();
-      }, 100);
+      }, 50);
     }
     paint();
   };
