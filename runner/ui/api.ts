@@ -1,6 +1,8 @@
 import { openWorkspace, type Workspace } from '../workspace.js';
 import { UserError } from '../errors.js';
-import { isGitRepo, gitRevParse } from '../git.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import { gitRevParse } from '../git.js';
 import { diffFlat, metricsFilesOf, paramsFilesOf, readFlat } from '../commands/params-metrics.js';
 import { parseRevision, WORKSPACE } from '../revision.js';
 import { computeStatus } from '../commands/status.js';
@@ -8,7 +10,7 @@ import { readDurations } from '../durations.js';
 import { describeReason } from '../staleness.js';
 import { readEvents } from '../events.js';
 import { dagSvg, type DagNode } from '../plots/dag-svg.js';
-import { ExpStore } from '../exp/store.js';
+import { ExpStore, type ExpRecord } from '../exp/store.js';
 import { rowsOf, selectColumns, type Rows } from '../exp/columns.js';
 import { resultMetricsFiles } from '../exp/show.js';
 import { ModelRegistry, parseStage } from '../../stages/lib/registry.js';
@@ -41,21 +43,58 @@ interface Source {
   readonly metrics: PerFile;
 }
 
+/** HEAD's params and metrics, by commit: reading them costs a few `git show`s, and HEAD rarely moves. */
+const headMemo = new Map<string, Source>();
+
 /** The workspace and HEAD, as rows beside the experiments (DVC's `exp show` does the same). */
 function baseSources(ws: Workspace): Source[] {
   const pf = paramsFilesOf(ws);
   const mf = metricsFilesOf(ws);
   const out: Source[] = [{ name: 'workspace', kind: 'workspace', status: 'workspace', params: readFlat(ws, pf, WORKSPACE, false), metrics: readFlat(ws, mf, WORKSPACE, true) }];
-  if (isGitRepo(ws.root) && gitRevParse(ws.root, 'HEAD')) {
-    const head = parseRevision(ws.root, 'HEAD');
-    out.push({ name: 'HEAD', kind: 'rev', status: 'committed', params: readFlat(ws, pf, head, false), metrics: readFlat(ws, mf, head, true) });
+  const sha = gitRevParse(ws.root, 'HEAD');
+  if (sha) {
+    const key = `${ws.root}\0${sha}\0${pf.join()}\0${mf.join()}`;
+    if (!headMemo.has(key)) {
+      const head = parseRevision(ws.root, 'HEAD');
+      headMemo.set(key, { name: 'HEAD', kind: 'rev', status: 'committed', params: readFlat(ws, pf, head, false), metrics: readFlat(ws, mf, head, true) });
+    }
+    out.push(headMemo.get(key)!);
   }
   return out;
 }
 
+/** Experiment records, re-read only when their file changed: the page asks for all of them on every load. */
+const recMemo = new Map<string, { sig: string; rec: ExpRecord }>();
+
+function listExperiments(store: ExpStore): ExpRecord[] {
+  let files: string[];
+  try {
+    files = fs.readdirSync(store.dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+  const out: ExpRecord[] = [];
+  for (const f of files) {
+    const file = path.join(store.dir, f);
+    try {
+      const st = fs.statSync(file);
+      const sig = `${st.size}:${st.mtimeMs}:${st.ino}`;
+      let m = recMemo.get(file);
+      if (m?.sig !== sig) {
+        m = { sig, rec: JSON.parse(fs.readFileSync(file, 'utf8')) as ExpRecord };
+        recMemo.set(file, m);
+      }
+      out.push(m.rec);
+    } catch {
+      // removed meanwhile, or half-written by a foreign tool: skip it, as ExpStore.list does
+    }
+  }
+  return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
+}
+
 export function experimentsData(root: string) {
   const ws = open(root);
-  const recs = new ExpStore(ws.stateDir).list();
+  const recs = listExperiments(new ExpStore(ws.stateDir));
   const base = baseSources(ws);
   const t: Rows = rowsOf(recs, base[0]!.params, base);
   const all = selectColumns(t, { all: true });

@@ -7,7 +7,6 @@ const main = document.getElementById('main');
 if (!modules[page]) {
   main.innerHTML = '<p class="error">No such page.</p>';
 } else {
-  // vega and vega-lite are classic deferred scripts: they have run once the DOM is parsed, as module scripts have.
   import(modules[page]).then((m) => m.render(main)).catch((e) => showError(e));
 }
 

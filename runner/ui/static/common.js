@@ -55,8 +55,22 @@ export function confirmDialog(text) {
   return new Promise((resolve) => d.addEventListener('close', () => resolve(d.returnValue === 'ok'), { once: true }));
 }
 
+let vegaLoaded;
+/** vega and vega-lite (~770 KB) load on the first plot, not with every page. */
+function loadVega() {
+  const script = (src) => new Promise((resolve, reject) => {
+    const s = document.createElement('script');
+    s.src = src;
+    s.onload = resolve;
+    s.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.append(s);
+  });
+  return (vegaLoaded ??= script('/vendor/vega.min.js').then(() => script('/vendor/vega-lite.min.js')));
+}
+
 /** vega-lite through vega's own View: SVG, hover, our tooltip (no vega-embed needed). */
 export async function renderVegaLite(el, spec) {
+  await loadVega();
   const compiled = globalThis.vegaLite.compile(spec).spec;
   const view = new globalThis.vega.View(globalThis.vega.parse(compiled), { renderer: 'svg', container: el, hover: true });
   view.tooltip(tooltip);
