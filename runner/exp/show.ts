@@ -5,7 +5,8 @@ import { WORKSPACE } from '../revision.js';
 import { formatValue, renderTable, type TableFormat } from '../table.js';
 import type { Io } from '../cli-io.js';
 import { ExpStore } from './store.js';
-import { resolveColumn, rowsOf, selectColumns, sortRows, type Column } from './columns.js';
+import { globMatches, resolveColumn, rowsOf, selectColumns, sortRows, type Column, type Rows } from './columns.js';
+import type { Direction } from './direction.js';
 
 export interface ShowArgs {
   readonly format: TableFormat | 'json';
@@ -30,25 +31,44 @@ export function resultMetricsFiles(ws: Workspace): Set<string> {
   return new Set(metricsFilesOf(ws).filter((f) => !isRead(f)));
 }
 
+/**
+ * Directions the pipeline declares (`metrics: [m.json: {lower: [ece], higher: ['*.lift']}]`),
+ * for the metric columns of `t`: they win over the built-in names.
+ */
+export function declaredDirections(ws: Workspace, t: Rows): Map<string, Direction> {
+  const out = new Map<string, Direction>();
+  const byFile = new Map<string, { lower?: readonly string[]; higher?: readonly string[] }>();
+  for (const st of ws.pipeline.stages.values()) for (const o of st.outs) if (o.kind === 'metric' && o.better) byFile.set(o.path, o.better);
+  for (const c of t.metrics) {
+    const b = byFile.get(c.file);
+    if (!b) continue;
+    const key = { ...c, id: c.key };
+    for (const d of ['lower', 'higher'] as const) if (b[d]?.some((g) => globMatches(g, key))) out.set(c.id, d);
+  }
+  return out;
+}
+
 export function expShowCommand(io: Io, args: ShowArgs): number {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const recs = new ExpStore(ws.stateDir).list();
   const wsParams = readFlat(ws, paramsFilesOf(ws), WORKSPACE, false);
   const t = rowsOf(recs, wsParams);
   const sortCol = args.sortBy ? resolveColumn(t, args.sortBy) : undefined;
+  const declared = declaredDirections(ws, t);
   const cols = selectColumns(t, {
+    declared,
     all: !!args.all,
     ...(args.only ? { only: args.only } : {}),
     ...(args.drop ? { drop: args.drop } : {}),
     resultFiles: resultMetricsFiles(ws),
     ...(sortCol ? { keep: sortCol.id } : {}),
   });
-  const order = sortCol ? sortRows(t, sortCol) : t.rows.map((_, i) => i);
+  const order = sortCol ? sortRows(t, sortCol, declared) : t.rows.map((_, i) => i);
   const params = cols.filter((c) => c.kind === 'param');
   const metrics = cols.filter((c) => c.kind === 'metric');
 
   if (args.format === 'json') {
-    const allMetrics = selectColumns(t, { all: true }).filter((c) => c.kind === 'metric');
+    const allMetrics = selectColumns(t, { all: true, declared }).filter((c) => c.kind === 'metric');
     io.out(
       JSON.stringify(
         {

@@ -12,7 +12,7 @@ import { readEvents } from '../events.js';
 import { dagSvg, type DagNode } from '../plots/dag-svg.js';
 import { ExpStore, type ExpRecord } from '../exp/store.js';
 import { rowsOf, selectColumns, type Rows } from '../exp/columns.js';
-import { resultMetricsFiles } from '../exp/show.js';
+import { declaredDirections, resultMetricsFiles } from '../exp/show.js';
 import { ModelRegistry, parseStage } from '../../stages/lib/registry.js';
 import { RunStore } from '../../stages/lib/tracking.js';
 import type { Io } from '../cli-io.js';
@@ -97,8 +97,9 @@ export function experimentsData(root: string) {
   const recs = listExperiments(new ExpStore(ws.stateDir));
   const base = baseSources(ws);
   const t: Rows = rowsOf(recs, base[0]!.params, base);
-  const all = selectColumns(t, { all: true });
-  const shown = new Set(selectColumns(t, { resultFiles: resultMetricsFiles(ws) }).map((c) => `${c.kind}:${c.id}`));
+  const declared = declaredDirections(ws, t);
+  const all = selectColumns(t, { all: true, declared });
+  const shown = new Set(selectColumns(t, { resultFiles: resultMetricsFiles(ws), declared }).map((c) => `${c.kind}:${c.id}`));
   const rows = t.rows.map((r, i) => {
     const rec = i >= base.length ? recs[i - base.length]! : undefined;
     return {

@@ -137,6 +137,31 @@ const PIPELINE = `stages:
       - metrics.json: {cache: false}
 `;
 
+describe('directions declared in pipeline.yaml', () => {
+  let repo: TempRepo;
+  afterEach(() => repo?.cleanup());
+
+  it('a metrics file can say which metrics are better lower or higher (globs); bad values are named', async () => {
+    repo = new TempRepo({
+      'pipeline.yaml': PIPELINE.replace('- metrics.json: {cache: false}', "- metrics.json: {cache: false, lower: [score], higher: ['l*s']}"),
+      'params.yaml': 'train:\n  lr: 0.1\nsplit:\n  seed: 1\n',
+    });
+    await repo.run(['exp', 'run', '-S', 'train.lr=0.2', '-n', 'a']);
+    await repo.run(['exp', 'run', '-S', 'train.lr=0.4', '-n', 'b']);
+    const j = JSON.parse((await repo.run(['exp', 'show', '--json'])).stdout) as { best: Record<string, string>; directions: Record<string, string> };
+    expect(j.directions).toEqual({ score: 'lower', loss: 'higher' });
+    expect(j.best).toEqual({ score: 'a', loss: 'a' });
+    const sorted = (await repo.run(['exp', 'show', '--csv', '--sort-by', 'score'])).stdout.split('\n');
+    expect(sorted[1]).toMatch(/^a,/);
+    repo.write({ 'pipeline.yaml': PIPELINE.replace('- metrics.json: {cache: false}', '- metrics.json: {cache: false, lower: {x: 1}}') });
+    const bad = await repo.run(['exp', 'show']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^pipeline\.yaml:\d+:\d+: error: 'lower' must be a list of metric names/);
+    repo.write({ 'pipeline.yaml': PIPELINE.replace('- metrics.json: {cache: false}', '- metrics.json: {cache: false, lowr: [x]}') });
+    expect((await repo.run(['exp', 'show'])).stderr).toContain("did you mean 'lower'?");
+  });
+});
+
 describe('exp show and exp diff on real experiments', () => {
   let repo: TempRepo;
   afterEach(() => repo?.cleanup());
