@@ -46,18 +46,21 @@ export interface Rows {
   readonly metrics: ColumnMeta[];
 }
 
+/** An experiment's params: as recorded, or for one not run yet, the workspace's with its overrides on top. */
+export function paramsOfRecord(r: ExpRecord, workspaceParams: PerFile): PerFile {
+  if (r.params) return r.params;
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [f, kv] of Object.entries(workspaceParams)) out[f] = { ...kv };
+  for (const [f, kv] of Object.entries(r.overrides)) for (const [k, v] of Object.entries(kv)) Object.assign((out[f] ??= {}), flatten(v, k));
+  return out;
+}
+
 /**
  * Rows for experiment records. A queued experiment has no recorded params yet:
  * it shows the workspace's params with its own overrides on top, the values it will run with.
  */
 export function rowsOf(recs: readonly ExpRecord[], workspaceParams: PerFile, extra: readonly { name: string; status: string; params: PerFile; metrics: PerFile }[] = []): Rows {
-  const paramsOf = (r: ExpRecord): PerFile => {
-    if (r.params) return r.params;
-    const out: Record<string, Record<string, unknown>> = {};
-    for (const [f, kv] of Object.entries(workspaceParams)) out[f] = { ...kv };
-    for (const [f, kv] of Object.entries(r.overrides)) for (const [k, v] of Object.entries(kv)) Object.assign((out[f] ??= {}), flatten(v, k));
-    return out;
-  };
+  const paramsOf = (r: ExpRecord) => paramsOfRecord(r, workspaceParams);
   const sources: { name: string; status: string; createdAt?: string; params: PerFile; metrics: PerFile }[] = [
     ...extra.map((e) => ({ name: e.name, status: e.status, params: e.params, metrics: e.metrics })),
     ...recs.map((r) => ({ name: r.name, status: r.status, createdAt: r.createdAt, params: paramsOf(r), metrics: r.metrics ?? {} })),

@@ -1,5 +1,9 @@
 import { openWorkspace } from '../workspace.js';
-import { diffFlat } from '../commands/params-metrics.js';
+import { diffFlat, paramsFilesOf, readFlat } from '../commands/params-metrics.js';
+import { WORKSPACE } from '../revision.js';
+import { paramsOfRecord } from './columns.js';
+
+type PerFile = Record<string, Record<string, unknown>>;
 import { formatChange, formatValue, renderTable, type TableFormat } from '../table.js';
 import type { Io } from '../cli-io.js';
 import { ExpStore } from './store.js';
@@ -11,7 +15,9 @@ export function expDiffCommand(io: Io, args: { a: string; b: string; format: Tab
   const a = store.get(args.a);
   const b = store.get(args.b);
   const all = !!args.all;
-  const params = diffFlat(a.params ?? {}, b.params ?? {}, all);
+  // A queued experiment is compared with the values it will run with.
+  const wsParams = a.params && b.params ? {} : readFlat(ws, paramsFilesOf(ws), WORKSPACE, false);
+  const params = diffFlat(paramsOfRecord(a, wsParams) as PerFile, paramsOfRecord(b, wsParams) as PerFile, all);
   const metrics = diffFlat(a.metrics ?? {}, b.metrics ?? {}, all);
   if (args.format === 'json') {
     io.out(JSON.stringify({ a: a.name, b: b.name, params, metrics }, null, 2));

@@ -11,7 +11,7 @@ import { describeReason } from '../staleness.js';
 import { readEvents } from '../events.js';
 import { dagSvg, type DagNode } from '../plots/dag-svg.js';
 import { ExpStore, type ExpRecord } from '../exp/store.js';
-import { rowsOf, selectColumns, type Rows } from '../exp/columns.js';
+import { paramsOfRecord, rowsOf, selectColumns, type Rows } from '../exp/columns.js';
 import { declaredDirections, resultMetricsFiles } from '../exp/show.js';
 import { ModelRegistry, parseStage } from '../../stages/lib/registry.js';
 import { RunStore } from '../../stages/lib/tracking.js';
@@ -129,7 +129,7 @@ export async function compareData(root: string, names: readonly string[]) {
     if (b) return b;
     if (!store.exists(n)) throw new ClientError(404, `no experiment named '${n}'`);
     const rec = store.get(n);
-    return { name: n, params: (rec.params ?? {}) as PerFile, metrics: (rec.metrics ?? {}) as PerFile };
+    return { name: n, params: paramsOfRecord(rec, base[0]!.params) as PerFile, metrics: (rec.metrics ?? {}) as PerFile };
   });
   const [a, ...rest] = sources;
   const diffs = rest.map((b) => ({ a: a!.name, b: b.name, params: diffFlat(a!.params, b.params, false), metrics: diffFlat(a!.metrics, b.metrics, false) }));

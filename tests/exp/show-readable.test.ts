@@ -188,6 +188,10 @@ describe('exp show and exp diff on real experiments', () => {
     const all = await repo.run(['exp', 'diff', 'a', 'b', '--all']);
     expect(all.stdout).toMatch(/param\s+params\.yaml:split\.seed\s+1\s+1/);
     expect(all.stdout).toMatch(/metric\s+metrics\.json:n\s+5\s+5\s+0/);
+    // a queued experiment compares with the values it was queued with
+    const dq = await repo.run(['exp', 'diff', 'a', 'q']);
+    expect(dq.stdout).toMatch(/param\s+params\.yaml:split\.seed\s+1\s+3/);
+    expect(dq.stdout).toMatch(/param\s+params\.yaml:train\.lr\s+0\.2\s+0\.7/);
     const same = await repo.run(['exp', 'diff', 'a', 'a']);
     expect(same.stdout).toBe('a and a have the same params and metrics.');
   });
