@@ -178,19 +178,21 @@ export function globMatches(glob: string, c: ColumnMeta): boolean {
  * or the file's stem (`selected:test.f1`) only when the shown columns need them.
  */
 export function assignLabels(cols: Column[]): void {
-  const candidatesOf = (c: ColumnMeta): string[] => {
-    const segs = c.key.split('.');
-    const out: string[] = segs.length > 2 ? [firstAndLeaf(c.key)!] : [];
-    for (let i = Math.max(segs.length - 2, 0); i >= 0; i--) out.push(segs.slice(i).join('.'));
-    if (c.id !== c.key) out.push(`${stemOf(c.file)}:${c.key}`);
-    out.push(c.id);
-    return out;
-  };
-  const all = cols.map(candidatesOf);
+  const all = cols.map(labelCandidates);
   cols.forEach((c, i) => {
     const taken = new Set(all.filter((_, j) => j !== i).flat());
     c.label = all[i]!.find((l) => !taken.has(l)) ?? c.id;
   });
+}
+
+/** A column's possible short names, shortest first (the UI picks among them for the columns it shows). */
+export function labelCandidates(c: ColumnMeta): string[] {
+  const segs = c.key.split('.');
+  const out: string[] = segs.length > 2 ? [firstAndLeaf(c.key)!] : [];
+  for (let i = Math.max(segs.length - 2, 0); i >= 0; i--) out.push(segs.slice(i).join('.'));
+  if (c.id !== c.key) out.push(`${stemOf(c.file)}:${c.key}`);
+  out.push(c.id);
+  return out;
 }
 
 export interface SelectOptions {

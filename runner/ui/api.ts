@@ -11,7 +11,7 @@ import { describeReason } from '../staleness.js';
 import { readEvents } from '../events.js';
 import { dagSvg, type DagNode } from '../plots/dag-svg.js';
 import { ExpStore, type ExpRecord } from '../exp/store.js';
-import { paramsOfRecord, rowsOf, selectColumns, type Rows } from '../exp/columns.js';
+import { labelCandidates, paramsOfRecord, rowsOf, selectColumns, type Rows } from '../exp/columns.js';
 import { declaredDirections, resultMetricsFiles } from '../exp/show.js';
 import { ModelRegistry, parseStage } from '../../stages/lib/registry.js';
 import { RunStore } from '../../stages/lib/tracking.js';
@@ -114,7 +114,7 @@ export function experimentsData(root: string) {
       metrics: r.metrics,
     };
   });
-  const columns = all.map((c) => ({ kind: c.kind, id: c.id, label: c.label, file: c.file, key: c.key, ...(c.direction ? { direction: c.direction } : {}), constant: c.constant, default: shown.has(`${c.kind}:${c.id}`) }));
+  const columns = all.map((c) => ({ kind: c.kind, id: c.id, labels: labelCandidates(c), file: c.file, key: c.key, ...(c.direction ? { direction: c.direction } : {}), constant: c.constant, default: shown.has(`${c.kind}:${c.id}`) }));
   return { rows, columns };
 }
 
@@ -140,21 +140,29 @@ export async function compareData(root: string, names: readonly string[]) {
 /** The declared plots with every chosen row as its own series, through the same code as `plots diff --json`. */
 async function overlaidPlots(ws: Workspace, names: readonly string[]): Promise<{ plots: { path: string; spec: Record<string, unknown> }[]; notes: string[] }> {
   const { declaredPlots, plotsCommand } = await import('../commands/plots.js');
-  if (!declaredPlots(ws).length) return { plots: [], notes: [] };
   const out: string[] = [];
   const notes: string[] = [];
   const io: Io = { cwd: ws.root, out: (l) => out.push(l), err: (l) => notes.push(l.replace(/^warning: /, '')), stdout: process.stdout, stderr: process.stderr, isTTY: false };
   const store = new ExpStore(ws.stateDir);
   const revisions = names.filter((n) => n === 'workspace' || (n === 'HEAD' && !store.exists(n)));
   const experiments = names.filter((n) => !revisions.includes(n));
-  try {
-    await plotsCommand(io, { diff: true, targets: [], revisions, experiments, json: true });
-  } catch (e) {
-    if (e instanceof UserError) return { plots: [], notes: [e.message] };
-    throw e;
+  // One plot at a time: a plot some row lacks must not hide the others.
+  const plots: { path: string; spec: Record<string, unknown> }[] = [];
+  for (const d of declaredPlots(ws)) {
+    out.length = 0;
+    try {
+      await plotsCommand(io, { diff: true, targets: [path.join(ws.root, d.path)], revisions, experiments, json: true });
+    } catch (e) {
+      if (e instanceof UserError) {
+        notes.push(e.message);
+        continue;
+      }
+      throw e;
+    }
+    const doc = JSON.parse(out.join('\n')) as { plots: { path: string; spec: Record<string, unknown> }[] };
+    for (const p of doc.plots) plots.push({ path: p.path, spec: interactive(p.spec) });
   }
-  const doc = JSON.parse(out.join('\n')) as { plots: { path: string; spec: Record<string, unknown> }[] };
-  return { plots: doc.plots.map((p) => ({ path: p.path, spec: interactive(p.spec) })), notes };
+  return { plots, notes };
 }
 
 /** Tooltips, zoom and pan on the scales, and a legend that toggles series. */

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { LOCKSTEP, REPO, TempRepo } from '../helpers.js';
 import { commit, seedModels, uiRepo } from './fixture.js';
+import { GRID_6, leadGridRepo } from '../exp/lead-grid-fixture.js';
 
 /**
  * `lockstep ui` in real headless Chromium, on a synthetic pipeline with a
@@ -195,7 +196,7 @@ describe('lockstep ui', () => {
     const page = await newPage(errors);
     await page.goto(`${base}/models`);
     await page.locator('#registry tbody tr').first().waitFor();
-    expect(await page.locator('#runs tbody tr').count()).toBe(2);
+    await expect.poll(() => page.locator('#runs tbody tr').count()).toBe(2);
     expect(await page.locator('#runs').innerText()).toContain('checksum-1');
     await page.click('[data-show-run]');
     expect(await page.locator('#run-detail').innerText()).toContain('abcdef1234567890');
@@ -238,6 +239,38 @@ describe('lockstep ui', () => {
     expect((await post('/api/registry/1/transition', 'to=Staging', { 'content-type': 'application/x-www-form-urlencoded' }))[0]).toBe(415);
     expect((await post('/api/registry/1/transition', '{"to":"Staging"}', { 'content-type': 'application/json', origin: 'http://elsewhere.example' }))[0]).toBe(403);
     expect(JSON.parse(repo.read('registry/index.json')).versions.find((v: { version: number }) => v.version === 1).stage).toBe('Archived');
+  });
+});
+
+describe('lockstep ui on the lead pipeline', () => {
+  it("the experiments page shows a grid's differing params and the selected model's metrics, the pipeline page its five stages", async () => {
+    const lead = leadGridRepo(GRID_6);
+    let ui: { proc: ResultPromise; url: string } | undefined;
+    try {
+      ui = await startUi(lead.dir);
+      base = ui.url;
+      const errors: string[] = [];
+      const page = await newPage(errors);
+      await page.goto(`${ui.url}/experiments?sort=m%3Adata%2Fmetrics%2Fselected.json%3Atest.f1_weighted&dir=desc`);
+      await page.locator('#exps tbody tr').nth(6).waitFor();
+      const heads = await page.locator('#exps thead th').allInnerTexts();
+      expect(heads.slice(4, 6)).toEqual(['split.seed', 'train.cv']);
+      expect(heads).toContain('test.f1_weighted ↑');
+      expect(heads).toContain('test.fn ↓');
+      expect(heads.length).toBeLessThan(25);
+      // sorted best first: the first experiment row holds the ★ of test.f1_weighted
+      const col = heads.indexOf('test.f1_weighted ↑') + 1;
+      expect(await page.locator(`#exps tbody tr:nth-child(1) td:nth-child(${col})`).getAttribute('class')).toContain('best');
+      await page.goto(`${ui.url}/pipeline`);
+      await page.locator('#dag svg').waitFor();
+      expect(await page.locator('#dag g.stage').count()).toBe(5);
+      expect(await page.locator('#stages tr[data-stage=ingest] .badge').innerText()).toBe('never run'); // no pipeline.lock in this copy
+      expect(errors).toEqual([]);
+    } finally {
+      ui?.proc.kill('SIGTERM');
+      await ui?.proc;
+      lead.cleanup();
+    }
   });
 });
 

@@ -49,9 +49,13 @@ function update(patch, columnsChanged) {
 
 function chosenColumns() {
   if (state.cols === '-') return [];
-  if (!state.cols) return data.columns.filter((c) => c.default);
-  const want = new Set(state.cols.split(','));
-  return data.columns.filter((c) => want.has(colKey(c)));
+  const want = state.cols ? new Set(state.cols.split(',')) : undefined;
+  const cols = data.columns.filter((c) => (want ? want.has(colKey(c)) : c.default));
+  // Short names: the first of a column's candidates that no other shown column also answers to.
+  const taken = new Map();
+  for (const c of cols) for (const l of c.labels) taken.set(l, (taken.get(l) ?? 0) + 1);
+  for (const c of cols) c.label = c.labels.find((l) => taken.get(l) === 1) ?? c.id;
+  return cols;
 }
 
 function selected() {
@@ -81,7 +85,7 @@ function rowFilter() {
   const q = state.q.trim();
   const m = /^(\S+?)\s*(>=|<=|!=|=|>|<)\s*(.+)$/.exec(q);
   if (m) {
-    const col = data.columns.find((c) => c.id === m[1] || c.label === m[1]) ?? data.columns.find((c) => c.id.endsWith(m[1]));
+    const col = data.columns.find((c) => c.id === m[1]) ?? chosenColumns().find((c) => c.label === m[1]) ?? data.columns.find((c) => c.id.endsWith(m[1]));
     if (col) {
       const want = Number.isNaN(Number(m[3])) ? m[3] : Number(m[3]);
       const cmp = { '>': (a, b) => a > b, '<': (a, b) => a < b, '>=': (a, b) => a >= b, '<=': (a, b) => a <= b, '=': (a, b) => a == b, '!=': (a, b) => a != b }[m[2]];
