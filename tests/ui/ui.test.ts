@@ -170,6 +170,13 @@ describe('lockstep ui', () => {
     expect(await page.locator('#stages').innerText()).toMatch(/train\s+stale\s+[\d.]+ m?s done/);
 
     fs.rmSync(repo.path('gate'), { force: true });
+    // every state the train box shows, in order, however briefly
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { seen: string[] }).seen = seen;
+      const g = document.querySelector('#dag g.stage[data-stage=train]')!;
+      new MutationObserver(() => seen.push(g.getAttribute('data-live') ?? '')).observe(g, { attributes: true, attributeFilter: ['data-live'] });
+    });
     const repro = execa(process.execPath, [LOCKSTEP, 'repro'], { cwd: repo.dir, reject: false, stdin: 'ignore', env: { UI_GATE: '1' } });
     try {
       await expect.poll(() => badge('train').innerText(), { timeout: 20_000 }).toBe('running');
@@ -178,6 +185,8 @@ describe('lockstep ui', () => {
       await shot(page, 'ui-pipeline-running.png', 'ui-pipeline.png');
       fs.writeFileSync(repo.path('gate'), '');
       // finished: done live, then the states recomputed from disk
+      await expect.poll(() => page.evaluate(() => (window as unknown as { seen: string[] }).seen.includes('done')), { timeout: 20_000 }).toBe(true);
+      expect(await page.evaluate(() => (window as unknown as { seen: string[] }).seen.filter((x, i, a) => x && x !== a[i - 1]))).toEqual(['running', 'done']);
       await expect.poll(() => badge('report').innerText(), { timeout: 20_000 }).toBe('up to date');
       expect(await badge('train').innerText()).toBe('up to date');
       expect(await page.locator('#run').innerText()).toContain('last repro finished');
