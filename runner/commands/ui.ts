@@ -25,6 +25,7 @@ export async function uiCommand(io: Io, args: UiArgs): Promise<number> {
   const port = typeof addr === 'object' && addr ? addr.port : args.port;
   const shownHost = args.host.includes(':') ? `[${args.host}]` : args.host;
   io.out(`lockstep ui: http://${shownHost}:${port}/experiments   (Ctrl-C stops it)`);
+  if (!['127.0.0.1', 'localhost', '::1'].includes(args.host)) io.err(`warning: listening on ${args.host}: anyone who can reach this port can read the experiments and move registry versions`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);

@@ -34,7 +34,8 @@ export function buildUiApp(root: string): FastifyInstance {
     'vega.min.js': path.join(pkg, 'node_modules', 'vega', 'build', 'vega.min.js'),
     'vega-lite.min.js': path.join(pkg, 'node_modules', 'vega-lite', 'build', 'vega-lite.min.js'),
   };
-  const app = Fastify({ logger: false });
+  // An open page holds a server-sent events stream: closing must end it, not wait for the tab to go away.
+  const app = Fastify({ logger: false, forceCloseConnections: true });
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err instanceof ClientError) return reply.code(err.statusCode).send({ error: err.message });
@@ -100,12 +101,18 @@ export function buildUiApp(root: string): FastifyInstance {
     send(follower.current(), false);
     const off = follower.subscribe(send);
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    streams.add(res);
     req.raw.on('close', () => {
       clearInterval(ping);
       off();
+      streams.delete(res);
     });
   });
-  app.addHook('onClose', async () => follower.stop());
+  const streams = new Set<import('node:http').ServerResponse>();
+  app.addHook('preClose', async () => {
+    follower.stop();
+    for (const s of streams) s.end();
+  });
   return app;
 }
 

@@ -42,9 +42,11 @@ async function newPage(errors: string[]): Promise<Page> {
   return page;
 }
 
+/** A screenshot in tests/artifacts/; with UPDATE_DOCS_SCREENSHOTS=1 also the README's copy under docs/ (kept out of ordinary runs so tests leave the tree clean). */
 function shot(page: Page, name: string, docs?: string): Promise<unknown> {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  return Promise.all([page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true }), ...(docs ? [page.screenshot({ path: path.join(REPO, 'docs', docs), fullPage: true })] : [])]);
+  const toDocs = docs && process.env.UPDATE_DOCS_SCREENSHOTS === '1';
+  return Promise.all([page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true }), ...(toDocs ? [page.screenshot({ path: path.join(REPO, 'docs', docs), fullPage: true })] : [])]);
 }
 
 beforeAll(async () => {
