@@ -142,10 +142,13 @@ describe('lockstep ui', () => {
     await point.hover({ force: true });
     await expect.poll(() => page.locator('#tooltip').isVisible()).toBe(true);
     expect(await page.locator('#tooltip').innerText()).toMatch(/loss/);
+    await page.mouse.move(1, 1);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await shot(page, 'ui-experiments.png', 'ui-experiments.png');
     // series toggle: clicking a legend entry fades the other series
     await page.locator('.plot svg .role-legend-symbol path').first().click({ force: true });
     await expect.poll(async () => (await page.locator('.plot svg .mark-line path').evaluateAll((ps) => ps.map((p) => Number(getComputedStyle(p).opacity ?? 1) || Number(p.getAttribute('opacity') ?? p.getAttribute('stroke-opacity') ?? 1)))).some((o) => o < 0.5)).toBe(true);
-    await shot(page, 'ui-experiments.png', 'ui-experiments.png');
+    await shot(page, 'ui-experiments-series-picked.png');
 
     // the URL is the state: a new page opens sorted, filtered columns, the same comparison
     const url = page.url();
