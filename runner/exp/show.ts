@@ -122,7 +122,7 @@ export function expShowCommand(io: Io, args: ShowArgs): number {
   if (args.format === 'text') {
     const hidden = t.params.length + t.metrics.length - cols.length;
     io.out(`\n${args.color ? 'highlighted' : '*'}: differs from the workspace's params   ★: best value (metrics with a known direction)`);
-    if (hidden > 0 && !args.all) io.out(`${hidden} more column${hidden === 1 ? '' : 's'} (the same in every row, or intermediate metrics): --all shows them, --only/--drop GLOB choose`);
+    if (hidden > 0 && !args.all) io.out(`${hidden} more column${hidden === 1 ? '' : 's'} (the same in every row, intermediate metrics files, training-set twins): --all shows them, --only/--drop GLOB choose`);
   }
   return 0;
 }
