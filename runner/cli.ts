@@ -303,18 +303,25 @@ function build(io: Io): Program {
   exp
     .command('show')
     .description('one row per experiment (and the workspace); the best value per metric gets a ★')
-    .option('--sort-by <metric>', 'sort by a metric (best first)')
+    .option('--sort-by <column>', 'sort by a metric or param (any unambiguous suffix; metrics best first)')
+    .option('--all', 'every param and metric, not only those that differ or matter')
+    .option('--only <glob>', 'only these columns (repeatable, or comma-separated)', collect, [])
+    .option('--drop <glob>', 'leave these columns out (repeatable, or comma-separated)', collect, [])
     .option('--json', 'as JSON')
     .option('--csv', 'as CSV')
     .option('--md', 'as a Markdown table')
     .action(
       p.action(async (o: Opts) => {
         oneOf(o, ['json', 'csv', 'md']);
-        const m = await import('./exp/show.js');
-        return m.expShowCommand(io, {
+        const globs = (x: unknown) => list(x).flatMap((g) => g.split(',')).filter(Boolean);
+        const { expShowCommand } = await import('./exp/show.js');
+        return expShowCommand(io, {
           format: o.json ? 'json' : o.csv ? 'csv' : o.md ? 'md' : 'text',
           ...(typeof o.sortBy === 'string' ? { sortBy: o.sortBy } : {}),
           color: io.isTTY && !process.env.NO_COLOR,
+          all: !!o.all,
+          only: globs(o.only),
+          drop: globs(o.drop),
         });
       }),
     );
@@ -323,12 +330,13 @@ function build(io: Io): Program {
     .description('params and metrics that differ between two experiments')
     .argument('<a>')
     .argument('<b>')
+    .option('--all', 'include what is the same in both')
     .option('--json', 'as JSON')
     .option('--md', 'as a Markdown table')
     .action(
       p.action(async (a: string, b: string, o: Opts) => {
-        const m = await import('./exp/show.js');
-        return m.expDiffCommand(io, { a, b, format: tableFormat(o) });
+        const { expDiffCommand } = await import('./exp/diff.js');
+        return expDiffCommand(io, { a, b, format: tableFormat(o), all: !!o.all });
       }),
     );
   exp
@@ -337,8 +345,8 @@ function build(io: Io): Program {
     .argument('<name>')
     .action(
       p.action(async (name: string) => {
-        const m = await import('./exp/show.js');
-        return m.expApplyCommand(io, { name });
+        const { expApplyCommand } = await import('./exp/apply.js');
+        return expApplyCommand(io, { name });
       }),
     );
   exp
@@ -349,8 +357,20 @@ function build(io: Io): Program {
     .option('--queued', 'every queued experiment')
     .action(
       p.action(async (names: string[], o: Opts) => {
-        const m = await import('./exp/show.js');
-        return m.expRemoveCommand(io, { names, all: !!o.all, queued: !!o.queued });
+        const { expRemoveCommand } = await import('./exp/remove.js');
+        return expRemoveCommand(io, { names, all: !!o.all, queued: !!o.queued });
+      }),
+    );
+
+  cli
+    .command('ui')
+    .description('the web app: experiments, the pipeline (live during a repro), runs and models')
+    .option('-p, --port <port>', 'port (0: any free one)', wholeNumber('--port', 0, 65535), 8765)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .action(
+      p.action(async (o: Opts) => {
+        const { uiCommand } = await import('./commands/ui.js');
+        return uiCommand(io, { port: o.port as number, host: o.host as string });
       }),
     );
 

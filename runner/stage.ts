@@ -29,6 +29,8 @@ export interface OutDecl {
   readonly remote?: string;
   /** Plot display properties (template, x, y, …) for `plots`. */
   readonly plot?: Readonly<Record<string, unknown>>;
+  /** Metrics only: which of the file's metrics are better lower or higher (globs over keys), overriding the built-in names. */
+  readonly better?: { readonly lower?: readonly string[]; readonly higher?: readonly string[] };
 }
 
 export interface Stage {

@@ -7,6 +7,7 @@ import { cacheSettings } from '../cache/settings.js';
 import type { Fetcher } from '../cache/stage-cache.js';
 import type { RemoteStore } from '../remote/types.js';
 import { HumanReporter, JsonReporter } from '../reporter.js';
+import { withEventLog } from '../events.js';
 import type { Io } from '../cli-io.js';
 
 export interface ReproArgs extends ReproOptions {
@@ -31,7 +32,9 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
     throw e;
   }
   let signal: NodeJS.Signals | undefined;
-  const reporter = args.json ? new JsonReporter(io.stdout, io.stderr) : new HumanReporter(io.stdout, args.jobs > 1);
+  const shown = args.json ? new JsonReporter(io.stdout, io.stderr) : new HumanReporter(io.stdout, args.jobs > 1);
+  // Live progress for `lockstep ui` (.lockstep/events.jsonl); a dry run does nothing worth following.
+  const reporter = args.dry ? shown : withEventLog(shown, ws.stateDir);
   let cache: CacheHooks | undefined;
   let remote: RemoteStore | undefined;
   try {

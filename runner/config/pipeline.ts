@@ -38,6 +38,8 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
   checkpoint: "checkpoint outputs were removed in DVC 3 and are not implemented; use a plain output with 'persist: true'",
 };
 const PLOT_FIELDS = [...OUT_FIELDS, 'template', 'x', 'y', 'title', 'x_label', 'y_label'];
+// A metrics file may say which of its metrics are better lower or higher (globs over their keys), for `exp show`'s ★.
+const METRIC_FIELDS = [...OUT_FIELDS, 'lower', 'higher'];
 
 /** One pipeline file of the repository: the root one, or one in a subfolder (DVC collects every dvc.yaml). */
 export interface PipelineFileRef {
@@ -553,7 +555,7 @@ class PipelineBuilder {
         rawPath = k;
         if (v !== null && !isPlainObject(v)) return this.error(`options of '${k}' must be a mapping`, [...p, i, k]);
         opts = (v ?? {}) as Record<string, unknown>;
-        this.checkFields(opts, kind === 'plot' ? PLOT_FIELDS : OUT_FIELDS, [...p, i, k], `${field} entry '${k}'`);
+        this.checkFields(opts, kind === 'plot' ? PLOT_FIELDS : kind === 'metric' ? METRIC_FIELDS : OUT_FIELDS, [...p, i, k], `${field} entry '${k}'`);
       } else return this.error(`an entry of '${field}' must be a path or {path: {options}}`, [...p, i]);
       if (rawPath === '' || isGlob(rawPath)) return this.error(`'${rawPath}' is not a valid output path (no globs)`, [...p, i]);
       if (path.isAbsolute(rawPath) || posixJoin(wdir, rawPath).startsWith('..')) {
@@ -570,6 +572,13 @@ class PipelineBuilder {
       }
       if (opts.remote !== undefined && (typeof opts.remote !== 'string' || opts.remote === '')) this.error(`'remote' must be the name of a remote`, [...p, i, rawPath, 'remote']);
       const plot = kind === 'plot' ? pick(opts, ['template', 'x', 'y', 'title', 'x_label', 'y_label']) : undefined;
+      const better: { lower?: string[]; higher?: string[] } = {};
+      for (const d of ['lower', 'higher'] as const) {
+        if (opts[d] === undefined) continue;
+        const list = typeof opts[d] === 'string' ? [opts[d]] : opts[d];
+        if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x !== '')) this.error(`'${d}' must be a list of metric names (globs allowed), such as [loss, '*.fn']`, [...p, i, rawPath, d]);
+        else better[d] = list as string[];
+      }
       outs.push({
         path: rp,
         kind,
@@ -578,6 +587,7 @@ class PipelineBuilder {
         push: opts.push !== false,
         ...(typeof opts.remote === 'string' ? { remote: opts.remote } : {}),
         ...(plot ? { plot } : {}),
+        ...(better.lower || better.higher ? { better } : {}),
       });
     });
     return outs;

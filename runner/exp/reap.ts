@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ownerDead } from '../owner.js';
 import type { Lease } from './claim.js';
-import type { ExpRecord, ExpStore } from './store.js';
+import { ExpStore, type ExpRecord } from './store.js';
 import type { Io } from '../cli-io.js';
 
 /** Temporary copies are made under this prefix, so nothing else is ever removed by mistake. */
@@ -118,4 +118,11 @@ export function requeueAndReport(io: Io, store: ExpStore, recs: readonly ExpReco
   const names = requeueDeadRuns(store, recs);
   for (const n of names) io.err(`requeued ${n}: the runner that was running it is gone`);
   return names.length > 0;
+}
+
+/** The experiment store, after putting back in the queue what a dead runner left "running": every exp command opens it so. */
+export function openStore(io: Io, stateDir: string): ExpStore {
+  const store = new ExpStore(stateDir);
+  requeueAndReport(io, store);
+  return store;
 }

@@ -1,110 +1,93 @@
-import fs from 'node:fs';
-import path from 'node:path';
-import { openWorkspace, findRoot, saveCaches, STATE_DIR } from '../workspace.js';
-import { RepoLock } from '../repo-lock.js';
-import { openLocalCache } from '../cache/open.js';
-import { missingObjects } from '../cache/checkout.js';
-import { EXIT_DAMAGED_CACHE } from '../cache/object-store.js';
-import { checkoutOutputs } from '../commands/checkout.js';
-import { UserError, didYouMean } from '../errors.js';
+import { openWorkspace, type Workspace } from '../workspace.js';
 import { canonicalJson } from '../config/params.js';
-import { diffFlat, paramsFilesOf, readFlat } from '../commands/params-metrics.js';
+import { metricsFilesOf, paramsFilesOf, readFlat } from '../commands/params-metrics.js';
 import { WORKSPACE } from '../revision.js';
-import { formatChange, formatValue, renderTable, type TableFormat } from '../table.js';
-import { writeFileAtomic } from '../fs-util.js';
+import { formatValue, renderTable, type TableFormat } from '../table.js';
 import type { Io } from '../cli-io.js';
-import { ExpStore, type ExpRecord } from './store.js';
-import { liveRun, requeueAndReport } from './reap.js';
-
-/** Every exp command first puts back in the queue what a dead runner left "running". */
-function openStore(io: Io, stateDir: string): ExpStore {
-  const store = new ExpStore(stateDir);
-  requeueAndReport(io, store);
-  return store;
-}
-
-type Flat = Record<string, unknown>;
-
-/** Lower is better for these; higher for everything else (accuracy, f1, auc, …). */
-const LOWER_IS_BETTER = /(loss|error|err|mae|mse|rmse|logloss|log_loss|time|latency|duration)$/i;
-
-function flatOf(rec: Pick<ExpRecord, 'params' | 'metrics'>, which: 'params' | 'metrics'): Flat {
-  const src = rec[which] ?? {};
-  const files = Object.keys(src);
-  const out: Flat = {};
-  for (const [file, kv] of Object.entries(src)) {
-    for (const [k, v] of Object.entries(kv)) out[files.length > 1 ? `${file}:${k}` : k] = v;
-  }
-  return out;
-}
+import { openStore } from './reap.js';
+import { globMatches, resolveColumn, rowsOf, selectColumns, sortRows, type Column, type Rows } from './columns.js';
+import type { Direction } from './direction.js';
 
 export interface ShowArgs {
   readonly format: TableFormat | 'json';
   readonly sortBy?: string;
   readonly color: boolean;
+  /** Every param and metric instead of the compact default. */
+  readonly all?: boolean;
+  /** Column globs: show only these / leave these out. */
+  readonly only?: readonly string[];
+  readonly drop?: readonly string[];
+}
+
+/**
+ * The pipeline's results: metrics files that no stage reads. When a later stage
+ * consumes a metrics file (the lead pipeline's per-model files feed `select`),
+ * that file is an intermediate step, shown only with `--all` or `--only`.
+ */
+export function resultMetricsFiles(ws: Workspace): Set<string> {
+  const read = new Set<string>();
+  for (const st of ws.pipeline.stages.values()) for (const d of st.deps) read.add(d.path);
+  const isRead = (f: string) => [...read].some((d) => f === d || f.startsWith(`${d}/`));
+  return new Set(metricsFilesOf(ws).filter((f) => !isRead(f)));
+}
+
+/**
+ * Directions the pipeline declares (`metrics: [m.json: {lower: [ece], higher: ['*.lift']}]`),
+ * for the metric columns of `t`: they win over the built-in names.
+ */
+export function declaredDirections(ws: Workspace, t: Rows): Map<string, Direction> {
+  const out = new Map<string, Direction>();
+  const byFile = new Map<string, { lower?: readonly string[]; higher?: readonly string[] }>();
+  for (const st of ws.pipeline.stages.values()) for (const o of st.outs) if (o.kind === 'metric' && o.better) byFile.set(o.path, o.better);
+  for (const c of t.metrics) {
+    const b = byFile.get(c.file);
+    if (!b) continue;
+    const key = { ...c, id: c.key };
+    for (const d of ['lower', 'higher'] as const) if (b[d]?.some((g) => globMatches(g, key))) out.set(c.id, d);
+  }
+  return out;
 }
 
 export function expShowCommand(io: Io, args: ShowArgs): number {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const store = new ExpStore(ws.stateDir);
-  let recs = store.list();
-  if (requeueAndReport(io, store, recs)) recs = store.list();
-  const base = readFlat(ws, paramsFilesOf(ws), WORKSPACE, false);
-  const baseFlat = flatOf({ params: base }, 'params');
-  const params = recs.map((r) => flatOf(r, 'params'));
-  const metrics = recs.map((r) => flatOf(r, 'metrics'));
-  const metricKeys = [...new Set(metrics.flatMap((m) => Object.keys(m)))].sort();
-  // Only the params that tell experiments apart: overridden ones and any that vary.
-  const overridden = new Set(recs.flatMap((r) => Object.entries(r.overrides).flatMap(([f, kv]) => Object.keys(kv).map((k) => (Object.keys(r.params ?? {}).length > 1 ? `${f}:${k}` : k)))));
-  const paramKeys = [...new Set(params.flatMap((p) => Object.keys(p)))]
-    .filter((k) => overridden.has(k) || new Set(params.map((p) => canonicalJson(p[k]))).size > 1)
-    .sort();
-
-  const best = new Map<string, number>();
-  for (const k of metricKeys) {
-    const lower = LOWER_IS_BETTER.test(k);
-    let bi = -1;
-    metrics.forEach((m, i) => {
-      const v = m[k];
-      if (typeof v !== 'number' || recs[i]!.status !== 'success') return;
-      const cur = bi < 0 ? undefined : (metrics[bi]![k] as number);
-      if (cur === undefined || (lower ? v < cur : v > cur)) bi = i;
-    });
-    if (bi >= 0) best.set(k, bi);
-  }
-
-  let order = recs.map((_, i) => i);
-  if (args.sortBy) {
-    const key = metricKeys.includes(args.sortBy) ? args.sortBy : paramKeys.includes(args.sortBy) ? args.sortBy : undefined;
-    if (!key) {
-      throw new UserError({ message: `cannot sort by '${args.sortBy}': no such metric or param`, hint: didYouMean(args.sortBy, [...metricKeys, ...paramKeys]) ?? `metrics: ${metricKeys.join(', ') || 'none'}` });
-    }
-    const src = metricKeys.includes(key) ? metrics : params;
-    const lower = LOWER_IS_BETTER.test(key) || src === params;
-    order = order.sort((a, b) => {
-      const x = src[a]![key];
-      const y = src[b]![key];
-      if (typeof x !== 'number') return 1;
-      if (typeof y !== 'number') return -1;
-      return lower ? x - y : y - x;
-    });
-  }
+  const recs = openStore(io, ws.stateDir).list();
+  const wsParams = readFlat(ws, paramsFilesOf(ws), WORKSPACE, false);
+  const t = rowsOf(recs, wsParams);
+  const sortCol = args.sortBy ? resolveColumn(t, args.sortBy) : undefined;
+  const declared = declaredDirections(ws, t);
+  const cols = selectColumns(t, {
+    declared,
+    all: !!args.all,
+    ...(args.only ? { only: args.only } : {}),
+    ...(args.drop ? { drop: args.drop } : {}),
+    resultFiles: resultMetricsFiles(ws),
+    ...(sortCol ? { keep: sortCol.id } : {}),
+  });
+  const order = sortCol ? sortRows(t, sortCol, declared) : t.rows.map((_, i) => i);
+  const params = cols.filter((c) => c.kind === 'param');
+  const metrics = cols.filter((c) => c.kind === 'metric');
 
   if (args.format === 'json') {
+    const allMetrics = selectColumns(t, { all: true, declared }).filter((c) => c.kind === 'metric');
     io.out(
       JSON.stringify(
         {
-          experiments: order.map((i) => ({
-            name: recs[i]!.name,
-            status: recs[i]!.status,
-            createdAt: recs[i]!.createdAt,
-            durationMs: recs[i]!.durationMs,
-            overrides: recs[i]!.overrides,
-            params: Object.fromEntries(paramKeys.map((k) => [k, params[i]![k]])),
-            metrics: metrics[i],
-            ...(recs[i]!.error ? { error: recs[i]!.error } : {}),
-          })),
-          best: Object.fromEntries([...best].map(([k, i]) => [k, recs[i]!.name])),
+          experiments: order.map((i) => {
+            const r = t.rows[i]!;
+            const rec = recs[i]!;
+            return {
+              name: r.name,
+              status: r.status,
+              createdAt: r.createdAt,
+              durationMs: rec.durationMs,
+              overrides: rec.overrides,
+              params: Object.fromEntries(params.map((c) => [c.id, r.params[c.id]])),
+              metrics: r.metrics,
+              ...(rec.error ? { error: rec.error } : {}),
+            };
+          }),
+          best: Object.fromEntries(allMetrics.filter((c) => c.best.size).map((c) => [c.id, t.rows[Math.min(...c.best)]!.name])),
+          directions: Object.fromEntries(allMetrics.filter((c) => c.direction).map((c) => [c.id, c.direction])),
         },
         null,
         2,
@@ -116,97 +99,30 @@ export function expShowCommand(io: Io, args: ShowArgs): number {
     io.out(`No experiments yet. Run one with 'lockstep exp run -S key=value'.`);
     return 0;
   }
+  // Scripts read CSV: full, stable column names there; people read text and Markdown: short ones.
+  const name = (c: Column) => (args.format === 'csv' ? c.id : c.label);
   const hl = (s: string) => (args.color ? `\x1b[33m${s}\x1b[0m` : args.format === 'text' ? `${s}*` : s);
   const star = (s: string) => (args.color ? `\x1b[1;32m${s} ★\x1b[0m` : `${s} ★`);
-  const header = ['Experiment', 'Status', 'Created', ...paramKeys, ...metricKeys];
+  const header = ['Experiment', 'Status', ...(args.format === 'md' ? [] : ['Created']), ...params.map(name), ...metrics.map(name)];
   const rows = order.map((i) => {
-    const r = recs[i]!;
+    const r = t.rows[i]!;
     return [
       r.name,
       r.status,
-      r.createdAt.slice(0, 16).replace('T', ' '),
-      ...paramKeys.map((k) => {
-        const v = formatValue(params[i]![k]);
-        return k in baseFlat && canonicalJson(baseFlat[k]) !== canonicalJson(params[i]![k]) ? hl(v) : v;
+      ...(args.format === 'md' ? [] : [(r.createdAt ?? '').slice(0, 16).replace('T', ' ')]),
+      ...params.map((c) => {
+        const v = formatValue(r.params[c.id]);
+        const base = wsParams[c.file]?.[c.key];
+        return base !== undefined && canonicalJson(base) !== canonicalJson(r.params[c.id]) ? hl(v) : v;
       }),
-      ...metricKeys.map((k) => (best.get(k) === i ? star(formatValue(metrics[i]![k])) : formatValue(metrics[i]![k]))),
+      ...metrics.map((c) => (c.best.has(i) ? star(formatValue(r.metrics[c.id])) : formatValue(r.metrics[c.id]))),
     ];
   });
-  recs = order.map((i) => recs[i]!);
   io.out(renderTable(header, rows, args.format));
-  if (args.format === 'text') io.out(`\n${args.color ? 'highlighted' : '*'}: differs from the workspace's params   ★: best value of the metric`);
-  return 0;
-}
-
-export function expDiffCommand(io: Io, args: { a: string; b: string; format: TableFormat | 'json' }): number {
-  const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const store = openStore(io, ws.stateDir);
-  const a = store.get(args.a);
-  const b = store.get(args.b);
-  const params = diffFlat(a.params ?? {}, b.params ?? {}, false);
-  const metrics = diffFlat(a.metrics ?? {}, b.metrics ?? {}, true);
-  if (args.format === 'json') {
-    io.out(JSON.stringify({ a: a.name, b: b.name, params, metrics }, null, 2));
-    return 0;
+  if (args.format === 'text') {
+    const hidden = t.params.length + t.metrics.length - cols.length;
+    io.out(`\n${args.color ? 'highlighted' : '*'}: differs from the workspace's params   ★: best value (metrics with a known direction)`);
+    if (hidden > 0 && !args.all) io.out(`${hidden} more column${hidden === 1 ? '' : 's'} (the same in every row, intermediate metrics files, training-set twins): --all shows them, --only/--drop GLOB choose`);
   }
-  const rows = [
-    ...params.map((r) => ['param', `${r.path}:${r.key}`, formatValue(r.old), formatValue(r.new), '']),
-    ...metrics.map((r) => ['metric', `${r.path}:${r.key}`, formatValue(r.old), formatValue(r.new), r.change === undefined ? '' : formatChange(r.change)]),
-  ];
-  io.out(renderTable(['', 'Key', a.name, b.name, 'Change'], rows, args.format));
-  return 0;
-}
-
-/** Bring an experiment back: its params files, its lock entries, and its outputs from the cache. */
-export async function expApplyCommand(io: Io, args: { name: string }): Promise<number> {
-  const repoLock = await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'exp apply', 0);
-  try {
-    const ws = openWorkspace(io.cwd, { checkDeps: false });
-    const rec = openStore(io, ws.stateDir).get(args.name);
-    if (rec.status !== 'success' || !rec.lock || !rec.paramsText) {
-      throw new UserError({ message: `experiment '${rec.name}' did not succeed (${rec.status}); there is nothing to apply` });
-    }
-    const cache = openLocalCache(ws.stateDir);
-    // Check the cache first, so a missing object leaves the workspace as it was.
-    for (const [name, entry] of Object.entries(rec.lock)) {
-      const decls = ws.pipeline.stages.get(name)?.outs ?? [];
-      for (const o of entry.outs) {
-        if (!decls.find((d) => d.path === o.path)?.cache) continue;
-        if ((await missingObjects(cache.store, o)).length) {
-          throw new UserError({ message: `experiment '${rec.name}' cannot be applied: output '${o.path}' is no longer in the cache`, hint: `'lockstep pull' it from a remote, or rerun it with 'lockstep exp run' and its params` });
-        }
-      }
-    }
-    for (const [file, text] of Object.entries(rec.paramsText)) writeFileAtomic(path.join(ws.root, file), text);
-    for (const [name, entry] of Object.entries(rec.lock)) if (ws.pipeline.stages.has(name)) ws.lock.set(name, entry);
-    ws.lock.write(ws.graph.order);
-    for (const [file, text] of Object.entries(rec.metricsText ?? {})) writeFileAtomic(path.join(ws.root, file), text);
-    const items = await checkoutOutputs(ws, cache, [], true);
-    saveCaches(ws);
-    const restored = items.filter((i) => i.outcome === 'restored').length;
-    io.out(`applied ${rec.name}: params, pipeline.lock and metrics written; ${restored} output${restored === 1 ? '' : 's'} restored from the cache`);
-    // A damaged cache object was quarantined, not restored: that output is stale until its stage reruns.
-    const damaged = items.filter((i) => i.outcome === 'damaged');
-    for (const i of damaged) io.err(`✗ ${i.path}: not restored: ${i.detail}; 'lockstep repro ${i.stage}' makes it again`);
-    return damaged.length ? EXIT_DAMAGED_CACHE : 0;
-  } finally {
-    repoLock.release();
-  }
-}
-
-export function expRemoveCommand(io: Io, args: { names: string[]; all: boolean; queued: boolean }): number {
-  const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const store = openStore(io, ws.stateDir);
-  const live = new Set(store.list().filter((r) => liveRun(store, r)).map((r) => r.name));
-  const names = args.all ? store.list().map((r) => r.name).filter((n) => !live.has(n)) : args.queued ? store.list().filter((r) => r.status === 'queued').map((r) => r.name) : args.names;
-  if (!names.length && !(args.all && live.size)) throw new UserError({ message: 'name the experiments to remove, or pass --all or --queued' });
-  for (const n of names) {
-    // Its runner would record it again when it finishes; let it finish (or stop it) first.
-    if (live.has(n)) throw new UserError({ message: `experiment '${n}' is running (pid ${store.read(n)?.lease?.pid}); nothing was removed`, hint: 'wait for it to finish, or stop its --run-all first' });
-  }
-  if (live.size && args.all) io.err(`kept ${live.size} running experiment${live.size === 1 ? '' : 's'}`);
-  for (const n of names) store.remove(n);
-  io.out(`removed ${names.length} experiment${names.length === 1 ? '' : 's'}`);
-  if (fs.existsSync(store.dir) && fs.readdirSync(store.dir).length === 0) fs.rmdirSync(store.dir);
   return 0;
 }

@@ -131,7 +131,7 @@ describe('experiments', () => {
     expect(lines).toHaveLength(7);
 
     const md = await repo.run(['exp', 'show', '--md']);
-    expect(md.stdout.split('\n')[1]).toBe('| --- | --- | --- | --- | --- | --- | --- |');
+    expect(md.stdout.split('\n')[1]).toBe('| --- | --- | --- | --- | --- | --- |'); // Markdown leaves out Created
   });
 
   it('exp diff compares two experiments; exp remove deletes them', async () => {
