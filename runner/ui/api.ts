@@ -15,6 +15,8 @@ import { labelCandidates, paramsOfRecord, rowsOf, selectColumns, type Rows } fro
 import { declaredDirections, resultMetricsFiles } from '../exp/show.js';
 import { ModelRegistry, parseStage } from '../../stages/lib/registry.js';
 import { RunStore } from '../../stages/lib/tracking.js';
+import { syncWithWorkspace } from '../../stages/lib/workspace-sync.js';
+import { readCachedFile } from '../api.js';
 import type { Io } from '../cli-io.js';
 
 /**
@@ -231,12 +233,23 @@ function runInProgress(stateDir: string): boolean {
   }
 }
 
-export function runsData(root: string) {
+/** Runs and versions follow the workspace's outputs, as in `leads` (filed and registered when first read). */
+export async function runsData(root: string) {
+  await syncWithWorkspace(root);
   return { runs: new RunStore(root).list().reverse() };
 }
 
-export function registryData(root: string) {
+export async function registryData(root: string) {
+  await syncWithWorkspace(root);
   return { versions: new ModelRegistry(root).list() };
+}
+
+/** An artifact's bytes from the cache, by the content hash a run or a version names. */
+export async function artifactBytes(root: string, hash: string): Promise<Buffer> {
+  if (!/^[0-9a-f]{16}$/.test(hash)) throw new ClientError(400, `'${hash}' is not a content hash (16 hex digits)`);
+  const bytes = await readCachedFile(root, hash);
+  if (!bytes) throw new ClientError(404, `object ${hash} is not in the local cache (collected, or never pulled: lockstep pull)`);
+  return bytes;
 }
 
 /**

@@ -5,7 +5,8 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { UserError } from '../errors.js';
 import { STATE_DIR } from '../workspace.js';
 import { eventsFile, parseEventLines } from '../events.js';
-import { ClientError, compareData, experimentsData, pipelineData, registryData, runsData, transitionVersion } from './api.js';
+import { ClientError, compareData, experimentsData, pipelineData, registryData,
+  artifactBytes, runsData, transitionVersion } from './api.js';
 
 /**
  * `lockstep ui`: a local web app over the repository. Plain HTML, JS and CSS
@@ -80,6 +81,10 @@ export function buildUiApp(root: string): FastifyInstance {
   app.get('/api/pipeline', async () => pipelineData(root));
   app.get('/api/runs', async () => runsData(root));
   app.get('/api/registry', async () => registryData(root));
+  app.get<{ Params: { hash: string } }>('/api/artifacts/:hash', async (req, reply) => {
+    const bytes = await artifactBytes(root, req.params.hash);
+    return reply.type('application/octet-stream').header('content-disposition', `attachment; filename="${req.params.hash}"`).send(bytes);
+  });
   app.post<{ Params: { version: string }; Body: { to?: unknown } }>('/api/registry/:version/transition', async (req) => {
     const v = Number(req.params.version);
     if (!Number.isInteger(v) || v < 1) throw new ClientError(400, `'${req.params.version}' is not a version number`);

@@ -47,11 +47,11 @@ describe('lockstep ui on the command line', () => {
   it('bad options and a port in use are one clear line and exit 2', async () => {
     repo = new TempRepo({ 'pipeline.yaml': 'stages: {}\n' });
     let r = await repo.run(['ui', '--port', 'abc']);
-    expect([r.code, r.stderr.trim()]).toEqual([2, "error: --port must be a whole number of at least 0, got 'abc'"]);
+    expect([r.code, r.stderr.trim()]).toEqual([2, "error: --port must be a whole number from 0 to 65535, got 'abc'"]);
     r = await repo.run(['ui', '--port', '70000']);
     expect(r.code).toBe(2);
     r = await repo.run(['ui', 'extra']);
-    expect(r.stderr).toContain("ui takes no arguments, got 'extra'");
+    expect(r.stderr).toContain("error: too many arguments for 'ui'. Expected 0 arguments but got 1.");
     const busy = net.createServer();
     await new Promise<void>((res) => busy.listen(0, '127.0.0.1', res));
     const port = (busy.address() as net.AddressInfo).port;
@@ -79,5 +79,34 @@ describe('plots made interactive', () => {
     const heat = interactive({ mark: 'rect', encoding: { x: { field: 'predicted' }, color: { aggregate: 'count' } } }) as Record<string, any>;
     expect(heat.mark).toEqual({ type: 'rect', tooltip: { content: 'data' } });
     expect(heat.params).toBeUndefined();
+  });
+});
+
+describe('lockstep ui serves artifacts from the cache by hash', () => {
+  it('the bytes of a cached output by its content hash; a malformed hash is 400, an unknown one 404', async () => {
+    repo = new TempRepo({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: echo model-bytes > m.bin\n    outs: [m.bin]\n' });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    const hash = /xxh64: ([0-9a-f]{16})/.exec(repo.read('pipeline.lock'))![1]!;
+    fs.writeFileSync(repo.path('m.bin'), 'changed in the workspace since\n');
+    const child = repo.spawn(['ui', '--port', '0']);
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let err = '';
+        child.stdout!.on('data', (d: Buffer) => {
+          err += d;
+          const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(err);
+          if (m) resolve(m[1]!);
+        });
+        void child.then(() => reject(new Error(`ui exited: ${err}`)));
+      });
+      const ok = await fetch(`${url}/api/artifacts/${hash}`);
+      expect([ok.status, await ok.text()]).toEqual([200, 'model-bytes\n']);
+      expect((await fetch(`${url}/api/artifacts/not-a-hash`)).status).toBe(400);
+      const gone = await fetch(`${url}/api/artifacts/${'0'.repeat(16)}`);
+      expect([gone.status, ((await gone.json()) as { error: string }).error]).toEqual([404, `object ${'0'.repeat(16)} is not in the local cache (collected, or never pulled: lockstep pull)`]);
+    } finally {
+      child.kill('SIGTERM');
+      await child;
+    }
   });
 });

@@ -71,6 +71,8 @@ export async function seedModels(repo: TempRepo): Promise<void> {
       params: { lr: 0.1 * (i + 1) },
       metrics: { train: cm(acc + 0.02) as never, test: cm(acc) as never },
       lock_entry: {},
+      objects: { model: `${i}`.repeat(16), cleaning: 'c'.repeat(16), features: 'f'.repeat(16) },
+      run_id: null,
       contents: { model: '{}', cleaning: '{}', features: '{}' },
     });
   }
@@ -79,7 +81,8 @@ export async function seedModels(repo: TempRepo): Promise<void> {
   await reg.transition(2, 'Staging');
   const runs = new RunStore(repo.dir);
   for (const [i, acc] of [0.78, 0.83].entries()) {
-    runs.record({
+    runs.add({
+      id: `2026010${i + 1}T100000Z-0000000${i}`,
       stage: 'train',
       model: `model-${i + 1}`,
       family: 'xgboost',
@@ -90,7 +93,7 @@ export async function seedModels(repo: TempRepo): Promise<void> {
       data_checksum: `checksum-${i}`,
       params: { lr: 0.1 * (i + 1) },
       metrics: { train: cm(acc) as never, test: cm(acc) as never, cv_score: acc },
-      artifacts: { model: 'data/models/model.json' },
+      artifacts: { model: { path: 'data/models/model.json', hash: `${i}`.repeat(16) } },
     });
   }
 }

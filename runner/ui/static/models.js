@@ -72,7 +72,7 @@ function paintRun() {
       <p>git ${r.git ? `<code>${esc(r.git.commit)}</code>${r.git.dirty ? ' (with uncommitted changes)' : ''}` : 'none'} · data <code>${esc(r.data_checksum)}</code> · ${esc(duration(r.duration_ms))}</p>
       <p>Params: <code>${esc(JSON.stringify(r.params))}</code></p>
       <p>Metrics: <code>${esc(JSON.stringify(r.metrics))}</code></p>
-      <p>Artifacts: ${Object.entries(r.artifacts ?? {}).map(([k, p]) => `${esc(k)} <code>${esc(p)}</code>`).join(', ') || 'none'}</p></div>`
+      <p>Artifacts: ${Object.entries(r.artifacts ?? {}).map(([k, a]) => `<a href="/api/artifacts/${esc(a.hash)}" download="${esc(a.path.split('/').pop())}">${esc(k)}</a> <code>${esc(a.path)}</code>`).join(', ') || 'none'}</p></div>`
     : '';
 }
 
