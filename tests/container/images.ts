@@ -6,15 +6,17 @@
  *   lockstep-test-base:<h>         Debian bookworm minbase from mmdebstrap (~170 MB; 30 s – 3 min)
  *   lockstep-test-node:<h>         FROM scratch: the host's node and the libraries ldd lists (~3 s)
  *   lockstep-test-node-debian:<h>  the base plus the host's node and npm: BASE for the service Containerfile
- * Test files run in parallel, so building takes a lock.
+ * Test files run in parallel, so building takes a lock. Builds are asynchronous: a test worker
+ * blocked for minutes loses its connection to vitest.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-export const CONTAINERS_CONF = path.join(import.meta.dirname, 'containers.conf');
+// Beside this file; or, compiled into dist/ for the bench, in the sources.
+export const CONTAINERS_CONF = [path.join(import.meta.dirname, 'containers.conf'), path.resolve(import.meta.dirname, '../../../tests/container/containers.conf')].find((f) => fs.existsSync(f))!;
 // Every podman the tests start (directly or through lockstep) uses it.
 process.env.CONTAINERS_CONF = CONTAINERS_CONF;
 
@@ -30,7 +32,7 @@ function exists(tag: string): boolean {
 const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 12);
 
 /** Build `tag` with `make` unless the store has it; one builder at a time across test processes. */
-function ensure(tag: string, make: () => void): string {
+async function ensure(tag: string, make: (tag: string) => Promise<void>): Promise<string> {
   if (exists(tag)) return tag;
   const lock = path.join(os.tmpdir(), 'lockstep-test-images.lock');
   const deadline = Date.now() + 10 * 60_000;
@@ -50,13 +52,13 @@ function ensure(tag: string, make: () => void): string {
       }
       if (!alive && pid > 0) fs.rmSync(lock, { recursive: true, force: true });
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
-      spawnSync('sleep', ['1']);
+      await new Promise((r) => setTimeout(r, 1000));
     }
   }
   try {
     if (!exists(tag)) {
       const t0 = Date.now();
-      make();
+      await make(tag);
       process.stderr.write(`built test image ${tag} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
     }
   } finally {
@@ -73,13 +75,13 @@ function aptSources(): string {
 const MMDEBSTRAP = 'mmdebstrap --quiet --variant=minbase bookworm -';
 
 /** Debian bookworm, minbase, from the host's configured mirror. */
-export function baseImage(): string {
-  return ensure(`lockstep-test-base:${hash(MMDEBSTRAP, aptSources())}`, () => {
-    execFileSync('bash', ['-o', 'pipefail', '-c', `${MMDEBSTRAP} | podman import --quiet - "$TAG"`], {
-      env: { ...process.env, TAG: `lockstep-test-base:${hash(MMDEBSTRAP, aptSources())}` },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-  });
+export function baseImage(): Promise<string> {
+  return ensure(`lockstep-test-base:${hash(MMDEBSTRAP, aptSources())}`, buildBase);
+}
+
+/** mmdebstrap into `podman import` (also what the bench times as a cold build). */
+export async function buildBase(tag: string): Promise<void> {
+  await run('bash', ['-o', 'pipefail', '-c', `${MMDEBSTRAP} | podman import --quiet - "$TAG"`], { ...process.env, TAG: tag });
 }
 
 const nodeId = () => {
@@ -94,32 +96,33 @@ function libsOf(bin: string): string[] {
 }
 
 /** Node 20 and nothing else: the host's node binary and its shared libraries on an empty image. */
-export function nodeImage(): string {
-  const tag = `lockstep-test-node:${hash(nodeId(), ...libsOf(process.execPath))}`;
-  return ensure(tag, () => {
-    const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-node-image-'));
-    try {
-      for (const f of [process.execPath, ...libsOf(process.execPath)]) {
-        const dest = path.join(ctx, 'rootfs', f);
-        fs.mkdirSync(path.dirname(dest), { recursive: true });
-        fs.copyFileSync(fs.realpathSync(f), dest);
-      }
-      fs.mkdirSync(path.join(ctx, 'rootfs', 'tmp'), { recursive: true, mode: 0o1777 });
-      fs.writeFileSync(path.join(ctx, 'Containerfile'), `FROM scratch\nCOPY rootfs/ /\nENV PATH=${path.dirname(process.execPath)}\nCMD ["node"]\n`);
-      build(ctx, tag);
-    } finally {
-      fs.rmSync(ctx, { recursive: true, force: true });
+export function nodeImage(): Promise<string> {
+  return ensure(`lockstep-test-node:${hash(nodeId(), ...libsOf(process.execPath))}`, buildNode);
+}
+
+export async function buildNode(tag: string): Promise<void> {
+  const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-node-image-'));
+  try {
+    for (const f of [process.execPath, ...libsOf(process.execPath)]) {
+      const dest = path.join(ctx, 'rootfs', f);
+      fs.mkdirSync(path.dirname(dest), { recursive: true });
+      fs.copyFileSync(fs.realpathSync(f), dest);
     }
-  });
+    fs.mkdirSync(path.join(ctx, 'rootfs', 'tmp'), { recursive: true, mode: 0o1777 });
+    fs.writeFileSync(path.join(ctx, 'Containerfile'), `FROM scratch\nCOPY rootfs/ /\nENV PATH=${path.dirname(process.execPath)}\nCMD ["node"]\n`);
+    await build(ctx, tag);
+  } finally {
+    fs.rmSync(ctx, { recursive: true, force: true });
+  }
 }
 
 /** Debian with the host's node and npm: what the service Containerfile's BASE must provide (node, npm, a shell). */
-export function nodeDebianImage(): string {
-  const base = baseImage();
+export async function nodeDebianImage(): Promise<string> {
+  const base = await baseImage();
   const npmDir = '/usr/lib/node_modules/npm';
   const npmVersion = (JSON.parse(fs.readFileSync(path.join(npmDir, 'package.json'), 'utf8')) as { version: string }).version;
   const tag = `lockstep-test-node-debian:${hash(base, nodeId(), npmVersion)}`;
-  return ensure(tag, () => {
+  return ensure(tag, async (tag) => {
     const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-node-debian-'));
     try {
       fs.copyFileSync(process.execPath, path.join(ctx, 'node'));
@@ -129,16 +132,26 @@ export function nodeDebianImage(): string {
         `FROM ${base}\nCOPY node /usr/local/bin/node\nCOPY npm /usr/local/lib/node_modules/npm\n` +
           `RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx && node --version && npm --version\n`,
       );
-      build(ctx, tag);
+      await build(ctx, tag);
     } finally {
       fs.rmSync(ctx, { recursive: true, force: true });
     }
   });
 }
 
-function build(ctx: string, tag: string): void {
-  const r = podman(['build', '--quiet', '-t', tag, ctx]);
-  if (r.code !== 0) throw new Error(`podman build ${tag} failed:\n${r.stderr}`);
+function build(ctx: string, tag: string): Promise<void> {
+  return run('podman', ['build', '--quiet', '-t', tag, ctx]);
+}
+
+/** A command to completion without blocking the event loop; its stderr in the error when it fails. */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${err}`))));
+  });
 }
 
 /** Size of podman's image store, for the report. */
