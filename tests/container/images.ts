@@ -116,20 +116,26 @@ export async function buildNode(tag: string): Promise<void> {
   }
 }
 
+const HOST_CA = '/etc/ssl/certs/ca-certificates.crt';
+
 /** Debian with the host's node and npm: what the service Containerfile's BASE must provide (node, npm, a shell). */
 export async function nodeDebianImage(): Promise<string> {
   const base = await baseImage();
   const npmDir = '/usr/lib/node_modules/npm';
   const npmVersion = (JSON.parse(fs.readFileSync(path.join(npmDir, 'package.json'), 'utf8')) as { version: string }).version;
-  const tag = `lockstep-test-node-debian:${hash(base, nodeId(), npmVersion)}`;
+  // This machine's trusted CAs (its egress may re-sign TLS): npm in a build then reaches the registry as the host's does.
+  const ca = fs.existsSync(HOST_CA) ? fs.readFileSync(HOST_CA, 'utf8') : '';
+  const tag = `lockstep-test-node-debian:${hash(base, nodeId(), npmVersion, ca)}`;
   return ensure(tag, async (tag) => {
     const ctx = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-node-debian-'));
     try {
       fs.copyFileSync(process.execPath, path.join(ctx, 'node'));
       fs.cpSync(npmDir, path.join(ctx, 'npm'), { recursive: true });
+      fs.writeFileSync(path.join(ctx, 'ca.crt'), ca);
       fs.writeFileSync(
         path.join(ctx, 'Containerfile'),
         `FROM ${base}\nCOPY node /usr/local/bin/node\nCOPY npm /usr/local/lib/node_modules/npm\n` +
+          `COPY ca.crt /etc/ssl/certs/lockstep-host-ca.crt\nENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/lockstep-host-ca.crt\n` +
           `RUN ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm && ln -s ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx && node --version && npm --version\n`,
       );
       await build(ctx, tag);
