@@ -114,6 +114,28 @@ describe('a stage in a container', () => {
   });
 });
 
+describe('interrupts', () => {
+  it('SIGTERM to repro ends the stage inside its container promptly and leaves no container behind', async () => {
+    repo = new TempRepo({
+      'pipeline.yaml': `stages:\n  slow:\n    cmd: echo started && sleep 60 && touch done.txt\n    outs: [done.txt]\n    container: {image: "${base}"}\n`,
+    });
+    const child = repo.spawn(['repro']);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const t0 = Date.now();
+    while (!out.includes('started') && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 100));
+    expect(out).toContain('started');
+    const before = Date.now();
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode).toBe(143);
+    expect(Date.now() - before).toBeLessThan(8000);
+    expect(repo.exists('done.txt')).toBe(false);
+    const left = podman(['ps', '-a', '--format', '{{.Names}}', '--filter', `name=lockstep-${child.pid}-`]).stdout.trim();
+    expect(left).toBe('');
+  });
+});
+
 describe('network', () => {
   let server: net.Server;
   let port: number;
