@@ -225,6 +225,7 @@ export class Executor {
         params: this.ws.pipeline.params,
         ...(inputs.container ? { image: inputs.container } : {}),
         onHostTaken: () => this.onModuleStarted(),
+        onNote: (line) => this.reporter.line(stage.name, line, 'stderr'),
         onLine: (line, stream) => {
           log += line + '\n';
           this.reporter.line(stage.name, line, stream);

@@ -19,6 +19,8 @@ export interface RunOptions {
   readonly stateDir: string;
   readonly params: ParamsFiles;
   readonly onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Lockstep's own remarks about a run (an image built): shown, but not part of the stage's log a restore replays. */
+  readonly onNote?: (line: string) => void;
   /** A container stage's image, as it was fingerprinted. */
   readonly image?: ImageIdentity;
   /** A module stage took the pre-started host (the caller may start the next one). */
@@ -163,7 +165,7 @@ async function runContained(stage: Stage, opts: RunOptions, cwd: string, env: Re
   const { containerArgs } = await import('./container/run.js');
   const spec = stage.container!;
   const engine = resolveEngine(path.join(opts.root, '.lockstep'));
-  const prepared = await prepareImage(engine, spec, opts.image ?? { image: '', id: undefined }, opts.root, (l) => opts.onLine(l, 'stderr'));
+  const prepared = await prepareImage(engine, spec, opts.image ?? { image: '', id: undefined }, opts.root, (l) => opts.onLine(l, 'stderr'), opts.onNote ?? ((l) => opts.onLine(l, 'stderr')));
   if (!prepared.ok) return prepared;
   // Deps outside the repository are read where they are.
   const outside = stage.deps.filter((d) => d.path.startsWith('../')).map((d) => path.resolve(opts.root, d.glob ? globBase(d.path) : d.path));

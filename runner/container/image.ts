@@ -54,7 +54,7 @@ const building = new Map<string, Promise<Prepared>>();
  * fingerprinted with, or the build's `lockstep-build:<hash>` tag, built only
  * when the store lacks it (an unchanged Containerfile is never rebuilt).
  */
-export function prepareImage(engine: Engine, spec: ContainerSpec, identity: ImageIdentity, root: string, onLine: (line: string) => void): Promise<Prepared> {
+export function prepareImage(engine: Engine, spec: ContainerSpec, identity: ImageIdentity, root: string, onLine: (line: string) => void, onNote: (line: string) => void): Promise<Prepared> {
   if (spec.image !== undefined) {
     if (!identity.id) return Promise.resolve({ ok: false, reason: missingImage(engine, spec.image) });
     return Promise.resolve({ ok: true, ref: identity.id.replace(/^sha256:/, '') });
@@ -63,7 +63,7 @@ export function prepareImage(engine: Engine, spec: ContainerSpec, identity: Imag
   const tag = `${BUILD_TAG}:${identity.id.replace(/^xxh64:/, '')}`;
   let p = building.get(tag);
   if (!p) {
-    p = build(engine, spec.build, tag, root, onLine);
+    p = build(engine, spec.build, tag, root, onLine, onNote);
     building.set(tag, p);
   }
   return p;
@@ -73,7 +73,7 @@ export function missingImage(engine: Engine, name: string): string {
   return `image '${name}' does not exist in ${engine.name}'s image store (Lockstep never pulls: build, pull or load it first)`;
 }
 
-async function build(engine: Engine, b: NonNullable<ContainerSpec['build']>, tag: string, root: string, onLine: (line: string) => void): Promise<Prepared> {
+async function build(engine: Engine, b: NonNullable<ContainerSpec['build']>, tag: string, root: string, onLine: (line: string) => void, onNote: (line: string) => void): Promise<Prepared> {
   if ((await imageId(engine, tag)) !== undefined) return { ok: true, ref: tag };
   const t0 = performance.now();
   const args = ['build', '-f', path.join(root, b.file), '-t', tag];
@@ -87,6 +87,6 @@ async function build(engine: Engine, b: NonNullable<ContainerSpec['build']>, tag
     for (const l of log.slice(-40)) onLine(l);
     return { ok: false, reason: `Containerfile '${b.file}' failed to build (${engine.name} build exit code ${r.code}; its log is above)` };
   }
-  onLine(`built ${tag} from ${b.file} in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
+  onNote(`built ${tag} from ${b.file} in ${((performance.now() - t0) / 1000).toFixed(1)}s`);
   return { ok: true, ref: tag };
 }

@@ -85,6 +85,14 @@ describe('a stage in a container', () => {
     expect(repo.read('copy.txt')).toBe('v2 one\n');
     expect(repo.read('pipeline.lock')).toContain(`id: ${id2![2]}`);
 
+    // Back to the first Containerfile: that environment's results are in the run-cache; nothing is built or run.
+    repo.write({ 'env/Containerfile': `${from()}ARG V\nRUN echo "v1 $V" > /etc/marker\n` });
+    const back = await repo.run(['repro']);
+    expect(back.stdout).toContain('↺ make: restored from run-cache');
+    expect(back.stdout).not.toContain('built lockstep-build');
+    expect(repo.read('copy.txt')).toBe('v1 one\n');
+    repo.write({ 'env/Containerfile': `${from()}ARG V\nRUN echo "v2 $V" > /etc/marker\n` });
+
     repo.write({ 'pipeline.yaml': repo.read('pipeline.yaml').replace('V: one', 'V: two') });
     expect((await repo.run(['status'])).stdout).toMatch(/make:\n {4}image changed: build env\/Containerfile xxh64:\w+ → xxh64:\w+/);
     expect((await repo.run(['repro'])).code).toBe(0);
