@@ -37,8 +37,9 @@ export async function benchContainer(): Promise<Row[]> {
     rows.push({ name: 'trivial module stage in a container', value: mb.median, unit: 'ms', note: `+${(mb.median - mh.median).toFixed(0)} ms` });
     rows.push({ name: "stage's Containerfile, cold (build + run)", value: timeCli(dir, ['repro', '-s', 'built']), unit: 'ms' });
     rows.push({ name: "stage's Containerfile, warm (in the store, repro -f)", value: timeCli(dir, ['repro', '-f', '-s', 'built']), unit: 'ms' });
-    const tag = /lockstep-build:\w+/.exec(fs.readFileSync(`${dir}/pipeline.lock`, 'utf8').replace('xxh64:', 'lockstep-build:'))?.[0];
-    if (tag) podman(['rmi', tag]);
+    // The built image is the bench's own (its Containerfile has a timestamp): leave nothing behind.
+    const built = /id: xxh64:(\w+)/.exec(fs.readFileSync(`${dir}/pipeline.lock`, 'utf8'))?.[1];
+    if (built) podman(['rmi', `lockstep-build:${built}`]);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
