@@ -6,7 +6,7 @@ import { YamlSource } from '../config/yaml-source.js';
 import { isPlainObject } from '../config/pipeline.js';
 
 /** The container engines Lockstep drives; both take the same `run`/`build`/`image inspect` arguments. */
-export type EngineName = 'podman' | 'docker';
+type EngineName = 'podman' | 'docker';
 const ENGINES: readonly EngineName[] = ['podman', 'docker'];
 
 export interface Engine {
@@ -85,7 +85,7 @@ export function resolveEngine(stateDir: string, env: NodeJS.ProcessEnv = process
   return engine;
 }
 
-export interface EngineResult {
+interface EngineResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;

@@ -6,12 +6,12 @@ import type { ContainerSpec, ImageIdentity } from './spec.js';
 import { engineExec, type Engine } from './engine.js';
 
 /** Tag of an image Lockstep built from a Containerfile: named by the hash of what went into it. */
-export const BUILD_TAG = 'lockstep-build';
+const BUILD_TAG = 'lockstep-build';
 
 const inspected = new Map<string, Promise<string | undefined>>();
 
 /** The image's ID in the engine's store (`sha256:…`), or undefined when there is no such image. Asked once per process. */
-export function imageId(engine: Engine, ref: string): Promise<string | undefined> {
+function imageId(engine: Engine, ref: string): Promise<string | undefined> {
   const key = `${engine.bin}\0${ref}`;
   let p = inspected.get(key);
   if (!p) {
@@ -26,7 +26,7 @@ export function imageId(engine: Engine, ref: string): Promise<string | undefined
 }
 
 /** What to show for a spec in status and the lock. */
-export function imageLabel(spec: ContainerSpec): string {
+function imageLabel(spec: ContainerSpec): string {
   return spec.image ?? `build ${spec.build.file}`;
 }
 
@@ -45,7 +45,7 @@ export async function identify(spec: ContainerSpec, root: string, hasher: TreeHa
   return { image, id: `xxh64:${hash}` };
 }
 
-export type Prepared = { readonly ok: true; readonly ref: string } | { readonly ok: false; readonly reason: string };
+type Prepared = { readonly ok: true; readonly ref: string } | { readonly ok: false; readonly reason: string };
 
 const building = new Map<string, Promise<Prepared>>();
 

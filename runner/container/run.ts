@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { ContainerSpec } from './spec.js';
 import type { Engine } from './engine.js';
 
-export interface ContainerRun {
+interface ContainerRun {
   readonly engine: Engine;
   readonly spec: ContainerSpec;
   /** The image to run (an ID or a `lockstep-build:` tag). */

@@ -6,7 +6,7 @@
 export type Network = 'none' | 'host' | 'bridge';
 export const NETWORKS: readonly Network[] = ['none', 'host', 'bridge'];
 
-export interface ContainerBuild {
+interface ContainerBuild {
   /** The Containerfile (or Dockerfile), repository-relative. */
   readonly file: string;
   /** The build context folder, repository-relative (default: the Containerfile's folder). */

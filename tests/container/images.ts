@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 // Beside this file; or, compiled into dist/ for the bench, in the sources.
-export const CONTAINERS_CONF = [path.join(import.meta.dirname, 'containers.conf'), path.resolve(import.meta.dirname, '../../../tests/container/containers.conf')].find((f) => fs.existsSync(f))!;
+const CONTAINERS_CONF = [path.join(import.meta.dirname, 'containers.conf'), path.resolve(import.meta.dirname, '../../../tests/container/containers.conf')].find((f) => fs.existsSync(f))!;
 // Every podman the tests start (directly or through lockstep) uses it.
 process.env.CONTAINERS_CONF = CONTAINERS_CONF;
 
