@@ -46,7 +46,12 @@ beforeAll(async () => {
   await runPipeline(root, params as never);
   const base = await nodeDebianImage();
   const t0 = Date.now();
-  const b = await build(['build', '--build-arg', `BASE=${base}`, '-t', tag, '-f', path.join(REPO, 'Containerfile'), REPO]);
+  // The dependency stage keeps a tag, so its layers (the slow part: npm ci) are never dangling and
+  // survive a `podman image prune`; a rebuild after a source change starts from them.
+  const from = ['--build-arg', `BASE=${base}`, '-f', path.join(REPO, 'Containerfile'), REPO];
+  const d = await build(['build', '--target', 'deps', '-t', `lockstep-test-service-deps:${base.split(':')[1]}`, ...from]);
+  if (d.code !== 0) throw new Error(`the service image's dependencies did not build:\n${d.log.slice(-4000)}`);
+  const b = await build(['build', '-t', tag, ...from]);
   buildSeconds = (Date.now() - t0) / 1000;
   if (b.code !== 0) throw new Error(`the service image did not build:\n${b.log.slice(-4000)}`);
   image = tag;
