@@ -164,7 +164,7 @@ async function runContained(stage: Stage, opts: RunOptions, cwd: string, env: Re
   const { prepareImage } = await import('./container/image.js');
   const { containerArgs } = await import('./container/run.js');
   const spec = stage.container!;
-  const engine = resolveEngine(path.join(opts.root, '.lockstep'));
+  const engine = resolveEngine(opts.stateDir);
   const prepared = await prepareImage(engine, spec, opts.image ?? { image: '', id: undefined }, opts.root, (l) => opts.onLine(l, 'stderr'), opts.onNote ?? ((l) => opts.onLine(l, 'stderr')));
   if (!prepared.ok) return prepared;
   // Deps outside the repository are read where they are.

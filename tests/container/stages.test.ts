@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { TempRepo, statesOf } from '../helpers.js';
 import { baseImage, nodeImage, podman } from './images.js';
 
@@ -29,12 +31,16 @@ const stat = (rel: string) => fs.statSync(repo.path(rel));
 
 describe('a stage in a container', () => {
   it('reads deps and writes outs at their own paths, as the invoking uid:gid even when the image says USER 1234', async () => {
+    // A dep outside the repository is mounted read-only where it is.
+    const ext = `lockstep-ext-${process.pid}.txt`;
+    fs.writeFileSync(path.join(os.tmpdir(), ext), 'outside\n');
+    onTestFinished(() => fs.rmSync(path.join(os.tmpdir(), ext), { force: true }));
     repo = new TempRepo({
       'pipeline.yaml': `stages:
   make:
-    cmd: [id -u > uid.txt, pwd > where.txt, tr a-z A-Z < data/in.txt > upper.txt, test ! -e /etc/lockstep-host-only]
-    deps: [data/in.txt, env/Containerfile]
-    outs: [uid.txt, where.txt, upper.txt]
+    cmd: [id -u > uid.txt, pwd > where.txt, tr a-z A-Z < data/in.txt > upper.txt, cat ../${ext} > ext.txt, "! echo x >> ../${ext}"]
+    deps: [data/in.txt, env/Containerfile, ../${ext}]
+    outs: [uid.txt, where.txt, upper.txt, ext.txt]
     container: {build: env/Containerfile}
 `,
       'env/Containerfile': `${from()}USER 1234\n`,
@@ -44,6 +50,8 @@ describe('a stage in a container', () => {
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stdout).toMatch(/built lockstep-build:[0-9a-f]{16} from env\/Containerfile/);
     expect(repo.read('upper.txt')).toBe('HELLO\n');
+    expect(repo.read('ext.txt')).toBe('outside\n');
+    expect(fs.readFileSync(path.join(os.tmpdir(), ext), 'utf8')).toBe('outside\n');
     expect(repo.read('where.txt').trim()).toBe(repo.dir);
     expect(repo.read('uid.txt').trim()).toBe(String(uid));
     for (const f of ['uid.txt', 'where.txt', 'upper.txt']) expect([stat(f).uid, stat(f).gid]).toEqual([uid, gid]);
