@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints medians for the figures the issues name. A benchmark,
  * not a test: it never fails the build, it reports whether each target was met.
- * Pass section names to run only those (engine, pipeline, cache, exp, grid, serve, crash).
+ * Pass section names to run only those (engine, pipeline, cache, exp, grid, serve, crash, container).
  */
 import os from 'node:os';
 import { benchEngine } from './engine.js';
@@ -10,6 +10,7 @@ import { benchPipeline } from './pipeline.js';
 import { benchCache } from './cache.js';
 import { benchServe } from './serve.js';
 import { benchCrash } from './crash.js';
+import { benchContainer } from './container.js';
 import { printRows, type Row } from './util.js';
 
 type Section = { name: string; title: string; run: () => Promise<Row[]> };
@@ -23,6 +24,7 @@ const sections: Section[] = [
   { name: 'serve', title: 'Prediction service', run: benchServe },
   // kill -9 at random moments; LOCKSTEP_CRASH_SEED and LOCKSTEP_CRASH_KILLS (default 100) to replay or shorten.
   { name: 'crash', title: 'Crash sweep (kill -9 at random moments)', run: benchCrash },
+  { name: 'container', title: 'Container stages and images (podman)', run: benchContainer },
 ];
 
 async function main(): Promise<void> {

@@ -89,7 +89,13 @@ export class Executor {
     const inFlight = new Set<Promise<void>>();
 
     const ready = () => order.filter((n) => pending.has(n) && waiting.get(n)!.every((u) => this.results.has(u)));
-    const isModule = (n: string) => this.ws.pipeline.stages.get(n)!.command.kind === 'module';
+    // Module stages in a container start their own host inside it: pre-started host processes are for the others.
+    const isModule = (n: string) => this.ws.pipeline.stages.get(n)!.command.kind === 'module' && !this.ws.pipeline.stages.get(n)!.container;
+    // No engine for container stages is bad input: said before anything runs, not halfway through.
+    if (!this.opts.dry && order.some((n) => this.ws.pipeline.stages.get(n)!.container)) {
+      const { resolveEngine } = await import('./container/engine.js');
+      resolveEngine(this.ws.stateDir);
+    }
     // Start module hosts while other work goes on, so a module stage that runs does not wait for node to boot.
     const warmUp = () => {
       const modules = order.filter((n) => pending.has(n) && isModule(n)).length;
@@ -191,6 +197,14 @@ export class Executor {
       this.fail(stage, reasons, `dep '${missing.path}' does not exist${allowed}`, 0);
       return;
     }
+    if (inputs.container && !inputs.container.id) {
+      const { missingImage } = await import('./container/image.js');
+      const { resolveEngine } = await import('./container/engine.js');
+      const spec = stage.container!;
+      const why = spec.image !== undefined ? missingImage(resolveEngine(this.ws.stateDir), spec.image) : `Containerfile '${spec.build.file}' or its context '${spec.build.context}/' does not exist`;
+      this.fail(stage, reasons, why, 0);
+      return;
+    }
     const fp = await fingerprint(inputs);
     if (this.cache && fp && !this.opts.force && !stage.alwaysChanged) {
       const t0 = performance.now();
@@ -242,7 +256,9 @@ export class Executor {
         root,
         stateDir: this.ws.stateDir,
         params: this.ws.pipeline.params,
+        ...(inputs.container ? { image: inputs.container } : {}),
         onHostTaken: () => this.onModuleStarted(),
+        onNote: (line) => this.reporter.line(stage.name, line, 'stderr'),
         onLine: (line, stream) => {
           log += line + '\n';
           this.reporter.line(stage.name, line, stream);
@@ -320,6 +336,7 @@ export class Executor {
       deps: inputs.deps.map((d) => toLocked(d)!),
       params: inputs.params,
       outs,
+      ...(inputs.container?.id ? { container: { image: inputs.container.image, id: inputs.container.id } } : {}),
     });
     this.lockDirty = true;
     // Rewriting the whole lock after every stage is what makes DVC quadratic; batch it.

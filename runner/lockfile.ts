@@ -23,11 +23,18 @@ export interface LockedPath {
 
 export type LockedParams = Readonly<Record<string, Readonly<Record<string, ParamValue>>>>;
 
+/** The environment a container stage ran in: what the stage names, and the image ID or build hash. */
+export interface LockedContainer {
+  readonly image: string;
+  readonly id: string;
+}
+
 export interface LockEntry {
   readonly cmd: string;
   readonly deps: readonly LockedPath[];
   readonly params: LockedParams;
   readonly outs: readonly LockedPath[];
+  readonly container?: LockedContainer;
 }
 
 /** The root pipeline file alone: what callers that know no better read and write. */
@@ -167,6 +174,7 @@ function lockDocument(stages: ReadonlyMap<string, LockEntry>, order: readonly st
     if (e.deps.length) entry.deps = e.deps.map(lockedPathYaml);
     if (Object.keys(e.params).length) entry.params = e.params;
     if (e.outs.length) entry.outs = e.outs.map(lockedPathYaml);
+    if (e.container) entry.container = { image: e.container.image, id: e.container.id };
     out[name] = entry;
   }
   return { schema: '2.0', stages: out };
@@ -217,5 +225,8 @@ function parseEntry(name: string, e: unknown, at: (p: (string | number)[]) => So
   };
   const params = e.params ?? {};
   if (!isPlainObject(params) || !Object.values(params).every(isPlainObject)) throw corrupt(`params of stage '${name}' are malformed`, at(['params']));
-  return { cmd: e.cmd, deps: paths(e.deps, 'deps'), params: params as LockedParams, outs: paths(e.outs, 'outs') };
+  const c = e.container;
+  if (c !== undefined && (!isPlainObject(c) || typeof c.image !== 'string' || typeof c.id !== 'string')) throw corrupt(`container of stage '${name}' lacks image or id`, at(['container']));
+  const container = c === undefined ? {} : { container: { image: c.image as string, id: c.id as string } };
+  return { cmd: e.cmd, deps: paths(e.deps, 'deps'), params: params as LockedParams, outs: paths(e.outs, 'outs'), ...container };
 }

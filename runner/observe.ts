@@ -4,8 +4,10 @@ import { commandText } from './stage.js';
 import type { PathState, TreeHasher } from './hash/tree.js';
 import { canonicalJson, lookup, type ParamsFiles } from './config/params.js';
 import { hashString } from './hash/xxhash.js';
-import type { LockedParams, LockedPath } from './lockfile.js';
+import type { LockedContainer, LockedParams, LockedPath } from './lockfile.js';
 import type { ParamValue } from './module-contract.js';
+import type { ImageIdentity } from './container/spec.js';
+import { STATE_DIR } from './workspace.js';
 
 /** What a path looks like on disk right now. */
 export interface Observed {
@@ -18,6 +20,8 @@ export interface Inputs {
   readonly cmd: string;
   readonly deps: readonly Observed[];
   readonly params: LockedParams;
+  /** A container stage's environment: its image, identified by ID or build hash. */
+  readonly container?: ImageIdentity;
 }
 
 export async function observeInputs(stage: Stage, root: string, hasher: TreeHasher, params: ParamsFiles): Promise<Inputs> {
@@ -26,7 +30,12 @@ export async function observeInputs(stage: Stage, root: string, hasher: TreeHash
     const state = d.glob ? await hasher.hashGlob(root, d.path) : await hasher.hashPath(path.resolve(root, d.path));
     deps.push({ path: d.path, state });
   }
-  return { cmd: commandText(stage.command), deps, params: paramsValues(stage, params) };
+  const inputs = { cmd: commandText(stage.command), deps, params: paramsValues(stage, params) };
+  if (!stage.container) return inputs;
+  // Loaded only for container stages: a pipeline without them never touches the engine.
+  const { identify } = await import('./container/image.js');
+  const { resolveEngine } = await import('./container/engine.js');
+  return { ...inputs, container: await identify(stage.container, root, hasher, () => resolveEngine(path.join(root, STATE_DIR))) };
 }
 
 export function paramsValues(stage: Stage, params: ParamsFiles): LockedParams {
@@ -68,14 +77,16 @@ export async function fingerprint(inputs: Inputs): Promise<string | undefined> {
     if (d.state.kind === 'missing') return undefined;
     deps.push([d.path, d.state.hash]);
   }
-  return fingerprintOf(inputs.cmd, deps, inputs.params);
+  if (inputs.container && !inputs.container.id) return undefined;
+  return fingerprintOf(inputs.cmd, deps, inputs.params, inputs.container?.id);
 }
 
 /** The same key for what a lock entry recorded, so a lock entry is a run-cache entry too. */
-export function lockFingerprint(e: { cmd: string; deps: readonly LockedPath[]; params: LockedParams }): Promise<string> {
-  return fingerprintOf(e.cmd, e.deps.map((d) => [d.path, d.hash]), e.params);
+export function lockFingerprint(e: { cmd: string; deps: readonly LockedPath[]; params: LockedParams; container?: LockedContainer }): Promise<string> {
+  return fingerprintOf(e.cmd, e.deps.map((d) => [d.path, d.hash]), e.params, e.container?.id);
 }
 
-function fingerprintOf(cmd: string, deps: readonly (readonly [string, string])[], params: LockedParams): Promise<string> {
-  return hashString(canonicalJson({ cmd, deps, params }));
+function fingerprintOf(cmd: string, deps: readonly (readonly [string, string])[], params: LockedParams, image: string | undefined): Promise<string> {
+  // The image joins the key only when there is one, so host stages keep the keys they always had.
+  return hashString(canonicalJson(image === undefined ? { cmd, deps, params } : { cmd, deps, params, image }));
 }

@@ -8,6 +8,7 @@ import { setKey, type ParamsTree } from './config/params.js';
 import { paramsValues } from './observe.js';
 import { buildModule } from './module-build.js';
 import { writeFileAtomic } from './fs-util.js';
+import type { ImageIdentity } from './container/spec.js';
 
 export type RunResult =
   | { readonly ok: true }
@@ -18,6 +19,10 @@ export interface RunOptions {
   readonly stateDir: string;
   readonly params: ParamsFiles;
   readonly onLine: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Lockstep's own remarks about a run (an image built): shown, but not part of the stage's log a restore replays. */
+  readonly onNote?: (line: string) => void;
+  /** A container stage's image, as it was fingerprinted. */
+  readonly image?: ImageIdentity;
   /** A module stage took the pre-started host (the caller may start the next one). */
   readonly onHostTaken?: () => void;
 }
@@ -40,12 +45,15 @@ export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
     } catch {
       child.kill(signal);
     }
+    const box = contained.get(child);
     setTimeout(() => {
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {
         // already gone
       }
+      // A killed client can leave its container running; the engine ends it (a no-op when it is gone).
+      if (box) spawn(box.engine, ['rm', '-f', box.name], { stdio: 'ignore', detached: true }).unref();
     }, KILL_GRACE_MS).unref();
   }
 }
@@ -89,6 +97,10 @@ function takeWarmHost(): ChildProcess | undefined {
 export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResult> {
   const cwd = path.join(opts.root, stage.wdir);
   const env = { LOCKSTEP_STAGE: stage.name, LOCKSTEP_ROOT: opts.root };
+  if (stage.container && stage.command.kind === 'shell') {
+    const { shellArgv } = await import('./container/run.js');
+    return runContained(stage, opts, cwd, env, shellArgv(stage.command.commands));
+  }
   if (stage.command.kind === 'shell') {
     // execa is loaded only when a shell stage runs; module-only runs skip its start-up cost.
     const { execa } = await import('execa');
@@ -121,6 +133,10 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
     { durable: false }, // read once by the child, removed right after
   );
   try {
+    if (stage.container) {
+      // The host script and the compiled module are files on the mounted paths; node is the image's.
+      return await runContained(stage, opts, cwd, { ...env, LOCKSTEP_CONTEXT_FILE: ctxFile }, ['node', '--enable-source-maps', HOST, compiled], [path.dirname(HOST)]);
+    }
     const host = takeWarmHost();
     if (host) {
       live.delete(host);
@@ -141,6 +157,51 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
     fs.rmSync(ctxFile, { force: true });
   }
 }
+
+/** A stage inside its container: the image made ready (built if need be), then the engine's `run`. */
+async function runContained(stage: Stage, opts: RunOptions, cwd: string, env: Record<string, string>, argv: string[], readOnly: string[] = []): Promise<RunResult> {
+  const { resolveEngine } = await import('./container/engine.js');
+  const { prepareImage } = await import('./container/image.js');
+  const { containerArgs } = await import('./container/run.js');
+  const spec = stage.container!;
+  const engine = resolveEngine(opts.stateDir);
+  const prepared = await prepareImage(engine, spec, opts.image ?? { image: '', id: undefined }, opts.root, (l) => opts.onLine(l, 'stderr'), opts.onNote ?? ((l) => opts.onLine(l, 'stderr')));
+  if (!prepared.ok) return prepared;
+  // Deps outside the repository are read where they are.
+  const outside = stage.deps.filter((d) => d.path.startsWith('../')).map((d) => path.resolve(opts.root, d.glob ? globBase(d.path) : d.path));
+  const name = `lockstep-${process.pid}-${stage.name.replace(/[^\w.-]/g, '_')}-${Math.random().toString(36).slice(2, 8)}`;
+  const args = containerArgs({ engine, spec, ref: prepared.ref, root: opts.root, cwd, readOnly: [...readOnly, ...outside], env, name, argv });
+  const child = spawn(engine.bin, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  contained.set(child, { engine: engine.bin, name });
+  let rlimits = false;
+  const onLine: RunOptions['onLine'] = (l, s) => {
+    if (/error setting rlimit/.test(l)) rlimits = true;
+    opts.onLine(l, s);
+  };
+  try {
+    const r = await spawnLogged(child, { ...opts, onLine });
+    if (!r.ok && rlimits) {
+      return { ok: false, reason: `${engine.name} could not start the container: its default ulimits are above this machine's limits (set lower default_ulimits in a containers.conf and point CONTAINERS_CONF at it)` };
+    }
+    // Exit 125-127 are the engine's own (bad option, cannot start, command not found), not the stage's.
+    if (!r.ok && spec.network === 'none' && !/^exit code 12[5-7]$/.test(r.reason)) {
+      return { ok: false, reason: `${r.reason} (in a container with network: none; if the stage needs the network, set container.network: host or bridge)` };
+    }
+    return r;
+  } finally {
+    contained.delete(child);
+  }
+}
+
+/** The fixed folder a glob starts from (`../data/*.csv` → `../data`). */
+function globBase(p: string): string {
+  const parts = p.split('/');
+  const i = parts.findIndex((s) => /[*?[\]{}]/.test(s));
+  return parts.slice(0, i < 0 ? parts.length : i).join('/') || '.';
+}
+
+/** Containers by their client process: an interrupt removes the container too, should the client die before it. */
+const contained = new Map<ChildProcess, { engine: string; name: string }>();
 
 async function spawnLogged(child: ChildProcess, opts: RunOptions): Promise<RunResult> {
   live.add(child);

@@ -1,4 +1,5 @@
 import type { SourceLocation } from './errors.js';
+import type { ContainerSpec } from './container/spec.js';
 
 /** What a stage runs: shell commands in order, or a TypeScript stage module. */
 export type Command =
@@ -46,6 +47,8 @@ export interface Stage {
   readonly frozen: boolean;
   readonly alwaysChanged: boolean;
   readonly desc?: string;
+  /** Run inside this container instead of on the host. */
+  readonly container?: ContainerSpec;
   readonly location: SourceLocation;
 }
 

@@ -20,7 +20,11 @@ export type Reason =
   | { readonly kind: 'out-removed'; readonly path: string }
   | { readonly kind: 'out-missing'; readonly path: string }
   | { readonly kind: 'out-modified'; readonly path: string }
-  | { readonly kind: 'upstream-stale'; readonly stage: string };
+  | { readonly kind: 'upstream-stale'; readonly stage: string }
+  | { readonly kind: 'image-missing'; readonly image: string }
+  | { readonly kind: 'image-changed'; readonly image: string; readonly old: string; readonly new: string }
+  | { readonly kind: 'image-added'; readonly image: string }
+  | { readonly kind: 'image-removed'; readonly image: string };
 
 /**
  * Compare a stage's current inputs and outputs with its lock entry.
@@ -35,9 +39,11 @@ export function staleReasons(opts: {
   const { lock, inputs, outs } = opts;
   const reasons: Reason[] = [];
   for (const d of inputs.deps) if (d.state.kind === 'missing') reasons.push({ kind: 'dep-missing', path: d.path });
+  if (inputs.container && !inputs.container.id) reasons.push({ kind: 'image-missing', image: inputs.container.image });
   if (!lock) return [{ kind: 'never-run' }, ...reasons];
   if (opts.alwaysChanged) reasons.push({ kind: 'always-changed' });
   if (lock.cmd !== inputs.cmd) reasons.push({ kind: 'cmd-changed', old: lock.cmd, new: inputs.cmd });
+  imageChanges(lock, inputs, reasons);
 
   const lockedDeps = new Map(lock.deps.map((d) => [d.path, d]));
   for (const d of inputs.deps) {
@@ -69,6 +75,16 @@ export function staleReasons(opts: {
   const currentOuts = new Set(outs.map((o) => o.path));
   for (const l of lock.outs) if (!currentOuts.has(l.path)) reasons.push({ kind: 'out-removed', path: l.path });
   return reasons;
+}
+
+/** The environment is an input: a stage moved into or out of a container, or whose image is another one now, is stale. */
+function imageChanges(lock: LockEntry, inputs: Inputs, out: Reason[]): void {
+  const was = lock.container;
+  const now = inputs.container;
+  if (!was && !now) return;
+  if (!was) out.push({ kind: 'image-added', image: now!.image });
+  else if (!now) out.push({ kind: 'image-removed', image: was.image });
+  else if (now.id && now.id !== was.id) out.push({ kind: 'image-changed', image: now.image, old: was.id, new: now.id });
 }
 
 const isMapping = (v: ParamValue): v is { readonly [k: string]: ParamValue } => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -105,6 +121,10 @@ export function describeReason(r: Reason): string {
     case 'out-missing': return `out missing: ${r.path}`;
     case 'out-modified': return `out modified: ${r.path}`;
     case 'upstream-stale': return `upstream stale: ${r.stage}`;
+    case 'image-missing': return `image missing: ${r.image}`;
+    case 'image-changed': return `image changed: ${r.image} ${r.old} → ${r.new}`;
+    case 'image-added': return `container added: ${r.image}`;
+    case 'image-removed': return `container removed: ${r.image}`;
   }
 }
 

@@ -5,6 +5,7 @@
 #   chromium               the HTML reports and `lockstep ui`, driven by playwright-core
 #   redis-server           the queue behind `exp run --distributed` and `lockstep worker`
 #   podman, runc, mmdebstrap, uidmap  `container:` stages and the service image (base images built locally)
+#   catatonit              podman's `--init` (PID 1 that forwards SIGTERM), used by container stages and the service image
 # Idempotent: it checks what is there and installs only what is missing, so a warm machine pays
 # nothing. As root it runs apt-get directly; otherwise through sudo. LOCKSTEP_SKIP_SYSTEM_PACKAGES=1
 # skips it (for a machine where you manage these yourself).
@@ -18,6 +19,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 command -v mmdebstrap >/dev/null 2>&1 || need+=(mmdebstrap)
+[ -e /usr/libexec/podman/catatonit ] || command -v catatonit >/dev/null 2>&1 || need+=(catatonit)
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "lockstep tests need these system packages: ${need[*]} (no apt-get here: install them yourself, or set LOCKSTEP_SKIP_SYSTEM_PACKAGES=1)" >&2

@@ -8,6 +8,7 @@ import { Interpolator, type Scope } from './interpolate.js';
 import { ParamsFiles, allKeys, lookup, type ParamsTree } from './params.js';
 import { YamlSource } from './yaml-source.js';
 import type { ParsedFileCache } from './parsed-cache.js';
+import { CONTAINER_FIELDS, NETWORKS, type ContainerSpec, type Network } from '../container/spec.js';
 
 export const PIPELINE_FILE = 'pipeline.yaml';
 /** DVC's name for the same file: a DVC repository works without renaming it. */
@@ -23,7 +24,7 @@ export const DEFAULT_PARAMS = 'params.yaml';
 const TOP_FIELDS = ['stages', 'vars', 'params', 'metrics', 'plots', 'artifacts', 'datasets'];
 const STAGE_FIELDS = [
   'cmd', 'module', 'wdir', 'deps', 'params', 'outs', 'metrics', 'plots',
-  'frozen', 'always_changed', 'desc', 'meta', 'vars',
+  'frozen', 'always_changed', 'desc', 'meta', 'vars', 'container',
 ];
 const OUT_FIELDS = ['cache', 'persist', 'remote', 'push', 'desc', 'checkpoint', 'type', 'labels', 'meta'];
 
@@ -448,6 +449,7 @@ class PipelineBuilder {
     const frozen = this.bool(def.frozen, [...p, 'frozen']);
     const alwaysChanged = this.bool(def.always_changed, [...p, 'always_changed']);
     const desc = r<unknown>('desc');
+    const container = def.container === undefined ? undefined : this.container(r('container'), [...p, 'container'], wdir);
     if (this.diags.length > before || !command) return undefined;
     const locate = () => this.loc(p, true);
     let located: SourceLocation | undefined;
@@ -462,6 +464,7 @@ class PipelineBuilder {
       frozen,
       alwaysChanged,
       ...(typeof desc === 'string' ? { desc } : {}),
+      ...(container ? { container } : {}),
       // Only errors need it, and finding positions re-parses a file the parsed cache spared us: look it up lazily.
       get location(): SourceLocation {
         return (located ??= locate());
@@ -500,6 +503,53 @@ class PipelineBuilder {
       return undefined;
     }
     return { kind: 'shell', commands: commands as string[] };
+  }
+
+  /** `container: {image: NAME}` or `container: {build: FILE, context: DIR, args: {…}}`, plus network, env and limits. */
+  private container(raw: unknown, p: KeyPath, wdir: string): ContainerSpec | undefined {
+    if (raw === undefined) return undefined;
+    if (!isPlainObject(raw)) {
+      this.error(`'container' must be a mapping with 'image' or 'build'`, p);
+      return undefined;
+    }
+    const before = this.diags.length;
+    this.checkFields(raw, CONTAINER_FIELDS, p, `'container'`);
+    const inRepo = (v: unknown, field: string): string | undefined => {
+      if (typeof v !== 'string' || v === '') return void this.error(`'container.${field}' must be a path`, [...p, field]);
+      const rp = posixJoin(wdir, v);
+      if (path.isAbsolute(rp) || rp.startsWith('..')) return void this.error(`'container.${field}' must be inside the repository`, [...p, field]);
+      return rp;
+    };
+    const strings = (v: unknown, field: string): Record<string, string> => {
+      if (v === undefined) return {};
+      if (!isPlainObject(v) || !Object.values(v).every((x) => ['string', 'number', 'boolean'].includes(typeof x))) {
+        this.error(`'container.${field}' must map names to strings`, [...p, field]);
+        return {};
+      }
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x)]));
+    };
+    const network = (raw.network ?? 'none') as Network;
+    if (!NETWORKS.includes(network)) this.error(`'container.network' must be one of ${NETWORKS.join(', ')}, got '${String(raw.network)}'`, [...p, 'network']);
+    const env = strings(raw.env, 'env');
+    const cpus = raw.cpus;
+    if (cpus !== undefined && (typeof cpus !== 'number' || !(cpus > 0))) this.error(`'container.cpus' must be a positive number`, [...p, 'cpus']);
+    const memory = raw.memory === undefined ? undefined : String(raw.memory);
+    if (memory !== undefined && !/^\d+(\.\d+)?[bkmg]?$/i.test(memory)) this.error(`'container.memory' must be a size such as 512m or 2g, got '${memory}'`, [...p, 'memory']);
+    const limits = { network, env, ...(typeof cpus === 'number' ? { cpus } : {}), ...(memory !== undefined ? { memory } : {}) };
+    if ((raw.image === undefined) === (raw.build === undefined)) {
+      this.error(`'container' needs exactly one of 'image' (a name) or 'build' (a Containerfile)`, p, { key: true });
+      return undefined;
+    }
+    if (raw.image !== undefined) {
+      if (raw.context !== undefined || raw.args !== undefined) this.error(`'container.context' and 'container.args' go with 'build', not 'image'`, [...p, raw.context !== undefined ? 'context' : 'args'], { key: true });
+      if (typeof raw.image !== 'string' || !/^[\w][\w.\-/:@]*$/.test(raw.image)) this.error(`'container.image' must be an image name such as debian:bookworm`, [...p, 'image']);
+      return this.diags.length > before ? undefined : { ...limits, image: raw.image as string };
+    }
+    const file = inRepo(raw.build, 'build');
+    const context = raw.context === undefined ? (file ? path.posix.dirname(file) : undefined) : inRepo(raw.context, 'context');
+    const args = strings(raw.args, 'args');
+    if (this.diags.length > before || !file || !context) return undefined;
+    return { ...limits, build: { file, context, args } };
   }
 
   private bool(v: unknown, p: KeyPath): boolean {
