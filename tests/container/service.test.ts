@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncWithWorkspace } from '../../stages/lib/workspace-sync.js';
 import { md5OfFile } from '../../stages/lib/checksum.js';
 import { REPO } from '../helpers.js';
 import { rawCsv, repoParams, syntheticRaw, tempDir } from '../stages/fixtures.js';
@@ -44,6 +45,7 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(root, 'source.csv'), rawCsv(syntheticRaw(500, 5)));
   const params = { ...quickTrainParams(repoParams()), ingest: { source: 'source.csv', md5: md5OfFile(path.join(root, 'source.csv')) } };
   await runPipeline(root, params as never);
+  await syncWithWorkspace(root); // what `leads registry list` does: the workspace's model goes to Staging
   const base = await nodeDebianImage();
   const t0 = Date.now();
   // The dependency stage keeps a tag, so its layers (the slow part: npm ci) are never dangling and
@@ -55,7 +57,7 @@ beforeAll(async () => {
   buildSeconds = (Date.now() - t0) / 1000;
   if (b.code !== 0) throw new Error(`the service image did not build:\n${b.log.slice(-4000)}`);
   image = tag;
-  host = await startServer(root, ['--quiet']);
+  host = await startServer(root, ['--quiet', '--stage', 'Staging']);
   const run = podman(['run', '-d', '--name', name, '-p', '127.0.0.1::8080', '-v', `${path.join(root, 'registry')}:/app/registry:ro`, image]);
   if (run.code !== 0) throw new Error(`podman run failed: ${run.stderr}`);
   const port = /:(\d+)\s*$/.exec(podman(['port', name, '8080']).stdout.trim())?.[1];
