@@ -8,15 +8,16 @@ import type { Workspace } from '../workspace.js';
 
 export type OutputFormat = TableFormat | 'json';
 
-/** The params files a pipeline reads: every declared one, and params.yaml. */
+/** The params files a pipeline reads: every declared one (in stages and top-level `params:`), and params.yaml. */
 export function paramsFilesOf(ws: Workspace): string[] {
-  const files = new Set<string>([DEFAULT_PARAMS]);
+  const files = new Set<string>([DEFAULT_PARAMS, ...ws.pipeline.paramsFiles]);
   for (const st of ws.pipeline.stages.values()) for (const p of st.params) files.add(p.file);
   return [...files].sort();
 }
 
+/** Stages' metrics outputs and the top-level `metrics:` files (DVCLive's `dvclive/metrics.json`). */
 export function metricsFilesOf(ws: Workspace): string[] {
-  const files = new Set<string>();
+  const files = new Set<string>(ws.pipeline.metricsFiles);
   for (const st of ws.pipeline.stages.values()) for (const o of st.outs) if (o.kind === 'metric') files.add(o.path);
   return [...files].sort();
 }

@@ -23,6 +23,12 @@ export interface Pipeline {
   readonly stages: ReadonlyMap<string, Stage>;
   /** Top-level `plots:` entries (DVC's dvc.yaml allows plots outside stages). */
   readonly plots: readonly { path: string; props: Record<string, unknown> }[];
+  /**
+   * Top-level `params:` and `metrics:` files (what DVCLive writes): read by
+   * `params diff`, `metrics show/diff` and experiments, tracked by no stage.
+   */
+  readonly paramsFiles: readonly string[];
+  readonly metricsFiles: readonly string[];
   readonly params: ParamsFiles;
 }
 
@@ -89,8 +95,27 @@ class PipelineBuilder {
       }
     }
     const plots = this.topPlots(doc.plots);
+    const paramsFiles = this.topFiles(doc.params, 'params');
+    const metricsFiles = this.topFiles(doc.metrics, 'metrics');
     if (this.diags.length) throw new UserError(this.diags);
-    return { root: this.root, stages, plots, params: this.params };
+    return { root: this.root, stages, plots, paramsFiles, metricsFiles, params: this.params };
+  }
+
+  /** Top-level `params:` / `metrics:`: a list of repository paths (DVC allows nothing else there). */
+  private topFiles(raw: unknown, field: 'params' | 'metrics'): string[] {
+    if (raw === undefined || raw === null) return [];
+    if (!Array.isArray(raw)) {
+      this.error(`top-level '${field}' must be a list of file paths`, [field]);
+      return [];
+    }
+    const out: string[] = [];
+    raw.forEach((entry, i) => {
+      if (typeof entry !== 'string' || entry === '') return this.error(`an entry of top-level '${field}' must be a file path`, [field, i]);
+      if (path.isAbsolute(entry) || posixJoin('', entry).startsWith('..')) return this.error(`'${entry}' is outside the repository`, [field, i]);
+      const rp = posixJoin('', entry);
+      if (!out.includes(rp)) out.push(rp);
+    });
+    return out;
   }
 
   private topPlots(raw: unknown): { path: string; props: Record<string, unknown> }[] {
