@@ -25,8 +25,8 @@ export interface OutDecl {
   readonly cache: boolean;
   readonly persist: boolean;
   readonly push: boolean;
-  /** Plot display properties (template, x, y, …) for `plots`. */
-  readonly plot?: Readonly<Record<string, unknown>>;
+  /** Plot display properties (template, x, y, …) for `plots`: one entry per definition (DVC allows a list). */
+  readonly plots?: readonly Readonly<Record<string, unknown>>[];
 }
 
 export interface Stage {

@@ -16,7 +16,8 @@ const STAGE_FIELDS = [
   'frozen', 'always_changed', 'desc', 'meta', 'vars',
 ];
 const OUT_FIELDS = ['cache', 'persist', 'remote', 'push', 'desc', 'checkpoint', 'type', 'labels', 'meta'];
-const PLOT_FIELDS = [...OUT_FIELDS, 'template', 'x', 'y', 'title', 'x_label', 'y_label'];
+const PLOT_PROPS = ['template', 'x', 'y', 'title', 'x_label', 'y_label', 'header'];
+const PLOT_FIELDS = [...OUT_FIELDS, ...PLOT_PROPS];
 
 export interface Pipeline {
   readonly root: string;
@@ -129,10 +130,36 @@ class PipelineBuilder {
       if (typeof entry === 'string') out.push({ path: entry, props: {} });
       else if (isPlainObject(entry) && Object.keys(entry).length === 1) {
         const [k, v] = Object.entries(entry)[0]!;
-        out.push({ path: k, props: isPlainObject(v) ? v : {} });
-      } else this.error(`a plots entry must be a path or {path: {options}}`, ['plots', i]);
+        if (v !== null && !isPlainObject(v)) return this.error(`options of plot '${k}' must be a mapping`, ['plots', i, k]);
+        const props = (v ?? {}) as Record<string, unknown>;
+        this.checkFields(props, PLOT_PROPS, ['plots', i, k], `plot '${k}'`);
+        this.checkPlotProps(props, ['plots', i, k], k, true);
+        out.push({ path: k, props });
+      } else this.error(`a plots entry must be a path or {id: {options}}`, ['plots', i]);
     });
     return out;
+  }
+
+  /**
+   * Shapes DVC accepts: x a field (or, top-level, {file: field}); y a field, a
+   * list of fields, or (top-level) {file: field | [fields]}; header a boolean;
+   * template, title and labels strings.
+   */
+  private checkPlotProps(props: Record<string, unknown>, p: KeyPath, id: string, topLevel: boolean): void {
+    const field = (v: unknown) => typeof v === 'string' && v !== '';
+    const fields = (v: unknown) => field(v) || (Array.isArray(v) && v.length > 0 && v.every(field));
+    for (const k of ['template', 'title', 'x_label', 'y_label']) {
+      if (props[k] !== undefined && typeof props[k] !== 'string') this.error(`'${k}' of plot '${id}' must be a string`, [...p, k]);
+    }
+    if (props.header !== undefined && typeof props.header !== 'boolean') this.error(`'header' of plot '${id}' must be true or false`, [...p, 'header']);
+    const { x, y } = props;
+    const byFile = (v: unknown, ok: (f: unknown) => boolean) => topLevel && isPlainObject(v) && Object.keys(v).length > 0 && Object.values(v).every(ok);
+    if (x !== undefined && !field(x) && !byFile(x, field)) {
+      this.error(`'x' of plot '${id}' must be a field name${topLevel ? ' or a mapping {file: field}' : ''}`, [...p, 'x']);
+    }
+    if (y !== undefined && !fields(y) && !byFile(y, fields)) {
+      this.error(`'y' of plot '${id}' must be a field name or a list of them${topLevel ? ', or a mapping {file: field or [fields]}' : ''}`, [...p, 'y']);
+    }
   }
 
   /** params.yaml first (tracked), then top-level vars in order (files tracked, inline dicts not). */
@@ -344,13 +371,21 @@ class PipelineBuilder {
     raw.forEach((entry, i) => {
       let rawPath: string;
       let opts: Record<string, unknown> = {};
+      let variants: Record<string, unknown>[] = [];
       if (typeof entry === 'string') rawPath = entry;
       else if (isPlainObject(entry) && Object.keys(entry).length === 1) {
         const [k, v] = Object.entries(entry)[0]!;
         rawPath = k;
-        if (v !== null && !isPlainObject(v)) return this.error(`options of '${k}' must be a mapping`, [...p, i, k]);
-        opts = (v ?? {}) as Record<string, unknown>;
-        this.checkFields(opts, kind === 'plot' ? PLOT_FIELDS : OUT_FIELDS, [...p, i, k], `${field} entry '${k}'`);
+        // A plot may carry a list of definitions (several views of one file), as DVC allows.
+        if (kind === 'plot' && Array.isArray(v) && v.length > 0 && v.every(isPlainObject)) variants = v as Record<string, unknown>[];
+        else if (v !== null && !isPlainObject(v)) return this.error(`options of '${k}' must be a mapping`, [...p, i, k]);
+        else variants = [(v ?? {}) as Record<string, unknown>];
+        opts = variants[0]!;
+        variants.forEach((o, j) => {
+          const at = variants.length > 1 || Array.isArray(v) ? [...p, i, k, j] : [...p, i, k];
+          this.checkFields(o, kind === 'plot' ? PLOT_FIELDS : OUT_FIELDS, at, `${field} entry '${k}'`);
+          if (kind === 'plot') this.checkPlotProps(o, at, k, false);
+        });
       } else return this.error(`an entry of '${field}' must be a path or {path: {options}}`, [...p, i]);
       if (rawPath === '' || isGlob(rawPath)) return this.error(`'${rawPath}' is not a valid output path (no globs)`, [...p, i]);
       if (path.isAbsolute(rawPath) || posixJoin(wdir, rawPath).startsWith('..')) {
@@ -363,14 +398,14 @@ class PipelineBuilder {
       for (const b of ['cache', 'persist', 'push'] as const) {
         if (opts[b] !== undefined && typeof opts[b] !== 'boolean') this.error(`'${b}' must be true or false`, [...p, i]);
       }
-      const plot = kind === 'plot' ? pick(opts, ['template', 'x', 'y', 'title', 'x_label', 'y_label']) : undefined;
+      const plots = kind === 'plot' ? (variants.length ? variants : [{}]).map((o) => pick(o, PLOT_PROPS)) : undefined;
       outs.push({
         path: rp,
         kind,
         cache: opts.cache !== false,
         persist: opts.persist === true,
         push: opts.push !== false,
-        ...(plot ? { plot } : {}),
+        ...(plots ? { plots } : {}),
       });
     });
     return outs;
