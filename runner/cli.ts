@@ -36,6 +36,7 @@ Commands:
   plots show [targets…]          render the declared plots into one HTML report (-o DIR, --json)
   plots diff [REV…] [--exp NAME …] [-t target …]
                        overlay plots of git revisions, 'workspace' and experiments
+  add PATH…            track data no stage makes: PATH.dvc pointer, cache, .gitignore entry
   checkout [targets…]  put outputs back as pipeline.lock records them, from the cache
       -f, --force          also overwrite outputs whose changes are not in the cache
   gc                   list cache objects nothing uses any more (dry run); -f removes them
@@ -246,6 +247,12 @@ const commands: Record<string, Handler> = {
       outDir: v.out as string | undefined,
       json: !!v.json,
     });
+  },
+  async add(io, argv) {
+    const { values: v, positionals } = parse(argv, {});
+    if (v.help) return help(io);
+    const { addCommand } = await import('./commands/add.js');
+    return addCommand(io, { paths: positionals });
   },
   async checkout(io, argv) {
     const { values: v, positionals } = parse(argv, { force: { type: 'boolean', short: 'f' }, json: { type: 'boolean' } });

@@ -9,6 +9,7 @@ import type { Reporter, StageResult } from './reporter.js';
 import { writeFileAtomic } from './fs-util.js';
 import { UserError } from './errors.js';
 import { recordDurations } from './durations.js';
+import { pointerFor } from './tracked.js';
 
 export interface ReproOptions {
   readonly targets: readonly string[];
@@ -170,7 +171,10 @@ export class Executor {
     }
     const missing = inputs.deps.find((d) => d.state.kind === 'missing');
     if (missing) {
-      const allowed = this.allowedMissing.has(missing.path) ? ' (--allow-missing left it out; pull it or repro without --allow-missing)' : '';
+      const pointer = pointerFor(this.ws.root, missing.path);
+      const allowed = this.allowedMissing.has(missing.path)
+        ? ' (--allow-missing left it out; pull it or repro without --allow-missing)'
+        : pointer ? ` (it is tracked by ${pointer}: 'lockstep pull ${pointer}' brings it)` : '';
       this.fail(stage, reasons, `dep '${missing.path}' does not exist${allowed}`, 0);
       return;
     }

@@ -4,6 +4,7 @@ import { UserError, didYouMean, type Diagnostic } from './errors.js';
 import { isWithin } from './paths.js';
 import type { Stage } from './stage.js';
 import type { Pipeline } from './config/pipeline.js';
+import { pointerFor } from './tracked.js';
 
 /**
  * The stage DAG: an edge A → B when B depends on a path A produces (the same
@@ -52,7 +53,8 @@ export class Graph {
         if (found.some((f) => f.stage === st.name)) {
           diags.push({ message: `stage '${st.name}' depends on its own output '${d.path}'`, location: st.location });
         }
-        if (opts.checkDeps && found.length === 0 && !d.glob && !fs.existsSync(path.resolve(p.root, d.path))) {
+        // Data tracked by a .dvc pointer but not pulled yet is a missing input (status says so), not a mistake.
+        if (opts.checkDeps && found.length === 0 && !d.glob && !fs.existsSync(path.resolve(p.root, d.path)) && !pointerFor(p.root, d.path)) {
           diags.push({
             message: `dep '${d.path}' of stage '${st.name}' does not exist and no stage produces it`,
             location: st.location,

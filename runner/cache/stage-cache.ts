@@ -7,6 +7,7 @@ import type { CacheHooks, Restored } from '../executor.js';
 import { checkoutOut, missingObjects, unshareLinks } from './checkout.js';
 import type { LinkType, ObjectStore } from './object-store.js';
 import type { RunCache } from './run-cache.js';
+import { ensureGitIgnored } from '../gitignore.js';
 
 /** Brings objects and run-cache entries from a remote on demand (repro --pull). */
 export interface Fetcher {
@@ -64,6 +65,8 @@ export class StageCache implements CacheHooks {
 
   async saved(stage: Stage, fp: string | undefined, outs: readonly Observed[], log: string): Promise<void> {
     for (const o of outs) await this.save(o);
+    // Cached outputs stay out of git as DVC keeps them: a `/name` line in the .gitignore beside them.
+    ensureGitIgnored(this.root, stage.outs.filter((o) => o.cache).map((o) => o.path));
     // Uncached outs (metrics kept in git) are stored too, so a run-cache hit can restore everything the stage made.
     if (fp && this.useRunCache && outs.length > 0 && !stage.alwaysChanged) {
       this.runs.record(stage.name, fp, outs.map((o) => toLocked(o)!), log);

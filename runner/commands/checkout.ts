@@ -4,6 +4,8 @@ import { RepoLock } from '../repo-lock.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { checkoutOut, missingObjects } from '../cache/checkout.js';
 import type { LockedPath } from '../lockfile.js';
+import { findPointers } from '../tracked.js';
+import { isWithin } from '../paths.js';
 import type { Io } from '../cli-io.js';
 
 export type CheckoutOutcome = 'unchanged' | 'restored' | 'missing' | 'refused';
@@ -15,10 +17,28 @@ export interface CheckoutItem {
   readonly detail?: string;
 }
 
-/** The cached outputs recorded in pipeline.lock for the selected stages (uncached ones live in git). */
-export function lockedOuts(ws: Workspace, targets: readonly string[]): { stage: string; out: LockedPath }[] {
-  const names = targets.length ? new Set(ws.graph.resolveTargets(targets, ws.root)) : undefined;
+/**
+ * The cached outputs recorded in pipeline.lock for the selected stages (uncached
+ * ones live in git), and the data tracked by `.dvc` pointer files (their `stage`
+ * is the pointer file). A target names a stage, an output, a pointer file or
+ * the data it tracks.
+ */
+export function lockedOuts(ws: Workspace, targets: readonly string[], withPointers = true): { stage: string; out: LockedPath }[] {
+  const pointers = withPointers ? findPointers(ws.root) : [];
+  const byPointer = new Set<string>();
+  const stageTargets = targets.filter((t) => {
+    const rel = path.relative(ws.root, path.resolve(t)).split(path.sep).join('/');
+    const p = pointers.find((f) => f.file === rel || f.outs.some((o) => isWithin(rel, o.path) || isWithin(o.path, rel)));
+    if (p) byPointer.add(p.file);
+    return !p;
+  });
+  const names = targets.length ? new Set(ws.graph.resolveTargets(stageTargets, ws.root)) : undefined;
   const list: { stage: string; out: LockedPath }[] = [];
+  for (const p of pointers) {
+    if (targets.length && !byPointer.has(p.file)) continue;
+    // md5 pointers are a DVC cache's: 'lockstep add' moves such data into ours.
+    for (const o of p.outs) if (o.algo === 'xxh64') list.push({ stage: p.file, out: { path: o.path, hash: o.hash, size: o.size ?? 0, ...(o.nfiles !== undefined ? { nfiles: o.nfiles } : {}) } });
+  }
   for (const name of ws.graph.order) {
     if (names && !names.has(name)) continue;
     const entry = ws.lock.get(name);
@@ -37,9 +57,9 @@ export function lockedOuts(ws: Workspace, targets: readonly string[]): { stage: 
  * content is not in the cache holds work that would be lost: it is left alone
  * unless `force`.
  */
-export async function checkoutOutputs(ws: Workspace, cache: LocalCache, targets: readonly string[], force: boolean): Promise<CheckoutItem[]> {
+export async function checkoutOutputs(ws: Workspace, cache: LocalCache, targets: readonly string[], force: boolean, withPointers = true): Promise<CheckoutItem[]> {
   const items: CheckoutItem[] = [];
-  for (const { stage, out } of lockedOuts(ws, targets)) {
+  for (const { stage, out } of lockedOuts(ws, targets, withPointers)) {
     const abs = path.join(ws.root, out.path);
     const now = await ws.hasher.hashPath(abs);
     if (now.kind !== 'missing' && now.hash === out.hash) {
@@ -78,7 +98,7 @@ export async function checkoutCommand(io: Io, args: { targets: string[]; force: 
     } else {
       for (const i of items) {
         if (i.outcome === 'restored') io.out(`↺ ${i.path}: restored from the cache`);
-        else if (i.outcome === 'missing') io.err(`✗ ${i.path}: ${i.detail}; run 'lockstep pull' or 'lockstep repro ${i.stage}'`);
+        else if (i.outcome === 'missing') io.err(`✗ ${i.path}: ${i.detail}; run ${i.stage.endsWith('.dvc') ? `'lockstep pull ${i.stage}'` : `'lockstep pull' or 'lockstep repro ${i.stage}'`}`);
         else if (i.outcome === 'refused') io.err(`✗ ${i.path}: ${i.detail}; rerun with --force to discard them`);
       }
       const n = (o: CheckoutOutcome) => items.filter((i) => i.outcome === o).length;

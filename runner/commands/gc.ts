@@ -7,6 +7,7 @@ import { Lockfile, LOCK_FILE, type LockEntry } from '../lockfile.js';
 import { ExpStore } from '../exp/store.js';
 import { gitRevisions, gitShow } from '../git.js';
 import { UserError } from '../errors.js';
+import { findPointers } from '../tracked.js';
 import type { Io } from '../cli-io.js';
 
 export interface GcScope {
@@ -49,6 +50,8 @@ export async function planGc(root: string, stateDir: string, lock: Lockfile, cac
   for (const e of liveEntries(root, stateDir, lock, scope)) {
     for (const o of e.outs) for (const h of await objectsOf(cache.store, o)) keep.add(h);
   }
+  // Data tracked by the workspace's .dvc pointer files ('lockstep add') is live too.
+  for (const p of findPointers(root)) for (const o of p.outs) if (o.algo === 'xxh64') for (const h of await objectsOf(cache.store, o)) keep.add(h);
   const objects = cache.store.list().filter((h) => !keep.has(h)).map((hash) => ({ hash, size: cache.store.size(hash) }));
   const gone = new Set(objects.map((o) => o.hash));
   const runEntries: string[] = [];

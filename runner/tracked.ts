@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { UserError } from './errors.js';
+import { YamlSource } from './config/yaml-source.js';
+import { isPlainObject } from './config/pipeline.js';
+import { isContentHash } from './cache/layout.js';
+import { writeFileAtomic } from './fs-util.js';
+
+/**
+ * Data tracked outside the pipeline, as `dvc add` does it: a small YAML
+ * pointer file `PATH.dvc` beside the data names its content hash; the data
+ * itself lives in the cache and on remotes, never in git.
+ *
+ *   outs:
+ *     - xxh64: 5a4e2b1ff3e5895c      (DVC's own files say `md5:`; both are read)
+ *       size: 14445097
+ *       hash: xxh64
+ *       path: data.xml               (relative to the .dvc file's folder)
+ */
+export const POINTER_EXT = '.dvc';
+
+export type HashAlgo = 'xxh64' | 'md5';
+
+export interface TrackedOut {
+  /** Repo-relative path of the data. */
+  readonly path: string;
+  readonly algo: HashAlgo;
+  /** xxh64 (our cache's key) or md5 (a DVC repository's), `.dir` suffixed for a folder. */
+  readonly hash: string;
+  readonly size?: number;
+  readonly nfiles?: number;
+}
+
+export interface PointerFile {
+  /** Repo-relative path of the `.dvc` file. */
+  readonly file: string;
+  readonly outs: readonly TrackedOut[];
+}
+
+const MD5 = /^[0-9a-f]{32}(\.dir)?$/;
+
+export function parsePointer(rel: string, text: string): PointerFile {
+  const src = YamlSource.parse(rel, text);
+  const doc = src.toJS();
+  const bad = (message: string, at: (string | number)[] = []): UserError => new UserError({ message: `${message} (in ${rel})`, location: src.locate(at), hint: `a ${POINTER_EXT} file is 'outs: [{xxh64 or md5: HASH, path: NAME}]', as 'lockstep add' writes it` });
+  if (!isPlainObject(doc) || !Array.isArray(doc.outs) || doc.outs.length === 0) throw bad(`a ${POINTER_EXT} file needs a non-empty 'outs' list`);
+  if (doc.deps !== undefined) throw bad(`'deps' in a ${POINTER_EXT} file (imports, import-url) is not supported by Lockstep`, ['deps']);
+  const base = path.posix.join(path.posix.dirname(rel), typeof doc.wdir === 'string' ? doc.wdir : '.');
+  const outs = doc.outs.map((o, i): TrackedOut => {
+    if (!isPlainObject(o) || typeof o.path !== 'string' || o.path === '') throw bad(`outs entry ${i + 1} has no 'path'`, ['outs', i]);
+    const p = path.posix.normalize(path.posix.join(base, o.path));
+    if (p.startsWith('..') || path.isAbsolute(o.path)) throw bad(`'${o.path}' is outside the repository`, ['outs', i, 'path']);
+    let algo: HashAlgo;
+    let hash: unknown;
+    if (o.xxh64 !== undefined) [algo, hash] = ['xxh64', o.xxh64];
+    else if (o.md5 !== undefined) [algo, hash] = ['md5', o.md5];
+    else throw bad(`outs entry '${o.path}' names no hash (xxh64 or md5)`, ['outs', i]);
+    if (o.hash !== undefined && o.hash !== algo) throw bad(`outs entry '${o.path}' says 'hash: ${String(o.hash)}' but gives ${algo}`, ['outs', i, 'hash']);
+    if (typeof hash !== 'string' || !(algo === 'md5' ? MD5.test(hash) : isContentHash(hash))) throw bad(`'${String(hash)}' is not a valid ${algo} hash`, ['outs', i, algo]);
+    return { path: p, algo, hash, ...(typeof o.size === 'number' ? { size: o.size } : {}), ...(typeof o.nfiles === 'number' ? { nfiles: o.nfiles } : {}) };
+  });
+  return { file: rel, outs };
+}
+
+export function readPointer(root: string, rel: string): PointerFile {
+  return parsePointer(rel, fs.readFileSync(path.join(root, rel), 'utf8'));
+}
+
+const SKIP = new Set(['.git', '.lockstep', '.dvc', 'node_modules']);
+
+/** Every `.dvc` pointer file in the repository (skipping git's, our own and node_modules' folders). */
+export function findPointers(root: string): PointerFile[] {
+  const out: PointerFile[] = [];
+  const walk = (dir: string, rel: string) => {
+    let ents: fs.Dirent[];
+    try {
+      ents = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of ents) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        if (!SKIP.has(e.name)) walk(path.join(dir, e.name), r);
+      } else if (e.isFile() && e.name.endsWith(POINTER_EXT) && e.name !== POINTER_EXT) out.push(readPointer(root, r));
+    }
+  };
+  walk(root, '');
+  return out.sort((a, b) => (a.file < b.file ? -1 : 1));
+}
+
+/** The pointer file that tracks `rel` (the path itself or a folder holding it), when there is one. Cheap: no walk. */
+export function pointerFor(root: string, rel: string): string | undefined {
+  for (let p = rel; p && p !== '.' && !p.startsWith('..'); p = path.posix.dirname(p)) {
+    if (fs.existsSync(path.join(root, p + POINTER_EXT))) return p + POINTER_EXT;
+  }
+  return undefined;
+}
+
+/**
+ * Write (or rewrite) the pointer file for `rel`. Fields we do not manage
+ * (desc, meta, DVC's remote/push options) are kept when it already exists.
+ */
+export function writePointer(root: string, rel: string, out: { hash: string; size: number; nfiles?: number }): string {
+  const file = rel + POINTER_EXT;
+  const abs = path.join(root, file);
+  let doc: Record<string, unknown> = {};
+  let keep: Record<string, unknown> = {};
+  if (fs.existsSync(abs)) {
+    const old = YAML.parse(fs.readFileSync(abs, 'utf8')) as unknown;
+    if (isPlainObject(old)) {
+      doc = old;
+      const first = Array.isArray(old.outs) && isPlainObject(old.outs[0]) ? old.outs[0] : {};
+      const { md5: _m, xxh64: _x, hash: _h, size: _s, nfiles: _n, path: _p, ...rest } = first as Record<string, unknown>;
+      keep = rest;
+    }
+  }
+  const entry = { xxh64: out.hash, size: out.size, ...(out.nfiles !== undefined ? { nfiles: out.nfiles } : {}), hash: 'xxh64', path: path.posix.basename(rel), ...keep };
+  writeFileAtomic(abs, YAML.stringify({ ...doc, outs: [entry] }, { lineWidth: 0 }));
+  return file;
+}

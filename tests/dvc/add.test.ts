@@ -1,0 +1,167 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execSync } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import YAML from 'yaml';
+import { TempRepo, filesUnder } from '../helpers.js';
+
+let repo: TempRepo;
+const extra: string[] = [];
+afterEach(() => {
+  repo?.cleanup();
+  for (const d of extra.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const XML = '<posts>' + Array.from({ length: 200 }, (_, i) => `<row id="${i}" body="post ${i}"/>`).join('') + '</posts>\n';
+
+// example-get-started's shape: raw data tracked by data/data.xml.dvc, a pipeline that depends on it.
+const PIPELINE = `stages:
+  prepare:
+    cmd: node prepare.js
+    deps: [data/data.xml, prepare.js]
+    outs: [data/prepared]
+`;
+
+const PREPARE = `const fs = require('fs');
+const s = fs.readFileSync('data/data.xml', 'utf8');
+fs.mkdirSync('data/prepared', { recursive: true });
+fs.writeFileSync('data/prepared/rows.txt', String(s.split('<row').length - 1));
+`;
+
+function git(dir: string, cmd: string): string {
+  return execSync(cmd, { cwd: dir, encoding: 'utf8' });
+}
+
+function gitRepo(files: Record<string, string> = {}): TempRepo {
+  const r = new TempRepo({ 'pipeline.yaml': PIPELINE, 'data/data.xml': XML, 'prepare.js': PREPARE, ...files });
+  git(r.dir, 'git init -q && git config user.email t@t && git config user.name t');
+  return r;
+}
+
+function tmpDir(): string {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-add-'));
+  extra.push(d);
+  return d;
+}
+
+describe('lockstep add', () => {
+  it('writes PATH.dvc and a .gitignore entry beside the data, so git add -A commits the pointer, not the data', async () => {
+    repo = gitRepo({ 'images/a.png': 'A', 'images/sub/b.png': 'BB' });
+    const r = await repo.run(['add', 'data/data.xml', 'images']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^added data\/data\.xml: data\/data\.xml\.dvc \(xxh64 [0-9a-f]{16}\)$/m);
+    expect(r.stdout).toMatch(/^added images \(2 files\): images\.dvc/m);
+    expect(r.stdout).toContain('git add data/data.xml.dvc images.dvc data/.gitignore .gitignore');
+    const ptr = YAML.parse(repo.read('data/data.xml.dvc')) as { outs: Record<string, unknown>[] };
+    expect(ptr.outs).toEqual([{ xxh64: expect.stringMatching(/^[0-9a-f]{16}$/), size: XML.length, hash: 'xxh64', path: 'data.xml' }]);
+    expect((YAML.parse(repo.read('images.dvc')) as { outs: Record<string, unknown>[] }).outs[0]).toMatchObject({ xxh64: expect.stringMatching(/\.dir$/), size: 3, nfiles: 2, path: 'images' });
+    expect(repo.read('data/.gitignore')).toBe('/data.xml\n');
+    expect(repo.read('.gitignore')).toBe('/images\n');
+    git(repo.dir, 'git add -A');
+    const staged = git(repo.dir, 'git diff --cached --name-only').split('\n').filter(Boolean).sort();
+    expect(staged).toEqual(['.gitignore', '.lockstep/.gitignore', 'data/.gitignore', 'data/data.xml.dvc', 'images.dvc', 'pipeline.yaml', 'prepare.js']);
+    // the content is in the cache
+    expect(filesUnder(repo.path('.lockstep/cache/files')).length).toBe(4); // xml, 2 images, 1 manifest
+
+    // adding again after an edit updates the pointer and never repeats the .gitignore line
+    repo.write({ 'data/data.xml': XML + '<!-- v2 -->\n' });
+    expect((await repo.run(['add', 'data/data.xml'])).code).toBe(0);
+    expect(repo.read('data/.gitignore')).toBe('/data.xml\n');
+    expect((YAML.parse(repo.read('data/data.xml.dvc')) as { outs: { size: number }[] }).outs[0]!.size).toBe(XML.length + 12);
+  });
+
+  it('an output is ignored once, where DVC puts it, and not at all when a rule of the repository already ignores it', async () => {
+    repo = gitRepo({ '.gitignore': '*.bin\n', 'pipeline.yaml': PIPELINE + `  pack:\n    cmd: cp data/data.xml model.bin && cp data/data.xml models/m.txt\n    deps: [data/data.xml]\n    outs: [model.bin, models/m.txt]\n  report:\n    cmd: echo 1 > report.txt\n    outs: [{report.txt: {cache: false}}]\n`, 'models/.keep': '' });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    expect(repo.read('data/.gitignore')).toBe('/prepared\n');
+    expect(repo.read('models/.gitignore')).toBe('/m.txt\n');
+    expect(repo.read('.gitignore')).toBe('*.bin\n'); // model.bin: already ignored by the user's rule
+    expect((await repo.run(['repro', '-f'])).code).toBe(0);
+    expect(repo.read('data/.gitignore')).toBe('/prepared\n');
+    git(repo.dir, 'git add -A');
+    const staged = git(repo.dir, 'git diff --cached --name-only');
+    expect(staged).not.toMatch(/model\.bin|m\.txt|prepared\//);
+    expect(staged).toContain('report.txt'); // cache: false outputs belong in git
+  });
+
+  it('push to a folder remote; a fresh clone pulls the added data back; gc keeps it', async () => {
+    repo = gitRepo();
+    const remote = tmpDir();
+    expect((await repo.run(['remote', 'add', 'store', remote, '--default'])).code).toBe(0);
+    expect((await repo.run(['add', 'data/data.xml'])).code).toBe(0);
+    expect((await repo.run(['repro'])).code).toBe(0);
+    // gc -f keeps what the pointer names (xml) besides the stage's output (manifest + rows.txt)
+    const gc = await repo.run(['gc', '-f', '--json']);
+    expect(JSON.parse(gc.stdout)).toMatchObject({ removed: true, objects: 0, kept: 3 });
+    const push = await repo.run(['push']);
+    expect(push.code, push.stderr).toBe(0);
+    expect(push.stdout).toMatch(/pushed [3-9] objects/);
+    git(repo.dir, 'git add -A && git commit -qm data');
+
+    const clone = path.join(tmpDir(), 'clone');
+    git(path.dirname(clone), `git clone -q ${repo.dir} clone`);
+    expect(fs.existsSync(path.join(clone, 'data/data.xml'))).toBe(false);
+    const c = new TempRepo();
+    fs.rmSync(c.dir, { recursive: true });
+    const st = await c.run(['status'], { cwd: clone });
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toContain('prepare:\n    dep missing: data/data.xml');
+    expect(st.stdout).toContain('data/data.xml.dvc:\n    not in workspace: data/data.xml (lockstep pull data/data.xml.dvc)');
+    const repro = await c.run(['repro'], { cwd: clone });
+    expect(repro.code).toBe(1);
+    expect(repro.stdout + repro.stderr).toContain("dep 'data/data.xml' does not exist (it is tracked by data/data.xml.dvc: 'lockstep pull data/data.xml.dvc' brings it)");
+    const pull = await c.run(['pull', 'data/data.xml.dvc'], { cwd: clone });
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.stdout).toContain('↺ data/data.xml: restored');
+    expect(fs.readFileSync(path.join(clone, 'data/data.xml'), 'utf8')).toBe(XML);
+    expect(fs.existsSync(path.join(clone, 'data/prepared'))).toBe(false); // only the target
+    const all = await c.run(['pull'], { cwd: clone });
+    expect(all.code, all.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(clone, 'data/prepared/rows.txt'), 'utf8')).toBe('200');
+    expect((await c.run(['status'], { cwd: clone })).stdout).toBe('Pipeline is up to date.');
+  });
+
+  it("reads a DVC repository's md5 .dvc file: status compares md5; add moves it to our cache and keeps its other fields", async () => {
+    const md5 = crypto.createHash('md5').update(XML).digest('hex');
+    repo = gitRepo({ 'data/data.xml.dvc': `outs:\n- md5: ${md5}\n  size: ${XML.length}\n  hash: md5\n  path: data.xml\n  desc: StackOverflow posts\n`, 'data/.gitignore': '/data.xml\n' });
+    let st = await repo.run(['status']);
+    expect(st.code, st.stderr).toBe(0);
+    expect(st.stdout).toBe('prepare:\n    never run');
+    repo.write({ 'data/data.xml': XML.replace('post 1"', 'post one"') });
+    st = await repo.run(['status']);
+    expect(st.stdout).toContain('data/data.xml.dvc:\n    modified: data/data.xml (lockstep add data/data.xml records it)');
+    repo.rm('data/data.xml');
+    st = await repo.run(['status', '--json']);
+    expect(JSON.parse(st.stdout).tracked).toEqual([{ file: 'data/data.xml.dvc', path: 'data/data.xml', state: 'not in workspace' }]);
+
+    repo.write({ 'data/data.xml': XML });
+    expect((await repo.run(['add', 'data/data.xml'])).code).toBe(0);
+    const out = (YAML.parse(repo.read('data/data.xml.dvc')) as { outs: Record<string, unknown>[] }).outs[0]!;
+    expect(out).toEqual({ xxh64: expect.stringMatching(/^[0-9a-f]{16}$/), size: XML.length, hash: 'xxh64', path: 'data.xml', desc: 'StackOverflow posts' });
+    expect(repo.read('data/.gitignore')).toBe('/data.xml\n');
+  });
+
+  it('refuses bad input by name: a stage output, a missing path, a git-tracked file, a malformed pointer', async () => {
+    repo = gitRepo({ 'notes.txt': 'x' });
+    await repo.run(['repro']);
+    let r = await repo.run(['add', 'data/prepared']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error: 'data/prepared' overlaps output 'data/prepared' of stage 'prepare', which pipeline.lock already tracks");
+    r = await repo.run(['add', 'data/nope.csv']);
+    expect(r.stderr).toContain("error: 'data/nope.csv' does not exist");
+    git(repo.dir, 'git add notes.txt');
+    r = await repo.run(['add', 'notes.txt']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error: 'notes.txt' is tracked by git; it cannot also be cached data");
+    r = await repo.run(['add']);
+    expect(r.stderr).toContain('error: add needs the paths');
+    expect(repo.exists('notes.txt.dvc')).toBe(false);
+    repo.write({ 'raw.csv.dvc': 'outs:\n- md5: nothex\n  path: raw.csv\n' });
+    r = await repo.run(['status']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^raw\.csv\.dvc:2:8: error: 'nothex' is not a valid md5 hash \(in raw\.csv\.dvc\)/m);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+  });
+});
