@@ -40,6 +40,8 @@ export interface CacheHooks {
   restore(stage: Stage, fp: string, lockEntry: LockEntry | undefined): Promise<Restored | undefined>;
   beforeRun(stage: Stage): Promise<void>;
   saved(stage: Stage, fp: string | undefined, outs: readonly Observed[], log: string): Promise<void>;
+  /** Fetch a running stage's external deps into the cache; the environment that tells the stage where they are. */
+  external?(stage: Stage, inputs: Inputs): Promise<Record<string, string>>;
 }
 
 /** How often, at most, pipeline.lock is rewritten during a run (always at the end too). */
@@ -207,6 +209,7 @@ export class Executor {
         fs.mkdirSync(path.dirname(abs), { recursive: true });
       }
       await this.cache?.beforeRun(stage);
+      const env = stage.deps.some((d) => d.external) && this.cache?.external ? await this.cache.external(stage, inputs) : undefined;
       // Loaded on first use: a no-op run never pays for the process machinery.
       const { runStage } = await import('./process.js');
       const result = await runStage(stage, {
@@ -214,6 +217,7 @@ export class Executor {
         stateDir: this.ws.stateDir,
         params: this.ws.pipeline.params,
         onHostTaken: () => this.onModuleStarted(),
+        ...(env ? { env } : {}),
         onLine: (line, stream) => {
           log += line + '\n';
           this.reporter.line(stage.name, line, stream);

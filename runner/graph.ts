@@ -46,6 +46,7 @@ export class Graph {
     for (const st of p.stages.values()) {
       const ups = new Set<string>();
       for (const d of st.deps) {
+        if (d.external) continue; // a URL: no stage makes it, and it is checked when observed
         const found = d.glob
           ? producers.filter((x) => globBase(d.path) !== '' && (isWithin(globBase(d.path), x.path) || isWithin(x.path, globBase(d.path))))
           : producers.filter((x) => isWithin(x.path, d.path) || isWithin(d.path, x.path));

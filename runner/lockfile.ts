@@ -16,6 +16,8 @@ export interface LockedPath {
   readonly size: number;
   /** Present for directories (and glob deps). */
   readonly nfiles?: number;
+  /** For an external dep: the server's version id (ETag, S3 version) that `hash` stands for. */
+  readonly etag?: string;
 }
 
 export type LockedParams = Readonly<Record<string, Readonly<Record<string, ParamValue>>>>;
@@ -98,7 +100,7 @@ function lockDocument(stages: ReadonlyMap<string, LockEntry>, order: readonly st
 }
 
 function lockedPathYaml(p: LockedPath): Record<string, unknown> {
-  return { path: p.path, xxh64: p.hash, size: p.size, ...(p.nfiles !== undefined ? { nfiles: p.nfiles } : {}) };
+  return { path: p.path, xxh64: p.hash, size: p.size, ...(p.nfiles !== undefined ? { nfiles: p.nfiles } : {}), ...(p.etag !== undefined ? { etag: p.etag } : {}) };
 }
 
 function corrupt(why: string): UserError {
@@ -118,7 +120,7 @@ function parseEntry(name: string, e: unknown): LockEntry {
       if (!isPlainObject(x) || typeof x.path !== 'string' || typeof x.xxh64 !== 'string' || typeof x.size !== 'number') {
         throw corrupt(`an entry in ${what} of stage '${name}' lacks path, xxh64 or size`);
       }
-      return { path: x.path, hash: x.xxh64, size: x.size, ...(typeof x.nfiles === 'number' ? { nfiles: x.nfiles } : {}) };
+      return { path: x.path, hash: x.xxh64, size: x.size, ...(typeof x.nfiles === 'number' ? { nfiles: x.nfiles } : {}), ...(typeof x.etag === 'string' ? { etag: x.etag } : {}) };
     });
   };
   const params = e.params ?? {};

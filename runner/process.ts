@@ -20,6 +20,8 @@ export interface RunOptions {
   readonly onLine: (line: string, stream: 'stdout' | 'stderr') => void;
   /** A module stage took the pre-started host (the caller may start the next one). */
   readonly onHostTaken?: () => void;
+  /** More environment for the stage (where its external deps were fetched to). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 // Beside this file: module-host.mjs in the bundle, module-host.js in plain tsc output.
@@ -88,7 +90,7 @@ function takeWarmHost(): ChildProcess | undefined {
 
 export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResult> {
   const cwd = path.join(opts.root, stage.wdir);
-  const env = { LOCKSTEP_STAGE: stage.name, LOCKSTEP_ROOT: opts.root };
+  const env = { ...opts.env, LOCKSTEP_STAGE: stage.name, LOCKSTEP_ROOT: opts.root };
   if (stage.command.kind === 'shell') {
     // execa is loaded only when a shell stage runs; module-only runs skip its start-up cost.
     const { execa } = await import('execa');

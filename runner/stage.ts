@@ -9,6 +9,8 @@ export interface DepDecl {
   /** Repo-relative POSIX path (may start with `../` for deps outside the repository). */
   readonly path: string;
   readonly glob: boolean;
+  /** An `https://…` or `s3://…` URL, checked by the server's version id (ETag) rather than read. */
+  readonly external?: boolean;
 }
 
 /** Params a stage reads from one file; `'all'` tracks every top-level key of the file. */

@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Stage } from '../stage.js';
 import type { LockEntry, LockedPath } from '../lockfile.js';
 import type { TreeHasher } from '../hash/tree.js';
-import { lockFingerprint, toLocked, type Observed } from '../observe.js';
+import { lockFingerprint, toLocked, type Inputs, type Observed } from '../observe.js';
 import type { CacheHooks, Restored } from '../executor.js';
 import { checkoutOut, missingObjects, unshareLinks } from './checkout.js';
 import type { LinkType, ObjectStore } from './object-store.js';
@@ -56,6 +56,22 @@ export class StageCache implements CacheHooks {
       return { outs: [...c.outs], log: c.log, from: c.from };
     }
     return undefined;
+  }
+
+  /**
+   * Download the stage's external deps (the versions its inputs were checked at) into the cache, and
+   * tell the stage where they are: LOCKSTEP_EXTERNAL_DEPS (JSON, URL → file), and LOCKSTEP_EXTERNAL_DEP
+   * when there is just one.
+   */
+  async external(stage: Stage, inputs: Inputs): Promise<Record<string, string>> {
+    const { fetchExternal } = await import('../external.js');
+    const files: Record<string, string> = {};
+    for (const d of inputs.deps) {
+      if (!stage.deps.find((x) => x.path === d.path)?.external || d.state.kind !== 'file' || !d.state.etag) continue;
+      files[d.path] = await fetchExternal(d.path, d.state.etag, this.store, this.store.dir);
+    }
+    const list = Object.values(files);
+    return { LOCKSTEP_EXTERNAL_DEPS: JSON.stringify(files), ...(list.length === 1 ? { LOCKSTEP_EXTERNAL_DEP: list[0]! } : {}) };
   }
 
   async beforeRun(stage: Stage): Promise<void> {

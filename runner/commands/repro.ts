@@ -58,6 +58,7 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
           if (settings.link === 'hardlink' && stage.outs.some((o) => o.persist)) await (await hooks()).beforeRun(stage);
         },
         saved: async (stage, fp, outs, log) => (await hooks()).saved(stage, fp, outs, log),
+        external: async (stage, inputs) => (await hooks()).external!(stage, inputs),
       };
     }
   } catch (e) {

@@ -352,6 +352,13 @@ class PipelineBuilder {
     const deps: DepDecl[] = [];
     raw.forEach((d, i) => {
       if (typeof d !== 'string' || d === '') return this.error(`a dep must be a path string`, [...p, i]);
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(d)) {
+        if (!/^(https?|s3):\/\//i.test(d)) return this.error(`external dep '${d}': only https://, http:// and s3:// URLs are supported`, [...p, i]);
+        if (seen.has(d)) return this.error(`dep '${d}' is listed twice`, [...p, i]);
+        seen.add(d);
+        deps.push({ path: d, glob: false, external: true });
+        return;
+      }
       const rp = this.repoPath(wdir, d);
       if (seen.has(rp)) return this.error(`dep '${d}' is listed twice`, [...p, i]);
       seen.add(rp);
@@ -387,6 +394,7 @@ class PipelineBuilder {
           if (kind === 'plot') this.checkPlotProps(o, at, k, false);
         });
       } else return this.error(`an entry of '${field}' must be a path or {path: {options}}`, [...p, i]);
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rawPath)) return this.error(`'${rawPath}': external outputs (URLs) are not supported; outputs live in the repository`, [...p, i]);
       if (rawPath === '' || isGlob(rawPath)) return this.error(`'${rawPath}' is not a valid output path (no globs)`, [...p, i]);
       if (path.isAbsolute(rawPath) || posixJoin(wdir, rawPath).startsWith('..')) {
         return this.error(`output '${rawPath}' is outside the repository; outputs must stay inside it`, [...p, i]);
