@@ -30,6 +30,8 @@ export interface TrackedOut {
   readonly hash: string;
   readonly size?: number;
   readonly nfiles?: number;
+  /** An md5 pointer without `hash: md5`: DVC 2's, whose text files were hashed with Unix line ends. */
+  readonly legacy?: boolean;
 }
 
 export interface PointerFile {
@@ -58,7 +60,14 @@ export function parsePointer(rel: string, text: string): PointerFile {
     else throw bad(`outs entry '${o.path}' names no hash (xxh64 or md5)`, ['outs', i]);
     if (o.hash !== undefined && o.hash !== algo) throw bad(`outs entry '${o.path}' says 'hash: ${String(o.hash)}' but gives ${algo}`, ['outs', i, 'hash']);
     if (typeof hash !== 'string' || !(algo === 'md5' ? MD5.test(hash) : isContentHash(hash))) throw bad(`'${String(hash)}' is not a valid ${algo} hash`, ['outs', i, algo]);
-    return { path: p, algo, hash, ...(typeof o.size === 'number' ? { size: o.size } : {}), ...(typeof o.nfiles === 'number' ? { nfiles: o.nfiles } : {}) };
+    return {
+      path: p,
+      algo,
+      hash,
+      ...(typeof o.size === 'number' ? { size: o.size } : {}),
+      ...(typeof o.nfiles === 'number' ? { nfiles: o.nfiles } : {}),
+      ...(algo === 'md5' && o.hash === undefined ? { legacy: true } : {}),
+    };
   });
   return { file: rel, outs };
 }

@@ -27,7 +27,7 @@ export async function trackedStatus(ws: Workspace): Promise<TrackedStatus[]> {
     for (const o of p.outs) {
       const abs = path.join(ws.root, o.path);
       let now: string | undefined;
-      if (o.algo === 'md5') now = md5Path(abs);
+      if (o.algo === 'md5') now = md5Path(abs, o.legacy);
       else {
         const st = await ws.hasher.hashPath(abs);
         now = st.kind === 'missing' ? undefined : st.hash;

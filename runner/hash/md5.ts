@@ -30,22 +30,34 @@ function filesUnder(dir: string, rel = ''): string[] {
   return out;
 }
 
-/** md5 of a path as DVC records it; undefined when it does not exist. */
-export function md5Path(abs: string): string | undefined {
+/** A string as Python's json.dumps writes it (ensure_ascii: every non-ASCII character as \uXXXX). */
+function pyJsonString(s: string): string {
+  return JSON.stringify(s).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * DVC 2 files (no `hash:` field) hashed text files with Windows line ends
+ * turned into Unix ones ("md5-dos2unix"); DVC 3 (`hash: md5`) hashes bytes.
+ * Text, as DVC guesses it: no NUL byte in the first 512 bytes.
+ */
+function md5Dos2Unix(abs: string): string {
+  const data = fs.readFileSync(abs);
+  if (data.subarray(0, 512).includes(0)) return crypto.createHash('md5').update(data).digest('hex');
+  return crypto.createHash('md5').update(data.toString('latin1').replace(/\r\n/g, '\n'), 'latin1').digest('hex');
+}
+
+/** md5 of a path as DVC records it (`legacy`: DVC 2's dos2unix flavour); undefined when it does not exist. */
+export function md5Path(abs: string, legacy = false): string | undefined {
+  const fileHash = legacy ? md5Dos2Unix : md5File;
   let st: fs.Stats;
   try {
     st = fs.statSync(abs);
   } catch {
     return undefined;
   }
-  if (!st.isDirectory()) return md5File(abs);
-  // DVC sorts by path components, which for '/'-joined paths is the same as comparing the component tuples.
-  const files = filesUnder(abs).sort((a, b) => {
-    const x = a.split('/');
-    const y = b.split('/');
-    for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
-    return x.length - y.length;
-  });
-  const listing = '[' + files.map((f) => `{"md5": ${JSON.stringify(md5File(path.join(abs, f)))}, "relpath": ${JSON.stringify(f)}}`).join(', ') + ']';
+  if (!st.isDirectory()) return fileHash(abs);
+  // dvc-data sorts the listing by relpath as plain strings and writes it with json.dumps(sort_keys=True).
+  const files = filesUnder(abs).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const listing = '[' + files.map((f) => `{"md5": "${fileHash(path.join(abs, f))}", "relpath": ${pyJsonString(f)}}`).join(', ') + ']';
   return crypto.createHash('md5').update(listing).digest('hex') + '.dir';
 }

@@ -143,6 +143,21 @@ describe('lockstep add', () => {
     expect(repo.read('data/.gitignore')).toBe('/data.xml\n');
   });
 
+  it("reads DVC's folder pointers: the .dir hash of DVC 3 (hash: md5) and of DVC 2 (dos2unix text hashing)", async () => {
+    // Expected values computed with Python's json.dumps(sort_keys=True) over the sorted {md5, relpath} listing, as dvc-data does.
+    const files = { 'imgs/a.txt': 'a\r\nb\r\n', 'imgs/sub/b.bin': 'B', 'imgs/café.txt': 'é', 'imgs/Z.txt': 'z' };
+    repo = gitRepo({ ...files, 'imgs.dvc': 'outs:\n- md5: a6945ea3ba6247afbbaa69e39764b722.dir\n  size: 10\n  nfiles: 4\n  hash: md5\n  path: imgs\n' });
+    let st = await repo.run(['status', '--json']);
+    expect(st.code, st.stderr).toBe(0);
+    expect(JSON.parse(st.stdout).tracked).toEqual([]);
+    repo.write({ 'imgs.dvc': 'outs:\n- md5: e4d140be3c45a3fdb0176f8187202961.dir\n  path: imgs\n' }); // DVC 2: no hash field
+    st = await repo.run(['status', '--json']);
+    expect(JSON.parse(st.stdout).tracked).toEqual([]);
+    repo.write({ 'imgs/Z.txt': 'zz' });
+    st = await repo.run(['status', '--json']);
+    expect(JSON.parse(st.stdout).tracked).toEqual([{ file: 'imgs.dvc', path: 'imgs', state: 'modified' }]);
+  });
+
   it('refuses bad input by name: a stage output, a missing path, a git-tracked file, a malformed pointer', async () => {
     repo = gitRepo({ 'notes.txt': 'x' });
     await repo.run(['repro']);
