@@ -52,22 +52,29 @@ export function workspaceRevision(root: string): PlotRevision {
   };
 }
 
-/** Outputs recorded by lock entries, read from the local cache. */
+/**
+ * Outputs recorded by lock entries, read from the local cache. The plot may be
+ * the output itself or lie inside an output folder (DVCLive's
+ * `dvclive/plots/metrics` when the stage's output is `dvclive`).
+ */
 function fromLock(entries: Iterable<LockEntry>, store: ObjectStore, plotPath: string, where: string): PlotFile[] | { missing: string } {
   for (const e of entries) {
-    const out = e.outs.find((o) => o.path === plotPath);
+    const out = e.outs.find((o) => o.path === plotPath || plotPath.startsWith(`${o.path}/`));
     if (!out) continue;
     const obj = store.pathOf(out.hash);
-    if (!fs.existsSync(obj)) return { missing: `'${plotPath}' at ${where} is not in the cache (lockstep pull, or fetch it from a remote)` };
-    if (!isDirHash(out.hash)) return [{ path: plotPath, bytes: fs.readFileSync(obj) }];
+    if (!fs.existsSync(obj)) return { missing: `'${out.path}' at ${where} is not in the cache (lockstep pull, or fetch it from a remote)` };
+    if (!isDirHash(out.hash)) return out.path === plotPath ? [{ path: plotPath, bytes: fs.readFileSync(obj) }] : { missing: `'${plotPath}' is not recorded at ${where}` };
+    const inner = out.path === plotPath ? '' : plotPath.slice(out.path.length + 1);
     const manifest = JSON.parse(fs.readFileSync(obj, 'utf8')) as { relpath: string; hash: string }[];
     const files: PlotFile[] = [];
     for (const m of manifest) {
-      if (!PLOT_FILE(m.relpath)) continue;
+      const under = inner === '' ? m.relpath : m.relpath === inner ? path.posix.basename(m.relpath) : m.relpath.startsWith(`${inner}/`) ? m.relpath.slice(inner.length + 1) : undefined;
+      if (under === undefined || !PLOT_FILE(m.relpath)) continue;
       const f = store.pathOf(m.hash);
-      if (!fs.existsSync(f)) return { missing: `'${plotPath}/${m.relpath}' at ${where} is not in the cache` };
-      files.push({ path: `${plotPath}/${m.relpath}`, bytes: fs.readFileSync(f) });
+      if (!fs.existsSync(f)) return { missing: `'${out.path}/${m.relpath}' at ${where} is not in the cache` };
+      files.push({ path: m.relpath === inner ? plotPath : `${plotPath}/${under}`, bytes: fs.readFileSync(f) });
     }
+    if (!files.length) return { missing: `'${plotPath}' is not recorded at ${where}` };
     return files;
   }
   return { missing: `'${plotPath}' is not recorded at ${where}` };

@@ -189,6 +189,22 @@ describe('DVCLive layout: plots', () => {
     expect(p!.spec!.encoding!.y!.title).toBe('acc, loss');
   });
 
+  it('plots diff reads a DVCLive folder inside a cached output at a git revision through its lock and the cache', async () => {
+    repo = dvcliveRepo(0.1);
+    repo.write({ 'pipeline.yaml': PIPELINE.replace('outs: [model.txt]', 'outs: [model.txt, dvclive]') });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    expect(repo.read('.gitignore')).toBe('/model.txt\n/dvclive\n'); // the cached output is kept out of git
+    commit('lr 0.1');
+    repo.write({ 'params.yaml': 'train:\n  lr: 0.2\n  epochs: 5\n' });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    const r = await repo.run(['plots', 'diff', 'HEAD', 'workspace', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const values = (JSON.parse(r.stdout) as PlotJson).plots[0]!.spec!.data.values;
+    expect(new Set(values.map((v) => v.series))).toEqual(new Set(['HEAD · train/acc', 'HEAD · train/loss', 'workspace · train/acc', 'workspace · train/loss']));
+    expect(values.find((v) => v.series === 'HEAD · train/loss' && v.step === 0)!.dvc_inferred_y_value).toBe(1);
+    expect(values.find((v) => v.series === 'workspace · train/loss' && v.step === 0)!.dvc_inferred_y_value).toBe(0.5);
+  });
+
   it('top-level definitions: x/y maps over several files, y lists, header: false, the shipped templates and a custom one', async () => {
     repo = evalRepo();
     const r = await repo.run(['plots', 'show', '--json']);
