@@ -46,6 +46,9 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
         const r = await remoteFor(ws, args.remote);
         remote = r.store;
         fetcher = remoteFetcher(openLocalCache(ws.stateDir, settings), r.store, { jobs: r.cfg.jobs }, (m) => io.err(`warning: ${m}`));
+        // Deps tracked by .dvc pointers come first: no stage makes them, so nothing else would bring them.
+        const { pullTrackedDeps } = await import('./transfer.js');
+        await pullTrackedDeps(io, ws, openLocalCache(ws.stateDir, settings), r.store, r.cfg.jobs, args.targets);
       }
       const hooks = () =>
         (open ??= import('../cache/open.js').then((m) =>

@@ -1,10 +1,12 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { isWithin } from '../paths.js';
 import { openWorkspace, saveCaches, findRoot, STATE_DIR, type Workspace } from '../workspace.js';
 import { RepoLock } from '../repo-lock.js';
 import { UserError } from '../errors.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { fetchOutputs, fetchRunEntries, newReport, push, type SyncOptions, type SyncReport } from '../cache/sync.js';
-import { missingObjects } from '../cache/checkout.js';
+import { checkoutOut, missingObjects } from '../cache/checkout.js';
 import { objectKey } from '../cache/layout.js';
 import { chooseRemote, readRemotesConfig, type RemoteConfig } from '../remote/config.js';
 import { openRemote } from '../remote/open.js';
@@ -106,6 +108,34 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
     }
   } finally {
     repoLock?.release();
+  }
+}
+
+/**
+ * `repro --pull`: data tracked by `.dvc` pointers that the selected stages
+ * depend on and that is not in the workspace is fetched and checked out.
+ * What cannot be fetched is said once; the stage then fails naming the pointer.
+ */
+export async function pullTrackedDeps(io: Io, ws: Workspace, cache: LocalCache, store: RemoteStore, jobs: number, targets: readonly string[]): Promise<void> {
+  const { selectStages } = await import('../executor.js');
+  const selected = selectStages(ws, { targets, single: false, downstream: false });
+  const deps = [...selected].flatMap((n) => ws.pipeline.stages.get(n)!.deps.filter((d) => !d.external).map((d) => d.path));
+  const wanted = lockedOuts(ws, []).filter(({ stage, out }) => stage.endsWith('.dvc') && deps.some((d) => isWithin(out.path, d) || isWithin(d, out.path)) && !fs.existsSync(path.join(ws.root, out.path)));
+  if (!wanted.length) return;
+  let report: SyncReport;
+  try {
+    report = await fetchOutputs(cache, store, wanted.map(({ out }) => ({ path: out.path, out })), { jobs });
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    io.err(`warning: ${e.message}; tracked data was not pulled`);
+    return;
+  }
+  for (const f of report.failures) io.err(`warning: ${f.what}: ${f.why}`);
+  for (const u of report.unavailable) io.err(`warning: ${u.path}: not in ${u.where}`);
+  for (const { out } of wanted) {
+    if ((await missingObjects(cache.store, out)).length) continue;
+    await checkoutOut(cache.store, ws.root, out, cache.settings.link);
+    io.out(`↺ ${out.path}: pulled`);
   }
 }
 

@@ -112,6 +112,15 @@ describe('lockstep add', () => {
     const repro = await c.run(['repro'], { cwd: clone });
     expect(repro.code).toBe(1);
     expect(repro.stdout + repro.stderr).toContain("dep 'data/data.xml' does not exist (it is tracked by data/data.xml.dvc: 'lockstep pull data/data.xml.dvc' brings it)");
+    // repro --pull brings the tracked dep first, then restores the stage from the remote
+    const clone2 = path.join(path.dirname(clone), 'clone2');
+    git(path.dirname(clone), `git clone -q ${repo.dir} clone2`);
+    const rp = await c.run(['repro', '--pull'], { cwd: clone2 });
+    expect(rp.code, rp.stderr).toBe(0);
+    expect(rp.stdout).toContain('↺ data/data.xml: pulled');
+    expect(rp.stdout).toMatch(/prepare: restored from cache/); // its lock entry matches: outputs fetched, nothing run
+    expect(fs.readFileSync(path.join(clone2, 'data/prepared/rows.txt'), 'utf8')).toBe('200');
+
     const pull = await c.run(['pull', 'data/data.xml.dvc'], { cwd: clone });
     expect(pull.code, pull.stderr).toBe(0);
     expect(pull.stdout).toContain('↺ data/data.xml: restored');
