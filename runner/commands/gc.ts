@@ -7,7 +7,8 @@ import { Lockfile, LOCK_FILE, type LockEntry } from '../lockfile.js';
 import { ExpStore } from '../exp/store.js';
 import { gitRevisions, gitShow } from '../git.js';
 import { UserError } from '../errors.js';
-import { findPointers } from '../tracked.js';
+import { findPointers, parsePointer, type PointerFile } from '../tracked.js';
+import { spawnSync } from 'node:child_process';
 import type { Io } from '../cli-io.js';
 
 export interface GcScope {
@@ -27,11 +28,25 @@ export interface GcPlan {
 /** Every lock entry that still matters: the workspace's, and per the scope, git's and the experiments'. */
 function liveEntries(root: string, stateDir: string, workspaceLock: Lockfile, scope: GcScope): LockEntry[] {
   const entries: LockEntry[] = [...workspaceLock.stages.values()];
+  // Data tracked by .dvc pointers ('lockstep add'), in the workspace and at the revisions in scope, counts as outputs.
+  const pointed = (files: PointerFile[]): LockEntry => ({ cmd: '', deps: [], params: {}, outs: files.flatMap((p) => p.outs.filter((o) => o.algo === 'xxh64').map((o) => ({ path: o.path, hash: o.hash, size: o.size ?? 0 }))) });
+  entries.push(pointed(findPointers(root)));
   const revs = new Set<string>();
   if (scope.branches) for (const r of gitRevisions(root, 'branches')) revs.add(r);
   if (scope.tags) for (const r of gitRevisions(root, 'tags')) revs.add(r);
   if (scope.commits) for (const r of gitRevisions(root, 'commits')) revs.add(r);
   for (const rev of revs) {
+    const ls = spawnSync('git', ['ls-tree', '-r', '--name-only', rev], { cwd: root, encoding: 'utf8', maxBuffer: 256 << 20 });
+    const pointerFiles = ls.status === 0 ? ls.stdout.split('\n').filter((f) => f.endsWith('.dvc')) : [];
+    const ptrs: PointerFile[] = [];
+    for (const f of pointerFiles) {
+      try {
+        ptrs.push(parsePointer(f, gitShow(root, rev, f) ?? ''));
+      } catch {
+        // a pointer that cannot be read names nothing to keep
+      }
+    }
+    entries.push(pointed(ptrs));
     const text = gitShow(root, rev, LOCK_FILE);
     if (text === undefined) continue;
     try {
@@ -50,8 +65,6 @@ export async function planGc(root: string, stateDir: string, lock: Lockfile, cac
   for (const e of liveEntries(root, stateDir, lock, scope)) {
     for (const o of e.outs) for (const h of await objectsOf(cache.store, o)) keep.add(h);
   }
-  // Data tracked by the workspace's .dvc pointer files ('lockstep add') is live too.
-  for (const p of findPointers(root)) for (const o of p.outs) if (o.algo === 'xxh64') for (const h of await objectsOf(cache.store, o)) keep.add(h);
   const objects = cache.store.list().filter((h) => !keep.has(h)).map((hash) => ({ hash, size: cache.store.size(hash) }));
   const gone = new Set(objects.map((o) => o.hash));
   const runEntries: string[] = [];

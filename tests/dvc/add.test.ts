@@ -132,6 +132,20 @@ describe('lockstep add', () => {
     expect((await c.run(['status'], { cwd: clone })).stdout).toBe('Pipeline is up to date.');
   });
 
+  it('gc keeps the data of pointers in the workspace, and with -A those of every commit', async () => {
+    repo = gitRepo();
+    expect((await repo.run(['add', 'data/data.xml'])).code).toBe(0);
+    git(repo.dir, 'git add -A && git commit -qm v1');
+    repo.write({ 'data/data.xml': XML.replace('post 0', 'post zero') });
+    expect((await repo.run(['add', 'data/data.xml'])).code).toBe(0);
+    git(repo.dir, 'git add -A && git commit -qm v2');
+    expect(JSON.parse((await repo.run(['gc', '-A', '--json'])).stdout)).toMatchObject({ objects: 0, kept: 2 });
+    expect(JSON.parse((await repo.run(['gc', '-f', '--json'])).stdout)).toMatchObject({ removed: true, objects: 1, kept: 1 });
+    repo.rm('data/data.xml');
+    expect((await repo.run(['checkout'])).stdout).toContain('↺ data/data.xml: restored from the cache');
+    expect(repo.read('data/data.xml')).toContain('post zero');
+  });
+
   it("reads a DVC repository's md5 .dvc file: status compares md5; add moves it to our cache and keeps its other fields", async () => {
     const md5 = crypto.createHash('md5').update(XML).digest('hex');
     repo = gitRepo({ 'data/data.xml.dvc': `outs:\n- md5: ${md5}\n  size: ${XML.length}\n  hash: md5\n  path: data.xml\n  desc: StackOverflow posts\n`, 'data/.gitignore': '/data.xml\n' });
