@@ -95,6 +95,12 @@ describe('DVCLive layout: top-level params and metrics', () => {
     expect(fast.params).toEqual({ 'dvclive/params.yaml:lr': 0.5, 'params.yaml:train.lr': 0.5 });
     const text = await repo.run(['exp', 'show']);
     expect(text.stdout).toMatch(/fast\s.*0\.5\*?\s+0\.5\*?\s+.*0\.04 ★/);
+    // DVCLive's plot files belong to no stage: the experiments kept them, so their curves can be compared
+    const d = await repo.run(['plots', 'diff', '--exp', 'fast', '--exp', 'slow', '--json']);
+    expect(d.code, d.stderr).toBe(0);
+    const values = (JSON.parse(d.stdout) as PlotJson).plots[0]!.spec!.data.values;
+    expect(values.find((v) => v.series === 'fast · train/loss' && v.step === 0)!.dvc_inferred_y_value).toBe(0.2);
+    expect(values.find((v) => v.series === 'slow · train/loss' && v.step === 0)!.dvc_inferred_y_value).toBe(0.4);
   });
 
   it('refuses a malformed top-level params or metrics section by name', async () => {
