@@ -15,16 +15,10 @@ import type { ObjectStore } from './cache/object-store.js';
  * ETag) without downloading it. The content is fetched into the cache only
  * when a stage that depends on it is about to run.
  */
-export const EXTERNAL = /^(https?|s3):\/\//i;
-
-export function isExternal(p: string): boolean {
-  return EXTERNAL.test(p);
-}
-
 const TIMEOUT_MS = 20_000;
 
 /** What the server says identifies this version of the object. */
-export interface RemoteVersion {
+interface RemoteVersion {
   readonly etag: string;
   readonly size: number;
 }
@@ -54,7 +48,7 @@ function unreachable(url: string, why: string): UserError {
 }
 
 /** HEAD the object. Undefined when it does not exist (404); a UserError when the server cannot be asked. */
-export async function remoteVersion(url: string): Promise<RemoteVersion | undefined> {
+async function remoteVersion(url: string): Promise<RemoteVersion | undefined> {
   if (/^s3:/i.test(url)) {
     const { bucket, key } = s3Parts(url);
     const { sdk, client } = await s3Client();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 /** Whether `root` is inside a git work tree (a `.git` folder or file in it or above it). No process spawned. */
-export function inGitRepo(root: string): boolean {
+function inGitRepo(root: string): boolean {
   for (let d = path.resolve(root); ; d = path.dirname(d)) {
     if (fs.existsSync(path.join(d, '.git'))) return true;
     if (path.dirname(d) === d) return false;

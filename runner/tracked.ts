@@ -20,9 +20,9 @@ import { writeFileAtomic } from './fs-util.js';
  */
 export const POINTER_EXT = '.dvc';
 
-export type HashAlgo = 'xxh64' | 'md5';
+type HashAlgo = 'xxh64' | 'md5';
 
-export interface TrackedOut {
+interface TrackedOut {
   /** Repo-relative path of the data. */
   readonly path: string;
   readonly algo: HashAlgo;
@@ -72,7 +72,7 @@ export function parsePointer(rel: string, text: string): PointerFile {
   return { file: rel, outs };
 }
 
-export function readPointer(root: string, rel: string): PointerFile {
+function readPointer(root: string, rel: string): PointerFile {
   return parsePointer(rel, fs.readFileSync(path.join(root, rel), 'utf8'));
 }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
  * md5 of its sorted `[{"md5": …, "relpath": …}, …]` listing serialised as
  * Python's json.dumps writes it, suffixed `.dir`.
  */
-export function md5File(abs: string): string {
+function md5File(abs: string): string {
   const h = crypto.createHash('md5');
   const buf = Buffer.allocUnsafe(1 << 20);
   const fd = fs.openSync(abs, 'r');
