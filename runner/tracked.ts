@@ -77,26 +77,58 @@ function readPointer(root: string, rel: string): PointerFile {
 }
 
 const SKIP = new Set(['.git', '.lockstep', '.dvc', 'node_modules']);
+const SCAN_CACHE = path.join('.lockstep', 'pointer-scan.json');
 
-/** Every `.dvc` pointer file in the repository (skipping git's, our own and node_modules' folders). */
+/** Per folder: its mtime when last listed, its subfolders and the pointer files in it. */
+type ScanCache = Record<string, { m: number; d: string[]; p: string[] }>;
+
+/**
+ * Every `.dvc` pointer file in the repository (skipping git's, our own and
+ * node_modules' folders). A folder's listing is remembered with its mtime,
+ * which changes whenever an entry is added, removed or renamed: an unchanged
+ * folder costs one stat instead of a listing (a 10,000-file data folder is
+ * not listed again on every status).
+ */
 export function findPointers(root: string): PointerFile[] {
-  const out: PointerFile[] = [];
-  const walk = (dir: string, rel: string) => {
-    let ents: fs.Dirent[];
+  const cacheFile = path.join(root, SCAN_CACHE);
+  let cache: ScanCache = {};
+  try {
+    cache = JSON.parse(fs.readFileSync(cacheFile, 'utf8')) as ScanCache;
+  } catch {
+    // first scan, or a damaged cache: list everything
+  }
+  const next: ScanCache = {};
+  let changed = false;
+  const found: string[] = [];
+  const visit = (rel: string) => {
+    let st: fs.Stats;
     try {
-      ents = fs.readdirSync(dir, { withFileTypes: true });
+      st = fs.statSync(path.join(root, rel));
     } catch {
       return;
     }
-    for (const e of ents) {
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) {
-        if (!SKIP.has(e.name)) walk(path.join(dir, e.name), r);
-      } else if (e.isFile() && e.name.endsWith(POINTER_EXT) && e.name !== POINTER_EXT) out.push(readPointer(root, r));
+    let entry = cache[rel];
+    if (!entry || entry.m !== st.mtimeMs) {
+      changed = true;
+      entry = { m: st.mtimeMs, d: [], p: [] };
+      for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
+        if (e.isDirectory() && !SKIP.has(e.name)) entry.d.push(e.name);
+        else if (e.isFile() && e.name.endsWith(POINTER_EXT) && e.name !== POINTER_EXT) entry.p.push(e.name);
+      }
     }
+    next[rel] = entry;
+    for (const f of entry.p) found.push(rel ? `${rel}/${f}` : f);
+    for (const d of entry.d) visit(rel ? `${rel}/${d}` : d);
   };
-  walk(root, '');
-  return out.sort((a, b) => (a.file < b.file ? -1 : 1));
+  visit('');
+  if (changed || Object.keys(cache).length !== Object.keys(next).length) {
+    try {
+      writeFileAtomic(cacheFile, JSON.stringify(next), { durable: false });
+    } catch {
+      // read-only checkout: scanning again next time is all it costs
+    }
+  }
+  return found.sort().map((f) => readPointer(root, f));
 }
 
 /** The pointer file that tracks `rel` (the path itself or a folder holding it), when there is one. Cheap: no walk. */

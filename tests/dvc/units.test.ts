@@ -7,7 +7,7 @@ import { plotContent } from '../../runner/plots/series.js';
 import { vegaLiteSpec } from '../../runner/plots/templates.js';
 import { parsePlotFile } from '../../runner/plots/data.js';
 import type { PlotFile, PlotRevision } from '../../runner/plots/sources.js';
-import { parsePointer } from '../../runner/tracked.js';
+import { findPointers, parsePointer } from '../../runner/tracked.js';
 import { UserError } from '../../runner/errors.js';
 
 /** A revision made of in-memory files, so plot layout is tested without a repository. */
@@ -116,5 +116,26 @@ describe('.dvc pointer files', () => {
     expect(err('outs:\n- path: ../up\n  md5: 0123456789abcdef0123456789abcdef\n')).toBe("2: '../up' is outside the repository (in p.dvc)");
     expect(err('outs:\n- path: a\n  md5: 0123456789abcdef0123456789abcdef\n  hash: xxh64\n')).toMatch(/^4: outs entry 'a' says 'hash: xxh64' but gives md5/);
     expect(err('outs:\n- path: a\n')).toMatch(/names no hash/);
+  });
+});
+
+describe('finding pointer files', () => {
+  it('remembers folder listings by mtime: a new pointer in a listed folder is found, skipped folders are never entered', () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-scan-'));
+    const w = (rel: string, text: string) => {
+      fs.mkdirSync(path.dirname(path.join(tmp!, rel)), { recursive: true });
+      fs.writeFileSync(path.join(tmp!, rel), text);
+    };
+    const ptr = (name: string) => `outs:\n- xxh64: 0123456789abcdef\n  path: ${name}\n`;
+    w('data/a.csv.dvc', ptr('a.csv'));
+    w('node_modules/x/y.dvc', ptr('y'));
+    w('.lockstep/z.dvc', ptr('z'));
+    expect(findPointers(tmp).map((p) => p.file)).toEqual(['data/a.csv.dvc']);
+    expect(fs.existsSync(path.join(tmp, '.lockstep/pointer-scan.json'))).toBe(true);
+    w('data/deep/b.dvc', ptr('b'));
+    w('c.dvc', ptr('c'));
+    expect(findPointers(tmp).map((p) => p.file)).toEqual(['c.dvc', 'data/a.csv.dvc', 'data/deep/b.dvc']);
+    fs.rmSync(path.join(tmp, 'data/deep'), { recursive: true });
+    expect(findPointers(tmp).map((p) => p.file)).toEqual(['c.dvc', 'data/a.csv.dvc']);
   });
 });
