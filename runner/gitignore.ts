@@ -2,12 +2,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-/** Whether `root` is inside a git work tree (a `.git` folder or file in it or above it). No process spawned. */
+const gitRoots = new Map<string, boolean>();
+
+/** Whether `root` is inside a git work tree (a `.git` folder or file in it or above it). No process spawned; asked once per run. */
 function inGitRepo(root: string): boolean {
-  for (let d = path.resolve(root); ; d = path.dirname(d)) {
-    if (fs.existsSync(path.join(d, '.git'))) return true;
-    if (path.dirname(d) === d) return false;
+  let known = gitRoots.get(root);
+  if (known === undefined) {
+    known = false;
+    for (let d = path.resolve(root); ; d = path.dirname(d)) {
+      if (fs.existsSync(path.join(d, '.git'))) known = true;
+      if (known || path.dirname(d) === d) break;
+    }
+    gitRoots.set(root, known);
   }
+  return known;
 }
 
 function listedBeside(root: string, rel: string): boolean {
