@@ -4,7 +4,8 @@ import { RepoLock } from '../repo-lock.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { checkoutOut, missingObjects } from '../cache/checkout.js';
 import type { LockedPath } from '../lockfile.js';
-import { findPointers } from '../tracked.js';
+import { findPointers, type PointerFile } from '../tracked.js';
+import { lookupMd5 } from '../cache/dvc-remote.js';
 import { isWithin } from '../paths.js';
 import type { Io } from '../cli-io.js';
 
@@ -23,21 +24,30 @@ export interface CheckoutItem {
  * is the pointer file). A target names a stage, an output, a pointer file or
  * the data it tracks.
  */
-export function lockedOuts(ws: Workspace, targets: readonly string[], withPointers = true): { stage: string; out: LockedPath }[] {
-  const pointers = withPointers ? findPointers(ws.root) : [];
-  const byPointer = new Set<string>();
+/** The pointer files the targets name (all when there are none), and the targets left for stages. */
+export function selectPointers(ws: Workspace, targets: readonly string[]): { pointers: PointerFile[]; stageTargets: string[] } {
+  const all = findPointers(ws.root);
+  if (!targets.length) return { pointers: all, stageTargets: [] };
+  const chosen = new Set<PointerFile>();
   const stageTargets = targets.filter((t) => {
     const rel = path.relative(ws.root, path.resolve(t)).split(path.sep).join('/');
-    const p = pointers.find((f) => f.file === rel || f.outs.some((o) => isWithin(rel, o.path) || isWithin(o.path, rel)));
-    if (p) byPointer.add(p.file);
+    const p = all.find((f) => f.file === rel || f.outs.some((o) => isWithin(rel, o.path) || isWithin(o.path, rel)));
+    if (p) chosen.add(p);
     return !p;
   });
+  return { pointers: all.filter((p) => chosen.has(p)), stageTargets };
+}
+
+export function lockedOuts(ws: Workspace, targets: readonly string[], withPointers = true, cacheDir?: string): { stage: string; out: LockedPath }[] {
+  const { pointers, stageTargets } = withPointers ? selectPointers(ws, targets) : { pointers: [], stageTargets: [...targets] };
   const names = targets.length ? new Set(ws.graph.resolveTargets(stageTargets, ws.root)) : undefined;
   const list: { stage: string; out: LockedPath }[] = [];
   for (const p of pointers) {
-    if (targets.length && !byPointer.has(p.file)) continue;
-    // md5 pointers are a DVC cache's: 'lockstep add' moves such data into ours.
-    for (const o of p.outs) if (o.algo === 'xxh64') list.push({ stage: p.file, out: { path: o.path, hash: o.hash, size: o.size ?? 0, ...(o.nfiles !== undefined ? { nfiles: o.nfiles } : {}) } });
+    for (const o of p.outs) {
+      // An md5 pointer (a DVC repository's) counts once its data was fetched into our cache from a DVC remote.
+      const hash = o.algo === 'xxh64' ? o.hash : cacheDir ? lookupMd5(cacheDir, o.hash) : undefined;
+      if (hash) list.push({ stage: p.file, out: { path: o.path, hash, size: o.size ?? 0, ...(o.nfiles !== undefined ? { nfiles: o.nfiles } : {}) } });
+    }
   }
   for (const name of ws.graph.order) {
     if (names && !names.has(name)) continue;
@@ -59,7 +69,7 @@ export function lockedOuts(ws: Workspace, targets: readonly string[], withPointe
  */
 export async function checkoutOutputs(ws: Workspace, cache: LocalCache, targets: readonly string[], force: boolean, withPointers = true): Promise<CheckoutItem[]> {
   const items: CheckoutItem[] = [];
-  for (const { stage, out } of lockedOuts(ws, targets, withPointers)) {
+  for (const { stage, out } of lockedOuts(ws, targets, withPointers, cache.settings.dir)) {
     const abs = path.join(ws.root, out.path);
     const now = await ws.hasher.hashPath(abs);
     if (now.kind !== 'missing' && now.hash === out.hash) {

@@ -9,6 +9,7 @@ import { gitRevisions, gitShow } from '../git.js';
 import { UserError } from '../errors.js';
 import { findPointers, parsePointer, type PointerFile } from '../tracked.js';
 import { spawnSync } from 'node:child_process';
+import { lookupMd5 } from '../cache/dvc-remote.js';
 import type { Io } from '../cli-io.js';
 
 export interface GcScope {
@@ -26,10 +27,17 @@ export interface GcPlan {
 }
 
 /** Every lock entry that still matters: the workspace's, and per the scope, git's and the experiments'. */
-function liveEntries(root: string, stateDir: string, workspaceLock: Lockfile, scope: GcScope): LockEntry[] {
+function liveEntries(root: string, stateDir: string, workspaceLock: Lockfile, scope: GcScope, cacheDir: string): LockEntry[] {
   const entries: LockEntry[] = [...workspaceLock.stages.values()];
   // Data tracked by .dvc pointers ('lockstep add'), in the workspace and at the revisions in scope, counts as outputs.
-  const pointed = (files: PointerFile[]): LockEntry => ({ cmd: '', deps: [], params: {}, outs: files.flatMap((p) => p.outs.filter((o) => o.algo === 'xxh64').map((o) => ({ path: o.path, hash: o.hash, size: o.size ?? 0 }))) });
+  // md5 pointers (a DVC repository's) count for what was fetched for them from a DVC remote.
+  const hashOf = (o: PointerFile['outs'][number]) => (o.algo === 'xxh64' ? o.hash : lookupMd5(cacheDir, o.hash));
+  const pointed = (files: PointerFile[]): LockEntry => ({
+    cmd: '',
+    deps: [],
+    params: {},
+    outs: files.flatMap((p) => p.outs.flatMap((o) => (hashOf(o) ? [{ path: o.path, hash: hashOf(o)!, size: o.size ?? 0 }] : []))),
+  });
   entries.push(pointed(findPointers(root)));
   const revs = new Set<string>();
   if (scope.branches) for (const r of gitRevisions(root, 'branches')) revs.add(r);
@@ -62,7 +70,7 @@ function liveEntries(root: string, stateDir: string, workspaceLock: Lockfile, sc
 /** What gc would remove: objects no live lock entry needs, and run-cache entries left without their objects. */
 export async function planGc(root: string, stateDir: string, lock: Lockfile, cache: LocalCache, scope: GcScope): Promise<GcPlan> {
   const keep = new Set<string>();
-  for (const e of liveEntries(root, stateDir, lock, scope)) {
+  for (const e of liveEntries(root, stateDir, lock, scope, cache.settings.dir)) {
     for (const o of e.outs) for (const h of await objectsOf(cache.store, o)) keep.add(h);
   }
   const objects = cache.store.list().filter((h) => !keep.has(h)).map((hash) => ({ hash, size: cache.store.size(hash) }));

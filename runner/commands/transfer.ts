@@ -11,7 +11,9 @@ import { objectKey } from '../cache/layout.js';
 import { chooseRemote, readRemotesConfig, type RemoteConfig } from '../remote/config.js';
 import { openRemote } from '../remote/open.js';
 import type { RemoteStore } from '../remote/types.js';
-import { checkoutOutputs, lockedOuts } from './checkout.js';
+import { checkoutOutputs, lockedOuts, selectPointers } from './checkout.js';
+import { fetchMd5, lookupMd5 } from '../cache/dvc-remote.js';
+import { findPointers, type PointerFile } from '../tracked.js';
 import type { Io } from '../cli-io.js';
 
 export interface TransferArgs {
@@ -71,7 +73,7 @@ export async function pushCommand(io: Io, args: TransferArgs): Promise<number> {
   const { cfg, store } = await remoteFor(ws, args.remote);
   try {
     if (cfg.readOnly) throw new UserError({ message: `remote '${cfg.name}' is read-only (read_only: true); nothing was pushed` });
-    const outs = lockedOuts(ws, args.targets).map(({ out }) => ({ path: out.path, out }));
+    const outs = lockedOuts(ws, args.targets, true, cache.settings.dir).map(({ out }) => ({ path: out.path, out }));
     // A read-only run-cache (untrusted builds) never publishes entries.
     const runs = args.runCache && !cache.runs.trust.readOnly ? runEntriesOf(ws, cache, args.targets) : [];
     const report = await push(cache, store, outs, runs, { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'pushing') });
@@ -91,7 +93,8 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
       const opts: SyncOptions = { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'fetching') };
       const report = newReport();
       if (args.runCache) await fetchRunEntries(cache, store, opts, report);
-      const outs = lockedOuts(ws, args.targets).map(({ out }) => ({ path: out.path, out }));
+      await fetchMd5Pointers(cache, store, selectPointers(ws, args.targets).pointers, report);
+      const outs = lockedOuts(ws, args.targets, true, cache.settings.dir).map(({ out }) => ({ path: out.path, out }));
       await fetchOutputs(cache, store, outs, opts, report);
       if (!then) return finish(io, 'fetched', store, report, args.json);
       // Outputs whose objects did not all arrive (or failed verification) are left as they are.
@@ -120,7 +123,16 @@ export async function pullTrackedDeps(io: Io, ws: Workspace, cache: LocalCache, 
   const { selectStages } = await import('../executor.js');
   const selected = selectStages(ws, { targets, single: false, downstream: false });
   const deps = [...selected].flatMap((n) => ws.pipeline.stages.get(n)!.deps.filter((d) => !d.external).map((d) => d.path));
-  const wanted = lockedOuts(ws, []).filter(({ stage, out }) => stage.endsWith('.dvc') && deps.some((d) => isWithin(out.path, d) || isWithin(d, out.path)) && !fs.existsSync(path.join(ws.root, out.path)));
+  const needed = (p: string) => deps.some((d) => isWithin(p, d) || isWithin(d, p));
+  const md5 = findPointers(ws.root).filter((p) => p.outs.some((o) => o.algo === 'md5' && needed(o.path) && !fs.existsSync(path.join(ws.root, o.path))));
+  const early = newReport();
+  try {
+    await fetchMd5Pointers(cache, store, md5, early);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+  }
+  for (const f of early.failures) io.err(`warning: ${f.what}: ${f.why}`);
+  const wanted = lockedOuts(ws, [], true, cache.settings.dir).filter(({ stage, out }) => stage.endsWith('.dvc') && deps.some((d) => isWithin(out.path, d) || isWithin(d, out.path)) && !fs.existsSync(path.join(ws.root, out.path)));
   if (!wanted.length) return;
   let report: SyncReport;
   try {
@@ -139,13 +151,35 @@ export async function pullTrackedDeps(io: Io, ws: Workspace, cache: LocalCache, 
   }
 }
 
+/**
+ * Data a DVC repository tracks by md5, fetched from the DVC remote's own
+ * layout (files/md5/…) into our cache; once there it is pulled, checked out
+ * and pushed like everything else.
+ */
+async function fetchMd5Pointers(cache: LocalCache, store: RemoteStore, pointers: readonly PointerFile[], report: SyncReport): Promise<void> {
+  for (const p of pointers) {
+    for (const o of p.outs) {
+      if (o.algo !== 'md5') continue;
+      const known = lookupMd5(cache.settings.dir, o.hash);
+      if (known && !(await missingObjects(cache.store, { hash: known })).length) continue;
+      try {
+        await fetchMd5(store, cache.store, cache.settings.dir, o.hash);
+        report.transferred++;
+      } catch (e) {
+        if (e instanceof UserError) throw e;
+        report.failures.push({ what: o.path, why: (e as Error).message });
+      }
+    }
+  }
+}
+
 /** For each cached output the lock records: is it in the local cache, on the remote? */
 export async function remoteStatusCommand(io: Io, args: { targets: string[]; remote?: string; json: boolean }): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const cache = openLocalCache(ws.stateDir);
   const { store } = await remoteFor(ws, args.remote);
   try {
-    const outs = lockedOuts(ws, args.targets);
+    const outs = lockedOuts(ws, args.targets, true, cache.settings.dir);
     const keys = outs.map(({ out }) => objectKey(out.hash));
     const there = await store.existing(keys);
     const rows = [];

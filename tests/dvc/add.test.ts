@@ -181,6 +181,55 @@ describe('lockstep add', () => {
     expect(JSON.parse(st.stdout).tracked).toEqual([{ file: 'imgs.dvc', path: 'imgs', state: 'modified' }]);
   });
 
+  it("pulls md5-tracked data from the DVC remote it was pushed to (DVC 3 and DVC 2 layouts), verified, then serves it from our cache", async () => {
+    const md5 = (b: string | Buffer) => crypto.createHash('md5').update(b).digest('hex');
+    const files: Record<string, string> = { 'Z.txt': 'z', 'a.txt': 'a\r\nb\r\n', 'café.txt': 'é', 'sub/b.bin': 'B' };
+    // The folder's .dir object, byte for byte as dvc-data writes it (json.dumps, sort_keys, ASCII escapes).
+    const listing = '[' + Object.keys(files).sort().map((f) => `{"md5": "${md5(files[f]!)}", "relpath": "${f.replace('é', '\\u00e9')}"}`).join(', ') + ']';
+    const dirMd5 = md5(listing) + '.dir';
+    expect(dirMd5).toBe('a6945ea3ba6247afbbaa69e39764b722.dir'); // the value Python's json module gives
+    const dvcRemote = tmpDir();
+    const put = (key: string, body: string) => {
+      fs.mkdirSync(path.dirname(path.join(dvcRemote, key)), { recursive: true });
+      fs.writeFileSync(path.join(dvcRemote, key), body);
+    };
+    const xmlMd5 = md5(XML);
+    put(`files/md5/${xmlMd5.slice(0, 2)}/${xmlMd5.slice(2)}`, XML); // DVC 3 layout
+    put(`${dirMd5.slice(0, 2)}/${dirMd5.slice(2)}`, listing); // DVC 2 layout
+    for (const body of Object.values(files)) put(`files/md5/${md5(body).slice(0, 2)}/${md5(body).slice(2)}`, body);
+    repo = new TempRepo({
+      'pipeline.yaml': PIPELINE,
+      'prepare.js': PREPARE,
+      'data/data.xml.dvc': `outs:\n- md5: ${xmlMd5}\n  size: ${XML.length}\n  hash: md5\n  path: data.xml\n`,
+      'imgs.dvc': `outs:\n- md5: ${dirMd5}\n  nfiles: 4\n  hash: md5\n  path: imgs\n`,
+    });
+    expect((await repo.run(['remote', 'add', 'dvc', dvcRemote, '--default'])).code).toBe(0);
+    expect((await repo.run(['status'])).stdout).toContain('data/data.xml.dvc:\n    not in workspace: data/data.xml');
+    const pull = await repo.run(['pull']);
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(repo.read('data/data.xml')).toBe(XML);
+    for (const [f, body] of Object.entries(files)) expect(repo.read(`imgs/${f}`)).toBe(body);
+    expect(JSON.parse((await repo.run(['status', '--json'])).stdout).tracked).toEqual([]);
+    // now in our cache: checkout puts it back with no remote at all, and gc keeps it
+    repo.rm('imgs');
+    expect((await repo.run(['checkout'])).stdout).toContain('↺ imgs: restored from the cache');
+    expect(JSON.parse((await repo.run(['gc', '--json'])).stdout)).toMatchObject({ objects: 0 });
+    expect((await repo.run(['repro'])).code).toBe(0);
+
+    // a corrupted object on the DVC remote is refused, named, and never reaches the workspace
+    const other = new TempRepo({ 'pipeline.yaml': 'stages: {}\n', 'data/data.xml.dvc': repo.read('data/data.xml.dvc') });
+    try {
+      put(`files/md5/${xmlMd5.slice(0, 2)}/${xmlMd5.slice(2)}`, XML.replace('post 3', 'post 4'));
+      expect((await other.run(['remote', 'add', 'dvc', dvcRemote, '--default'])).code).toBe(0);
+      const bad = await other.run(['pull']);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(new RegExp(`✗ data/data.xml: md5 object ${xmlMd5} from remote 'dvc' has md5 [0-9a-f]{32} \\(corrupted or tampered with\\); it was not used`));
+      expect(other.exists('data/data.xml')).toBe(false);
+    } finally {
+      other.cleanup();
+    }
+  });
+
   it('refuses bad input by name: a stage output, a missing path, a git-tracked file, a malformed pointer', async () => {
     repo = gitRepo({ 'notes.txt': 'x' });
     await repo.run(['repro']);
