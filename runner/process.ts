@@ -115,7 +115,7 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
       wdir: cwd,
       module: stage.command.module,
       params: nested,
-      deps: stage.deps.map((d) => rel(d.path)),
+      deps: stage.deps.map((d) => (d.external ? d.path : rel(d.path))),
       outs: stage.outs.map((o) => rel(o.path)),
       metrics: stage.outs.filter((o) => o.kind === 'metric').map((o) => rel(o.path)),
       plots: stage.outs.filter((o) => o.kind === 'plot').map((o) => rel(o.path)),

@@ -83,6 +83,23 @@ describe('https:// external deps', () => {
     expect(hits.get).toBe(2);
   });
 
+  it('a TypeScript stage module finds the fetched copy through ctx.resolve(url)', async () => {
+    files.set('/mod.csv', { body: csv(6), headers: 'etag' });
+    const url = `${base}/mod.csv`;
+    repo = new TempRepo({
+      'pipeline.yaml': `stages:\n  count:\n    module: count.ts\n    deps: [${url}, count.ts]\n    outs: [rows.txt]\n`,
+      'count.ts': `import fs from 'node:fs';
+export default function (ctx: { deps: string[]; resolve(p: string): string }) {
+  const file = ctx.resolve(ctx.deps[0]!);
+  fs.writeFileSync('rows.txt', String(fs.readFileSync(file, 'utf8').trim().split('\\n').length - 1) + ' ' + ctx.deps[0]);
+}
+`,
+    });
+    const r = await repo.run(['repro']);
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    expect(repo.read('rows.txt')).toBe(`6 ${url}`);
+  });
+
   it('Last-Modified stands in for a missing ETag; a server with neither, a 404 and an unreachable one are named', async () => {
     files.set('/lm.csv', { body: csv(3), headers: 'modified' });
     repo = new TempRepo({ 'pipeline.yaml': pipeline(`${base}/lm.csv`), 'count.js': COUNT });
