@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { openWorkspace, saveCaches, type Workspace } from '../workspace.js';
 import { findPointers } from '../tracked.js';
-import { md5Path } from '../hash/md5.js';
+import { Md5Memo, md5Path } from '../hash/md5.js';
 import { selectStages } from '../executor.js';
 import { observeInputs, observeOuts } from '../observe.js';
 import { describeReason, staleReasons, type Reason } from '../staleness.js';
@@ -23,11 +23,12 @@ export interface TrackedStatus {
 /** Pointers with our xxh64 are checked through the stat cache; a DVC repository's md5 ones by hashing with md5. */
 export async function trackedStatus(ws: Workspace): Promise<TrackedStatus[]> {
   const out: TrackedStatus[] = [];
+  const memo = Md5Memo.load(ws.stateDir);
   for (const p of findPointers(ws.root)) {
     for (const o of p.outs) {
       const abs = path.join(ws.root, o.path);
       let now: string | undefined;
-      if (o.algo === 'md5') now = md5Path(abs, o.legacy);
+      if (o.algo === 'md5') now = md5Path(abs, o.legacy, memo);
       else {
         const st = await ws.hasher.hashPath(abs);
         now = st.kind === 'missing' ? undefined : st.hash;
@@ -36,6 +37,7 @@ export async function trackedStatus(ws: Workspace): Promise<TrackedStatus[]> {
       else if (now !== o.hash) out.push({ file: p.file, path: o.path, state: 'modified' });
     }
   }
+  memo.save();
   return out;
 }
 

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../fs-util.js';
 
 /**
  * md5 as DVC computes it, only to read a DVC repository's `.dvc` files: our
@@ -46,9 +47,48 @@ function md5Dos2Unix(abs: string): string {
   return crypto.createHash('md5').update(data.toString('latin1').replace(/\r\n/g, '\n'), 'latin1').digest('hex');
 }
 
+/**
+ * File md5s remembered by (size, mtime, inode), as the stat cache does for
+ * xxh64: a DVC dataset of many gigabytes is read once, not on every status.
+ */
+export class Md5Memo {
+  private changed = false;
+  private constructor(private readonly file: string, private readonly map: Record<string, [number, number, number, string]>) {}
+
+  static load(stateDir: string): Md5Memo {
+    const file = path.join(stateDir, 'md5-cache.json');
+    try {
+      return new Md5Memo(file, JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, [number, number, number, string]>);
+    } catch {
+      return new Md5Memo(file, {});
+    }
+  }
+
+  hash(abs: string, flavour: string, compute: (abs: string) => string): string {
+    const st = fs.statSync(abs);
+    const key = `${flavour}:${abs}`;
+    const hit = this.map[key];
+    if (hit && hit[0] === st.size && hit[1] === st.mtimeMs && hit[2] === st.ino) return hit[3];
+    const h = compute(abs);
+    this.map[key] = [st.size, st.mtimeMs, st.ino, h];
+    this.changed = true;
+    return h;
+  }
+
+  save(): void {
+    if (!this.changed) return;
+    try {
+      writeFileAtomic(this.file, JSON.stringify(this.map), { durable: false });
+    } catch {
+      // only a cache
+    }
+  }
+}
+
 /** md5 of a path as DVC records it (`legacy`: DVC 2's dos2unix flavour); undefined when it does not exist. */
-export function md5Path(abs: string, legacy = false): string | undefined {
-  const fileHash = legacy ? md5Dos2Unix : md5File;
+export function md5Path(abs: string, legacy = false, memo?: Md5Memo): string | undefined {
+  const raw = legacy ? md5Dos2Unix : md5File;
+  const fileHash = memo ? (f: string) => memo.hash(f, legacy ? 'dos2unix' : 'md5', raw) : raw;
   let st: fs.Stats;
   try {
     st = fs.statSync(abs);
