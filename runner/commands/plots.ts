@@ -7,7 +7,7 @@ import { openLocalCache } from '../cache/open.js';
 import { ExpStore } from '../exp/store.js';
 import { experimentRevision, gitRevision, workspaceRevision, type PlotRevision } from '../plots/sources.js';
 import { declaredPlots, type PlotDecl } from '../plots/decls.js';
-import { plotContent, type PlotImage } from '../plots/series.js';
+import { NoPlotData, plotContent, type PlotImage } from '../plots/series.js';
 import { vegaLiteSpec } from '../plots/templates.js';
 import { htmlReport, type Section } from '../plots/report.js';
 import type { Io } from '../cli-io.js';
@@ -88,6 +88,13 @@ export async function plotsCommand(io: Io, args: PlotsArgs): Promise<number> {
       }
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
+      if (e instanceof NoPlotData) {
+        // Not made yet (as DVC does, a warning): the panel says so, the exit code stays 0.
+        io.err(`warning: ${e.message}`);
+        specs.push({ path: d.id, missing: e.message });
+        sections.push({ title: d.id, caption: `not shown: ${e.message}` });
+        continue;
+      }
       failed++;
       for (const diag of e.diagnostics) io.err(formatDiagnostic(diag));
       const text = e.diagnostics.map((x) => formatDiagnostic(x)).join('\n');
@@ -105,8 +112,9 @@ export async function plotsCommand(io: Io, args: PlotsArgs): Promise<number> {
   const subtitle = args.diff ? `Comparing ${revs.map((r) => r.name).join(', ')}` : 'Workspace';
   fs.writeFileSync(file, htmlReport('Lockstep plots', subtitle, sections));
   for (const n of notes) io.err(`warning: ${n}`);
-  const drawn = sections.length - failed;
-  io.out(`${drawn} plot${drawn === 1 ? '' : 's'} written to ${path.relative(io.cwd, file) || file}${failed ? `; ${failed} could not be read (see the report)` : ''}`);
+  const drawn = sections.filter((s) => s.svg || s.images?.length).length;
+  const notYet = specs.filter((x) => 'missing' in x).length;
+  io.out(`${drawn} plot${drawn === 1 ? '' : 's'} written to ${path.relative(io.cwd, file) || file}${notYet ? `; ${notYet} without data yet` : ''}${failed ? `; ${failed} could not be read (see the report)` : ''}`);
   // The report is written either way; a plot that could not be read is still bad input.
   return failed ? 2 : 0;
 }

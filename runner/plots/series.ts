@@ -5,6 +5,9 @@ import type { PlotDecl } from './decls.js';
 import { IMAGE_FILE, type PlotRevision } from './sources.js';
 import { isConfusion, resolveTemplate, type PlotProps } from './templates.js';
 
+/** No revision has this plot's files yet (its stage never ran): said in its panel, not an error. */
+export class NoPlotData extends UserError {}
+
 export interface PlotImage {
   readonly rev: string;
   readonly path: string;
@@ -74,7 +77,7 @@ export function plotContent(root: string, d: PlotDecl, revs: readonly PlotRevisi
     }
   }
   if (!parts.length && !images.length) {
-    throw new UserError({ message: `no data for plot '${d.id}': ${missing.join('; ') || 'no plot files found'}` });
+    throw new NoPlotData({ message: `no data for plot '${d.id}': ${missing.join('; ') || 'no plot files found'}` });
   }
   if (!parts.length) return { rows: [], images, missing };
 

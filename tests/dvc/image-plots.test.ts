@@ -69,18 +69,19 @@ fs.writeFileSync('dvclive/plots/images/epoch1.gif', Buffer.from(${JSON.stringify
   return r;
 }
 
-type Json = { plots: { path: string; template: string; error?: string; images?: { path: string; rev: string }[]; spec?: unknown }[] };
+type Json = { plots: { path: string; template?: string; error?: string; missing?: string; images?: { path: string; rev: string }[]; spec?: unknown }[] };
 
 describe('image plots and broken plots', () => {
   it('images are shown inline; each broken plot gets its own panel and the rest of the report is drawn', async () => {
     repo = imageRepo();
     expect((await repo.run(['repro'])).code).toBe(0);
     const r = await repo.run(['plots', 'show']);
-    // bad input is still bad input: exit 2, one error line per plot, but the report is written
+    // bad input is still bad input: exit 2, one error line per plot, but the report is written;
+    // a plot whose file was never made is only a warning, as in DVC
     expect(r.code).toBe(2);
-    expect(r.stdout).toContain('4 plots written to lockstep_plots/index.html; 3 could not be read (see the report)');
+    expect(r.stdout).toContain('4 plots written to lockstep_plots/index.html; 1 without data yet; 2 could not be read (see the report)');
     expect(r.stderr).toMatch(/^eval\/broken\.json:2: error: cannot parse plot data eval\/broken\.json/m);
-    expect(r.stderr).toContain("error: no data for plot 'eval/absent.csv': 'eval/absent.csv' does not exist");
+    expect(r.stderr).toContain("warning: no data for plot 'eval/absent.csv': 'eval/absent.csv' does not exist");
     expect(r.stderr).toContain("error: plot 'eval/cols.csv': y field 'accuracy' is not in the data of eval/cols.csv");
     expect(r.stderr).not.toMatch(/\n\s+at |internal error/);
     const html = repo.read('lockstep_plots/index.html');
@@ -88,7 +89,8 @@ describe('image plots and broken plots', () => {
     expect(html.match(/<img src="data:image\/gif;base64,/g)?.length).toBe(1);
     expect(html.match(/<img src="data:image\/svg\+xml;base64,/g)?.length).toBe(1);
     expect(html).toContain('dvclive/plots/images/epoch0.png');
-    expect(html.match(/class="plot-error"/g)?.length).toBe(3);
+    expect(html.match(/class="plot-error"/g)?.length).toBe(2);
+    expect(html).toContain("not shown: no data for plot &#39;eval/absent.csv&#39;");
     expect(html.match(/<svg/g)?.length).toBe(1); // the ROC chart
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
 
@@ -97,6 +99,7 @@ describe('image plots and broken plots', () => {
     const doc = JSON.parse(j.stdout) as Json;
     expect(doc.plots.find((p) => p.path === 'dvclive/plots/images')).toMatchObject({ template: 'image', images: [{ path: 'dvclive/plots/images/epoch0.png' }, { path: 'dvclive/plots/images/epoch1.gif' }] });
     expect(doc.plots.find((p) => p.path === 'eval/broken.json')!.error).toMatch(/cannot parse plot data/);
+    expect(doc.plots.find((p) => p.path === 'eval/absent.csv')).toEqual({ path: 'eval/absent.csv', missing: "no data for plot 'eval/absent.csv': 'eval/absent.csv' does not exist (run the stage that makes it: lockstep repro)" });
   });
 
   it('headless Chromium shows the images decoded, the error panels, and logs no console errors', async () => {
@@ -122,8 +125,8 @@ describe('image plots and broken plots', () => {
         ['dvclive/plots/images/epoch1.gif', 1, 1],
         ['eval/curve.svg', 40, 20],
       ]);
-      expect(await page.locator('section.failed').count()).toBe(3);
-      expect(await page.locator('section.failed h2').allInnerTexts()).toEqual(['eval/broken.json', 'eval/absent.csv', 'eval/cols.csv']);
+      expect(await page.locator('section.failed').count()).toBe(2);
+      expect(await page.locator('section.failed h2').allInnerTexts()).toEqual(['eval/broken.json', 'eval/cols.csv']);
       expect(await page.locator('section svg').count()).toBe(1);
       expect(errors).toEqual([]);
     } finally {
