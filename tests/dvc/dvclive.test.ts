@@ -209,6 +209,10 @@ describe('DVCLive layout: plots', () => {
     expect(new Set(values.map((v) => v.series))).toEqual(new Set(['HEAD · train/acc', 'HEAD · train/loss', 'workspace · train/acc', 'workspace · train/loss']));
     expect(values.find((v) => v.series === 'HEAD · train/loss' && v.step === 0)!.dvc_inferred_y_value).toBe(1);
     expect(values.find((v) => v.series === 'workspace · train/loss' && v.step === 0)!.dvc_inferred_y_value).toBe(0.5);
+    // metrics and logged params inside the cached output are read at HEAD the same way (git does not have them)
+    const m = JSON.parse((await repo.run(['metrics', 'diff', 'HEAD', '--json'])).stdout) as { changes: { key: string; old: number; new: number }[] };
+    expect(m.changes.find((c) => c.key === 'train.loss')).toMatchObject({ old: 0.2, new: 0.1 });
+    expect((await repo.run(['params', 'diff', 'HEAD'])).stdout).toMatch(/dvclive\/params\.yaml\s+lr\s+0\.1\s+0\.2/);
   });
 
   it('top-level definitions: x/y maps over several files, y lists, header: false, the shipped templates and a custom one', async () => {
