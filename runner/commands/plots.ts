@@ -72,8 +72,8 @@ export async function plotsCommand(io: Io, args: PlotsArgs): Promise<number> {
       for (const m of content.missing) notes.push(m);
       const spec = content.props ? vegaLiteSpec(content.props, content.rows) : undefined;
       const template = content.props ? (typeof content.props.template === 'string' ? content.props.template : content.props.template.file) : 'image';
-      const images = content.images.map((img) => ({ label: revs.length > 1 ? `${img.rev}: ${img.path}` : img.path, src: dataUri(img) }));
-      specs.push({ path: d.id, template, ...(spec ? { spec } : {}), ...(images.length ? { images: images.map((i, k) => ({ label: i.label, rev: content.images[k]!.rev, path: content.images[k]!.path })) } : {}) });
+      const images = content.images.map((img) => ({ label: revs.length > 1 ? `${img.rev}: ${img.path}` : img.path, rev: img.rev, path: img.path }));
+      specs.push({ path: d.id, template, ...(spec ? { spec } : {}), ...(images.length ? { images } : {}) });
       if (!args.json) {
         let svg: string | undefined;
         if (spec) {
@@ -84,7 +84,8 @@ export async function plotsCommand(io: Io, args: PlotsArgs): Promise<number> {
             throw new UserError({ message: `plot '${d.id}' cannot be drawn: ${(e as Error).message.split('\n')[0]}` });
           }
         }
-        sections.push({ title: d.id, ...(svg ? { svg } : {}), images, caption: content.missing.length ? `not shown: ${content.missing.join('; ')}` : undefined });
+        const inline = images.map((img, k) => ({ label: img.label, src: dataUri(content.images[k]!) }));
+        sections.push({ title: d.id, ...(svg ? { svg } : {}), images: inline, caption: content.missing.length ? `not shown: ${content.missing.join('; ')}` : undefined });
       }
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
