@@ -7,7 +7,7 @@ import { isWithin, toRepoPath } from '../paths.js';
 import { openLocalCache, stageCacheFor } from '../cache/open.js';
 import { LOCK_FILE } from '../lockfile.js';
 import { PIPELINE_FILE } from '../config/pipeline.js';
-import { POINTER_EXT, writePointer } from '../tracked.js';
+import { POINTER_EXT, findPointers, writePointer } from '../tracked.js';
 import { ensureGitIgnored, trackedByGit } from '../gitignore.js';
 import type { Io } from '../cli-io.js';
 
@@ -24,6 +24,7 @@ export async function addCommand(io: Io, args: { paths: string[] }): Promise<num
   try {
     const ws = openWorkspace(io.cwd, { checkDeps: false });
     const targets: { rel: string; abs: string }[] = [];
+    const existing = findPointers(ws.root);
     // Check every path before touching anything: a bad one leaves the repository as it was.
     for (const p of args.paths) {
       const abs = path.resolve(io.cwd, p);
@@ -38,6 +39,8 @@ export async function addCommand(io: Io, args: { paths: string[] }): Promise<num
         const o = st.outs.find((x) => isWithin(x.path, rel) || isWithin(rel, x.path));
         if (o) throw new UserError({ message: `'${p}' overlaps output '${o.path}' of stage '${st.name}', which pipeline.lock already tracks`, hint: `a stage's outputs are cached by 'lockstep repro'; add only data no stage makes` });
       }
+      const tracked = existing.find((x) => x.outs.some((o) => o.path !== rel && (isWithin(o.path, rel) || isWithin(rel, o.path))));
+      if (tracked) throw new UserError({ message: `'${p}' overlaps data tracked by ${tracked.file}`, hint: `add the folder ${tracked.file} tracks again, or remove that pointer first` });
       const other = targets.find((t) => isWithin(t.rel, rel) || isWithin(rel, t.rel));
       if (other) throw new UserError({ message: `'${p}' and '${other.rel}' overlap; add one of them` });
       if (trackedByGit(ws.root, rel)) {

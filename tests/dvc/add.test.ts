@@ -244,6 +244,11 @@ describe('lockstep add', () => {
     expect(r.stderr).toContain("error: 'notes.txt' is tracked by git; it cannot also be cached data");
     r = await repo.run(['add']);
     expect(r.stderr).toContain('error: add needs the paths');
+    repo.write({ 'raw/a.csv': '1', 'raw/b.csv': '2' });
+    expect((await repo.run(['add', 'raw'])).code).toBe(0);
+    r = await repo.run(['add', 'raw/a.csv']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("error: 'raw/a.csv' overlaps data tracked by raw.dvc");
     expect(repo.exists('notes.txt.dvc')).toBe(false);
     repo.write({ 'raw.csv.dvc': 'outs:\n- md5: nothex\n  path: raw.csv\n' });
     r = await repo.run(['status']);
