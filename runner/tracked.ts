@@ -141,23 +141,27 @@ export function pointerFor(root: string, rel: string): string | undefined {
 
 /**
  * Write (or rewrite) the pointer file for `rel`. Fields we do not manage
- * (desc, meta, DVC's remote/push options) are kept when it already exists.
+ * (desc, meta, DVC's remote/push options) and any other outs it lists are
+ * kept when it already exists.
  */
 export function writePointer(root: string, rel: string, out: { hash: string; size: number; nfiles?: number }): string {
   const file = rel + POINTER_EXT;
   const abs = path.join(root, file);
+  const name = path.posix.basename(rel);
   let doc: Record<string, unknown> = {};
-  let keep: Record<string, unknown> = {};
+  let outs: unknown[] = [];
   if (fs.existsSync(abs)) {
-    const old = YAML.parse(fs.readFileSync(abs, 'utf8')) as unknown;
+    const old = YamlSource.parse(file, fs.readFileSync(abs, 'utf8')).toJS(); // a broken one is named, not overwritten
     if (isPlainObject(old)) {
       doc = old;
-      const first = Array.isArray(old.outs) && isPlainObject(old.outs[0]) ? old.outs[0] : {};
-      const { md5: _m, xxh64: _x, hash: _h, size: _s, nfiles: _n, path: _p, ...rest } = first as Record<string, unknown>;
-      keep = rest;
+      outs = Array.isArray(old.outs) ? old.outs : [];
     }
   }
-  const entry = { xxh64: out.hash, size: out.size, ...(out.nfiles !== undefined ? { nfiles: out.nfiles } : {}), hash: 'xxh64', path: path.posix.basename(rel), ...keep };
-  writeFileAtomic(abs, YAML.stringify({ ...doc, outs: [entry] }, { lineWidth: 0 }));
+  const at = outs.findIndex((o) => isPlainObject(o) && typeof o.path === 'string' && path.posix.normalize(o.path) === name);
+  const { md5: _m, xxh64: _x, hash: _h, size: _s, nfiles: _n, path: _p, ...keep } = (at >= 0 ? outs[at] : {}) as Record<string, unknown>;
+  const entry = { xxh64: out.hash, size: out.size, ...(out.nfiles !== undefined ? { nfiles: out.nfiles } : {}), hash: 'xxh64', path: name, ...keep };
+  if (at >= 0) outs[at] = entry;
+  else outs = [entry, ...outs];
+  writeFileAtomic(abs, YAML.stringify({ ...doc, outs }, { lineWidth: 0 }));
   return file;
 }

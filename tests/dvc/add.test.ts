@@ -249,6 +249,12 @@ describe('lockstep add', () => {
     r = await repo.run(['add', 'raw/a.csv']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("error: 'raw/a.csv' overlaps data tracked by raw.dvc");
+    repo.write({ 'notes2.txt': 'n', 'notes2.txt.dvc': 'outs: [\n' });
+    r = await repo.run(['add', 'notes2.txt']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^notes2\.txt\.dvc:\d+:\d+: error: invalid YAML/m);
+    expect(repo.read('notes2.txt.dvc')).toBe('outs: [\n'); // left as it was
+    repo.rm('notes2.txt.dvc');
     expect(repo.exists('notes.txt.dvc')).toBe(false);
     repo.write({ 'raw.csv.dvc': 'outs:\n- md5: nothex\n  path: raw.csv\n' });
     r = await repo.run(['status']);
