@@ -95,6 +95,7 @@ describe('lockstep add', () => {
     // gc -f keeps what the pointer names (xml) besides the stage's output (manifest + rows.txt)
     const gc = await repo.run(['gc', '-f', '--json']);
     expect(JSON.parse(gc.stdout)).toMatchObject({ removed: true, objects: 0, kept: 3 });
+    expect((await repo.run(['status', '--remote'])).stdout).toContain("data/data.xml.dvc: data/data.xml: missing from remote 'store'");
     const push = await repo.run(['push']);
     expect(push.code, push.stderr).toBe(0);
     expect(push.stdout).toMatch(/pushed [3-9] objects/);
