@@ -101,6 +101,17 @@ function build(io: Io): Program {
     );
 
   cli
+    .command('add')
+    .description('track data no stage makes: a PATH.dvc pointer, its content in the cache, a .gitignore entry beside it')
+    .argument('<paths...>', 'files or folders')
+    .action(
+      p.action(async (paths: string[]) => {
+        const { addCommand } = await import('./commands/add.js');
+        return addCommand(io, { paths });
+      }),
+    );
+
+  cli
     .command('checkout')
     .description('put outputs back as pipeline.lock records them, from the cache')
     .argument('[targets...]', 'stages or output paths (default: every output)')

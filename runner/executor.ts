@@ -11,6 +11,7 @@ import { UserError, formatDiagnostic, formatLocation } from './errors.js';
 import { recordDurations } from './durations.js';
 import { abortHashing, HashAborted } from './hash/xxhash.js';
 import { guardFor } from './containment.js';
+import { pointerFor } from './tracked.js';
 
 export interface ReproOptions {
   readonly targets: readonly string[];
@@ -41,6 +42,8 @@ export interface CacheHooks {
   restore(stage: Stage, fp: string, lockEntry: LockEntry | undefined): Promise<Restored | undefined>;
   beforeRun(stage: Stage): Promise<void>;
   saved(stage: Stage, fp: string | undefined, outs: readonly Observed[], log: string): Promise<void>;
+  /** Fetch a running stage's external deps into the cache; the environment that tells the stage where they are. */
+  external?(stage: Stage, inputs: Inputs): Promise<Record<string, string>>;
 }
 
 /** How often, at most, pipeline.lock is rewritten during a run (always at the end too). */
@@ -193,7 +196,10 @@ export class Executor {
     }
     const missing = inputs.deps.find((d) => d.state.kind === 'missing');
     if (missing) {
-      const allowed = this.allowedMissing.has(missing.path) ? ' (--allow-missing left it out; pull it or repro without --allow-missing)' : '';
+      const pointer = pointerFor(this.ws.root, missing.path);
+      const allowed = this.allowedMissing.has(missing.path)
+        ? ' (--allow-missing left it out; pull it or repro without --allow-missing)'
+        : pointer ? ` (it is tracked by ${pointer}: 'lockstep pull ${pointer}' brings it)` : '';
       this.fail(stage, reasons, `dep '${missing.path}' does not exist${allowed}`, 0);
       return;
     }
@@ -250,6 +256,7 @@ export class Executor {
         fs.mkdirSync(path.dirname(abs), { recursive: true });
       }
       await this.cache?.beforeRun(stage);
+      const env = stage.deps.some((d) => d.external) && this.cache?.external ? await this.cache.external(stage, inputs) : undefined;
       // Loaded on first use: a no-op run never pays for the process machinery.
       const { runStage } = await import('./process.js');
       const result = await runStage(stage, {
@@ -259,6 +266,7 @@ export class Executor {
         ...(inputs.container ? { image: inputs.container } : {}),
         onHostTaken: () => this.onModuleStarted(),
         onNote: (line) => this.reporter.line(stage.name, line, 'stderr'),
+        ...(env ? { env } : {}),
         onLine: (line, stream) => {
           log += line + '\n';
           this.reporter.line(stage.name, line, stream);

@@ -27,6 +27,12 @@ export function gitShow(root: string, rev: string, relPath: string): string | un
   return r.status === 0 ? r.stdout : undefined;
 }
 
+/** The same, as bytes: images and other binary files must not go through a text decoder. */
+export function gitShowBytes(root: string, rev: string, relPath: string): Buffer | undefined {
+  const r = spawnSync('git', ['show', `${rev}:${prefixOf(root)}${relPath}`], { cwd: root, maxBuffer: 256 << 20 });
+  return r.status === 0 ? r.stdout : undefined;
+}
+
 export function requireRevision(root: string, rev: string): string {
   if (!isGitRepo(root)) throw new UserError({ message: `'${rev}' cannot be read: ${root} is not in a git repository` });
   const sha = gitRevParse(root, rev);

@@ -4,6 +4,7 @@ import { UserError, didYouMean, type Diagnostic } from './errors.js';
 import { isWithin } from './paths.js';
 import type { Stage } from './stage.js';
 import type { Pipeline } from './config/pipeline.js';
+import { pointerFor } from './tracked.js';
 
 /**
  * The stage DAG: an edge A → B when B depends on a path A produces (the same
@@ -45,6 +46,7 @@ export class Graph {
     for (const st of p.stages.values()) {
       const ups = new Set<string>();
       for (const d of st.deps) {
+        if (d.external) continue; // a URL: no stage makes it, and it is checked when observed
         const found = d.glob
           ? producers.filter((x) => globBase(d.path) !== '' && (isWithin(globBase(d.path), x.path) || isWithin(x.path, globBase(d.path))))
           : producers.filter((x) => isWithin(x.path, d.path) || isWithin(d.path, x.path));
@@ -57,7 +59,8 @@ export class Graph {
           // Reading a FIFO blocks until a writer comes; a device may never end. Refused by name, before anything opens it.
           diags.push({ message: `dep '${d.path}' of stage '${st.name}' is ${special}; only files and directories can be deps`, location: st.location });
         }
-        if (opts.checkDeps && found.length === 0 && !d.glob && !special && !fs.existsSync(path.resolve(p.root, d.path))) {
+        // Data tracked by a .dvc pointer but not pulled yet is a missing input (status says so), not a mistake.
+        if (opts.checkDeps && found.length === 0 && !d.glob && !special && !fs.existsSync(path.resolve(p.root, d.path)) && !pointerFor(p.root, d.path)) {
           diags.push({
             message: `dep '${d.path}' of stage '${st.name}' does not exist and no stage produces it`,
             location: st.location,

@@ -19,6 +19,8 @@ export interface LockedPath {
   readonly size: number;
   /** Present for directories (and glob deps). */
   readonly nfiles?: number;
+  /** For an external dep: the server's version id (ETag, S3 version) that `hash` stands for. */
+  readonly etag?: string;
 }
 
 export type LockedParams = Readonly<Record<string, Readonly<Record<string, ParamValue>>>>;
@@ -181,7 +183,7 @@ function lockDocument(stages: ReadonlyMap<string, LockEntry>, order: readonly st
 }
 
 function lockedPathYaml(p: LockedPath): Record<string, unknown> {
-  return { path: p.path, xxh64: p.hash, size: p.size, ...(p.nfiles !== undefined ? { nfiles: p.nfiles } : {}) };
+  return { path: p.path, xxh64: p.hash, size: p.size, ...(p.nfiles !== undefined ? { nfiles: p.nfiles } : {}), ...(p.etag !== undefined ? { etag: p.etag } : {}) };
 }
 
 /** The lock schemas this version reads; a newer (or foreign) lock must not be used and then rewritten. */
@@ -220,7 +222,7 @@ function parseEntry(name: string, e: unknown, at: (p: (string | number)[]) => So
       if (!HASH_RE.test(x.xxh64)) {
         throw corrupt(`'${x.xxh64}' (${what} of stage '${name}', ${x.path}) is not an xxh64 hash (16 hex digits, '.dir' for a folder)`, at([what, i, 'xxh64']));
       }
-      return { path: x.path, hash: x.xxh64, size: x.size, ...(typeof x.nfiles === 'number' ? { nfiles: x.nfiles } : {}) };
+      return { path: x.path, hash: x.xxh64, size: x.size, ...(typeof x.nfiles === 'number' ? { nfiles: x.nfiles } : {}), ...(typeof x.etag === 'string' ? { etag: x.etag } : {}) };
     });
   };
   const params = e.params ?? {};

@@ -41,7 +41,7 @@ export interface StageContext {
   readonly metrics: readonly string[];
   /** Declared plots files (relative to wdir). */
   readonly plots: readonly string[];
-  /** Absolute path of a path relative to wdir. */
+  /** Absolute path of a path relative to wdir; for an external dep (a URL), the local copy fetched for this run. */
   resolve(relPath: string): string;
   /** Log a line to the stage's output (stdout). */
   log(message: string): void;

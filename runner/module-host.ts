@@ -46,6 +46,14 @@ function readJob(): Promise<Job | undefined> {
   });
 }
 
+function externalDeps(): Record<string, string> {
+  try {
+    return JSON.parse(process.env.LOCKSTEP_EXTERNAL_DEPS ?? '{}') as Record<string, string>;
+  } catch {
+    return {};
+  }
+}
+
 async function main(): Promise<number> {
   let compiled = process.argv[2];
   let ctxFile = process.env.LOCKSTEP_CONTEXT_FILE;
@@ -78,7 +86,8 @@ async function main(): Promise<number> {
     outs: data.outs,
     metrics: data.metrics,
     plots: data.plots,
-    resolve: (p) => path.resolve(data.wdir, p),
+    // An external dep (a URL) resolves to the copy the engine fetched into the cache for this run.
+    resolve: (p) => externalDeps()[p] ?? path.resolve(data.wdir, p),
     log: (m) => void process.stdout.write(m.endsWith('\n') ? m : m + '\n'),
     contentHash,
   };

@@ -27,7 +27,12 @@ export interface Inputs {
 export async function observeInputs(stage: Stage, root: string, hasher: TreeHasher, params: ParamsFiles): Promise<Inputs> {
   const deps: Observed[] = [];
   for (const d of stage.deps) {
-    const state = d.glob ? await hasher.hashGlob(root, d.path) : await hasher.hashPath(path.resolve(root, d.path));
+    // External deps load their HTTP/S3 machinery only when a stage has one.
+    const state = d.external
+      ? await (await import('./external.js')).observeExternal(d.path)
+      : d.glob
+        ? await hasher.hashGlob(root, d.path)
+        : await hasher.hashPath(path.resolve(root, d.path));
     deps.push({ path: d.path, state });
   }
   const inputs = { cmd: commandText(stage.command), deps, params: paramsValues(stage, params) };
@@ -64,7 +69,7 @@ export async function observeOuts(stage: Stage, root: string, hasher: TreeHasher
 export function toLocked(o: Observed): LockedPath | undefined {
   const s = o.state;
   if (s.kind === 'missing') return undefined;
-  return { path: o.path, hash: s.hash, size: s.size, ...(s.kind === 'dir' ? { nfiles: s.nfiles } : {}) };
+  return { path: o.path, hash: s.hash, size: s.size, ...(s.kind === 'dir' ? { nfiles: s.nfiles } : {}), ...(s.kind === 'file' && s.etag !== undefined ? { etag: s.etag } : {}) };
 }
 
 /**

@@ -25,6 +25,8 @@ export interface RunOptions {
   readonly image?: ImageIdentity;
   /** A module stage took the pre-started host (the caller may start the next one). */
   readonly onHostTaken?: () => void;
+  /** More environment for the stage (where its external deps were fetched to). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 // Beside this file: module-host.mjs in the bundle, module-host.js in plain tsc output.
@@ -96,7 +98,7 @@ function takeWarmHost(): ChildProcess | undefined {
 
 export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResult> {
   const cwd = path.join(opts.root, stage.wdir);
-  const env = { LOCKSTEP_STAGE: stage.name, LOCKSTEP_ROOT: opts.root };
+  const env = { ...opts.env, LOCKSTEP_STAGE: stage.name, LOCKSTEP_ROOT: opts.root };
   if (stage.container && stage.command.kind === 'shell') {
     const { shellArgv } = await import('./container/run.js');
     return runContained(stage, opts, cwd, env, shellArgv(stage.command.commands));
@@ -125,7 +127,7 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
       wdir: cwd,
       module: stage.command.module,
       params: nested,
-      deps: stage.deps.map((d) => rel(d.path)),
+      deps: stage.deps.map((d) => (d.external ? d.path : rel(d.path))),
       outs: stage.outs.map((o) => rel(o.path)),
       metrics: stage.outs.filter((o) => o.kind === 'metric').map((o) => rel(o.path)),
       plots: stage.outs.filter((o) => o.kind === 'plot').map((o) => rel(o.path)),

@@ -10,6 +10,8 @@ export interface DepDecl {
   /** Repo-relative POSIX path (may start with `../` for deps outside the repository). */
   readonly path: string;
   readonly glob: boolean;
+  /** An `https://…` or `s3://…` URL, checked by the server's version id (ETag) rather than read. */
+  readonly external?: boolean;
 }
 
 /** Params a stage reads from one file; `'all'` tracks every top-level key of the file. */
@@ -28,8 +30,8 @@ export interface OutDecl {
   readonly push: boolean;
   /** `remote: NAME`: the remote this output is pushed to and fetched from, instead of the default. */
   readonly remote?: string;
-  /** Plot display properties (template, x, y, …) for `plots`. */
-  readonly plot?: Readonly<Record<string, unknown>>;
+  /** Plot display properties (template, x, y, …) for `plots`: one entry per definition (DVC allows a list). */
+  readonly plots?: readonly Readonly<Record<string, unknown>>[];
   /** Metrics only: which of the file's metrics are better lower or higher (globs over keys), overriding the built-in names. */
   readonly better?: { readonly lower?: readonly string[]; readonly higher?: readonly string[] };
 }

@@ -2,11 +2,12 @@ import path from 'node:path';
 import type { Stage } from '../stage.js';
 import type { LockEntry, LockedPath } from '../lockfile.js';
 import type { TreeHasher } from '../hash/tree.js';
-import { lockFingerprint, toLocked, type Observed } from '../observe.js';
+import { lockFingerprint, toLocked, type Inputs, type Observed } from '../observe.js';
 import type { CacheHooks, Restored } from '../executor.js';
 import { checkoutOut, missingObjects, unshareLinks } from './checkout.js';
 import { CorruptObject, type LinkType, type ObjectStore } from './object-store.js';
 import type { RunCache } from './run-cache.js';
+import { ensureGitIgnored } from '../gitignore.js';
 
 /** Brings objects and run-cache entries from a remote on demand (repro --pull). */
 export interface Fetcher {
@@ -75,6 +76,22 @@ export class StageCache implements CacheHooks {
     }
   }
 
+  /**
+   * Download the stage's external deps (the versions its inputs were checked at) into the cache, and
+   * tell the stage where they are: LOCKSTEP_EXTERNAL_DEPS (JSON, URL → file), and LOCKSTEP_EXTERNAL_DEP
+   * when there is just one.
+   */
+  async external(stage: Stage, inputs: Inputs): Promise<Record<string, string>> {
+    const { fetchExternal } = await import('../external.js');
+    const files: Record<string, string> = {};
+    for (const d of inputs.deps) {
+      if (!stage.deps.find((x) => x.path === d.path)?.external || d.state.kind !== 'file' || !d.state.etag) continue;
+      files[d.path] = await fetchExternal(d.path, d.state.etag, this.store, this.store.dir);
+    }
+    const list = Object.values(files);
+    return { LOCKSTEP_EXTERNAL_DEPS: JSON.stringify(files), ...(list.length === 1 ? { LOCKSTEP_EXTERNAL_DEP: list[0]! } : {}) };
+  }
+
   async beforeRun(stage: Stage): Promise<void> {
     if (this.link !== 'hardlink') return;
     for (const o of stage.outs) if (o.persist) unshareLinks(path.join(this.root, o.path));
@@ -82,6 +99,8 @@ export class StageCache implements CacheHooks {
 
   async saved(stage: Stage, fp: string | undefined, outs: readonly Observed[], log: string): Promise<void> {
     for (const o of outs) await this.save(o);
+    // Cached outputs stay out of git as DVC keeps them: a `/name` line in the .gitignore beside them.
+    ensureGitIgnored(this.root, stage.outs.filter((o) => o.cache).map((o) => o.path));
     // Uncached outs (metrics kept in git) are stored too, so a run-cache hit can restore everything the stage made.
     if (fp && this.useRunCache && outs.length > 0 && !stage.alwaysChanged) {
       this.runs.record(stage.name, fp, outs.map((o) => toLocked(o)!), log);

@@ -6,6 +6,9 @@ import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { checkoutOut, missingObjects } from '../cache/checkout.js';
 import { CorruptObject, EXIT_DAMAGED_CACHE } from '../cache/object-store.js';
 import type { LockedPath } from '../lockfile.js';
+import { findPointers, type PointerFile } from '../tracked.js';
+import { lookupMd5 } from '../cache/dvc-remote.js';
+import { isWithin } from '../paths.js';
 import type { Io } from '../cli-io.js';
 
 /** `damaged`: an object it needs failed verification and was quarantined; the output was left as it was. */
@@ -18,10 +21,37 @@ export interface CheckoutItem {
   readonly detail?: string;
 }
 
-/** The cached outputs recorded in pipeline.lock for the selected stages (uncached ones live in git). */
-export function lockedOuts(ws: Workspace, targets: readonly string[]): { stage: string; out: LockedPath }[] {
-  const names = targets.length ? new Set(ws.graph.resolveTargets(targets, ws.root)) : undefined;
+/**
+ * The cached outputs recorded in pipeline.lock for the selected stages (uncached
+ * ones live in git), and the data tracked by `.dvc` pointer files (their `stage`
+ * is the pointer file). A target names a stage, an output, a pointer file or
+ * the data it tracks.
+ */
+/** The pointer files the targets name (all when there are none), and the targets left for stages. */
+export function selectPointers(ws: Workspace, targets: readonly string[]): { pointers: PointerFile[]; stageTargets: string[] } {
+  const all = findPointers(ws.root);
+  if (!targets.length) return { pointers: all, stageTargets: [] };
+  const chosen = new Set<PointerFile>();
+  const stageTargets = targets.filter((t) => {
+    const rel = path.relative(ws.root, path.resolve(t)).split(path.sep).join('/');
+    const p = all.find((f) => f.file === rel || f.outs.some((o) => isWithin(rel, o.path) || isWithin(o.path, rel)));
+    if (p) chosen.add(p);
+    return !p;
+  });
+  return { pointers: all.filter((p) => chosen.has(p)), stageTargets };
+}
+
+export function lockedOuts(ws: Workspace, targets: readonly string[], withPointers = true, cacheDir?: string): { stage: string; out: LockedPath }[] {
+  const { pointers, stageTargets } = withPointers ? selectPointers(ws, targets) : { pointers: [], stageTargets: [...targets] };
+  const names = targets.length ? new Set(ws.graph.resolveTargets(stageTargets, ws.root)) : undefined;
   const list: { stage: string; out: LockedPath }[] = [];
+  for (const p of pointers) {
+    for (const o of p.outs) {
+      // An md5 pointer (a DVC repository's) counts once its data was fetched into our cache from a DVC remote.
+      const hash = o.algo === 'xxh64' ? o.hash : cacheDir ? lookupMd5(cacheDir, o.hash) : undefined;
+      if (hash) list.push({ stage: p.file, out: { path: o.path, hash, size: o.size ?? 0, ...(o.nfiles !== undefined ? { nfiles: o.nfiles } : {}) } });
+    }
+  }
   for (const name of ws.graph.order) {
     if (names && !names.has(name)) continue;
     const entry = ws.lock.get(name);
@@ -40,9 +70,9 @@ export function lockedOuts(ws: Workspace, targets: readonly string[]): { stage: 
  * content is not in the cache holds work that would be lost: it is left alone
  * unless `force`.
  */
-export async function checkoutOutputs(ws: Workspace, cache: LocalCache, targets: readonly string[], force: boolean): Promise<CheckoutItem[]> {
+export async function checkoutOutputs(ws: Workspace, cache: LocalCache, targets: readonly string[], force: boolean, withPointers = true): Promise<CheckoutItem[]> {
   const items: CheckoutItem[] = [];
-  for (const { stage, out } of lockedOuts(ws, targets)) {
+  for (const { stage, out } of lockedOuts(ws, targets, withPointers, cache.settings.dir)) {
     const abs = path.join(ws.root, out.path);
     const now = await ws.hasher.hashPath(abs);
     if (now.kind !== 'missing' && now.hash === out.hash) {
@@ -96,7 +126,7 @@ export async function checkoutCommand(io: Io, args: { targets: string[]; force: 
     } else {
       for (const i of items) {
         if (i.outcome === 'restored') io.out(`↺ ${i.path}: restored from the cache`);
-        else if (i.outcome === 'missing') io.err(`✗ ${i.path}: ${i.detail}; run 'lockstep pull' or 'lockstep repro ${i.stage}'`);
+        else if (i.outcome === 'missing') io.err(`✗ ${i.path}: ${i.detail}; run ${i.stage.endsWith('.dvc') ? `'lockstep pull ${i.stage}'` : `'lockstep pull' or 'lockstep repro ${i.stage}'`}`);
         else if (i.outcome === 'refused') io.err(`✗ ${i.path}: ${i.detail}; rerun with --force to discard them`);
         else if (i.outcome === 'damaged') io.err(`✗ ${i.path}: not restored: ${i.detail}; 'lockstep repro ${i.stage}' makes it again, 'lockstep cache verify --repair' fetches a good copy`);
       }

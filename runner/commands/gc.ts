@@ -11,6 +11,9 @@ import { Lockfile, LOCK_FILE, type LockEntry } from '../lockfile.js';
 import { ExpStore, type ExpRecord } from '../exp/store.js';
 import { gitFilesNamed, gitRevisions, gitShow } from '../git.js';
 import { UserError } from '../errors.js';
+import { findPointers, parsePointer, type PointerFile } from '../tracked.js';
+import { spawnSync } from 'node:child_process';
+import { lookupMd5 } from '../cache/dvc-remote.js';
 import type { Io } from '../cli-io.js';
 
 export interface GcScope {
@@ -57,13 +60,34 @@ export interface GcPlan {
 }
 
 /** Every lock entry that still matters: the workspace's, and per the scope, git's and the experiments'. */
-function liveEntries(root: string, stateDir: string, workspaceLock: Lockfile, scope: GcScope): LockEntry[] {
+function liveEntries(root: string, stateDir: string, workspaceLock: Lockfile, scope: GcScope, cacheDir: string): LockEntry[] {
   const entries: LockEntry[] = [...workspaceLock.stages.values()];
+  // Data tracked by .dvc pointers ('lockstep add'), in the workspace and at the revisions in scope, counts as outputs.
+  // md5 pointers (a DVC repository's) count for what was fetched for them from a DVC remote.
+  const hashOf = (o: PointerFile['outs'][number]) => (o.algo === 'xxh64' ? o.hash : lookupMd5(cacheDir, o.hash));
+  const pointed = (files: PointerFile[]): LockEntry => ({
+    cmd: '',
+    deps: [],
+    params: {},
+    outs: files.flatMap((p) => p.outs.flatMap((o) => (hashOf(o) ? [{ path: o.path, hash: hashOf(o)!, size: o.size ?? 0 }] : []))),
+  });
+  entries.push(pointed(findPointers(root)));
   const revs = new Set<string>();
   if (scope.branches) for (const r of gitRevisions(root, 'branches')) revs.add(r);
   if (scope.tags) for (const r of gitRevisions(root, 'tags')) revs.add(r);
   if (scope.commits) for (const r of gitRevisions(root, 'commits')) revs.add(r);
   for (const rev of revs) {
+    const ls = spawnSync('git', ['ls-tree', '-r', '--name-only', rev], { cwd: root, encoding: 'utf8', maxBuffer: 256 << 20 });
+    const pointerFiles = ls.status === 0 ? ls.stdout.split('\n').filter((f) => f.endsWith('.dvc')) : [];
+    const ptrs: PointerFile[] = [];
+    for (const f of pointerFiles) {
+      try {
+        ptrs.push(parsePointer(f, gitShow(root, rev, f) ?? ''));
+      } catch {
+        // a pointer that cannot be read names nothing to keep
+      }
+    }
+    entries.push(pointed(ptrs));
     // Every pipeline.lock of that commit: nested pipelines keep theirs beside their file (only hashes matter here).
     for (const file of gitFilesNamed(root, rev, LOCK_FILE)) {
       const text = gitShow(root, rev, file);
@@ -85,7 +109,7 @@ export async function planGc(root: string, stateDir: string, lock: Lockfile, cac
   const keepOuts = async (outs: LockEntry['outs']) => {
     for (const o of outs) for (const h of await objectsOf(cache.store, o)) keep.add(h);
   };
-  for (const e of liveEntries(root, stateDir, lock, scope)) await keepOuts(e.outs);
+  for (const e of liveEntries(root, stateDir, lock, scope, cache.settings.dir)) await keepOuts(e.outs);
   if (running) {
     for (const e of running.entries) await keepOuts(e.outs);
     for (const fp of cache.runs.list()) {

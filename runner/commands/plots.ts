@@ -1,28 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { openWorkspace, type Workspace } from '../workspace.js';
-import { UserError, didYouMean } from '../errors.js';
+import { openWorkspace } from '../workspace.js';
+import { UserError, didYouMean, formatDiagnostic } from '../errors.js';
 import { requireRevision } from '../git.js';
 import { openLocalCache } from '../cache/open.js';
 import { ExpStore } from '../exp/store.js';
 import { experimentRevision, gitRevision, workspaceRevision, type PlotRevision } from '../plots/sources.js';
-import { parsePlotFile, type Row } from '../plots/data.js';
-import { plotProps, vegaLiteSpec } from '../plots/templates.js';
+import { declaredPlots, type PlotDecl } from '../plots/decls.js';
+import { NoPlotData, plotContent, type PlotImage } from '../plots/series.js';
+import { vegaLiteSpec } from '../plots/templates.js';
 import { htmlReport, type Section } from '../plots/report.js';
 import type { Io } from '../cli-io.js';
-
-export interface PlotDecl {
-  readonly path: string;
-  readonly props: Readonly<Record<string, unknown>>;
-}
-
-/** Plots declared under stages' `plots:` and in the top-level `plots:` section. */
-export function declaredPlots(ws: Workspace): PlotDecl[] {
-  const out: PlotDecl[] = [];
-  for (const s of ws.pipeline.stages.values()) for (const o of s.outs) if (o.kind === 'plot') out.push({ path: o.path, props: o.plot ?? {} });
-  for (const p of ws.pipeline.plots) if (!out.some((d) => d.path === p.path)) out.push(p);
-  return out;
-}
 
 export interface PlotsArgs {
   readonly targets: string[];
@@ -33,28 +21,32 @@ export interface PlotsArgs {
   readonly diff: boolean;
 }
 
+/** A target names a plot by its id, or by a path it reads (a file, a folder, or a file inside a plotted folder). */
 function select(decls: PlotDecl[], targets: readonly string[], root: string, cwd: string): PlotDecl[] {
   if (!targets.length) return decls;
   return targets.flatMap((t) => {
     const rel = path.relative(root, path.resolve(cwd, t)).split(path.sep).join('/');
-    const hit = decls.filter((d) => d.path === rel || d.path.startsWith(`${rel}/`) || rel.startsWith(`${d.path}/`));
+    const hit = decls.filter((d) => d.id === t || d.id === rel || d.sources.some((s) => s.path === rel || s.path.startsWith(`${rel}/`) || rel.startsWith(`${s.path}/`)));
     if (!hit.length) {
-      const near = didYouMean(rel, decls.map((d) => d.path));
-      throw new UserError({ message: `'${t}' is not a declared plot${near ? `; ${near}` : ''}`, hint: `plots: ${decls.map((d) => d.path).join(', ')}` });
+      const ids = decls.map((d) => d.id);
+      const near = didYouMean(rel, ids);
+      throw new UserError({ message: `'${t}' is not a declared plot${near ? `; ${near}` : ''}`, hint: `plots: ${ids.join(', ')}` });
     }
     return hit;
   });
 }
 
-/** A file's series name: its path inside the plot folder without the extension (the model, for the lead pipeline). */
-function stem(plotPath: string, filePath: string): string {
-  const inner = filePath === plotPath ? path.basename(filePath) : filePath.slice(plotPath.length + 1);
-  return inner.replace(/\.(json|csv|tsv)$/i, '');
+const MIME: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', svg: 'image/svg+xml' };
+
+/** An image inline, so the report stays one file; an SVG in <img> runs no scripts. */
+function dataUri(img: PlotImage): string {
+  const ext = /\.([a-z]+)$/i.exec(img.path)![1]!.toLowerCase();
+  return `data:${MIME[ext]};base64,${img.bytes.toString('base64')}`;
 }
 
 export async function plotsCommand(io: Io, args: PlotsArgs): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const decls = select(declaredPlots(ws), args.targets, ws.root, io.cwd);
+  const decls = select(declaredPlots(ws.pipeline), args.targets, ws.root, io.cwd);
   if (!decls.length) throw new UserError({ message: 'no plots are declared in pipeline.yaml', hint: 'declare them under a stage: plots: [path/to/data.csv]' });
   const store = openLocalCache(ws.stateDir).store;
   const revs: PlotRevision[] = [];
@@ -72,34 +64,48 @@ export async function plotsCommand(io: Io, args: PlotsArgs): Promise<number> {
   const sections: Section[] = [];
   const specs: Record<string, unknown>[] = [];
   const notes: string[] = [];
+  let failed = 0;
   for (const d of decls) {
-    const rows: Row[] = [];
-    const missing: string[] = [];
-    for (const rev of revs) {
-      const files = rev.files(d.path);
-      if ('missing' in files) {
-        missing.push(files.missing);
+    // One plot that cannot be read is reported in its own panel; the others are still drawn.
+    try {
+      const content = plotContent(ws.root, d, revs);
+      for (const m of content.missing) notes.push(m);
+      const spec = content.props ? vegaLiteSpec(content.props, content.rows) : undefined;
+      const template = content.props ? (typeof content.props.template === 'string' ? content.props.template : content.props.template.file) : 'image';
+      const images = content.images.map((img) => ({ label: revs.length > 1 ? `${img.rev}: ${img.path}` : img.path, rev: img.rev, path: img.path }));
+      specs.push({ path: d.id, template, ...(spec ? { spec } : {}), ...(images.length ? { images } : {}) });
+      if (!args.json) {
+        let svg: string | undefined;
+        if (spec) {
+          const { renderSvg } = await import('../plots/render.js');
+          try {
+            svg = await renderSvg(spec);
+          } catch (e) {
+            throw new UserError({ message: `plot '${d.id}' cannot be drawn: ${(e as Error).message.split('\n')[0]}` });
+          }
+        }
+        const inline = images.map((img, k) => ({ label: img.label, src: dataUri(content.images[k]!) }));
+        sections.push({ title: d.id, ...(svg ? { svg } : {}), images: inline, caption: content.missing.length ? `not shown: ${content.missing.join('; ')}` : undefined });
+      }
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      if (e instanceof NoPlotData) {
+        // Not made yet (as DVC does, a warning): the panel says so, the exit code stays 0.
+        io.err(`warning: ${e.message}`);
+        specs.push({ path: d.id, missing: e.message });
+        sections.push({ title: d.id, caption: `not shown: ${e.message}` });
         continue;
       }
-      for (const f of files) {
-        const parsed = parsePlotFile(f, rev.name);
-        const series = [revs.length > 1 ? rev.name : '', files.length > 1 || f.path !== d.path ? stem(d.path, f.path) : ''].filter(Boolean).join(' · ') || rev.name;
-        parsed.forEach((r, i) => rows.push({ step: i, ...r, series, rev: rev.name }));
-      }
-    }
-    if (!rows.length) throw new UserError({ message: `no data for plot '${d.path}': ${missing.join('; ')}` });
-    for (const m of missing) notes.push(m);
-    const props = plotProps(d.path, d.props, rows);
-    const spec = vegaLiteSpec(props, rows);
-    specs.push({ path: d.path, template: props.template, spec });
-    if (!args.json) {
-      const { renderSvg } = await import('../plots/render.js');
-      sections.push({ title: d.path, svg: await renderSvg(spec), caption: missing.length ? `not shown: ${missing.join('; ')}` : undefined });
+      failed++;
+      for (const diag of e.diagnostics) io.err(formatDiagnostic(diag));
+      const text = e.diagnostics.map((x) => formatDiagnostic(x)).join('\n');
+      specs.push({ path: d.id, error: text });
+      sections.push({ title: d.id, error: text });
     }
   }
   if (args.json) {
     io.out(JSON.stringify({ revisions: revs.map((r) => r.name), plots: specs }, null, 2));
-    return 0;
+    return failed ? 2 : 0;
   }
   const outDir = path.resolve(io.cwd, args.outDir ?? 'lockstep_plots');
   fs.mkdirSync(outDir, { recursive: true });
@@ -107,6 +113,9 @@ export async function plotsCommand(io: Io, args: PlotsArgs): Promise<number> {
   const subtitle = args.diff ? `Comparing ${revs.map((r) => r.name).join(', ')}` : 'Workspace';
   fs.writeFileSync(file, htmlReport('Lockstep plots', subtitle, sections));
   for (const n of notes) io.err(`warning: ${n}`);
-  io.out(`${sections.length} plot${sections.length === 1 ? '' : 's'} written to ${path.relative(io.cwd, file) || file}`);
-  return 0;
+  const drawn = sections.filter((s) => s.svg || s.images?.length).length;
+  const notYet = specs.filter((x) => 'missing' in x).length;
+  io.out(`${drawn} plot${drawn === 1 ? '' : 's'} written to ${path.relative(io.cwd, file) || file}${notYet ? `; ${notYet} without data yet` : ''}${failed ? `; ${failed} could not be read (see the report)` : ''}`);
+  // The report is written either way; a plot that could not be read is still bad input.
+  return failed ? 2 : 0;
 }

@@ -52,6 +52,9 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
         const r = await remoteFor(ws, args.remote);
         remote = r.store;
         fetcher = remoteFetcher(openLocalCache(ws.stateDir, settings), r.store, { jobs: r.cfg.jobs }, (m) => io.err(`warning: ${m}`));
+        // Deps tracked by .dvc pointers come first: no stage makes them, so nothing else would bring them.
+        const { pullTrackedDeps } = await import('./transfer.js');
+        await pullTrackedDeps(io, ws, openLocalCache(ws.stateDir, settings), r.store, r.cfg.jobs, args.targets);
       }
       const hooks = () =>
         (open ??= import('../cache/open.js').then((m) =>
@@ -64,6 +67,7 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
           if (settings.link === 'hardlink' && stage.outs.some((o) => o.persist)) await (await hooks()).beforeRun(stage);
         },
         saved: async (stage, fp, outs, log) => (await hooks()).saved(stage, fp, outs, log),
+        external: async (stage, inputs) => (await hooks()).external!(stage, inputs),
       };
     }
   } catch (e) {

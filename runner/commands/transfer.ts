@@ -1,18 +1,22 @@
+import fs from 'node:fs';
 import path from 'node:path';
+import { isWithin } from '../paths.js';
 import { openWorkspace, saveCaches, findRoot, STATE_DIR, type Workspace } from '../workspace.js';
 import { RepoLock } from '../repo-lock.js';
 import { sweepWorkspace } from '../litter.js';
 import { UserError } from '../errors.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
 import { fetchOutputs, fetchRunEntries, newReport, push, type SyncOptions, type SyncReport } from '../cache/sync.js';
-import { missingObjects } from '../cache/checkout.js';
+import { checkoutOut, missingObjects } from '../cache/checkout.js';
 import { objectKey } from '../cache/layout.js';
 import { chooseRemote, readRemotesConfig, type RemoteConfig } from '../remote/config.js';
 import { openRemote } from '../remote/open.js';
 import type { RemoteStore } from '../remote/types.js';
 import type { LockedPath } from '../lockfile.js';
 import type { Stage } from '../stage.js';
-import { checkoutOutputs, lockedOuts } from './checkout.js';
+import { checkoutOutputs, lockedOuts, selectPointers } from './checkout.js';
+import { fetchMd5, lookupMd5 } from '../cache/dvc-remote.js';
+import { findPointers, type PointerFile } from '../tracked.js';
 import type { Io } from '../cli-io.js';
 
 export interface TransferArgs {
@@ -84,11 +88,12 @@ function runEntriesOf(ws: Workspace, cache: LocalCache, targets: readonly string
  * outputs that name another remote are left out; for push, so are outputs
  * with `push: false`. Groups come back default (or -r) remote first.
  */
-export function outputsByRemote(ws: Workspace, targets: readonly string[], chosen: string | undefined, forPush: boolean): { groups: Map<string | undefined, { path: string; out: LockedPath }[]>; skipped: string[] } {
+export function outputsByRemote(ws: Workspace, targets: readonly string[], chosen: string | undefined, forPush: boolean, cacheDir?: string): { groups: Map<string | undefined, { path: string; out: LockedPath }[]>; skipped: string[] } {
   const groups = new Map<string | undefined, { path: string; out: LockedPath }[]>([[undefined, []]]);
   const skipped: string[] = [];
-  for (const { stage, out } of lockedOuts(ws, targets)) {
-    const decl = ws.pipeline.stages.get(stage)!.outs.find((o) => o.path === out.path);
+  // Data tracked by .dvc pointers travels with the outputs (it has no stage: default remote, always pushed).
+  for (const { stage, out } of lockedOuts(ws, targets, true, cacheDir)) {
+    const decl = ws.pipeline.stages.get(stage)?.outs.find((o) => o.path === out.path);
     if (forPush && decl?.push === false) {
       skipped.push(out.path);
       continue;
@@ -142,7 +147,7 @@ function finishAll(io: Io, verb: string, results: { store: RemoteStore; report: 
 export async function pushCommand(io: Io, args: TransferArgs): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const cache = openLocalCache(ws.stateDir);
-  const { groups, skipped } = outputsByRemote(ws, args.targets, args.remote, true);
+  const { groups, skipped } = outputsByRemote(ws, args.targets, args.remote, true, cache.settings.dir);
   const results = await eachRemote(ws, args.remote, groups, async (cfg, store, outs, primary) => {
     if (cfg.readOnly) throw new UserError({ message: `remote '${cfg.name}' is read-only (read_only: true); nothing was pushed` });
     // Run-cache entries go to the default (or -r) remote; a read-only run-cache (untrusted builds) never publishes them.
@@ -158,12 +163,14 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
   try {
     const ws = openWorkspace(io.cwd, { checkDeps: false });
     const cache = openLocalCache(ws.stateDir);
-    const { groups } = outputsByRemote(ws, args.targets, args.remote, false);
+    const { groups } = outputsByRemote(ws, args.targets, args.remote, false, cache.settings.dir);
     const retry = new Map<string, { outs: { path: string; out: LockedPath }[]; opts: SyncOptions; report: SyncReport }>();
     const results = await eachRemote(ws, args.remote, groups, async (cfg, store, outs, primary) => {
       const opts: SyncOptions = { jobs: args.jobs ?? cfg.jobs, progress: progressLine(io, 'fetching') };
       const report = newReport();
       if (primary && args.runCache) await fetchRunEntries(cache, store, opts, report);
+      // Data a DVC repository tracks by md5 comes from the default remote's DVC layout.
+      if (primary) await fetchMd5Pointers(cache, store, selectPointers(ws, args.targets).pointers, report);
       await fetchOutputs(cache, store, outs, opts, report);
       // A local object that failed verification at checkout is quarantined: fetch a good copy and try once more.
       if (then) retry.set(cfg.name, { outs, opts, report });
@@ -201,12 +208,71 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
   }
 }
 
+/**
+ * `repro --pull`: data tracked by `.dvc` pointers that the selected stages
+ * depend on and that is not in the workspace is fetched and checked out.
+ * What cannot be fetched is said once; the stage then fails naming the pointer.
+ */
+export async function pullTrackedDeps(io: Io, ws: Workspace, cache: LocalCache, store: RemoteStore, jobs: number, targets: readonly string[]): Promise<void> {
+  const { selectStages } = await import('../executor.js');
+  const selected = selectStages(ws, { targets, single: false, downstream: false });
+  const deps = [...selected].flatMap((n) => ws.pipeline.stages.get(n)!.deps.filter((d) => !d.external).map((d) => d.path));
+  const needed = (p: string) => deps.some((d) => isWithin(p, d) || isWithin(d, p));
+  const md5 = findPointers(ws.root).filter((p) => p.outs.some((o) => o.algo === 'md5' && needed(o.path) && !fs.existsSync(path.join(ws.root, o.path))));
+  const early = newReport();
+  try {
+    await fetchMd5Pointers(cache, store, md5, early);
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+  }
+  for (const f of early.failures) io.err(`warning: ${f.what}: ${f.why}`);
+  const wanted = lockedOuts(ws, [], true, cache.settings.dir).filter(({ stage, out }) => stage.endsWith('.dvc') && deps.some((d) => isWithin(out.path, d) || isWithin(d, out.path)) && !fs.existsSync(path.join(ws.root, out.path)));
+  if (!wanted.length) return;
+  let report: SyncReport;
+  try {
+    report = await fetchOutputs(cache, store, wanted.map(({ out }) => ({ path: out.path, out })), { jobs });
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    io.err(`warning: ${e.message}; tracked data was not pulled`);
+    return;
+  }
+  for (const f of report.failures) io.err(`warning: ${f.what}: ${f.why}`);
+  for (const u of report.unavailable) io.err(`warning: ${u.path}: not in ${u.where}`);
+  for (const { out } of wanted) {
+    if ((await missingObjects(cache.store, out)).length) continue;
+    await checkoutOut(cache.store, ws.root, out, cache.settings.link);
+    io.out(`↺ ${out.path}: pulled`);
+  }
+}
+
+/**
+ * Data a DVC repository tracks by md5, fetched from the DVC remote's own
+ * layout (files/md5/…) into our cache; once there it is pulled, checked out
+ * and pushed like everything else.
+ */
+async function fetchMd5Pointers(cache: LocalCache, store: RemoteStore, pointers: readonly PointerFile[], report: SyncReport): Promise<void> {
+  for (const p of pointers) {
+    for (const o of p.outs) {
+      if (o.algo !== 'md5') continue;
+      const known = lookupMd5(cache.settings.dir, o.hash);
+      if (known && !(await missingObjects(cache.store, { hash: known })).length) continue;
+      try {
+        await fetchMd5(store, cache.store, cache.settings.dir, o.hash);
+        report.transferred++;
+      } catch (e) {
+        if (e instanceof UserError) throw e;
+        report.failures.push({ what: o.path, why: (e as Error).message });
+      }
+    }
+  }
+}
+
 /** For each cached output the lock records: is it in the local cache, on its remote? (`push: false` outputs: local only.) */
 export async function remoteStatusCommand(io: Io, args: { targets: string[]; remote?: string; json: boolean }): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const cache = openLocalCache(ws.stateDir);
-  const { groups } = outputsByRemote(ws, args.targets, args.remote, false);
-  const stageOf = new Map(lockedOuts(ws, args.targets).map(({ stage, out }) => [out.path, stage]));
+  const { groups } = outputsByRemote(ws, args.targets, args.remote, false, cache.settings.dir);
+  const stageOf = new Map(lockedOuts(ws, args.targets, true, cache.settings.dir).map(({ stage, out }) => [out.path, stage]));
   const rows: { stage: string; path: string; remoteName: string; local: boolean; remote: boolean; push: boolean }[] = [];
   let primaryName = '';
   await eachRemote(ws, args.remote, groups, async (_cfg, store, outs, primary) => {
@@ -214,7 +280,7 @@ export async function remoteStatusCommand(io: Io, args: { targets: string[]; rem
     const there = await store.existing(outs.map(({ out }) => objectKey(out.hash)));
     for (const { path: p, out } of outs) {
       const stage = stageOf.get(p)!;
-      const push = ws.pipeline.stages.get(stage)!.outs.find((o) => o.path === p)?.push !== false;
+      const push = ws.pipeline.stages.get(stage)?.outs.find((o) => o.path === p)?.push !== false;
       const local = (await missingObjects(cache.store, out)).length === 0;
       rows.push({ stage, path: p, remoteName: store.name, local, remote: there.has(objectKey(out.hash)), push });
     }

@@ -38,7 +38,8 @@ const UNSUPPORTED: Readonly<Record<string, string>> = {
   datasets: "DVC's datasets (and their ds:// deps) are not implemented; depend on the data's path instead",
   checkpoint: "checkpoint outputs were removed in DVC 3 and are not implemented; use a plain output with 'persist: true'",
 };
-const PLOT_FIELDS = [...OUT_FIELDS, 'template', 'x', 'y', 'title', 'x_label', 'y_label'];
+const PLOT_PROPS = ['template', 'x', 'y', 'title', 'x_label', 'y_label', 'header'];
+const PLOT_FIELDS = [...OUT_FIELDS, ...PLOT_PROPS];
 // A metrics file may say which of its metrics are better lower or higher (globs over their keys), for `exp show`'s ★.
 const METRIC_FIELDS = [...OUT_FIELDS, 'lower', 'higher'];
 
@@ -59,6 +60,12 @@ export interface Pipeline {
   readonly files: readonly PipelineFileRef[];
   /** Top-level `plots:` entries (DVC's dvc.yaml allows plots outside stages). */
   readonly plots: readonly { path: string; props: Record<string, unknown> }[];
+  /**
+   * Top-level `params:` and `metrics:` files (what DVCLive writes): read by
+   * `params diff`, `metrics show/diff` and experiments, tracked by no stage.
+   */
+  readonly paramsFiles: readonly string[];
+  readonly metricsFiles: readonly string[];
   readonly params: ParamsFiles;
 }
 
@@ -240,8 +247,10 @@ class PipelineBuilder {
     }
     const plots = this.topPlots(doc.plots);
     this.checkOutSites();
+    const paramsFiles = this.topFiles(doc.params, 'params');
+    const metricsFiles = this.topFiles(doc.metrics, 'metrics');
     if (this.diags.length) throw new UserError(this.diags);
-    return { root: this.root, stages, plots, params: this.params, files: [this.ref] };
+    return { root: this.root, stages, plots, paramsFiles, metricsFiles, params: this.params, files: [this.ref] };
   }
 
   /**
@@ -272,6 +281,23 @@ class PipelineBuilder {
     }
   }
 
+  /** Top-level `params:` / `metrics:`: a list of repository paths (DVC allows nothing else there). */
+  private topFiles(raw: unknown, field: 'params' | 'metrics'): string[] {
+    if (raw === undefined || raw === null) return [];
+    if (!Array.isArray(raw)) {
+      this.error(`top-level '${field}' must be a list of file paths`, [field]);
+      return [];
+    }
+    const out: string[] = [];
+    raw.forEach((entry, i) => {
+      if (typeof entry !== 'string' || entry === '') return this.error(`an entry of top-level '${field}' must be a file path`, [field, i]);
+      if (path.isAbsolute(entry) || posixJoin('', entry).startsWith('..')) return this.error(`'${entry}' is outside the repository`, [field, i]);
+      const rp = posixJoin('', entry);
+      if (!out.includes(rp)) out.push(rp);
+    });
+    return out;
+  }
+
   private topPlots(raw: unknown): { path: string; props: Record<string, unknown> }[] {
     if (raw === undefined) return [];
     if (!Array.isArray(raw)) {
@@ -283,10 +309,36 @@ class PipelineBuilder {
       if (typeof entry === 'string') out.push({ path: posixJoin(this.dir, entry), props: {} });
       else if (isPlainObject(entry) && Object.keys(entry).length === 1) {
         const [k, v] = Object.entries(entry)[0]!;
-        out.push({ path: posixJoin(this.dir, k), props: isPlainObject(v) ? v : {} });
-      } else this.error(`a plots entry must be a path or {path: {options}}`, ['plots', i]);
+        if (v !== null && !isPlainObject(v)) return this.error(`options of plot '${k}' must be a mapping`, ['plots', i, k]);
+        const props = (v ?? {}) as Record<string, unknown>;
+        this.checkFields(props, PLOT_PROPS, ['plots', i, k], `plot '${k}'`);
+        this.checkPlotProps(props, ['plots', i, k], k, true);
+        out.push({ path: posixJoin(this.dir, k), props });
+      } else this.error(`a plots entry must be a path or {id: {options}}`, ['plots', i]);
     });
     return out;
+  }
+
+  /**
+   * Shapes DVC accepts: x a field (or, top-level, {file: field}); y a field, a
+   * list of fields, or (top-level) {file: field | [fields]}; header a boolean;
+   * template, title and labels strings.
+   */
+  private checkPlotProps(props: Record<string, unknown>, p: KeyPath, id: string, topLevel: boolean): void {
+    const field = (v: unknown) => typeof v === 'string' && v !== '';
+    const fields = (v: unknown) => field(v) || (Array.isArray(v) && v.length > 0 && v.every(field));
+    for (const k of ['template', 'title', 'x_label', 'y_label']) {
+      if (props[k] !== undefined && typeof props[k] !== 'string') this.error(`'${k}' of plot '${id}' must be a string`, [...p, k]);
+    }
+    if (props.header !== undefined && typeof props.header !== 'boolean') this.error(`'header' of plot '${id}' must be true or false`, [...p, 'header']);
+    const { x, y } = props;
+    const byFile = (v: unknown, ok: (f: unknown) => boolean) => topLevel && isPlainObject(v) && Object.keys(v).length > 0 && Object.values(v).every(ok);
+    if (x !== undefined && !field(x) && !byFile(x, field)) {
+      this.error(`'x' of plot '${id}' must be a field name${topLevel ? ' or a mapping {file: field}' : ''}`, [...p, 'x']);
+    }
+    if (y !== undefined && !fields(y) && !byFile(y, fields)) {
+      this.error(`'y' of plot '${id}' must be a field name or a list of them${topLevel ? ', or a mapping {file: field or [fields]}' : ''}`, [...p, 'y']);
+    }
   }
 
   /** params.yaml first (tracked), then top-level vars in order (files tracked, inline dicts not). */
@@ -572,6 +624,13 @@ class PipelineBuilder {
     const deps: DepDecl[] = [];
     raw.forEach((d, i) => {
       if (typeof d !== 'string' || d === '') return this.error(`a dep must be a path string`, [...p, i]);
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(d)) {
+        if (!/^(https?|s3):\/\//i.test(d)) return this.error(`external dep '${d}': only https://, http:// and s3:// URLs are supported`, [...p, i]);
+        if (seen.has(d)) return this.error(`dep '${d}' is listed twice`, [...p, i]);
+        seen.add(d);
+        deps.push({ path: d, glob: false, external: true });
+        return;
+      }
       const rp = this.repoPath(wdir, d);
       if (seen.has(rp)) return this.error(`dep '${d}' is listed twice`, [...p, i]);
       seen.add(rp);
@@ -599,14 +658,23 @@ class PipelineBuilder {
     raw.forEach((entry, i) => {
       let rawPath: string;
       let opts: Record<string, unknown> = {};
+      let variants: Record<string, unknown>[] = [];
       if (typeof entry === 'string') rawPath = entry;
       else if (isPlainObject(entry) && Object.keys(entry).length === 1) {
         const [k, v] = Object.entries(entry)[0]!;
         rawPath = k;
-        if (v !== null && !isPlainObject(v)) return this.error(`options of '${k}' must be a mapping`, [...p, i, k]);
-        opts = (v ?? {}) as Record<string, unknown>;
-        this.checkFields(opts, kind === 'plot' ? PLOT_FIELDS : kind === 'metric' ? METRIC_FIELDS : OUT_FIELDS, [...p, i, k], `${field} entry '${k}'`);
+        // A plot may carry a list of definitions (several views of one file), as DVC allows.
+        if (kind === 'plot' && Array.isArray(v) && v.length > 0 && v.every(isPlainObject)) variants = v as Record<string, unknown>[];
+        else if (v !== null && !isPlainObject(v)) return this.error(`options of '${k}' must be a mapping`, [...p, i, k]);
+        else variants = [(v ?? {}) as Record<string, unknown>];
+        opts = variants[0]!;
+        variants.forEach((o, j) => {
+          const at = variants.length > 1 || Array.isArray(v) ? [...p, i, k, j] : [...p, i, k];
+          this.checkFields(o, kind === 'plot' ? PLOT_FIELDS : kind === 'metric' ? METRIC_FIELDS : OUT_FIELDS, at, `${field} entry '${k}'`);
+          if (kind === 'plot') this.checkPlotProps(o, at, k, false);
+        });
       } else return this.error(`an entry of '${field}' must be a path or {path: {options}}`, [...p, i]);
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rawPath)) return this.error(`'${rawPath}': external outputs (URLs) are not supported; outputs live in the repository`, [...p, i]);
       if (rawPath === '' || isGlob(rawPath)) return this.error(`'${rawPath}' is not a valid output path (no globs)`, [...p, i]);
       if (path.isAbsolute(rawPath) || posixJoin(wdir, rawPath).startsWith('..')) {
         return this.error(`output '${rawPath}' is outside the repository; outputs must stay inside it`, [...p, i]);
@@ -621,7 +689,7 @@ class PipelineBuilder {
         if (opts[b] !== undefined && typeof opts[b] !== 'boolean') this.error(`'${b}' must be true or false`, [...p, i]);
       }
       if (opts.remote !== undefined && (typeof opts.remote !== 'string' || opts.remote === '')) this.error(`'remote' must be the name of a remote`, [...p, i, rawPath, 'remote']);
-      const plot = kind === 'plot' ? pick(opts, ['template', 'x', 'y', 'title', 'x_label', 'y_label']) : undefined;
+      const plots = kind === 'plot' ? (variants.length ? variants : [{}]).map((o) => pick(o, PLOT_PROPS)) : undefined;
       const better: { lower?: string[]; higher?: string[] } = {};
       for (const d of ['lower', 'higher'] as const) {
         if (opts[d] === undefined) continue;
@@ -636,7 +704,7 @@ class PipelineBuilder {
         persist: opts.persist === true,
         push: opts.push !== false,
         ...(typeof opts.remote === 'string' ? { remote: opts.remote } : {}),
-        ...(plot ? { plot } : {}),
+        ...(plots ? { plots } : {}),
         ...(better.lower || better.higher ? { better } : {}),
       });
     });

@@ -34,7 +34,8 @@ export async function expApplyCommand(io: Io, args: { name: string }): Promise<n
     for (const [name, entry] of Object.entries(rec.lock)) if (ws.pipeline.stages.has(name)) ws.lock.set(name, entry);
     ws.lock.write(ws.graph.order);
     for (const [file, text] of Object.entries(rec.metricsText ?? {})) writeFileAtomic(path.join(ws.root, file), text);
-    const items = await checkoutOutputs(ws, cache, [], true);
+    // Only the experiment's outputs: data tracked by .dvc files is not the experiment's to overwrite.
+    const items = await checkoutOutputs(ws, cache, [], true, false);
     saveCaches(ws);
     const restored = items.filter((i) => i.outcome === 'restored').length;
     io.out(`applied ${rec.name}: params, pipeline.lock and metrics written; ${restored} output${restored === 1 ? '' : 's'} restored from the cache`);

@@ -91,7 +91,7 @@ async function runInWorkspace(io: Io, ws: Workspace, store: ExpStore, rec: ExpRe
   const t0 = Date.now();
   const child = spawn(process.execPath, [lockstepBin(), 'repro', ...(force ? ['-f'] : []), ...(rec.targets ?? [])], { cwd: ws.root, stdio: ['ignore', 'inherit', 'inherit'] });
   const code = await exitOf(child);
-  const done = finished(rec, ws.root, code, t0, '');
+  const done = await finished(rec, ws.root, ws.stateDir, code, t0, '');
   store.save(done);
   io.out(`experiment ${rec.name}: ${done.status} in ${formatDuration(done.durationMs!)}`);
   return code === 0 ? 0 : 1;
@@ -219,7 +219,7 @@ async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, le
       store.save(requeued(rec)); // interrupted: back in the queue, as it was
       return false;
     }
-    const done = finished(rec, dir, code, t0, `; see ${path.relative(ws.root, logFile)}`);
+    const done = await finished(rec, dir, ws.stateDir, code, t0, `; see ${path.relative(ws.root, logFile)}`);
     await record(ws, store, done, dir, (m) => io.err(`${rec.name}: ${m}`));
     io.out(`${code === 0 ? '✓' : '✗'} ${rec.name}: ${done.status} in ${formatDuration(done.durationMs!)}${code === 0 ? '' : ` (log: ${path.relative(ws.root, logFile)})`}`);
     return code === 0;
@@ -278,10 +278,10 @@ async function ensureInCache(ws: Workspace, dir: string, lock: Readonly<Record<s
 }
 
 /** The record of a run that ended with `code`, with what it left in `dir`. */
-function finished(rec: ExpRecord, dir: string, code: number, t0: number, errorDetail: string): ExpRecord {
+async function finished(rec: ExpRecord, dir: string, stateDir: string, code: number, t0: number, errorDetail: string): Promise<ExpRecord> {
   return {
     ...rec,
-    ...collectResult(dir),
+    ...(await collectResult(dir, stateDir)),
     status: code === 0 ? 'success' : 'failed',
     finishedAt: new Date().toISOString(),
     durationMs: Date.now() - t0,

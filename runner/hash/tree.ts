@@ -15,7 +15,8 @@ export interface ManifestEntry {
 }
 
 export type HashInfo =
-  | { readonly kind: 'file'; readonly hash: string; readonly size: number }
+  /** `etag`: for an external dep (https://, s3://), the server's version id the hash stands for. */
+  | { readonly kind: 'file'; readonly hash: string; readonly size: number; readonly etag?: string }
   | {
       readonly kind: 'dir';
       /** Hash of the sorted manifest, suffixed `.dir` as DVC does so the two kinds never collide. */

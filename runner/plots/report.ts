@@ -1,4 +1,4 @@
-/** One self-contained HTML page: inline CSS and SVG, no scripts, nothing fetched. */
+/** One self-contained HTML page: inline CSS, SVG and images, no scripts, nothing fetched. */
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -7,14 +7,27 @@ export function escapeHtml(s: string): string {
 export interface Section {
   readonly title: string;
   /** Trusted SVG markup (produced by vega or by us). */
-  readonly svg: string;
+  readonly svg?: string;
+  /** Images shown as they are, inline (data: URIs), each with its label. */
+  readonly images?: readonly { readonly label: string; readonly src: string }[];
+  /** Why this plot could not be drawn: shown in its panel, the other panels are unaffected. */
+  readonly error?: string;
   readonly caption?: string;
 }
 
+function sectionHtml(s: Section): string {
+  const parts: string[] = [];
+  if (s.error) parts.push(`<p class="plot-error" role="alert">${escapeHtml(s.error)}</p>`);
+  if (s.svg) parts.push(s.svg);
+  for (const img of s.images ?? []) {
+    parts.push(`<div class="plot-image"><img src="${escapeHtml(img.src)}" alt="${escapeHtml(img.label)}"><div class="label">${escapeHtml(img.label)}</div></div>`);
+  }
+  const caption = s.caption ? `<figcaption>${escapeHtml(s.caption)}</figcaption>` : '';
+  return `<section${s.error ? ' class="failed"' : ''}><h2>${escapeHtml(s.title)}</h2><figure>${parts.join('')}${caption}</figure></section>`;
+}
+
 export function htmlReport(title: string, subtitle: string, sections: readonly Section[]): string {
-  const body = sections
-    .map((s) => `<section><h2>${escapeHtml(s.title)}</h2><figure>${s.svg}${s.caption ? `<figcaption>${escapeHtml(s.caption)}</figcaption>` : ''}</figure></section>`)
-    .join('\n');
+  const body = sections.map(sectionHtml).join('\n');
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -31,6 +44,11 @@ export function htmlReport(title: string, subtitle: string, sections: readonly S
   h2 { font-size: 1rem; margin: 0 0 .5rem; font-family: ui-monospace, monospace; }
   figure { margin: 0; }
   figcaption { color: #5b6475; font-size: 12px; }
+  section.failed { border-color: #e3a3a3; background: #fff7f7; }
+  .plot-error { color: #a12626; font-family: ui-monospace, monospace; white-space: pre-wrap; margin: 0; }
+  .plot-image { display: inline-block; margin: 0 .75rem .75rem 0; vertical-align: top; }
+  .plot-image img { max-width: 420px; height: auto; display: block; border: 1px solid #eef0f4; }
+  .plot-image .label { color: #5b6475; font-size: 12px; font-family: ui-monospace, monospace; }
 </style>
 </head>
 <body>

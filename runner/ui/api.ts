@@ -141,7 +141,8 @@ export async function compareData(root: string, names: readonly string[]) {
 
 /** The declared plots with every chosen row as its own series, through the same code as `plots diff --json`. */
 async function overlaidPlots(ws: Workspace, names: readonly string[]): Promise<{ plots: { path: string; spec: Record<string, unknown> }[]; notes: string[] }> {
-  const { declaredPlots, plotsCommand } = await import('../commands/plots.js');
+  const { plotsCommand } = await import('../commands/plots.js');
+  const { declaredPlots } = await import('../plots/decls.js');
   const out: string[] = [];
   const notes: string[] = [];
   const io: Io = { cwd: ws.root, out: (l) => out.push(l), err: (l) => notes.push(l.replace(/^warning: /, '')), stdout: process.stdout, stderr: process.stderr, isTTY: false };
@@ -150,10 +151,10 @@ async function overlaidPlots(ws: Workspace, names: readonly string[]): Promise<{
   const experiments = names.filter((n) => !revisions.includes(n));
   // One plot at a time: a plot some row lacks must not hide the others.
   const plots: { path: string; spec: Record<string, unknown> }[] = [];
-  for (const d of declaredPlots(ws)) {
+  for (const d of declaredPlots(ws.pipeline)) {
     out.length = 0;
     try {
-      await plotsCommand(io, { diff: true, targets: [path.join(ws.root, d.path)], revisions, experiments, json: true });
+      await plotsCommand(io, { diff: true, targets: [d.id], revisions, experiments, json: true });
     } catch (e) {
       if (e instanceof UserError) {
         notes.push(e.message);
@@ -161,8 +162,9 @@ async function overlaidPlots(ws: Workspace, names: readonly string[]): Promise<{
       }
       throw e;
     }
-    const doc = JSON.parse(out.join('\n')) as { plots: { path: string; spec: Record<string, unknown> }[] };
-    for (const p of doc.plots) plots.push({ path: p.path, spec: interactive(p.spec) });
+    const doc = JSON.parse(out.join('\n')) as { plots: { path: string; spec?: Record<string, unknown> }[] };
+    // Image plots have no spec to overlay; the report (plots diff) shows them.
+    for (const p of doc.plots) if (p.spec) plots.push({ path: p.path, spec: interactive(p.spec) });
   }
   return { plots, notes };
 }
