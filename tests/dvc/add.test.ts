@@ -244,7 +244,7 @@ describe('lockstep add', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("error: 'notes.txt' is tracked by git; it cannot also be cached data");
     r = await repo.run(['add']);
-    expect(r.stderr).toContain('error: add needs the paths');
+    expect(r.stderr).toContain("error: missing required argument 'paths'");
     repo.write({ 'raw/a.csv': '1', 'raw/b.csv': '2' });
     expect((await repo.run(['add', 'raw'])).code).toBe(0);
     r = await repo.run(['add', 'raw/a.csv']);
