@@ -379,6 +379,8 @@ class PipelineBuilder {
     else if (rawWdir !== undefined && typeof rawWdir !== 'string') this.error(`'wdir' must be a path, but \${…} gave ${JSON.stringify(rawWdir)}`, [...p, 'wdir']);
     if (wdir.startsWith('..')) this.error(`'wdir' must stay inside the repository`, [...p, 'wdir']);
     const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir, outer.scopeList, shortName)) : outer;
+    // A params value read for wdir (through `outer`) is a param of the stage too.
+    if (interp !== outer) interp.used.push(...outer.used);
     const r = <T>(field: string, cmd = false): T | undefined =>
       this.catching(() => interp.resolve(def[field], () => this.loc([...p, field]), { cmd }) as T);
 

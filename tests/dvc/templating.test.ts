@@ -45,14 +45,17 @@ stages:
 describe('wdir', () => {
   it('is interpolated: the stage runs in the folder ${dirs.work} names, and tracks the param', async () => {
     repo = new TempRepo({
-      'pipeline.yaml': 'stages:\n  a:\n    wdir: ${dirs.work}\n    cmd: pwd > where.txt\n    outs: [where.txt]\n',
+      'pipeline.yaml': 'stages:\n  a:\n    wdir: ${dirs.work}\n    cmd: pwd > where.txt\n    outs: [where.txt]\n  b:\n    wdir: ${dirs.work}\n    vars: [{n: 2}]\n    cmd: echo ${n} > b.txt\n    outs: [b.txt]\n',
       'params.yaml': 'dirs:\n  work: sub/deep\n',
     });
     const r = await reproJson();
     expect(r.code, r.stderr).toBe(0);
     expect(repo.read('sub/deep/where.txt').trim()).toBe(repo.path('sub/deep'));
     expect(repo.exists('${dirs.work}')).toBe(false);
-    expect(YAML.parse(repo.read('pipeline.lock')).stages.a.params).toEqual({ 'params.yaml': { 'dirs.work': 'sub/deep' } });
+    const lock = YAML.parse(repo.read('pipeline.lock'));
+    expect(lock.stages.a.params).toEqual({ 'params.yaml': { 'dirs.work': 'sub/deep' } });
+    expect(lock.stages.b.params).toEqual(lock.stages.a.params); // also with the stage's own vars
+    expect(repo.read('sub/deep/b.txt')).toBe('2\n');
   });
 
   it('an unknown key or a non-path value is refused with its location', async () => {
