@@ -152,6 +152,7 @@ const commands: Record<string, Handler> = {
     if (sub === 'run') {
       const { values: v, positionals } = parse(rest, {
         set: { type: 'string', short: 'S', multiple: true },
+        'set-param': { type: 'string', multiple: true }, // DVC's long name for -S
         name: { type: 'string', short: 'n' },
         queue: { type: 'boolean' },
         'run-all': { type: 'boolean' },
@@ -162,7 +163,7 @@ const commands: Record<string, Handler> = {
       const { expRunCommand } = await import('./exp/run.js');
       return expRunCommand(io, {
         targets: positionals,
-        set: (v.set as unknown as string[] | undefined) ?? [],
+        set: [...((v.set as unknown as string[] | undefined) ?? []), ...((v['set-param'] as unknown as string[] | undefined) ?? [])],
         ...(typeof v.name === 'string' ? { name: v.name } : {}),
         queue: !!v.queue,
         runAll: !!v['run-all'],
