@@ -179,6 +179,8 @@ describe('DVC hashing (unit)', () => {
     expect(dvcTreeMd5([{ relpath: 'b/x.txt', md5: h }, { relpath: 'a.txt', md5: h }])).toBe(
       md5(`[{"md5": "${h}", "relpath": "a.txt"}, {"md5": "${h}", "relpath": "b/x.txt"}]`) + '.dir',
     );
+    // The hash DVC gives an empty directory, well known from DVC repositories: md5 of "[]".
+    expect(dvcTreeMd5([])).toBe('d751713988987e9331980363e24189ce.dir');
     expect(dvcTreeMd5([{ relpath: 'café "q".txt', md5: h }])).toBe(md5(`[{"md5": "${h}", "relpath": "caf\\u00e9 \\"q\\".txt"}]`) + '.dir');
   });
 
