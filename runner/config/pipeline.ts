@@ -122,7 +122,8 @@ interface Discovery {
  */
 export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>, cache?: ParsedFileCache): string[] {
   const key = path.join(root, '\0nested-pipeline-files');
-  const skipKey = [...skip].sort().join('\n');
+  const ignore = ignoredFolders(root);
+  const skipKey = [...skip].sort().join('\n') + '\0' + ignore.source;
   let rootSt: fs.Stats | undefined;
   try {
     rootSt = fs.statSync(root);
@@ -154,13 +155,46 @@ export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>,
     for (const e of entries) {
       if (!e.isDirectory() || NEVER_SEARCHED.has(e.name)) continue;
       const sub = rel ? `${rel}/${e.name}` : e.name;
-      if (!skip.has(sub)) walk(sub);
+      if (!skip.has(sub) && !ignore.test(sub)) walk(sub);
     }
   };
   walk('');
   found.sort();
   if (!fresh) cache?.put(key, rootSt, { skip: skipKey, dirs, found } satisfies Discovery);
   return found;
+}
+
+/**
+ * Folders a `.dvcignore` or `.lockstepignore` at the root names (as DVC skips
+ * them when it collects dvc.yaml files): one gitignore-style pattern a line,
+ * `*`, `**` and `?` wildcards, a leading `/` anchors it to the root. Negation
+ * (`!`) is not supported and is refused, rather than ignored.
+ */
+function ignoredFolders(root: string): { source: string; test: (rel: string) => boolean } {
+  const patterns: RegExp[] = [];
+  let source = '';
+  for (const name of ['.dvcignore', '.lockstepignore']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(root, name), 'utf8');
+    } catch {
+      continue;
+    }
+    source += text + '\0';
+    text.split('\n').forEach((raw, i) => {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) return;
+      if (line.startsWith('!')) throw new UserError({ message: `negated patterns are not supported`, location: { file: name, line: i + 1, column: 1 } });
+      const anchored = line.startsWith('/') || line.replace(/\/$/, '').includes('/');
+      const body = line.replace(/^\//, '').replace(/\/$/, '');
+      const re = body
+        .split('**')
+        .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+        .join('.*');
+      patterns.push(new RegExp(anchored ? `^${re}$` : `(^|/)${re}$`));
+    });
+  }
+  return { source, test: (rel) => patterns.some((p) => p.test(rel)) };
 }
 
 function mtimeOf(abs: string): number {

@@ -91,3 +91,23 @@ describe('writing -S overrides into params files', () => {
     }
   });
 });
+
+describe('nested pipeline discovery', () => {
+  it('skips .git, .lockstep, node_modules, outputs, and folders .dvcignore names', async () => {
+    const { findNestedPipelineFiles } = await import('../../runner/config/pipeline.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-discover-'));
+    try {
+      const files = ['a/pipeline.yaml', 'a/b/dvc.yaml', 'both/pipeline.yaml', 'both/dvc.yaml', 'node_modules/x/pipeline.yaml', '.git/pipeline.yaml', 'out/pipeline.yaml', 'tests/fixtures/one/dvc.yaml', 'deep/x/fixtures/two/dvc.yaml', 'keep/fixtures2/dvc.yaml'];
+      for (const f of files) {
+        fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+        fs.writeFileSync(path.join(dir, f), 'stages: {}\n');
+      }
+      fs.writeFileSync(path.join(dir, '.dvcignore'), '# fixtures are not pipelines\n/tests/fixtures/\nfixtures\n');
+      expect(findNestedPipelineFiles(dir, new Set(['out']))).toEqual(['a/b/dvc.yaml', 'a/pipeline.yaml', 'both/pipeline.yaml', 'keep/fixtures2/dvc.yaml']);
+      fs.writeFileSync(path.join(dir, '.lockstepignore'), '!a\n');
+      expect(() => findNestedPipelineFiles(dir, new Set())).toThrow(/negated patterns are not supported/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
