@@ -108,8 +108,15 @@ async function eachRemote(
   const done: { store: RemoteStore; report: SyncReport }[] = [];
   for (const [name, outs] of groups) {
     const primary = name === undefined;
-    // The default remote is needed only if something goes there (outputs, or run-cache entries).
-    const { cfg, store } = await remoteFor(ws, name ?? chosen);
+    let opened: Awaited<ReturnType<typeof remoteFor>>;
+    try {
+      opened = await remoteFor(ws, name ?? chosen);
+    } catch (e) {
+      // Every output names its own remote and there is no default: nothing needs one.
+      if (primary && outs.length === 0 && groups.size > 1 && e instanceof UserError) continue;
+      throw e;
+    }
+    const { cfg, store } = opened;
     try {
       done.push({ store, report: await work(cfg, store, outs, primary) });
     } finally {
@@ -202,7 +209,8 @@ export async function remoteStatusCommand(io: Io, args: { targets: string[]; rem
   }
   // An output that is never pushed is only expected in the local cache.
   const missing = rows.filter((r) => !r.local || (!r.remote && r.push));
-  if (missing.length === 0) io.out(`All ${rows.length} cached outputs are both in the local cache and on '${primaryName}'${groups.size > 1 ? ' (or the remote they name)' : ''}.`);
+  const where = primaryName ? `on '${primaryName}'${groups.size > 1 ? ' (or the remote they name)' : ''}` : 'on the remotes they name';
+  if (missing.length === 0) io.out(`All ${rows.length} cached outputs are both in the local cache and ${where}.`);
   for (const r of missing) {
     const where = [!r.local ? 'the local cache' : '', !r.remote && r.push ? `remote '${r.remoteName}'` : ''].filter(Boolean).join(' and ');
     io.out(`${r.stage}: ${r.path}: missing from ${where}`);

@@ -62,6 +62,21 @@ describe("outputs' push: false and remote: NAME", () => {
     expect(clone.exists('big.bin')).toBe(false);
   });
 
+  it('with no default remote, outputs that all name their remote still push', async () => {
+    const one = tmpDir();
+    const two = tmpDir();
+    const repo = repoWith({
+      'pipeline.yaml': 'stages:\n  make:\n    cmd: echo 1 > a.txt && echo 2 > b.txt\n    outs:\n      - a.txt: {remote: one}\n      - b.txt: {remote: two}\n',
+      '.lockstep/config': `remotes:\n  one:\n    url: ${one}\n  two:\n    url: ${two}\n`,
+    });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    const p = await repo.run(['push']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(objects(one)).toEqual(['1\n']);
+    expect(objects(two)).toEqual(['2\n']);
+    expect((await repo.run(['status', '--remote'])).stdout).toBe('All 2 cached outputs are both in the local cache and on the remotes they name.');
+  });
+
   it('an output naming a remote that is not configured is a clear error, exit 2', async () => {
     const origin = tmpDir();
     const repo = repoWith({ 'pipeline.yaml': PIPELINE.replace('backup', 'bakup'), '.lockstep/config': `remotes:\n  origin:\n    url: ${origin}\n  backup:\n    url: ${origin}\ndefault: origin\n` });
