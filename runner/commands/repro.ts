@@ -32,7 +32,7 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
   let signal: NodeJS.Signals | undefined;
   const reporter = args.json ? new JsonReporter(io.stdout, io.stderr) : new HumanReporter(io.stdout, args.jobs > 1);
   let cache: CacheHooks | undefined;
-  let remote: RemoteStore | undefined;
+  let remote: Pick<RemoteStore, 'close'> | undefined;
   try {
     if (!args.dry) {
       // Settings are checked now (a bad config stops the run before anything runs); the cache machinery
@@ -42,10 +42,11 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
       let fetcher: Fetcher | undefined;
       let open: Promise<CacheHooks> | undefined;
       if (args.pull) {
-        const [{ remoteFor }, { remoteFetcher }, { openLocalCache }] = await Promise.all([import('./transfer.js'), import('../cache/sync.js'), import('../cache/open.js')]);
-        const r = await remoteFor(ws, args.remote);
-        remote = r.store;
-        fetcher = remoteFetcher(openLocalCache(ws.stateDir, settings), r.store, { jobs: r.cfg.jobs }, (m) => io.err(`warning: ${m}`));
+        const [{ pullFetcher }, { openLocalCache }] = await Promise.all([import('./transfer.js'), import('../cache/open.js')]);
+        // The default (or -r) remote, and the remotes outputs name themselves.
+        const pulled = await pullFetcher(ws, openLocalCache(ws.stateDir, settings), args.remote, (m) => io.err(`warning: ${m}`));
+        remote = { close: pulled.close };
+        fetcher = pulled.fetcher;
       }
       const hooks = () =>
         (open ??= import('../cache/open.js').then((m) =>

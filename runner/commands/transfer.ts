@@ -3,7 +3,8 @@ import { openWorkspace, saveCaches, findRoot, STATE_DIR, type Workspace } from '
 import { RepoLock } from '../repo-lock.js';
 import { UserError } from '../errors.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
-import { fetchOutputs, fetchRunEntries, newReport, push, type SyncOptions, type SyncReport } from '../cache/sync.js';
+import { fetchOutputs, fetchRunEntries, newReport, push, remoteFetcher, type SyncOptions, type SyncReport } from '../cache/sync.js';
+import type { Fetcher } from '../cache/stage-cache.js';
 import { missingObjects } from '../cache/checkout.js';
 import { objectKey } from '../cache/layout.js';
 import { chooseRemote, readRemotesConfig, type RemoteConfig } from '../remote/config.js';
@@ -96,6 +97,38 @@ export function outputsByRemote(ws: Workspace, targets: readonly string[], chose
     list.push({ path: out.path, out });
   }
   return { groups, skipped };
+}
+
+/**
+ * What `repro --pull` fetches with: the default (or -r) remote, then the
+ * remotes outputs name with `remote: NAME` for whatever is still missing.
+ * Run-cache entries come from the default remote only.
+ */
+export async function pullFetcher(ws: Workspace, cache: LocalCache, chosen: string | undefined, warn: (message: string) => void): Promise<{ fetcher: Fetcher; close: () => Promise<void> }> {
+  const primary = await remoteFor(ws, chosen);
+  const named = new Set([...ws.pipeline.stages.values()].flatMap((st) => st.outs.flatMap((o) => (o.remote !== undefined && chosen === undefined && o.remote !== primary.cfg.name ? [o.remote] : []))));
+  const stores = [primary];
+  try {
+    for (const n of named) stores.push(await remoteFor(ws, n));
+  } catch (e) {
+    await Promise.all(stores.map((r) => r.store.close()));
+    throw e;
+  }
+  const fetchers = stores.map((r) => remoteFetcher(cache, r.store, { jobs: r.cfg.jobs }, warn));
+  return {
+    fetcher: {
+      objects: async (hashes) => {
+        let need = [...hashes];
+        for (const f of fetchers) {
+          if (need.length === 0) break;
+          await f.objects(need);
+          need = need.filter((h) => !cache.store.has(h));
+        }
+      },
+      runEntry: (fp) => fetchers[0]!.runEntry(fp),
+    },
+    close: async () => void (await Promise.all(stores.map((r) => r.store.close()))),
+  };
 }
 
 /** One remote's part of a transfer: opened, used, closed; its report and a summary line. */
