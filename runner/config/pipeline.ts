@@ -148,6 +148,8 @@ export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>,
       return; // unreadable folder: nothing DVC would find either
     }
     if (rel) {
+      // A folder with its own .git or .dvc is another repository (a submodule, a DVC subrepo): not part of this graph.
+      if (entries.some((e) => e.name === '.git' || e.name === '.dvc')) return;
       const names = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
       const f = names.has(PIPELINE_FILE) ? PIPELINE_FILE : names.has(DVC_PIPELINE_FILE) ? DVC_PIPELINE_FILE : undefined;
       if (f) found.push(`${rel}/${f}`);

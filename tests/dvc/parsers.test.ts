@@ -98,11 +98,11 @@ describe('writing -S overrides into params files', () => {
 });
 
 describe('nested pipeline discovery', () => {
-  it('skips .git, .lockstep, node_modules, outputs, and folders .dvcignore names', async () => {
+  it('skips .git, .lockstep, node_modules, outputs, other repositories (.git, .dvc) and folders .dvcignore names', async () => {
     const { findNestedPipelineFiles } = await import('../../runner/config/pipeline.js');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-discover-'));
     try {
-      const files = ['a/pipeline.yaml', 'a/b/dvc.yaml', 'both/pipeline.yaml', 'both/dvc.yaml', 'node_modules/x/pipeline.yaml', '.git/pipeline.yaml', 'out/pipeline.yaml', 'tests/fixtures/one/dvc.yaml', 'deep/x/fixtures/two/dvc.yaml', 'keep/fixtures2/dvc.yaml'];
+      const files = ['sub/.git', 'sub/pipeline.yaml', 'dvcsub/.dvc/config', 'dvcsub/x/dvc.yaml', 'a/pipeline.yaml', 'a/b/dvc.yaml', 'both/pipeline.yaml', 'both/dvc.yaml', 'node_modules/x/pipeline.yaml', '.git/pipeline.yaml', 'out/pipeline.yaml', 'tests/fixtures/one/dvc.yaml', 'deep/x/fixtures/two/dvc.yaml', 'keep/fixtures2/dvc.yaml'];
       for (const f of files) {
         fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
         fs.writeFileSync(path.join(dir, f), 'stages: {}\n');
