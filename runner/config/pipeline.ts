@@ -211,6 +211,8 @@ class PipelineBuilder {
   private readonly diags: Diagnostic[] = [];
   private readonly dir: string;
   private readonly prefix: string;
+  /** Interpolated params the last stage built did not declare (set by paramsDecls). */
+  private lastTracked: readonly { file: string; key: string }[] = [];
 
   constructor(
     private readonly root: string,
@@ -428,6 +430,7 @@ class PipelineBuilder {
       ...this.outs(r('plots'), [...p, 'plots'], wdir, 'plot'),
     ];
     const params = this.paramsDecls(r('params'), [...p, 'params'], wdir, interp);
+    const trackedVars = this.lastTracked;
     const frozen = this.bool(def.frozen, [...p, 'frozen']);
     const alwaysChanged = this.bool(def.always_changed, [...p, 'always_changed']);
     const desc = r<unknown>('desc');
@@ -441,6 +444,7 @@ class PipelineBuilder {
       wdir,
       deps,
       params,
+      ...(trackedVars.length ? { trackedVars } : {}),
       outs,
       frozen,
       alwaysChanged,
@@ -589,7 +593,12 @@ class PipelineBuilder {
         });
       }
     }
-    // Values a stage interpolates from params files are params deps too, as in DVC.
+    // Values a stage interpolates from params files are params deps too (DVC tracks them for `params show`).
+    const declared = new Map([...byFile].map(([f, k]) => [f, k === 'all' ? 'all' : new Set(k)] as const));
+    this.lastTracked = interp.used.filter((u) => {
+      const d = declared.get(u.file);
+      return d !== 'all' && !(d && [...d].some((k) => k === u.key || u.key.startsWith(`${k}.`) || u.key.startsWith(`${k}[`)));
+    });
     for (const u of interp.used) {
       const cur = byFile.get(u.file);
       if (cur !== 'all') (cur ?? byFile.set(u.file, new Set()).get(u.file) as Set<string>).add(u.key);
