@@ -174,3 +174,17 @@ class Train:
     expect(await errorOf()).toBe("params.py:2:1: error: 'int' is not a literal in the value of 'SEED'");
   });
 });
+
+describe('dictionary unpacking in cmd', () => {
+  it('spells arguments as DVC does (shlex quoting only where needed, None, Python list items), so dvc.lock cmds match', async () => {
+    repo = new TempRepo({
+      'pipeline.yaml': 'stages:\n  a:\n    cmd: echo ${opts} > a.txt\n    outs: [a.txt]\n',
+      'params.yaml': "opts:\n  name: plain-word.v1\n  msg: it's here\n  empty: ''\n  none: null\n  off: false\n  on: true\n  sizes: [1, true, a b]\n  nested: {k: 2}\n",
+    });
+    const r = await reproJson();
+    expect(r.code, r.stderr).toBe(0);
+    const cmd = YAML.parse(repo.read('pipeline.lock')).stages.a.cmd;
+    expect(cmd).toBe(`echo --name plain-word.v1 --msg 'it'"'"'s here' --empty '' --none None --on --sizes 1 True 'a b' --nested.k 2 > a.txt`);
+    expect(repo.read('a.txt')).toBe("--name plain-word.v1 --msg it's here --empty  --none None --on --sizes 1 True a b --nested.k 2\n");
+  });
+});
