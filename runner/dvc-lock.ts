@@ -5,6 +5,7 @@ import { dvcPathMd5, type DvcHashName } from './hash/dvc-md5.js';
 import type { LockEntry, LockedParams, LockedPath } from './lockfile.js';
 import type { Inputs, Observed } from './observe.js';
 import type { Stage } from './stage.js';
+import type { ParamValue } from './module-contract.js';
 
 /**
  * A repository migrating from DVC keeps its dvc.lock. Its entries name md5
@@ -79,6 +80,11 @@ export function adoptDvcEntry(e: DvcLockEntry, stage: Stage, root: string, input
     return { path: rel, hash: `${p.hashName}:${p.md5}`, size: 0 };
   };
   // Params files are named relative to the wdir too.
-  const params = Object.fromEntries(Object.entries(e.params).map(([file, values]) => [posixJoin(stage.wdir, file), values]));
+  const params: Record<string, Record<string, ParamValue>> = Object.fromEntries(Object.entries(e.params).map(([file, values]) => [posixJoin(stage.wdir, file), { ...values }]));
+  // DVC records only declared params; a value the stage merely interpolates is covered by the cmd it recorded.
+  for (const { file, key } of stage.trackedVars ?? []) {
+    const now = inputs.params[file];
+    if (now && Object.hasOwn(now, key) && !Object.hasOwn(params[file] ?? {}, key)) (params[file] ??= {})[key] = now[key]!;
+  }
   return { cmd: e.cmd, deps: e.deps.map(convert), params, outs: e.outs.map(convert) };
 }

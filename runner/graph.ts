@@ -115,6 +115,18 @@ export class Graph {
         out.push(...group);
         continue;
       }
+      // From a subfolder with its own pipeline file, a bare name means a stage of that file, as in DVC.
+      const here = path.relative(root, process.cwd()).split(path.sep).join('/');
+      const local = here && !here.startsWith('..') ? [...this.stages.keys()].find((n) => /^(.*)\/(pipeline|dvc)\.yaml:/.exec(n)?.[1] === here && n.endsWith(`:${t}`)) : undefined;
+      if (local) {
+        out.push(local);
+        continue;
+      }
+      const localGroup = here && !here.startsWith('..') ? [...this.stages.values()].filter((s) => s.group !== undefined && /^(.*)\/(pipeline|dvc)\.yaml:/.exec(s.group)?.[1] === here && s.group.endsWith(`:${t}`)) : [];
+      if (localGroup.length) {
+        out.push(...localGroup.map((s) => s.name));
+        continue;
+      }
       // `dvc.yaml:train` for a stage of the root file; `sub/pipeline.yaml` for every stage of a pipeline file.
       const rootStage = /^(?:\.\/)?(?:pipeline|dvc)\.yaml:(.+)$/.exec(t)?.[1];
       if (rootStage !== undefined && (this.stages.has(rootStage) || [...this.stages.values()].some((s) => s.group === rootStage))) {

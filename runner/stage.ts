@@ -45,6 +45,11 @@ export interface Stage {
   readonly wdir: string;
   readonly deps: readonly DepDecl[];
   readonly params: readonly ParamsDecl[];
+  /**
+   * Params only interpolated (`${train.lr}` in cmd), not declared. They are in `params` too;
+   * DVC keeps them out of dvc.lock, so reading a dvc.lock must not call them new.
+   */
+  readonly trackedVars?: readonly { readonly file: string; readonly key: string }[];
   readonly outs: readonly OutDecl[];
   readonly frozen: boolean;
   readonly alwaysChanged: boolean;

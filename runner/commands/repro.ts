@@ -36,7 +36,7 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
   // Live progress for `lockstep ui` (.lockstep/events.jsonl); a dry run does nothing worth following.
   const reporter = args.dry ? shown : withEventLog(shown, ws.stateDir);
   let cache: CacheHooks | undefined;
-  let remote: RemoteStore | undefined;
+  let remote: Pick<RemoteStore, 'close'> | undefined;
   try {
     if (!args.dry) {
       // Settings are checked now (a bad config stops the run before anything runs); the cache machinery
@@ -48,13 +48,19 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
       let fetcher: Fetcher | undefined;
       let open: Promise<CacheHooks> | undefined;
       if (args.pull) {
-        const [{ remoteFor }, { remoteFetcher }, { openLocalCache }] = await Promise.all([import('./transfer.js'), import('../cache/sync.js'), import('../cache/open.js')]);
-        const r = await remoteFor(ws, args.remote);
-        remote = r.store;
-        fetcher = remoteFetcher(openLocalCache(ws.stateDir, settings), r.store, { jobs: r.cfg.jobs }, (m) => io.err(`warning: ${m}`));
+        const [{ pullFetcher, pullTrackedDeps, remoteFor }, { openLocalCache }] = await Promise.all([import('./transfer.js'), import('../cache/open.js')]);
+        const cache = openLocalCache(ws.stateDir, settings);
         // Deps tracked by .dvc pointers come first: no stage makes them, so nothing else would bring them.
-        const { pullTrackedDeps } = await import('./transfer.js');
-        await pullTrackedDeps(io, ws, openLocalCache(ws.stateDir, settings), r.store, r.cfg.jobs, args.targets);
+        const primary = await remoteFor(ws, args.remote);
+        try {
+          await pullTrackedDeps(io, ws, cache, primary.store, primary.cfg.jobs, args.targets);
+        } finally {
+          await primary.store.close();
+        }
+        // The default (or -r) remote, and the remotes outputs name themselves.
+        const pulled = await pullFetcher(ws, cache, args.remote, (m) => io.err(`warning: ${m}`));
+        remote = { close: pulled.close };
+        fetcher = pulled.fetcher;
       }
       const hooks = () =>
         (open ??= import('../cache/open.js').then((m) =>

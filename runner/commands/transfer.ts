@@ -6,7 +6,8 @@ import { RepoLock } from '../repo-lock.js';
 import { sweepWorkspace } from '../litter.js';
 import { UserError } from '../errors.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
-import { fetchOutputs, fetchRunEntries, newReport, push, type SyncOptions, type SyncReport } from '../cache/sync.js';
+import { fetchOutputs, fetchRunEntries, newReport, push, remoteFetcher, type SyncOptions, type SyncReport } from '../cache/sync.js';
+import type { Fetcher } from '../cache/stage-cache.js';
 import { checkoutOut, missingObjects } from '../cache/checkout.js';
 import { objectKey } from '../cache/layout.js';
 import { chooseRemote, readRemotesConfig, type RemoteConfig } from '../remote/config.js';
@@ -107,6 +108,38 @@ export function outputsByRemote(ws: Workspace, targets: readonly string[], chose
   return { groups, skipped };
 }
 
+/**
+ * What `repro --pull` fetches with: the default (or -r) remote, then the
+ * remotes outputs name with `remote: NAME` for whatever is still missing.
+ * Run-cache entries come from the default remote only.
+ */
+export async function pullFetcher(ws: Workspace, cache: LocalCache, chosen: string | undefined, warn: (message: string) => void): Promise<{ fetcher: Fetcher; close: () => Promise<void> }> {
+  const primary = await remoteFor(ws, chosen);
+  const named = new Set([...ws.pipeline.stages.values()].flatMap((st) => st.outs.flatMap((o) => (o.remote !== undefined && chosen === undefined && o.remote !== primary.cfg.name ? [o.remote] : []))));
+  const stores = [primary];
+  try {
+    for (const n of named) stores.push(await remoteFor(ws, n));
+  } catch (e) {
+    await Promise.all(stores.map((r) => r.store.close()));
+    throw e;
+  }
+  const fetchers = stores.map((r) => remoteFetcher(cache, r.store, { jobs: r.cfg.jobs }, warn));
+  return {
+    fetcher: {
+      objects: async (hashes) => {
+        let need = [...hashes];
+        for (const f of fetchers) {
+          if (need.length === 0) break;
+          await f.objects(need);
+          need = need.filter((h) => !cache.store.has(h));
+        }
+      },
+      runEntry: (fp) => fetchers[0]!.runEntry(fp),
+    },
+    close: async () => void (await Promise.all(stores.map((r) => r.store.close()))),
+  };
+}
+
 /** One remote's part of a transfer: opened, used, closed; its report and a summary line. */
 async function eachRemote(
   ws: Workspace,
@@ -117,8 +150,15 @@ async function eachRemote(
   const done: { store: RemoteStore; report: SyncReport }[] = [];
   for (const [name, outs] of groups) {
     const primary = name === undefined;
-    // The default remote is needed only if something goes there (outputs, or run-cache entries).
-    const { cfg, store } = await remoteFor(ws, name ?? chosen);
+    let opened: Awaited<ReturnType<typeof remoteFor>>;
+    try {
+      opened = await remoteFor(ws, name ?? chosen);
+    } catch (e) {
+      // Every output names its own remote and there is no default: nothing needs one.
+      if (primary && outs.length === 0 && groups.size > 1 && e instanceof UserError) continue;
+      throw e;
+    }
+    const { cfg, store } = opened;
     try {
       done.push({ store, report: await work(cfg, store, outs, primary) });
     } finally {
@@ -293,7 +333,8 @@ export async function remoteStatusCommand(io: Io, args: { targets: string[]; rem
   }
   // An output that is never pushed is only expected in the local cache.
   const missing = rows.filter((r) => !r.local || (!r.remote && r.push));
-  if (missing.length === 0) io.out(`All ${rows.length} cached outputs are both in the local cache and on '${primaryName}'${groups.size > 1 ? ' (or the remote they name)' : ''}.`);
+  const where = primaryName ? `on '${primaryName}'${groups.size > 1 ? ' (or the remote they name)' : ''}` : 'on the remotes they name';
+  if (missing.length === 0) io.out(`All ${rows.length} cached outputs are both in the local cache and ${where}.`);
   for (const r of missing) {
     const where = [!r.local ? 'the local cache' : '', !r.remote && r.push ? `remote '${r.remoteName}'` : ''].filter(Boolean).join(' and ');
     io.out(`${r.stage}: ${r.path}: missing from ${where}`);

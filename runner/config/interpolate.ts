@@ -80,21 +80,31 @@ export class Interpolator {
   }
 }
 
-/** DVC's dictionary unpacking in cmd: `${opts}` → `--a 1 --b.c 'x' --flag`. */
+/**
+ * DVC's dictionary unpacking in cmd: `${opts}` → `--a 1 --b.c x --flag`, spelled
+ * exactly as DVC spells it (strings quoted only when the shell needs it, None
+ * as `None`, false left out), so the cmd recorded in a dvc.lock matches ours.
+ */
 function unpackDict(d: { [k: string]: ParamValue }, prefix = ''): string {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(d)) {
     const name = prefix + k;
     if (v === true) parts.push(`--${name}`);
-    else if (v === false || v === null) continue;
-    else if (Array.isArray(v)) parts.push(`--${name} ${v.map(quoteArg).join(' ')}`);
+    else if (v === false) continue;
+    else if (v === null) parts.push(`--${name} None`);
+    // List items are printed by Python's str(): True, not true.
+    else if (Array.isArray(v)) parts.push(`--${name} ${v.map((x) => (typeof x === 'boolean' ? (x ? 'True' : 'False') : quoteArg(x))).join(' ')}`);
     else if (typeof v === 'object') parts.push(unpackDict(v, `${name}.`));
     else parts.push(`--${name} ${quoteArg(v)}`);
   }
   return parts.join(' ');
 }
 
+/** Python's shlex.quote, which DVC uses: safe words stay bare; others go in single quotes. */
 function quoteArg(v: ParamValue): string {
-  if (typeof v === 'string') return `'${v.replace(/'/g, `'\\''`)}'`;
-  return String(v);
+  if (v === null) return 'None';
+  if (typeof v !== 'string') return String(v);
+  if (v === '') return "''";
+  if (/^[\w@%+=:,./-]+$/.test(v)) return v;
+  return `'${v.replace(/'/g, `'"'"'`)}'`;
 }

@@ -133,7 +133,8 @@ interface Discovery {
  */
 export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>, cache?: ParsedFileCache): string[] {
   const key = path.join(root, '\0nested-pipeline-files');
-  const skipKey = [...skip].sort().join('\n');
+  const ignore = ignoredFolders(root);
+  const skipKey = [...skip].sort().join('\n') + '\0' + ignore.source;
   let rootSt: fs.Stats | undefined;
   try {
     rootSt = fs.statSync(root);
@@ -158,6 +159,8 @@ export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>,
       return; // unreadable folder: nothing DVC would find either
     }
     if (rel) {
+      // A folder with its own .git or .dvc is another repository (a submodule, a DVC subrepo): not part of this graph.
+      if (entries.some((e) => e.name === '.git' || e.name === '.dvc')) return;
       const names = new Set(entries.filter((e) => e.isFile()).map((e) => e.name));
       const f = names.has(PIPELINE_FILE) ? PIPELINE_FILE : names.has(DVC_PIPELINE_FILE) ? DVC_PIPELINE_FILE : undefined;
       if (f) found.push(`${rel}/${f}`);
@@ -165,13 +168,46 @@ export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>,
     for (const e of entries) {
       if (!e.isDirectory() || NEVER_SEARCHED.has(e.name)) continue;
       const sub = rel ? `${rel}/${e.name}` : e.name;
-      if (!skip.has(sub)) walk(sub);
+      if (!skip.has(sub) && !ignore.test(sub)) walk(sub);
     }
   };
   walk('');
   found.sort();
   if (!fresh) cache?.put(key, rootSt, { skip: skipKey, dirs, found } satisfies Discovery);
   return found;
+}
+
+/**
+ * Folders a `.dvcignore` or `.lockstepignore` at the root names (as DVC skips
+ * them when it collects dvc.yaml files): one gitignore-style pattern a line,
+ * `*`, `**` and `?` wildcards, a leading `/` anchors it to the root. Negation
+ * (`!`) is not supported and is refused, rather than ignored.
+ */
+function ignoredFolders(root: string): { source: string; test: (rel: string) => boolean } {
+  const patterns: RegExp[] = [];
+  let source = '';
+  for (const name of ['.dvcignore', '.lockstepignore']) {
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(root, name), 'utf8');
+    } catch {
+      continue;
+    }
+    source += text + '\0';
+    text.split('\n').forEach((raw, i) => {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) return;
+      if (line.startsWith('!')) throw new UserError({ message: `negated patterns are not supported`, location: { file: name, line: i + 1, column: 1 } });
+      const anchored = line.startsWith('/') || line.replace(/\/$/, '').includes('/');
+      const body = line.replace(/^\//, '').replace(/\/$/, '');
+      const re = body
+        .split('**')
+        .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+        .join('.*');
+      patterns.push(new RegExp(anchored ? `^${re}$` : `(^|/)${re}$`));
+    });
+  }
+  return { source, test: (rel) => patterns.some((p) => p.test(rel)) };
 }
 
 function mtimeOf(abs: string): number {
@@ -192,6 +228,8 @@ class PipelineBuilder {
   private readonly paramsFilesUsed = new Set<string>();
   private readonly dir: string;
   private readonly prefix: string;
+  /** Interpolated params the last stage built did not declare (set by paramsDecls). */
+  private lastTracked: readonly { file: string; key: string }[] = [];
 
   constructor(
     private readonly root: string,
@@ -487,6 +525,8 @@ class PipelineBuilder {
       if (why) this.error(`'wdir' ${wdir} is unsafe: ${why}`, [...p, 'wdir'], { hint: ALLOW_HINT });
     }
     const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir, outer.scopeList, shortName)) : outer;
+    // A params value read for wdir (through `outer`) is a param of the stage too.
+    if (interp !== outer) interp.used.push(...outer.used);
     const r = <T>(field: string, cmd = false): T | undefined =>
       this.catching(() => interp.resolve(def[field], () => this.loc([...p, field]), { cmd }) as T);
 
@@ -498,6 +538,7 @@ class PipelineBuilder {
       ...this.outs(r('plots'), [...p, 'plots'], wdir, 'plot'),
     ];
     const params = this.paramsDecls(r('params'), [...p, 'params'], wdir, interp);
+    const trackedVars = this.lastTracked;
     const frozen = this.bool(def.frozen, [...p, 'frozen']);
     const alwaysChanged = this.bool(def.always_changed, [...p, 'always_changed']);
     const desc = r<unknown>('desc');
@@ -512,6 +553,7 @@ class PipelineBuilder {
       wdir,
       deps,
       params,
+      ...(trackedVars.length ? { trackedVars } : {}),
       outs,
       frozen,
       alwaysChanged,
@@ -742,7 +784,12 @@ class PipelineBuilder {
         });
       }
     }
-    // Values a stage interpolates from params files are params deps too, as in DVC.
+    // Values a stage interpolates from params files are params deps too (DVC tracks them for `params show`).
+    const declared = new Map([...byFile].map(([f, k]) => [f, k === 'all' ? 'all' : new Set(k)] as const));
+    this.lastTracked = interp.used.filter((u) => {
+      const d = declared.get(u.file);
+      return d !== 'all' && !(d && [...d].some((k) => k === u.key || u.key.startsWith(`${k}.`) || u.key.startsWith(`${k}[`)));
+    });
     for (const u of interp.used) {
       const cur = byFile.get(u.file);
       if (cur !== 'all') (cur ?? byFile.set(u.file, new Set()).get(u.file) as Set<string>).add(u.key);

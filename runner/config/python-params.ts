@@ -12,7 +12,7 @@ import type { ParamsTree } from './params.js';
  * refuse it with its line number, so a param never goes missing unnoticed.
  * Imports and docstrings are allowed and ignored.
  */
-export function parsePythonParams(text: string, file: string): ParamsTree {
+export function parsePythonParams(text: string, file: string, positions?: Map<string, AssignmentPosition>): ParamsTree {
   const lines = logicalLines(text, file);
   const out: ParamsTree = {};
   let i = 0;
@@ -21,7 +21,7 @@ export function parsePythonParams(text: string, file: string): ParamsTree {
   };
 
   /** Parse a block of statements at `indent`; `mode` says what may appear in it. */
-  const block = (indent: number, into: ParamsTree, mode: 'module' | 'class' | 'init'): void => {
+  const block = (indent: number, into: ParamsTree, mode: 'module' | 'class' | 'init', prefix = ''): void => {
     while (i < lines.length) {
       const l = lines[i]!;
       if (l.indent < indent) return;
@@ -35,14 +35,14 @@ export function parsePythonParams(text: string, file: string): ParamsTree {
         const inner: ParamsTree = {};
         const next = lines[i];
         if (!next || next.indent <= indent) fail(l.line, `class ${cls[1]} has no body`);
-        block(next!.indent, inner, 'class');
+        block(next!.indent, inner, 'class', `${prefix}${cls[1]}.`);
         into[cls[1]!] = inner;
         continue;
       }
       if (/^def\s+__init__\s*\(\s*self\b[^)]*\)\s*(->\s*None\s*)?:$/.test(s) && mode === 'class') {
         const next = lines[i];
         if (!next || next.indent <= indent) fail(l.line, `__init__ has no body`);
-        block(next!.indent, into, 'init');
+        block(next!.indent, into, 'init', prefix);
         continue;
       }
       const assign = splitAssignment(s);
@@ -51,14 +51,22 @@ export function parsePythonParams(text: string, file: string): ParamsTree {
       const name = mode === 'init' ? /^self\.([A-Za-z_]\w*)$/.exec(target)?.[1] : /^[A-Za-z_]\w*$/.test(target) ? target : undefined;
       if (!name) fail(l.line, `cannot read the assignment to '${target}' as a param`);
       into[name!] = parseLiteral(value, (msg) => fail(l.line, `${msg} in the value of '${name}'`));
+      positions?.set(prefix + name!, { line: l.line, lines: l.lines });
     }
   };
   block(0, out, 'module');
   return out;
 }
 
+/** Where a param's assignment is: its first line and how many physical lines it spans. */
+export interface AssignmentPosition {
+  readonly line: number;
+  readonly lines: number;
+}
+
 interface LogicalLine {
   readonly line: number;
+  readonly lines: number;
   readonly indent: number;
   readonly text: string;
 }
@@ -120,7 +128,7 @@ function logicalLines(text: string, file: string): LogicalLine[] {
         cur += ' ';
         continue;
       }
-      if (cur.trim() !== '') out.push({ line: startLine, indent, text: cur.trim() });
+      if (cur.trim() !== '') out.push({ line: startLine, lines: line - startLine, indent, text: cur.trim() });
       cur = '';
       atStart = true;
       continue;
@@ -128,7 +136,7 @@ function logicalLines(text: string, file: string): LogicalLine[] {
     cur += c;
   }
   if (depth > 0) throw new UserError({ message: 'unclosed bracket', location: { file, line: startLine, column: 1 } });
-  if (cur.trim() !== '') out.push({ line: startLine, indent, text: cur.trim() });
+  if (cur.trim() !== '') out.push({ line: startLine, lines: line - startLine + 1, indent, text: cur.trim() });
   return out;
 }
 
@@ -273,4 +281,63 @@ export function parseLiteral(src: string, fail: (msg: string) => never): ParamVa
   ws();
   if (k < src.length) fail(`unexpected '${src.slice(k, k + 10)}' (only literals are read)`);
   return v;
+}
+
+/**
+ * Set existing params in a Python params file, as `dvc exp run -S` does: the
+ * value on the assignment's line is replaced, everything else (comments,
+ * layout, other statements) is kept. Only values on a single line can be set;
+ * adding or deleting a param in Python is refused.
+ */
+export function setPythonParams(text: string, file: string, values: ReadonlyMap<string, ParamValue>): string {
+  const positions = new Map<string, AssignmentPosition>();
+  parsePythonParams(text, file, positions);
+  const lines = text.split('\n');
+  for (const [key, value] of values) {
+    const pos = positions.get(key);
+    if (!pos) throw new UserError({ message: `cannot set '${key}' in ${file}: Lockstep edits only assignments that exist there`, hint: 'add it to the file first (adding or deleting Python params with +/~ is not supported)' });
+    if (pos.lines !== 1) throw new UserError({ message: `cannot set '${key}' in ${file}: its value spans several lines`, location: { file, line: pos.line, column: 1 } });
+    const old = lines[pos.line - 1]!;
+    const eq = assignmentEquals(old);
+    const comment = trailingComment(old, eq + 1);
+    lines[pos.line - 1] = `${old.slice(0, eq + 1)} ${pythonLiteral(value)}${comment ? `  ${comment}` : ''}`;
+  }
+  return lines.join('\n');
+}
+
+function assignmentEquals(line: string): number {
+  let quote: string | undefined;
+  for (let k = 0; k < line.length; k++) {
+    const c = line[k]!;
+    if (quote) {
+      if (c === '\\') k++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '=' && line[k + 1] !== '=' && !'=!<>'.includes(line[k - 1] ?? '')) return k;
+  }
+  return -1;
+}
+
+function trailingComment(line: string, from: number): string {
+  let quote: string | undefined;
+  for (let k = from; k < line.length; k++) {
+    const c = line[k]!;
+    if (quote) {
+      if (c === '\\') k++;
+      else if (c === quote) quote = undefined;
+    } else if (c === '"' || c === "'") quote = c;
+    else if (c === '#') return line.slice(k).trimEnd();
+  }
+  return '';
+}
+
+/** A value written as Python source. */
+export function pythonLiteral(v: ParamValue): string {
+  if (v === null) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : v > 0 ? "float('inf')" : v < 0 ? "float('-inf')" : "float('nan')";
+  if (typeof v === 'string') return JSON.stringify(v); // a JSON string is a valid Python string literal
+  if (Array.isArray(v)) return `[${v.map(pythonLiteral).join(', ')}]`;
+  return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pythonLiteral(x)}`).join(', ')}}`;
 }

@@ -7,6 +7,7 @@ import { splitKey } from '../config/params.js';
 import { writeFileAtomic } from '../fs-util.js';
 import { UserError } from '../errors.js';
 import { deletedKey, type Assignment } from './overrides.js';
+import { setPythonParams } from '../config/python-params.js';
 import type { ParamValue } from '../module-contract.js';
 
 /**
@@ -21,9 +22,8 @@ export function applyAssignment(root: string, assignment: Assignment): void {
     const abs = path.join(root, file);
     const text = fs.readFileSync(abs, 'utf8');
     if (/\.toml$/i.test(file)) writeFileAtomic(abs, applyToToml(text, kv));
-    else if (/\.py$/i.test(file)) {
-      throw new UserError({ message: `cannot set params in ${file}: Lockstep reads Python params files but does not edit them`, hint: 'move the params you sweep to params.yaml' });
-    } else writeFileAtomic(abs, applyToYamlOrJson(text, kv, /\.json$/i.test(file), file));
+    else if (/\.py$/i.test(file)) writeFileAtomic(abs, applyToPython(text, file, kv));
+    else writeFileAtomic(abs, applyToYamlOrJson(text, kv, /\.json$/i.test(file), file));
   }
 }
 
@@ -54,6 +54,13 @@ function applyToYaml(text: string, kv: Readonly<Record<string, ParamValue>>): st
 /** TOML has no comment-keeping editor here: the file is rewritten from its values (comments are lost). */
 function applyToToml(text: string, kv: Readonly<Record<string, ParamValue>>): string {
   return stringifyToml(applyToObject(parseToml(text) as Tree, kv)).replace(/\n*$/, '\n');
+}
+
+/** Python: existing single-line assignments get their new value, as DVC edits them; nothing is added or deleted. */
+function applyToPython(text: string, file: string, kv: Readonly<Record<string, ParamValue>>): string {
+  const deleted = Object.keys(kv).map(deletedKey).find((k) => k !== undefined);
+  if (deleted !== undefined) throw new UserError({ message: `cannot delete '${deleted}' from ${file}: Lockstep does not delete Python params` });
+  return setPythonParams(text, file, new Map(Object.entries(kv)));
 }
 
 function applyToObject(obj: Tree, kv: Readonly<Record<string, ParamValue>>): Tree {

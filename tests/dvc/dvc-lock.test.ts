@@ -179,6 +179,8 @@ describe('DVC hashing (unit)', () => {
     expect(dvcTreeMd5([{ relpath: 'b/x.txt', md5: h }, { relpath: 'a.txt', md5: h }])).toBe(
       md5(`[{"md5": "${h}", "relpath": "a.txt"}, {"md5": "${h}", "relpath": "b/x.txt"}]`) + '.dir',
     );
+    // The hash DVC gives an empty directory, well known from DVC repositories: md5 of "[]".
+    expect(dvcTreeMd5([])).toBe('d751713988987e9331980363e24189ce.dir');
     expect(dvcTreeMd5([{ relpath: 'café "q".txt', md5: h }])).toBe(md5(`[{"md5": "${h}", "relpath": "caf\\u00e9 \\"q\\".txt"}]`) + '.dir');
   });
 
@@ -215,5 +217,19 @@ describe('a DVC monorepo: dvc.yaml and dvc.lock only in a subfolder', () => {
     repo.write({ 'proj/in.txt': 'changed\n' });
     expect(ran((await repo.run(['repro', '--json'])).stdout)).toEqual(['proj/dvc.yaml:up']);
     expect(repo.read('proj/out.txt')).toBe('CHANGED\n');
+  });
+});
+
+describe('dvc.lock and interpolated params', () => {
+  it('a value only interpolated into cmd is not in dvc.lock (DVC records declared params): still up to date', async () => {
+    repo = new TempRepo({
+      'dvc.yaml': 'stages:\n  fit:\n    cmd: echo ${train.lr} > out.txt\n    outs: [out.txt]\n',
+      'params.yaml': 'train:\n  lr: 0.1\n',
+      'out.txt': '0.1\n',
+    });
+    repo.write({ 'dvc.lock': YAML.stringify({ schema: '2.0', stages: { fit: { cmd: 'echo 0.1 > out.txt', outs: [{ path: 'out.txt', hash: 'md5', md5: md5('0.1\n'), size: 4 }] } } }) });
+    expect((await repo.run(['status'])).stdout.trim()).toBe('Pipeline is up to date.');
+    repo.write({ 'params.yaml': 'train:\n  lr: 0.2\n' });
+    expect((await repo.run(['status'])).stdout).toBe('fit:\n    cmd changed');
   });
 });

@@ -83,6 +83,9 @@ describe('pipeline files in subfolders', () => {
     expect(ran(file.stdout)).toEqual(['models/b/dvc.yaml:train']);
     const rootFile = await repo.run(['repro', '--json', '-f', '-s', 'pipeline.yaml:report']);
     expect(ran(rootFile.stdout)).toEqual(['report']);
+    // From the nested pipeline's folder, a bare stage name means its stage, as in DVC.
+    const fromSub = await repo.run(['repro', '--json', '-f', '-s', 'train'], { cwd: repo.path('models/b') });
+    expect(ran(fromSub.stdout)).toEqual(['models/b/dvc.yaml:train']);
   });
 
   it("a mistake in a nested file is reported at that file's line", async () => {

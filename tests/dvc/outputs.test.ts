@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TempRepo, filesUnder } from '../helpers.js';
+import { TempRepo, filesUnder, statesOf } from '../helpers.js';
 
 const PIPELINE = `stages:
   make:
@@ -60,6 +60,36 @@ describe("outputs' push: false and remote: NAME", () => {
     expect(pull.code).toBe(1);
     expect(pull.stderr).toMatch(/✗ big\.bin: .* is not on remote 'origin'/);
     expect(clone.exists('big.bin')).toBe(false);
+  });
+
+  it('with no default remote, outputs that all name their remote still push', async () => {
+    const one = tmpDir();
+    const two = tmpDir();
+    const repo = repoWith({
+      'pipeline.yaml': 'stages:\n  make:\n    cmd: echo 1 > a.txt && echo 2 > b.txt\n    outs:\n      - a.txt: {remote: one}\n      - b.txt: {remote: two}\n',
+      '.lockstep/config': `remotes:\n  one:\n    url: ${one}\n  two:\n    url: ${two}\n`,
+    });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    const p = await repo.run(['push']);
+    expect(p.code, p.stderr).toBe(0);
+    expect(objects(one)).toEqual(['1\n']);
+    expect(objects(two)).toEqual(['2\n']);
+    expect((await repo.run(['status', '--remote'])).stdout).toBe('All 2 cached outputs are both in the local cache and on the remotes they name.');
+  });
+
+  it('repro --pull restores outputs from the remote each one names', async () => {
+    const one = tmpDir();
+    const two = tmpDir();
+    const yaml = 'stages:\n  make:\n    cmd: echo 1 > a.txt && echo 2 > b.txt\n    outs:\n      - a.txt\n      - b.txt: {remote: two}\n';
+    const config = `remotes:\n  one:\n    url: ${one}\n  two:\n    url: ${two}\ndefault: one\n`;
+    const repo = repoWith({ 'pipeline.yaml': yaml, '.lockstep/config': config });
+    expect((await repo.run(['repro'])).code).toBe(0);
+    expect((await repo.run(['push', '--no-run-cache'])).code).toBe(0);
+    const clone = repoWith({ 'pipeline.yaml': yaml, 'pipeline.lock': repo.read('pipeline.lock'), '.lockstep/config': config });
+    const r = await clone.run(['repro', '--pull', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(statesOf(r.stdout)).toEqual({ make: 'restored' });
+    expect(clone.read('b.txt')).toBe('2\n');
   });
 
   it('an output naming a remote that is not configured is a clear error, exit 2', async () => {

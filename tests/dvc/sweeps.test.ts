@@ -70,7 +70,7 @@ function gitRepo(): TempRepo {
 describe('exp run with DVC overrides (CLI)', () => {
   it('+key adds, ++key sets, ~key deletes, and comments survive', async () => {
     repo = gitRepo();
-    const r = await repo.run(['exp', 'run', '-S', '+train.extra=5', '-S', '++train.lr=0.9', '-S', '~train.drop', '-n', 'forms']);
+    const r = await repo.run(['exp', 'run', '-S', '+train.extra=5', '-S', '++train.lr=0.9', '--set-param', '~train.drop', '-n', 'forms']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('running experiment forms: train.extra=5 train.lr=0.9 ~train.drop');
     const params = repo.read('params.yaml');

@@ -45,14 +45,17 @@ stages:
 describe('wdir', () => {
   it('is interpolated: the stage runs in the folder ${dirs.work} names, and tracks the param', async () => {
     repo = new TempRepo({
-      'pipeline.yaml': 'stages:\n  a:\n    wdir: ${dirs.work}\n    cmd: pwd > where.txt\n    outs: [where.txt]\n',
+      'pipeline.yaml': 'stages:\n  a:\n    wdir: ${dirs.work}\n    cmd: pwd > where.txt\n    outs: [where.txt]\n  b:\n    wdir: ${dirs.work}\n    vars: [{n: 2}]\n    cmd: echo ${n} > b.txt\n    outs: [b.txt]\n',
       'params.yaml': 'dirs:\n  work: sub/deep\n',
     });
     const r = await reproJson();
     expect(r.code, r.stderr).toBe(0);
     expect(repo.read('sub/deep/where.txt').trim()).toBe(repo.path('sub/deep'));
     expect(repo.exists('${dirs.work}')).toBe(false);
-    expect(YAML.parse(repo.read('pipeline.lock')).stages.a.params).toEqual({ 'params.yaml': { 'dirs.work': 'sub/deep' } });
+    const lock = YAML.parse(repo.read('pipeline.lock'));
+    expect(lock.stages.a.params).toEqual({ 'params.yaml': { 'dirs.work': 'sub/deep' } });
+    expect(lock.stages.b.params).toEqual(lock.stages.a.params); // also with the stage's own vars
+    expect(repo.read('sub/deep/b.txt')).toBe('2\n');
   });
 
   it('an unknown key or a non-path value is refused with its location', async () => {
@@ -169,5 +172,19 @@ class Train:
     expect((await repo.run(['status'])).stdout).toContain('param changed: Train.dropout: 0.25 -> 0.5 (params.py)');
     repo.write({ 'params.py': 'LR = 0.1\nSEED = int(os.environ["SEED"])\n' });
     expect(await errorOf()).toBe("params.py:2:1: error: 'int' is not a literal in the value of 'SEED'");
+  });
+});
+
+describe('dictionary unpacking in cmd', () => {
+  it('spells arguments as DVC does (shlex quoting only where needed, None, Python list items), so dvc.lock cmds match', async () => {
+    repo = new TempRepo({
+      'pipeline.yaml': 'stages:\n  a:\n    cmd: echo ${opts} > a.txt\n    outs: [a.txt]\n',
+      'params.yaml': "opts:\n  name: plain-word.v1\n  msg: it's here\n  empty: ''\n  none: null\n  off: false\n  on: true\n  sizes: [1, true, a b]\n  nested: {k: 2}\n",
+    });
+    const r = await reproJson();
+    expect(r.code, r.stderr).toBe(0);
+    const cmd = YAML.parse(repo.read('pipeline.lock')).stages.a.cmd;
+    expect(cmd).toBe(`echo --name plain-word.v1 --msg 'it'"'"'s here' --empty '' --none None --on --sizes 1 True 'a b' --nested.k 2 > a.txt`);
+    expect(repo.read('a.txt')).toBe("--name plain-word.v1 --msg it's here --empty  --none None --on --sizes 1 True a b --nested.k 2\n");
   });
 });
