@@ -20,8 +20,11 @@ export function confusion(y: readonly Label[], pred: readonly Label[]): Confusio
   let tn = 0, fp = 0, fn = 0, tp = 0;
   y.forEach((t, i) => {
     const p = pred[i];
-    if (t === 1) p === 1 ? tp++ : fn++;
-    else p === 1 ? fp++ : tn++;
+    if (t === 1) {
+      if (p === 1) tp++;
+      else fn++;
+    } else if (p === 1) fp++;
+    else tn++;
   });
   return { tn, fp, fn, tp };
 }
@@ -63,7 +66,8 @@ function sweep(y: readonly Label[], scores: readonly number[]): { threshold: num
   const out: { threshold: number; tp: number; fp: number }[] = [];
   let tp = 0, fp = 0;
   order.forEach((i, k) => {
-    y[i] === 1 ? tp++ : fp++;
+    if (y[i] === 1) tp++;
+    else fp++;
     const next = order[k + 1];
     if (next === undefined || scores[next] !== scores[i]) out.push({ threshold: scores[i]!, tp, fp });
   });

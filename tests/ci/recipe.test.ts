@@ -14,7 +14,7 @@ const VALIDATOR = path.join(SHARED_DATA, 'validator');
 function cloneRepo(remoteDir: string): string {
   const dir = freshClone('lockstep-ci-');
   // What CI does without internet: point ingest at the local copy (same md5, so nothing downstream changes).
-  const params = fs.readFileSync(path.join(dir, 'params.yaml'), 'utf8').replace(/^  source: .*$/m, `  source: ${RAW}`);
+  const params = fs.readFileSync(path.join(dir, 'params.yaml'), 'utf8').replace(/^ {2}source: .*$/m, `  source: ${RAW}`);
   fs.writeFileSync(path.join(dir, 'params.yaml'), params);
   fs.mkdirSync(path.join(dir, '.lockstep'), { recursive: true });
   fs.writeFileSync(path.join(dir, '.lockstep', 'config.local'), `remotes:\n  ci:\n    url: ${remoteDir}\ndefault: ci\n`);

@@ -5,7 +5,6 @@ import { classificationMetrics } from '../../stages/lib/metrics.js';
 import { ModelRegistry, type NewVersion } from '../../stages/lib/registry.js';
 import { registerSelection, type Selection } from '../../stages/lib/select-model.js';
 import { newRunId, RunStore, type RunRecord } from '../../stages/lib/tracking.js';
-import type { ModelMetrics } from '../../stages/lib/train-model.js';
 import { tempDir } from './fixtures.js';
 
 const dirs: string[] = [];
