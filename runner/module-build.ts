@@ -15,9 +15,31 @@ interface BuildRecord {
   readonly output: string;
 }
 
-const inFlight = new Map<string, Promise<string>>();
+const inFlight = new Map<string, Promise<BuildRecord>>();
 
-export function buildModule(root: string, stateDir: string, modulePath: string): Promise<string> {
+/** The compiled module (built now if a source changed since the last build). */
+export async function buildModule(root: string, stateDir: string, modulePath: string): Promise<string> {
+  return (await built(root, stateDir, modulePath)).output;
+}
+
+/**
+ * The repository files a module stage's code is made of: its import closure,
+ * exactly the files the bundler read (packages from node_modules are not
+ * bundled, so they are not among them), repository-relative and sorted. They
+ * are inputs of the stage like its declared deps, so editing a helper that
+ * only one stage imports reruns that stage alone, and one no stage imports
+ * reruns nothing. While nothing changed this costs a stat per file (the
+ * build record is fresh); after an edit, the rebuild that running needs anyway.
+ */
+export async function moduleSources(root: string, stateDir: string, modulePath: string): Promise<string[]> {
+  const rec = await built(root, stateDir, modulePath);
+  return Object.keys(rec.inputs)
+    .map((abs) => path.relative(root, abs).split(path.sep).join('/'))
+    .filter((rel) => !rel.startsWith('../') && !path.isAbsolute(rel) && !rel.split('/').includes('node_modules'))
+    .sort();
+}
+
+function built(root: string, stateDir: string, modulePath: string): Promise<BuildRecord> {
   const key = path.resolve(root, modulePath);
   let p = inFlight.get(key);
   if (!p) {
@@ -37,7 +59,7 @@ function statKey(file: string): [number, string] | undefined {
   }
 }
 
-async function build(root: string, stateDir: string, modulePath: string): Promise<string> {
+async function build(root: string, stateDir: string, modulePath: string): Promise<BuildRecord> {
   const entry = path.resolve(root, modulePath);
   if (!fs.existsSync(entry)) {
     throw new UserError({ message: `stage module '${modulePath}' does not exist` });
@@ -54,7 +76,7 @@ async function build(root: string, stateDir: string, modulePath: string): Promis
         const now = statKey(f);
         return now !== undefined && now[0] === k[0] && now[1] === k[1];
       });
-    if (fresh) return rec.output;
+    if (fresh) return rec;
   } catch {
     // no usable record: build
   }
@@ -93,6 +115,7 @@ async function build(root: string, stateDir: string, modulePath: string): Promis
     const k = statKey(abs);
     if (k) inputs[abs] = k;
   }
-  writeFileAtomic(recordFile, JSON.stringify({ inputs, output } satisfies BuildRecord));
-  return output;
+  const rec: BuildRecord = { inputs, output };
+  writeFileAtomic(recordFile, JSON.stringify(rec));
+  return rec;
 }

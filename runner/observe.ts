@@ -35,12 +35,32 @@ export async function observeInputs(stage: Stage, root: string, hasher: TreeHash
         : await hasher.hashPath(path.resolve(root, d.path));
     deps.push({ path: d.path, state });
   }
+  if (stage.command.kind === 'module') {
+    for (const src of await codeDeps(stage, stage.command.module, root)) deps.push({ path: src, state: await hasher.hashPath(path.resolve(root, src)) });
+  }
   const inputs = { cmd: commandText(stage.command), deps, params: paramsValues(stage, params) };
   if (!stage.container) return inputs;
   // Loaded only for container stages: a pipeline without them never touches the engine.
   const { identify } = await import('./container/image.js');
   const { resolveEngine } = await import('./container/engine.js');
   return { ...inputs, container: await identify(stage.container, root, hasher, () => resolveEngine(path.join(root, STATE_DIR))) };
+}
+
+/**
+ * A module stage's own code as inputs: the files of its import closure that no
+ * declared dep already covers. A module that does not compile counts only
+ * itself here; running the stage then reports the compile error.
+ */
+async function codeDeps(stage: Stage, modulePath: string, root: string): Promise<string[]> {
+  const { moduleSources } = await import('./module-build.js');
+  let sources: string[];
+  try {
+    sources = await moduleSources(root, path.join(root, STATE_DIR), modulePath);
+  } catch {
+    sources = [modulePath];
+  }
+  const declared = stage.deps.filter((d) => !d.glob && !d.external).map((d) => d.path);
+  return sources.filter((src) => !declared.some((d) => src === d || src.startsWith(`${d}/`)));
 }
 
 export function paramsValues(stage: Stage, params: ParamsFiles): LockedParams {
