@@ -20,7 +20,7 @@ export interface RemotesConfig {
 }
 
 const REMOTE_KEYS = ['url', 'jobs', 'read_only', 'endpoint', 'region', 'force_path_style', 'user'];
-const TOP_KEYS = ['remotes', 'default', 'cache'];
+const TOP_KEYS = ['remotes', 'default', 'cache', 'scheduler'];
 
 /** `remotes:` and `default:` of .lockstep/config, overlaid remote by remote by .lockstep/config.local. */
 export function readRemotesConfig(stateDir: string): RemotesConfig {
