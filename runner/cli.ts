@@ -19,6 +19,7 @@ Commands:
       --no-run-cache       neither restore from nor record into the run-cache
       --allow-missing      treat a stage as up to date when only its outputs are missing
       --pull               fetch outputs and run-cache entries from the remote as stages need them
+      --push               upload each stage's outputs and run-cache entry as soon as it finishes
       -r, --remote NAME    the remote for --pull (default: the configured default)
   status [targets…]    say which stages are stale, and why   [--json]
       --remote [-r NAME]   instead: which cached outputs are missing locally or on the remote
@@ -54,6 +55,12 @@ Commands:
   exp diff A B         params and metrics that differ between two experiments
   exp apply NAME       restore an experiment's params and outputs (from the cache)
   exp remove NAME… | --all | --queued
+  exp run -S … --distributed [--no-wait]
+                       queue the experiments on the shared scheduler (Redis) for worker machines
+  worker [-j N] [--queue NAME] [--once] [--idle-exit SECONDS]
+                       take queued experiments and run them here (objects through the remote)
+  queue status | logs NAME | retry [NAME…|--failed] | cancel NAME…|--all
+                       the shared queue: jobs and states, a run's log, requeue, cancel
 
 Run 'lockstep <command> --help' for a command's options.`;
 
@@ -92,6 +99,7 @@ const commands: Record<string, Handler> = {
       'no-run-cache': { type: 'boolean' },
       'allow-missing': { type: 'boolean' },
       pull: { type: 'boolean' },
+      push: { type: 'boolean' },
       remote: { type: 'string', short: 'r' },
     });
     if (v.help) return help(io);
@@ -109,6 +117,7 @@ const commands: Record<string, Handler> = {
       runCache: !v['no-run-cache'],
       allowMissing: !!v['allow-missing'],
       pull: !!v.pull,
+      push: !!v.push,
       remote: v.remote as string | undefined,
     });
   },
@@ -157,6 +166,9 @@ const commands: Record<string, Handler> = {
         'run-all': { type: 'boolean' },
         jobs: { type: 'string', short: 'j' },
         force: { type: 'boolean', short: 'f' },
+        distributed: { type: 'boolean' },
+        'no-wait': { type: 'boolean' },
+        remote: { type: 'string', short: 'r' },
       });
       if (v.help) return help(io);
       if (positionals.length) throw new UserError({ message: `exp run takes no targets, got '${positionals[0]}'` });
@@ -168,6 +180,9 @@ const commands: Record<string, Handler> = {
         runAll: !!v['run-all'],
         jobs: intOpt(v.jobs, '--jobs', 1) ?? 1,
         force: !!v.force,
+        distributed: !!v.distributed,
+        noWait: !!v['no-wait'],
+        ...(typeof v.remote === 'string' ? { remote: v.remote } : {}),
       });
     }
     const m = await import('./exp/show.js');
@@ -193,6 +208,21 @@ const commands: Record<string, Handler> = {
     }
     const { values: v, positionals } = parse(rest, { all: { type: 'boolean' }, queued: { type: 'boolean' } });
     return m.expRemoveCommand(io, { names: positionals, all: !!v.all, queued: !!v.queued });
+  },
+  async worker(io, argv) {
+    const { values: v, positionals } = parse(argv, { jobs: { type: 'string', short: 'j' }, queue: { type: 'string' }, once: { type: 'boolean' }, 'idle-exit': { type: 'string' } });
+    if (v.help) return help(io);
+    if (positionals.length) throw new UserError({ message: `worker takes no arguments, got '${positionals[0]}'` });
+    const { workerCommand } = await import('./queue/worker.js');
+    const idle = intOpt(v['idle-exit'], '--idle-exit', 0);
+    return workerCommand(io, { jobs: intOpt(v.jobs, '--jobs', 1) ?? 1, ...(typeof v.queue === 'string' ? { queue: v.queue } : {}), once: !!v.once, ...(idle !== undefined ? { idleExitS: idle } : {}) });
+  },
+  async queue(io, argv) {
+    const [sub, ...rest] = argv;
+    const { values: v, positionals } = parse(rest, { failed: { type: 'boolean' }, all: { type: 'boolean' }, json: { type: 'boolean' }, queue: { type: 'string' } });
+    if (v.help || sub === '--help' || sub === '-h') return help(io);
+    const { queueCommand } = await import('./queue/commands.js');
+    return queueCommand(io, { sub, names: positionals, failed: !!v.failed, all: !!v.all, json: !!v.json, ...(typeof v.queue === 'string' ? { queue: v.queue } : {}) });
   },
   async dag(io, argv) {
     const { values: v, positionals } = parse(argv, { mermaid: { type: 'boolean' }, dot: { type: 'boolean' }, html: { type: 'boolean' }, out: { type: 'string', short: 'o' } });

@@ -7,6 +7,10 @@ import type { Fetcher } from '../cache/stage-cache.js';
 import type { RemoteStore } from '../remote/types.js';
 import { HumanReporter, JsonReporter } from '../reporter.js';
 import type { Io } from '../cli-io.js';
+import type { Stage } from '../stage.js';
+import { toLocked, type Observed } from '../observe.js';
+import { UserError } from '../errors.js';
+import type { LocalCache } from '../cache/open.js';
 
 export interface ReproArgs extends ReproOptions {
   readonly json: boolean;
@@ -15,6 +19,8 @@ export interface ReproArgs extends ReproOptions {
   readonly runCache: boolean;
   /** Fetch outputs and run-cache entries from a remote as stages need them. */
   readonly pull: boolean;
+  /** Upload each stage's outputs and run-cache entry as soon as it finishes (a run killed half-way loses no finished stage). */
+  readonly push?: boolean;
   readonly remote?: string;
 }
 
@@ -41,11 +47,17 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
       const workspace = ws;
       let fetcher: Fetcher | undefined;
       let open: Promise<CacheHooks> | undefined;
-      if (args.pull) {
-        const [{ remoteFor }, { remoteFetcher }, { openLocalCache }] = await Promise.all([import('./transfer.js'), import('../cache/sync.js'), import('../cache/open.js')]);
+      let pushStage: ((stage: Stage, fp: string | undefined, outs: readonly Observed[]) => Promise<void>) | undefined;
+      if (args.pull || args.push) {
+        const [{ remoteFor }, sync, { openLocalCache }] = await Promise.all([import('./transfer.js'), import('../cache/sync.js'), import('../cache/open.js')]);
         const r = await remoteFor(ws, args.remote);
         remote = r.store;
-        fetcher = remoteFetcher(openLocalCache(ws.stateDir, settings), r.store, { jobs: r.cfg.jobs }, (m) => io.err(`warning: ${m}`));
+        const local = openLocalCache(ws.stateDir, settings);
+        if (args.pull) fetcher = sync.remoteFetcher(local, r.store, { jobs: r.cfg.jobs }, (m) => io.err(`warning: ${m}`));
+        if (args.push) {
+          if (r.cfg.readOnly) throw new UserError({ message: `remote '${r.cfg.name}' is read-only (read_only: true); repro --push cannot upload to it` });
+          pushStage = stagePusher(local, r.store, r.cfg.jobs, (m) => io.err(`warning: ${m}`));
+        }
       }
       const hooks = () =>
         (open ??= import('../cache/open.js').then((m) =>
@@ -57,7 +69,10 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
           // Only hard links need work here, and only for stages that keep their outputs.
           if (settings.link === 'hardlink' && stage.outs.some((o) => o.persist)) await (await hooks()).beforeRun(stage);
         },
-        saved: async (stage, fp, outs, log) => (await hooks()).saved(stage, fp, outs, log),
+        saved: async (stage, fp, outs, log) => {
+          await (await hooks()).saved(stage, fp, outs, log);
+          await pushStage?.(stage, fp, outs);
+        },
       };
     }
   } catch (e) {
@@ -74,15 +89,45 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A run started by `lockstep worker` stops when its worker dies (even by kill -9), instead of running on orphaned.
+  const parent = process.ppid;
+  const watch = process.env.LOCKSTEP_EXIT_WITH_PARENT ? setInterval(() => process.ppid !== parent && onSignal('SIGTERM'), 250) : undefined;
+  watch?.unref();
   try {
     const results = await exec.run();
     reporter.summary(results, performance.now() - t0);
     if (signal) return signal === 'SIGINT' ? 130 : 143;
     return results.some((r) => r.state === 'failed' || r.state === 'blocked' || r.state === 'not-run') ? 1 : 0;
   } finally {
+    clearInterval(watch);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     lock.release();
     await remote?.close();
   }
+}
+
+/**
+ * Uploads one stage's results right after it is saved: file objects, then
+ * manifests, then its run-cache entry (the order `push` keeps), so another
+ * machine resuming this run restores the stage instead of running it again.
+ * A failed upload is a warning (the stage did succeed here); an unreachable
+ * remote is said once and not tried again.
+ */
+function stagePusher(local: LocalCache, remote: RemoteStore, jobs: number, warn: (m: string) => void) {
+  let gone = false;
+  return async (stage: Stage, fp: string | undefined, outs: readonly Observed[]): Promise<void> => {
+    if (gone) return;
+    const { push } = await import('../cache/sync.js');
+    const locked = outs.map((o) => toLocked(o)!);
+    const entries = fp && local.runs.has(fp) && !local.runs.trust.readOnly ? [fp] : [];
+    try {
+      const r = await push(local, remote, locked.map((o) => ({ path: o.path, out: o })), entries, { jobs });
+      for (const f of r.failures) warn(`${stage.name}: not pushed: ${f.what}: ${f.why}`);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      gone = true;
+      warn(`${e.message}; stage results stay in the local cache`);
+    }
+  };
 }

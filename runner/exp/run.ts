@@ -19,6 +19,11 @@ export interface ExpRunArgs {
   readonly runAll: boolean;
   readonly jobs: number;
   readonly force: boolean;
+  /** Queue each experiment on the shared scheduler for worker machines (`--distributed`). */
+  readonly distributed?: boolean;
+  /** With --distributed: return once queued instead of waiting for the results. */
+  readonly noWait?: boolean;
+  readonly remote?: string;
 }
 
 /** The CLI that started us, so experiments run the same lockstep build. */
@@ -30,6 +35,7 @@ export async function expRunCommand(io: Io, args: ExpRunArgs): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const store = new ExpStore(ws.stateDir);
   if (args.runAll) {
+    if (args.distributed) throw new UserError({ message: '--run-all runs the local queue here; to run experiments on workers, queue them with --distributed' });
     if (args.set.length || args.name) throw new UserError({ message: '--run-all runs what is queued; it takes no -S or --name' });
     return runQueue(io, ws, store, args.jobs);
   }
@@ -52,6 +58,11 @@ export async function expRunCommand(io: Io, args: ExpRunArgs): Promise<number> {
     ...(baseRev ? { baseRev } : {}),
     overrides: overridesOf,
   }));
+  if (args.distributed) {
+    if (args.queue) throw new UserError({ message: '--queue keeps experiments in this repository; --distributed puts them on the shared queue: choose one' });
+    const { submitExperiments } = await import('../queue/submitter.js');
+    return submitExperiments(io, ws, store, { records, targets: [], remote: args.remote, wait: !args.noWait });
+  }
   if (args.queue || grid.length > 1) {
     for (const r of records) {
       store.save(r);
@@ -152,15 +163,8 @@ async function runOne(
   const log = fs.openSync(logFile, 'w');
   try {
     applyAssignment(dir, rec.overrides);
-    const child = spawn(process.execPath, [lockstepBin(), 'repro'], {
-      cwd: dir,
-      detached: true,
-      stdio: ['ignore', log, log],
-      // One cache for every experiment: what one computed, the others (and `exp apply`) restore.
-      env: { ...process.env, LOCKSTEP_CACHE_DIR: path.join(ws.stateDir, 'cache') },
-    });
-    running.set(rec.name, { child, dir, rec });
-    const code = await exitOf(child);
+    // One cache for every experiment: what one computed, the others (and `exp apply`) restore.
+    const code = await reproIn(dir, ['repro'], log, { LOCKSTEP_CACHE_DIR: path.join(ws.stateDir, 'cache') }, (child) => running.set(rec.name, { child, dir, rec }));
     running.delete(rec.name);
     if (code === 130 || code === 143) {
       store.save({ ...rec, status: 'queued' }); // interrupted: back in the queue, as it was
@@ -178,6 +182,18 @@ async function runOne(
     fs.closeSync(log);
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Run the lockstep CLI (`repro …`) in an experiment's temporary workspace,
+ * its output going to `logFd`; its own process group, so it can be ended
+ * with every stage it started. Resolves to its exit code. Shared by
+ * `--run-all` and `lockstep worker`.
+ */
+export function reproIn(dir: string, args: readonly string[], logFd: number, env: Record<string, string>, started?: (child: ChildProcess) => void): Promise<number> {
+  const child = spawn(process.execPath, [lockstepBin(), ...args], { cwd: dir, detached: true, stdio: ['ignore', logFd, logFd], env: { ...process.env, ...env } });
+  started?.(child);
+  return exitOf(child);
 }
 
 /** The record of a run that ended with `code`, with what it left in `dir`. */

@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { openWorkspace, findRoot, saveCaches, STATE_DIR } from '../workspace.js';
+import { openWorkspace, findRoot, saveCaches, STATE_DIR, type Workspace } from '../workspace.js';
 import { RepoLock } from '../repo-lock.js';
-import { openLocalCache } from '../cache/open.js';
+import { openLocalCache, type LocalCache } from '../cache/open.js';
+import type { LockedPath } from '../lockfile.js';
 import { missingObjects } from '../cache/checkout.js';
 import { checkoutOutputs } from '../commands/checkout.js';
 import { UserError, didYouMean } from '../errors.js';
@@ -35,9 +36,38 @@ export interface ShowArgs {
   readonly color: boolean;
 }
 
-export function expShowCommand(io: Io, args: ShowArgs): number {
+/** Collect results of experiments running on workers; with the scheduler away, say so once and show what is known. */
+async function syncDistributed(io: Io, ws: Workspace, store: ExpStore): Promise<void> {
+  if (!store.list().some((r) => r.distributed && r.status !== 'success')) return;
+  const [{ readSchedulerConfig }, { openQueue }, { syncRecords }] = await Promise.all([import('../queue/config.js'), import('../queue/connection.js'), import('../queue/sync.js')]);
+  const cfg = readSchedulerConfig(ws.stateDir);
+  if (!cfg) return;
+  const queues = new Set(store.list().flatMap((r) => (r.distributed && r.status !== 'success' ? [r.distributed.queue] : [])));
+  for (const name of queues) {
+    try {
+      const q = await openQueue(cfg, name);
+      try {
+        await syncRecords(store, q, { requeue: false });
+      } finally {
+        await q.close();
+      }
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      io.err(`warning: ${e.message.replace(/; nothing was changed$/, '')}: showing the last known state of remote experiments`);
+      return;
+    }
+  }
+}
+
+function statusOf(r: ExpRecord): string {
+  if (r.status === 'running' && r.distributed?.worker) return `running on ${r.distributed.worker}`;
+  return r.status;
+}
+
+export async function expShowCommand(io: Io, args: ShowArgs): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
   const store = new ExpStore(ws.stateDir);
+  await syncDistributed(io, ws, store);
   let recs = store.list();
   const base = readFlat(ws, paramsFilesOf(ws), WORKSPACE, false);
   const baseFlat = flatOf({ params: base }, 'params');
@@ -87,6 +117,7 @@ export function expShowCommand(io: Io, args: ShowArgs): number {
           experiments: order.map((i) => ({
             name: recs[i]!.name,
             status: recs[i]!.status,
+            ...(recs[i]!.distributed ? { worker: recs[i]!.distributed!.worker ?? null, jobId: recs[i]!.distributed!.jobId } : {}),
             createdAt: recs[i]!.createdAt,
             durationMs: recs[i]!.durationMs,
             overrides: recs[i]!.overrides,
@@ -113,7 +144,7 @@ export function expShowCommand(io: Io, args: ShowArgs): number {
     const r = recs[i]!;
     return [
       r.name,
-      r.status,
+      statusOf(r),
       r.createdAt.slice(0, 16).replace('T', ' '),
       ...paramKeys.map((k) => {
         const v = formatValue(params[i]![k]);
@@ -157,6 +188,8 @@ export async function expApplyCommand(io: Io, args: { name: string }): Promise<n
       throw new UserError({ message: `experiment '${rec.name}' did not succeed (${rec.status}); there is nothing to apply` });
     }
     const cache = openLocalCache(ws.stateDir);
+    // A remotely run experiment's outputs are on the remote its worker pushed them to.
+    if (rec.distributed) await fetchRemoteOutputs(io, ws, cache, rec);
     // Check the cache first, so a missing object leaves the workspace as it was.
     for (const [name, entry] of Object.entries(rec.lock)) {
       const decls = ws.pipeline.stages.get(name)?.outs ?? [];
@@ -178,6 +211,24 @@ export async function expApplyCommand(io: Io, args: { name: string }): Promise<n
     return 0;
   } finally {
     repoLock.release();
+  }
+}
+
+async function fetchRemoteOutputs(io: Io, ws: Workspace, cache: LocalCache, rec: ExpRecord): Promise<void> {
+  const outs: { path: string; out: LockedPath }[] = [];
+  for (const [name, entry] of Object.entries(rec.lock ?? {})) {
+    const decls = ws.pipeline.stages.get(name)?.outs ?? [];
+    for (const o of entry.outs) if (decls.find((d) => d.path === o.path)?.cache && (await missingObjects(cache.store, o)).length) outs.push({ path: o.path, out: o });
+  }
+  if (outs.length === 0) return;
+  const [{ remoteFor }, { fetchOutputs }] = await Promise.all([import('../commands/transfer.js'), import('../cache/sync.js')]);
+  const { cfg, store } = await remoteFor(ws, rec.distributed!.job.remote);
+  try {
+    const r = await fetchOutputs(cache, store, outs, { jobs: cfg.jobs });
+    for (const f of r.failures) io.err(`✗ ${f.what}: ${f.why}`);
+    if (r.transferred) io.out(`fetched ${r.transferred} object${r.transferred === 1 ? '' : 's'} of ${rec.name} from '${store.name}'`);
+  } finally {
+    await store.close();
   }
 }
 

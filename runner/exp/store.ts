@@ -4,6 +4,7 @@ import { UserError, didYouMean } from '../errors.js';
 import { writeFileAtomic } from '../fs-util.js';
 import type { LockEntry } from '../lockfile.js';
 import type { Assignment } from './overrides.js';
+import type { ExpJobData } from '../queue/job.js';
 
 export type ExpStatus = 'queued' | 'running' | 'success' | 'failed';
 
@@ -25,6 +26,19 @@ export interface ExpRecord {
   /** Metrics files' raw text, so they can be written back by `exp apply` even when not cached. */
   readonly metricsText?: Readonly<Record<string, string>>;
   readonly error?: string;
+  /** Run on a worker machine through the shared queue (`exp run --distributed`). */
+  readonly distributed?: DistributedInfo;
+}
+
+export interface DistributedInfo {
+  readonly jobId: string;
+  readonly queue: string;
+  /** The job as queued, so it can be queued again if Redis lost it. */
+  readonly job: ExpJobData;
+  /** The worker running it, or the one that ran it. */
+  readonly worker?: string;
+  /** Content hash of the run's log, an object on the remote (`lockstep queue logs NAME`). */
+  readonly log?: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;

@@ -33,11 +33,18 @@ export function readSchedulerConfig(stateDir: string, env: NodeJS.ProcessEnv = p
     const doc = src?.toJS();
     if (!src || !isPlainObject(doc) || doc.scheduler === undefined) continue;
     const s = doc.scheduler;
-    if (!isPlainObject(s)) throw new UserError({ message: '`scheduler` must be a mapping with at least a url', location: src.locate(['scheduler']) });
+    if (!isPlainObject(s))
+      throw new UserError({
+        message: '`scheduler` must be a mapping with at least a url',
+        location: src.locate(['scheduler']),
+      });
     for (const [k, v] of Object.entries(s)) {
       if (!KEYS.includes(k)) {
         const near = didYouMean(k, KEYS);
-        throw new UserError({ message: `unknown field 'scheduler.${k}'${near ? `; ${near}` : ''}`, location: src.locate(['scheduler', k], true) });
+        throw new UserError({
+          message: `unknown field 'scheduler.${k}'${near ? `; ${near}` : ''}`,
+          location: src.locate(['scheduler', k], true),
+        });
       }
       merged[k] = v;
       where[k] = () => src.locate(['scheduler', k]);
@@ -50,18 +57,29 @@ export function readSchedulerConfig(stateDir: string, env: NodeJS.ProcessEnv = p
   if (merged.url === undefined) return undefined;
   const url = merged.url;
   if (typeof url !== 'string' || !/^rediss?:\/\/[^/]/.test(url)) {
-    throw new UserError({ message: `scheduler.url must be a redis:// or rediss:// URL, got '${String(url)}'`, location: where.url!() });
+    throw new UserError({
+      message: `scheduler.url must be a redis:// or rediss:// URL, got '${String(url)}'`,
+      location: where.url!(),
+    });
   }
   const str = (k: string, dflt: string): string => {
     const v = merged[k];
     if (v === undefined) return dflt;
-    if (typeof v !== 'string' || !NAME.test(v)) throw new UserError({ message: `scheduler.${k} must be a name of letters, digits, '.', '_' and '-'`, location: where[k]!() });
+    if (typeof v !== 'string' || !NAME.test(v))
+      throw new UserError({
+        message: `scheduler.${k} must be a name of letters, digits, '.', '_' and '-'`,
+        location: where[k]!(),
+      });
     return v;
   };
   const ms = (k: string, dflt: number): number => {
     const v = merged[k];
     if (v === undefined) return dflt;
-    if (!Number.isInteger(v) || (v as number) < 100) throw new UserError({ message: `scheduler.${k} must be a whole number of milliseconds, at least 100`, location: where[k]!() });
+    if (!Number.isInteger(v) || (v as number) < 100)
+      throw new UserError({
+        message: `scheduler.${k} must be a whole number of milliseconds, at least 100`,
+        location: where[k]!(),
+      });
     return v as number;
   };
   return {

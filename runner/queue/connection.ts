@@ -6,12 +6,21 @@ import { redactUrl, type SchedulerConfig } from './config.js';
 /** Redis did not answer: nothing was queued or changed. Exit 1, as for an unreachable remote. */
 export class SchedulerUnavailable extends UserError {
   constructor(cfg: SchedulerConfig, why: string) {
-    super({ message: `scheduler ${redactUrl(cfg.url)} cannot be reached: ${why}; nothing was changed` }, 1);
+    super(
+      {
+        message: `scheduler ${redactUrl(cfg.url)} cannot be reached: ${why}; nothing was changed`,
+      },
+      1,
+    );
   }
 }
 
 function reason(e: unknown): string {
-  const err = e as { code?: string; message?: string; errors?: { code?: string }[] };
+  const err = e as {
+    code?: string;
+    message?: string;
+    errors?: { code?: string }[];
+  };
   return err.code ?? err.errors?.[0]?.code ?? err.message ?? String(e);
 }
 
@@ -22,7 +31,13 @@ function reason(e: unknown): string {
  */
 export async function checkReachable(cfg: SchedulerConfig, timeoutMs = 3000): Promise<void> {
   const { Redis } = await import('ioredis');
-  const r = new Redis(cfg.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs, enableOfflineQueue: false });
+  const r = new Redis(cfg.url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+    enableOfflineQueue: false,
+  });
   r.on('error', () => undefined); // reported through connect()'s rejection
   try {
     await r.connect();
@@ -40,14 +55,21 @@ export async function checkReachable(cfg: SchedulerConfig, timeoutMs = 3000): Pr
  * reconnection attempts at most a second apart.
  */
 export function connectionOf(cfg: SchedulerConfig): ConnectionOptions {
-  return { url: cfg.url, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(100 * times, 1000) };
+  return {
+    url: cfg.url,
+    maxRetriesPerRequest: null,
+    retryStrategy: (times: number) => Math.min(100 * times, 1000),
+  };
 }
 
 /** The configured queue (after checking Redis answers). */
 export async function openQueue(cfg: SchedulerConfig, name = cfg.queue): Promise<Queue> {
   await checkReachable(cfg);
   const { Queue } = await import('bullmq');
-  const q = new Queue(name, { connection: connectionOf(cfg), prefix: cfg.prefix });
+  const q = new Queue(name, {
+    connection: connectionOf(cfg),
+    prefix: cfg.prefix,
+  });
   q.on('error', () => undefined); // reconnections are ioredis's business; operations report their own failures
   return q;
 }
@@ -55,4 +77,15 @@ export async function openQueue(cfg: SchedulerConfig, name = cfg.queue): Promise
 /** A name for this process as a worker: host and pid, so `queue status` says where a job runs. */
 export function workerName(): string {
   return `${os.hostname()}:${process.pid}`;
+}
+
+/** A plain Redis client for Lockstep's own small keys beside BullMQ's (cancellation requests). */
+export async function plainClient(cfg: SchedulerConfig) {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(cfg.url, {
+    maxRetriesPerRequest: 1,
+    retryStrategy: (times: number) => Math.min(100 * times, 1000),
+  });
+  r.on('error', () => undefined); // callers see failures through their commands
+  return r;
 }

@@ -45,7 +45,13 @@ export interface ExpJobProgress {
  */
 export function jobIdOf(d: Pick<ExpJobData, 'commit' | 'overrides' | 'targets'>): string {
   const digest = createHash('sha256')
-    .update(canonicalJson({ commit: d.commit, overrides: d.overrides, targets: [...d.targets] }))
+    .update(
+      canonicalJson({
+        commit: d.commit,
+        overrides: d.overrides,
+        targets: [...d.targets],
+      }),
+    )
     .digest('hex');
   // BullMQ ids must not be integers or contain ':'.
   return `x${digest.slice(0, 24)}`;
