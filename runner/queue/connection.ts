@@ -38,12 +38,13 @@ export async function checkReachable(cfg: SchedulerConfig, timeoutMs = 3000): Pr
     connectTimeout: timeoutMs,
     enableOfflineQueue: false,
   });
-  r.on('error', () => undefined); // reported through connect()'s rejection
+  let cause: unknown;
+  r.on('error', (e) => void (cause ??= e)); // the first error says why (connect() itself only says the connection closed)
   try {
     await r.connect();
     await r.ping();
   } catch (e) {
-    throw new SchedulerUnavailable(cfg, reason(e));
+    throw new SchedulerUnavailable(cfg, reason(cause ?? e));
   } finally {
     r.disconnect();
   }
