@@ -266,7 +266,7 @@ async function cancel(io: Io, store: ExpStore, queue: Queue, cfg: SchedulerConfi
         });
     }
   } finally {
-    client.disconnect();
+    await client.quit().catch(() => client.disconnect());
   }
   if (targets.length === 0) io.out('nothing to cancel');
   return 0;

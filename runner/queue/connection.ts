@@ -43,10 +43,11 @@ export async function checkReachable(cfg: SchedulerConfig, timeoutMs = 3000): Pr
   try {
     await r.connect();
     await r.ping();
+    await r.quit();
   } catch (e) {
+    // disconnect() on a connection that never opened leaves a 2 s timer holding the process: only when still open.
+    if (r.status !== 'end') r.disconnect();
     throw new SchedulerUnavailable(cfg, reason(cause ?? e));
-  } finally {
-    r.disconnect();
   }
 }
 

@@ -207,7 +207,7 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
   try {
     await new Promise<void>((resolve) => worker.once('closed', () => resolve()));
   } finally {
-    redis.disconnect();
+    await redis.quit().catch(() => redis.disconnect());
     clearInterval(idle);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
