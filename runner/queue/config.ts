@@ -23,7 +23,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 /**
  * The `scheduler:` section of .lockstep/config, overlaid key by key by
  * .lockstep/config.local (where a URL with a password belongs), then
- * LOCKSTEP_SCHEDULER_URL. Undefined when no URL is configured anywhere.
+ * LOCKSTEP_SCHEDULER_URL and LOCKSTEP_SCHEDULER_QUEUE. Undefined when no URL is configured anywhere.
  */
 export function readSchedulerConfig(stateDir: string, env: NodeJS.ProcessEnv = process.env): SchedulerConfig | undefined {
   const merged: Record<string, unknown> = {};
@@ -53,6 +53,11 @@ export function readSchedulerConfig(stateDir: string, env: NodeJS.ProcessEnv = p
   if (env.LOCKSTEP_SCHEDULER_URL) {
     merged.url = env.LOCKSTEP_SCHEDULER_URL;
     where.url = () => ({ file: 'LOCKSTEP_SCHEDULER_URL' });
+  }
+  // A queue per CI run or per person, without editing the committed config.
+  if (env.LOCKSTEP_SCHEDULER_QUEUE) {
+    merged.queue = env.LOCKSTEP_SCHEDULER_QUEUE;
+    where.queue = () => ({ file: 'LOCKSTEP_SCHEDULER_QUEUE' });
   }
   if (merged.url === undefined) return undefined;
   const url = merged.url;

@@ -39,6 +39,7 @@ describe('scheduler configuration', () => {
       stalledIntervalMs: 500,
     });
     expect(readSchedulerConfig(d, { LOCKSTEP_SCHEDULER_URL: 'rediss://other:6380' })!.url).toBe('rediss://other:6380');
+    expect(readSchedulerConfig(d, { LOCKSTEP_SCHEDULER_QUEUE: 'ci-123' })!.queue).toBe('ci-123');
     expect(redactUrl('redis://user:secret@host:1/0')).toBe('redis://user:***@host:1/0');
   });
 
