@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync, execSync, type ChildProcess } from 'node:child_process';
 import { LOCKSTEP, tempDir, writeFiles, type Row } from './util.js';
@@ -21,7 +22,8 @@ export async function benchQueue(): Promise<Row[]> {
     const repo = path.join(root, 'repo');
     setUp(repo, path.join(root, 'remote'), `redis://127.0.0.1:${port}`);
     const grid = (k: number) => ['-S', `split.seed=${k * 10 + 1},${k * 10 + 2},${k * 10 + 3}`, '-S', 'train.lr=0.1,0.2,0.3,0.4'];
-    const rows: Row[] = [];
+    // Scaling needs free cores: say how busy the machine was.
+    const rows: Row[] = [{ name: 'load average when the section started (2 cores = 2.0 busy)', value: os.loadavg()[0]!, unit: '' }];
 
     // One experiment with no queue in between: the cost the queue adds to.
     const single = median([1, 2, 3].map((i) => time(repo, ['exp', 'run', '-S', `split.seed=${900 + i}`, '--name', `single-${i}`])));

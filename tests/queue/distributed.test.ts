@@ -2,14 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execSync } from 'node:child_process';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { Queue } from 'bullmq';
 import { TempRepo, filesUnder } from '../helpers.js';
 import { RedisServer, alive, cloneOf, commit, freePort, pipelineRepo, sleep, startWorker, stopWorker, until, type WorkerProc } from './harness.js';
 
 let redis: RedisServer;
-const cleanup: (() => void | Promise<void>)[] = [];
-const workers: WorkerProc[] = [];
 
 beforeAll(async () => {
   redis = new RedisServer(await freePort());
@@ -17,10 +15,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await redis?.stop();
-});
-afterEach(async () => {
-  await Promise.all(workers.splice(0).map(stopWorker));
-  for (const f of cleanup.splice(0).reverse()) await f();
 });
 
 interface Setup {
@@ -31,23 +25,36 @@ interface Setup {
 }
 
 let n = 0;
-function setup(extra: Record<string, unknown> = {}): Setup {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-q-'));
-  const marks = path.join(tmp, 'marks');
-  const remote = path.join(tmp, 'remote');
-  fs.mkdirSync(marks);
-  fs.mkdirSync(remote);
-  const queue = `t${process.pid}-${++n}`;
-  const repo = pipelineRepo(marks, { url: redis.url, queue, lock_duration_ms: 1500, stalled_interval_ms: 500, ...extra }, remote);
-  cleanup.push(() => repo.cleanup(), () => fs.rmSync(tmp, { recursive: true, force: true }));
-  return { repo, marks, remote, queue };
-}
 
-function worker(dir: string, args: string[] = [], env: Record<string, string> = {}): WorkerProc {
-  const w = startWorker(dir, args, env);
-  workers.push(w);
-  cleanup.push(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return w;
+/**
+ * Per-test helpers whose cleanup runs when that test finishes (the tests run
+ * concurrently and share nothing but the Redis server).
+ */
+function scope(ctx: TestContext) {
+  const later = (f: () => unknown) => ctx.onTestFinished(async () => void (await f()));
+  const setup = (extra: Record<string, unknown> = {}): Setup => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-q-'));
+    const marks = path.join(tmp, 'marks');
+    const remote = path.join(tmp, 'remote');
+    fs.mkdirSync(marks);
+    fs.mkdirSync(remote);
+    const queue = `t${process.pid}-${++n}`;
+    const repo = pipelineRepo(marks, { url: redis.url, queue, lock_duration_ms: 5000, stalled_interval_ms: 1000, ...extra }, remote);
+    later(() => {
+      repo.cleanup();
+      fs.rmSync(tmp, { recursive: true, force: true });
+    });
+    return { repo, marks, remote, queue };
+  };
+  const worker = (dir: string, args: string[] = [], env: Record<string, string> = {}): WorkerProc => {
+    const w = startWorker(dir, args, env);
+    later(async () => {
+      await stopWorker(w);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    return w;
+  };
+  return { later, setup, worker };
 }
 
 interface Shown {
@@ -80,8 +87,9 @@ function objectPath(root: string, hash: string): string {
   return path.join(root, 'files', 'xxh64', hash.slice(0, 2), hash.slice(2));
 }
 
-describe('experiments on worker machines', () => {
-  it('a grid of 6 on 3 workers gives the records and outputs of --run-all; queueing it again adds nothing', async () => {
+describe.concurrent('experiments on worker machines', () => {
+  it('a grid of 6 on 3 workers gives the records and outputs of --run-all; queueing it again adds nothing', async (ctx) => {
+    const { later, setup, worker } = scope(ctx);
     const { repo, remote, queue } = setup();
     commit(repo, 'pipeline');
     // Workers cloned before the last commit: they get it from the bundle the submitter puts on the remote.
@@ -107,7 +115,7 @@ describe('experiments on worker machines', () => {
 
     // The same grid, locally, in a clone at the same commit.
     const local = new TempRepo();
-    cleanup.push(() => local.cleanup());
+    later(() => local.cleanup());
     fs.rmSync(local.dir, { recursive: true });
     execSync(`git clone -q "${repo.dir}" "${local.dir}"`);
     expect((await local.run(['repro'])).code).toBe(0); // outputs are not in git: they are made (and cached) here
@@ -153,13 +161,26 @@ describe('experiments on worker machines', () => {
     void queue;
   });
 
-  it('a worker killed with kill -9 mid-stage: another takes the job over, finished stages are restored, one record results', async () => {
+  it('a worker killed with kill -9 mid-stage: another takes the job over, finished stages are restored, one record results', async (ctx) => {
+    const { later, setup, worker } = scope(ctx);
     const { repo, marks } = setup();
     commit(repo, 'pipeline');
     fs.writeFileSync(path.join(marks, 'block'), '');
-    const w1 = worker(cloneOf(repo));
+    // A worker stopped politely (SIGTERM, as in a Kubernetes rollout) gives its job back at once.
+    const w0 = worker(cloneOf(repo));
     const sub = repo.spawn(['exp', 'run', '-S', 'train.lr=0.7', '--name', 'long', '--distributed']);
-    const started = await until('train to start on the first worker', () => fs.readdirSync(marks).find((f) => f.startsWith('train-started-')));
+    await until('train to start on the first worker', () => fs.readdirSync(marks).some((f) => f.startsWith('train-started-')));
+    const running = (await show(repo))[0]!;
+    expect(running).toMatchObject({ status: 'running', worker: `${os.hostname()}:${w0.proc.pid}` });
+    expect((await repo.run(['exp', 'show'])).stdout).toMatch(new RegExp(`long\\s+running on ${os.hostname()}:${w0.proc.pid}`));
+    w0.proc.kill('SIGTERM');
+    expect((await w0.proc).exitCode).toBe(143);
+    expect(w0.output()).toContain('↩ long: given back to the queue (worker stopping)');
+    expect(JSON.parse((await repo.run(['queue', 'status', '--json'])).stdout).jobs[0].state).toBe('queued');
+    for (const f of fs.readdirSync(marks)) if (f.startsWith('train-started-')) fs.rmSync(path.join(marks, f));
+
+    const w1 = worker(cloneOf(repo));
+    const started = await until('train to start on the second worker', () => fs.readdirSync(marks).find((f) => f.startsWith('train-started-')));
     const stagePid = Number(started.replace('train-started-', ''));
     expect(fs.readFileSync(path.join(marks, 'prep.log'), 'utf8')).toBe('x');
     w1.proc.kill('SIGKILL');
@@ -182,7 +203,8 @@ describe('experiments on worker machines', () => {
     expect(log.stdout).toContain('✓ train: done');
   });
 
-  it('a failed stage fails its job with the log kept; queue retry requeues it; other versions are refused', async () => {
+  it('a failed stage fails its job with the log kept; queue retry requeues it; other versions are refused', async (ctx) => {
+    const { later, setup, worker } = scope(ctx);
     const { repo, marks, queue } = setup();
     commit(repo, 'pipeline');
     fs.writeFileSync(path.join(marks, 'broken'), '');
@@ -215,7 +237,7 @@ describe('experiments on worker machines', () => {
 
     // A job queued by another Lockstep version is refused, with both versions named.
     const q = new Queue(queue, { connection: { url: redis.url }, prefix: 'lockstep' });
-    cleanup.push(() => q.close());
+    later(() => q.close());
     await q.add('future', { kind: 'experiment', version: '9.9.9', name: 'future', commit: 'f'.repeat(40), remote: 'origin', overrides: {}, targets: [], submittedAt: '' }, { jobId: 'xfuture' });
     await until('the job to be refused', async () => (await q.getJob('xfuture'))?.failedReason);
     expect((await q.getJob('xfuture'))!.failedReason).toMatch(/refused by worker .*: it was queued by Lockstep 9\.9\.9 and this worker runs 0\.1\.0/);
@@ -224,16 +246,21 @@ describe('experiments on worker machines', () => {
     expect(status.stdout).toMatch(/future\s+failed/);
   });
 
-  it('Redis restarted mid-grid: the submitter queues again what it lost, workers reconnect, every experiment recorded once', async () => {
-    const { repo, marks } = setup();
+  it('Redis restarted mid-grid: the submitter queues again what it lost, workers reconnect, every experiment recorded once', async (ctx) => {
+    const { later, setup, worker } = scope(ctx);
+    // A Redis of its own: the other tests run meanwhile.
+    const own = new RedisServer(await freePort());
+    await own.start();
+    later(() => own.stop());
+    const { repo, marks } = setup({ url: own.url });
     commit(repo, 'pipeline');
     fs.writeFileSync(path.join(marks, 'block'), '');
     const w = worker(cloneOf(repo));
     const sub = repo.spawn(['exp', 'run', '-S', 'train.lr=0.1,0.2,0.3', '--distributed']);
     await until('a job to start', () => fs.readdirSync(marks).some((f) => f.startsWith('train-started-')));
-    await redis.stop();
+    await own.stop();
     await sleep(500);
-    await redis.start();
+    await own.start();
     fs.rmSync(path.join(marks, 'block'));
     const r = await sub;
     expect(r.exitCode, `${r.stdout}\n${r.stderr}\n${w.output()}`).toBe(0);
@@ -245,7 +272,8 @@ describe('experiments on worker machines', () => {
     expect(shown.map((e) => e.metrics.score)).toEqual([0.1, 0.2, 0.3].map((lr) => expect.closeTo(mean * lr, 9)));
   });
 
-  it('Redis unreachable: one clear line, exit 1, nothing recorded', async () => {
+  it('Redis unreachable: one clear line, exit 1, nothing recorded', async (ctx) => {
+    const { later, setup, worker } = scope(ctx);
     const { repo } = setup({ url: `redis://127.0.0.1:${await freePort()}` });
     commit(repo, 'pipeline');
     for (const args of [['exp', 'run', '-S', 'train.lr=0.5', '--distributed'], ['queue', 'status'], ['worker']]) {
@@ -256,7 +284,8 @@ describe('experiments on worker machines', () => {
     expect(filesUnder(repo.path('.lockstep/exps'))).toEqual([]);
   });
 
-  it('refuses what it cannot run: uncommitted changes, no scheduler, --queue with --distributed', async () => {
+  it('refuses what it cannot run: uncommitted changes, no scheduler, --queue with --distributed', async (ctx) => {
+    const { later, setup, worker } = scope(ctx);
     const { repo } = setup();
     commit(repo, 'pipeline');
     repo.write({ 'params.yaml': 'train:\n  lr: 0.4\nsplit:\n  seed: 1\n' });
@@ -277,7 +306,8 @@ describe('experiments on worker machines', () => {
 });
 
 describe('trust', () => {
-  it('stage processes never see LOCKSTEP_RUN_CACHE_KEY; entries are still signed with it', async () => {
+  it('stage processes never see LOCKSTEP_RUN_CACHE_KEY; entries are still signed with it', async (ctx) => {
+    const { later, setup, worker } = scope(ctx);
     const repo = new TempRepo({
       'pipeline.yaml': `stages:
   shell:
@@ -289,7 +319,7 @@ describe('trust', () => {
 `,
       'm.ts': `import fs from 'node:fs';\nexport default function (ctx: { resolve(p: string): string }) { fs.writeFileSync(ctx.resolve('mod.txt'), String(process.env.LOCKSTEP_RUN_CACHE_KEY)); }\n`,
     });
-    cleanup.push(() => repo.cleanup());
+    later(() => repo.cleanup());
     const r = await repo.run(['repro'], { env: { LOCKSTEP_RUN_CACHE_KEY: 'secret-key' } });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(repo.read('shell.txt')).toBe('undefined');
