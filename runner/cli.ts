@@ -20,6 +20,7 @@ Commands:
       --allow-missing      treat a stage as up to date when only its outputs are missing
       --pull               fetch outputs and run-cache entries from the remote as stages need them
       --push               upload each stage's outputs and run-cache entry as soon as it finishes
+      --distributed        send each stage to the workers when its upstream stages are done
       -r, --remote NAME    the remote for --pull (default: the configured default)
   status [targets…]    say which stages are stale, and why   [--json]
       --remote [-r NAME]   instead: which cached outputs are missing locally or on the remote
@@ -100,9 +101,16 @@ const commands: Record<string, Handler> = {
       'allow-missing': { type: 'boolean' },
       pull: { type: 'boolean' },
       push: { type: 'boolean' },
+      distributed: { type: 'boolean' },
       remote: { type: 'string', short: 'r' },
     });
     if (v.help) return help(io);
+    if (v.distributed) {
+      const other = ['force', 'single-item', 'downstream', 'dry', 'keep-going', 'jobs', 'wait', 'json', 'no-run-cache', 'allow-missing', 'pull', 'push'].find((k) => v[k] !== undefined);
+      if (other) throw new UserError({ message: `--${other} does not go with --distributed (workers run each stage with repro --pull --push)` });
+      const { reproDistributed } = await import('./queue/stages.js');
+      return reproDistributed(io, { targets: positionals, ...(typeof v.remote === 'string' ? { remote: v.remote } : {}) });
+    }
     const { reproCommand } = await import('./commands/repro.js');
     return reproCommand(io, {
       targets: positionals,

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../config/params.js';
 import type { Assignment } from '../exp/overrides.js';
 import type { ExpRecord } from '../exp/store.js';
+import type { LockEntry } from '../lockfile.js';
 
 /**
  * One experiment as a job on the shared queue. Everything a worker needs to
@@ -22,6 +23,36 @@ export interface ExpJobData {
   readonly overrides: Assignment;
   readonly targets: readonly string[];
   readonly submittedAt: string;
+}
+
+/**
+ * One stage of `repro --distributed`: run (or restore) `stage` at the commit,
+ * its upstream stages' results given as lock entries (their outputs are on the
+ * remote), so the worker restores them instead of running them.
+ */
+export interface StageJobData {
+  readonly kind: 'stage';
+  readonly version: string;
+  readonly name: string;
+  readonly stage: string;
+  readonly commit: string;
+  readonly bundle?: string;
+  readonly remote: string;
+  /** Lock entries of the upstream stages, as their jobs produced them. */
+  readonly upstream: Readonly<Record<string, LockEntry>>;
+  readonly submittedAt: string;
+}
+
+export type JobData = ExpJobData | StageJobData;
+
+/** A stage job's result: the stage's lock entry and how it came about. */
+export interface StageJobResult {
+  readonly worker: string;
+  readonly durationMs: number;
+  readonly log?: string;
+  readonly entry: LockEntry;
+  /** 'ran', 'restored' (from the run-cache or the lock) or 'skipped' (up to date). */
+  readonly how: string;
 }
 
 /** What a worker hands back: small, since objects travel through the remote, never through Redis. */
@@ -57,9 +88,15 @@ export function jobIdOf(d: Pick<ExpJobData, 'commit' | 'overrides' | 'targets'>)
   return `x${digest.slice(0, 24)}`;
 }
 
+/** A stage job's id: the commit, the stage and what its upstream stages produced (a restarted submitter finds its jobs again). */
+export function stageJobIdOf(d: Pick<StageJobData, 'commit' | 'stage' | 'upstream'>): string {
+  const digest = createHash('sha256').update(canonicalJson({ commit: d.commit, stage: d.stage, upstream: d.upstream })).digest('hex');
+  return `s${digest.slice(0, 24)}`;
+}
+
 /** Why this worker cannot run the job, or undefined. */
-export function refusal(d: Partial<ExpJobData> | undefined, version: string): string | undefined {
-  if (!d || d.kind !== 'experiment' || typeof d.commit !== 'string' || typeof d.name !== 'string') return 'it is not a Lockstep experiment job';
+export function refusal(d: Partial<JobData> | undefined, version: string): string | undefined {
+  if (!d || (d.kind !== 'experiment' && d.kind !== 'stage') || typeof d.commit !== 'string' || typeof d.name !== 'string') return 'it is not a Lockstep job';
   if (d.version !== version) return `it was queued by Lockstep ${String(d.version)} and this worker runs ${version}; run a ${String(d.version)} worker, or queue it again with this version`;
   return undefined;
 }

@@ -33,7 +33,7 @@ export interface SubmitArgs {
 }
 
 /** The commit the workspace is at; refuses a workspace whose tracked files differ from it (the worker would not see them). */
-function cleanCommit(root: string): string {
+export function cleanCommit(root: string): string {
   const head = spawnSync('git', ['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { cwd: root, encoding: 'utf8' });
   if (head.status !== 0)
     throw new UserError({
@@ -59,7 +59,7 @@ function cleanCommit(root: string): string {
  * object: a worker that cannot reach our git server (or a commit not pushed
  * anywhere) still gets the exact sources.
  */
-async function uploadBundle(root: string, remote: RemoteStore): Promise<string> {
+export async function uploadBundle(root: string, remote: RemoteStore): Promise<string> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-bundle-'));
   try {
     const file = path.join(tmp, 'commit.bundle');

@@ -24,7 +24,8 @@ import { formatDuration } from '../reporter.js';
 import { redactUrl, requireSchedulerConfig } from './config.js';
 import { checkReachable, connectionOf, plainClient, workerName } from './connection.js';
 import { cancelKey } from './commands.js';
-import { refusal, type ExpJobData, type ExpJobProgress, type ExpJobResult } from './job.js';
+import { refusal, type ExpJobResult, type ExpJobProgress, type JobData, type StageJobResult } from './job.js';
+import type { LockEntry } from '../lockfile.js';
 
 export interface WorkerArgs {
   /** Jobs at once. */
@@ -62,7 +63,7 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
   const gitLock = mutex();
   const redis = await plainClient(cfg);
 
-  const run = async (job: Job<ExpJobData>, token?: string): Promise<ExpJobResult> => {
+  const run = async (job: Job<JobData>, token?: string): Promise<ExpJobResult | StageJobResult> => {
     const why = refusal(job.data, VERSION);
     if (why) {
       io.err(`✗ job ${job.id}: refused: ${why}`);
@@ -72,14 +73,15 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
     const t0 = Date.now();
     const progress = (p: Omit<ExpJobProgress, 'worker'> = {}) => job.updateProgress({ worker: name, ...p });
     await progress();
-    const overrides = describeAssignment(d.overrides);
-    io.out(`▶ ${d.name} (${job.id}): running${overrides ? `: ${overrides}` : ''}${job.attemptsStarted > 1 ? ` (attempt ${job.attemptsStarted})` : ''}`);
+    const what = d.kind === 'experiment' ? describeAssignment(d.overrides) : `stage ${d.stage}`;
+    io.out(`▶ ${d.name} (${job.id}): running${what ? `: ${what}` : ''}${job.attemptsStarted > 1 ? ` (attempt ${job.attemptsStarted})` : ''}`);
     const { cfg: rcfg, store: remote } = await remoteFor(ws, d.remote);
     let dir: string | undefined;
     try {
       await gitLock(() => ensureCommit(ws, cache, remote, d));
       dir = makeWorkspaceAt(ws, d.commit, JOB_DIR_PREFIX);
-      applyAssignment(dir, d.overrides);
+      if (d.kind === 'experiment') applyAssignment(dir, d.overrides);
+      else withUpstream(dir, d.upstream);
       const logFile = path.join(ws.stateDir, 'worker', 'logs', `${job.id}.log`);
       fs.mkdirSync(path.dirname(logFile), { recursive: true });
       const fd = fs.openSync(logFile, 'w');
@@ -98,7 +100,7 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
           .catch(() => undefined);
       }, 1000);
       try {
-        const reproArgs = ['repro', '--pull', ...(rcfg.readOnly ? [] : ['--push']), '-r', rcfg.name, ...d.targets];
+        const reproArgs = ['repro', '--pull', ...(rcfg.readOnly ? [] : ['--push']), '-r', rcfg.name, ...(d.kind === 'experiment' ? d.targets : [d.stage])];
         code = await reproIn(
           dir,
           reproArgs,
@@ -133,21 +135,21 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
         throw new UnrecoverableError(`${failed ?? `repro exited with code ${code}`} (on ${name}; 'lockstep queue logs ${d.name}')`);
       }
       if (!rcfg.readOnly) await pushResults(cache, remote, dir, rcfg.jobs);
-      const result: ExpJobResult = {
-        ...collectResult(dir),
-        worker: name,
-        durationMs: Date.now() - t0,
-        log,
-      };
-      io.out(`✓ ${d.name}: done in ${formatDuration(result.durationMs)}`);
-      return result;
+      const durationMs = Date.now() - t0;
+      io.out(`✓ ${d.name}: done in ${formatDuration(durationMs)}`);
+      if (d.kind === 'stage') {
+        const entry = openWorkspace(dir, { checkDeps: false }).lock.get(d.stage);
+        if (!entry) throw new UnrecoverableError(`stage '${d.stage}' left no lock entry (on ${name})`);
+        return { worker: name, durationMs, log, entry, how: stageOutcome(logFile, d.stage) };
+      }
+      return { ...collectResult(dir), worker: name, durationMs, log };
     } finally {
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
       await remote.close();
     }
   };
 
-  const worker = new Worker<ExpJobData, ExpJobResult>(
+  const worker = new Worker<JobData, ExpJobResult | StageJobResult>(
     queueName,
     async (job, token) => {
       active++;
@@ -240,7 +242,7 @@ function hasCommit(root: string, commit: string): boolean {
 }
 
 /** Make the job's commit present in this worker's repository, from the bundle the submitter put on the remote if need be. */
-async function ensureCommit(ws: Workspace, cache: LocalCache, remote: RemoteStore, d: ExpJobData): Promise<void> {
+async function ensureCommit(ws: Workspace, cache: LocalCache, remote: RemoteStore, d: JobData): Promise<void> {
   if (hasCommit(ws.root, d.commit)) return;
   if (!d.bundle) throw new Error(`commit ${d.commit} is not in this worker's repository, and the job names no bundle`);
   const report = newReport();
@@ -279,6 +281,24 @@ async function pushResults(cache: LocalCache, remote: RemoteStore, dir: string, 
   const report = await withRetries(() => push(cache, remote, outs, cache.runs.trust.readOnly ? [] : fps, { jobs }));
   // Not unrecoverable: BullMQ tries the job again with backoff, and the stages are then restored, not rerun.
   if (report.failures.length) throw new Error(`results not pushed to '${remote.name}': ${report.failures.map((f) => `${f.what}: ${f.why}`).join('; ')}`);
+}
+
+/** Upstream stages' results into the workspace's pipeline.lock: repro restores their outputs from the remote instead of running them. */
+function withUpstream(dir: string, upstream: Readonly<Record<string, LockEntry>>): void {
+  if (Object.keys(upstream).length === 0) return;
+  const ws = openWorkspace(dir, { checkDeps: false });
+  for (const [name, entry] of Object.entries(upstream)) ws.lock.set(name, entry);
+  ws.lock.write(ws.graph.order);
+}
+
+/** How repro dealt with the stage: ran, restored or skipped (from its output line). */
+function stageOutcome(logFile: string, stage: string): string {
+  for (const l of fs.readFileSync(logFile, 'utf8').split('\n')) {
+    if (l.startsWith(`✓ ${stage}: `)) return 'ran';
+    if (l.startsWith(`↺ ${stage}: `)) return 'restored';
+    if (l.startsWith(`· ${stage}: `)) return 'skipped';
+  }
+  return 'ran';
 }
 
 /** The line saying which stage failed and why, from repro's output. */

@@ -82,6 +82,6 @@ describe('job ids', () => {
     const job = { kind: 'experiment' as const, version: '0.1.0', name: 'exp-1', commit: base.commit, remote: 'origin', overrides: {}, targets: [], submittedAt: '' };
     expect(refusal(job, '0.1.0')).toBeUndefined();
     expect(refusal({ ...job, version: '9.9.9' }, '0.1.0')).toBe('it was queued by Lockstep 9.9.9 and this worker runs 0.1.0; run a 9.9.9 worker, or queue it again with this version');
-    expect(refusal({ name: 'x' } as never, '0.1.0')).toBe('it is not a Lockstep experiment job');
+    expect(refusal({ name: 'x' } as never, '0.1.0')).toBe('it is not a Lockstep job');
   });
 });

@@ -272,6 +272,45 @@ describe.concurrent('experiments on worker machines', () => {
     expect(shown.map((e) => e.metrics.score)).toEqual([0.1, 0.2, 0.3].map((lr) => expect.closeTo(mean * lr, 9)));
   });
 
+  it('repro --distributed: each stage goes to a worker once its upstream is done; a restarted submitter picks up where it was', async (ctx) => {
+    const { later, setup, worker } = scope(ctx);
+    const { repo, marks, queue } = setup();
+    commit(repo, 'pipeline');
+    fs.writeFileSync(path.join(marks, 'block'), '');
+    worker(cloneOf(repo), ['-j', '2']);
+    worker(cloneOf(repo));
+    const first = repo.spawn(['repro', '--distributed']);
+    await until('train to start', () => fs.readdirSync(marks).some((f) => f.startsWith('train-started-')));
+    // The submitter dies; started again, it finds prep's job done and train's running, by their ids.
+    first.kill('SIGKILL');
+    await first;
+    fs.rmSync(path.join(marks, 'block'));
+    const r = await repo.run(['repro', '--distributed']);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/✓ prep: ran on \S+ in /);
+    expect(r.stdout).toMatch(/✓ train: ran on \S+ in /);
+    expect(r.stdout).toContain('2 stages on workers: 2 ran, 0 up to date');
+    expect(fs.readFileSync(path.join(marks, 'prep.log'), 'utf8')).toBe('x');
+
+    const q = new Queue(queue, { connection: { url: redis.url }, prefix: 'lockstep' });
+    later(() => q.close());
+    const jobs = await q.getJobs(['completed'], 0, -1);
+    expect(jobs.map((j) => j.name).sort()).toEqual(['prep', 'train']);
+    const [prep, train] = ['prep', 'train'].map((n) => jobs.find((j) => j.name === n)!);
+    expect(train!.timestamp).toBeGreaterThanOrEqual(prep!.finishedOn!);
+
+    // The workspace is as a local repro leaves it: same lock, outputs in place, nothing stale.
+    expect((await repo.run(['status'])).stdout).toContain('up to date');
+    const local = new TempRepo();
+    later(() => local.cleanup());
+    fs.rmSync(local.dir, { recursive: true });
+    execSync(`git clone -q "${repo.dir}" "${local.dir}" && git -C "${local.dir}" checkout -q HEAD -- .`);
+    expect((await local.run(['repro'])).code).toBe(0);
+    expect(repo.read('pipeline.lock')).toBe(local.read('pipeline.lock'));
+    expect(repo.read('model/weights.txt')).toBe(local.read('model/weights.txt'));
+    expect(repo.read('metrics.json')).toBe(local.read('metrics.json'));
+  });
+
   it('Redis unreachable: one clear line, exit 1, nothing recorded', async (ctx) => {
     const { later, setup, worker } = scope(ctx);
     const { repo } = setup({ url: `redis://127.0.0.1:${await freePort()}` });
