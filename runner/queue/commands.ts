@@ -12,7 +12,7 @@ import { formatDuration } from '../reporter.js';
 import { renderTable } from '../table.js';
 import { requireSchedulerConfig, type SchedulerConfig } from './config.js';
 import { openQueue, plainClient } from './connection.js';
-import type { ExpJobData, ExpJobProgress, ExpJobResult } from './job.js';
+import type { ExpJobData, ExpJobProgress, ExpJobResult, JobData } from './job.js';
 import { jobOptions, recordFromJob, syncRecords } from './sync.js';
 
 export interface QueueArgs {
@@ -128,9 +128,11 @@ async function status(io: Io, queue: Queue, json: boolean): Promise<number> {
   const table = rows.map((r) => {
     const j = r.job;
     const when = r.state === 'completed' || r.state === 'failed' ? (j.finishedOn && j.processedOn ? formatDuration(j.finishedOn - j.processedOn) : '') : `${formatDuration(now - j.timestamp)} ago`;
-    return [j.data?.name ?? j.name, shown(r), describeAssignment(j.data?.overrides ?? {}), when, r.state === 'failed' ? (j.failedReason ?? '').slice(0, 100) : ''];
+    const d = j.data as JobData | undefined;
+    const what = d?.kind === 'stage' ? `stage ${d.stage}` : describeAssignment(d?.overrides ?? {});
+    return [d?.name ?? j.name, shown(r), what, when, r.state === 'failed' ? (j.failedReason ?? '').slice(0, 100) : ''];
   });
-  io.out(renderTable(['Experiment', 'State', 'Params', 'Time', 'Error'], table));
+  io.out(renderTable(['Job', 'State', 'Params', 'Time', 'Error'], table));
   return 0;
 }
 

@@ -311,6 +311,32 @@ describe.concurrent('experiments on worker machines', () => {
     expect(repo.read('metrics.json')).toBe(local.read('metrics.json'));
   });
 
+  it('queue cancel takes queued jobs off and stops running ones; a cancelled experiment can be retried', async (ctx) => {
+    const { setup, worker } = scope(ctx);
+    const { repo, marks } = setup();
+    commit(repo, 'pipeline');
+    fs.writeFileSync(path.join(marks, 'block'), '');
+    const sub = await repo.run(['exp', 'run', '-S', 'train.lr=0.1,0.2,0.3', '--distributed', '--no-wait']);
+    expect(sub.code, sub.stderr).toBe(0);
+    expect(sub.stdout.match(/^queued /gm)).toHaveLength(3);
+    const c2 = await repo.run(['queue', 'cancel', 'exp-2']);
+    expect(c2.stdout.trim()).toBe('cancelled exp-2');
+    const w = worker(cloneOf(repo));
+    await until('exp-1 to start', () => fs.readdirSync(marks).some((f) => f.startsWith('train-started-')));
+    const c1 = await repo.run(['queue', 'cancel', 'exp-1']);
+    expect(c1.stdout).toMatch(/^cancelling exp-1 \(running on \S+\)/);
+    await until('exp-1 to be cancelled', async () => (await show(repo)).find((e) => e.name === 'exp-1')!.status === 'failed');
+    expect(w.output()).toContain('✗ exp-1: cancelled');
+    const all = await repo.run(['queue', 'cancel', '--all']);
+    expect(all.code).toBe(0);
+    await until('every experiment to be cancelled', async () => (await show(repo)).every((e) => e.status === 'failed' && /cancelled/.test(e.error ?? '')));
+    // A cancelled job is gone from the queue: retry queues it again from the experiment's record.
+    fs.rmSync(path.join(marks, 'block'));
+    const retry = await repo.run(['queue', 'retry', 'exp-2']);
+    expect(retry.code, retry.stderr).toBe(0);
+    await until('exp-2 to succeed', async () => (await show(repo)).find((e) => e.name === 'exp-2')!.status === 'success');
+  });
+
   it('Redis unreachable: one clear line, exit 1, nothing recorded', async (ctx) => {
     const { later, setup, worker } = scope(ctx);
     const { repo } = setup({ url: `redis://127.0.0.1:${await freePort()}` });
