@@ -6,6 +6,7 @@ import type { Job } from 'bullmq';
 import { openWorkspace, type Workspace } from '../workspace.js';
 import type { Io } from '../cli-io.js';
 import { VERSION } from '../version.js';
+import { UserError } from '../errors.js';
 import { hashFile } from '../hash/xxhash.js';
 import { objectKey } from '../cache/layout.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
@@ -75,7 +76,11 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
     await progress();
     const what = d.kind === 'experiment' ? describeAssignment(d.overrides) : `stage ${d.stage}`;
     io.out(`▶ ${d.name} (${job.id}): running${what ? `: ${what}` : ''}${job.attemptsStarted > 1 ? ` (attempt ${job.attemptsStarted})` : ''}`);
-    const { cfg: rcfg, store: remote } = await remoteFor(ws, d.remote);
+    // A remote this machine does not know (or cannot open) is not transient: say so, do not retry.
+    const { cfg: rcfg, store: remote } = await remoteFor(ws, d.remote).catch((e: unknown) => {
+      if (e instanceof UserError) throw new UnrecoverableError(`worker ${name}: ${e.message}`);
+      throw e;
+    });
     let dir: string | undefined;
     try {
       await gitLock(() => ensureCommit(ws, cache, remote, d));

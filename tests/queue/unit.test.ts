@@ -4,6 +4,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readSchedulerConfig, redactUrl, requireSchedulerConfig } from '../../runner/queue/config.js';
 import { jobIdOf, refusal } from '../../runner/queue/job.js';
+import { recordFromJob } from '../../runner/queue/sync.js';
+import type { ExpRecord } from '../../runner/exp/store.js';
 import { UserError, formatDiagnostic } from '../../runner/errors.js';
 
 let dir: string;
@@ -83,5 +85,30 @@ describe('job ids', () => {
     expect(refusal(job, '0.1.0')).toBeUndefined();
     expect(refusal({ ...job, version: '9.9.9' }, '0.1.0')).toBe('it was queued by Lockstep 9.9.9 and this worker runs 0.1.0; run a 9.9.9 worker, or queue it again with this version');
     expect(refusal({ name: 'x' } as never, '0.1.0')).toBe('it is not a Lockstep job');
+  });
+});
+
+describe('records from job states', () => {
+  const job = { kind: 'experiment' as const, version: '0.1.0', name: 'exp-1', commit: 'c'.repeat(40), remote: 'origin', overrides: { 'params.yaml': { 'train.lr': 0.2 } }, targets: [], submittedAt: '' };
+  const rec: ExpRecord = { name: 'exp-1', status: 'queued', createdAt: '2026-01-01T00:00:00.000Z', overrides: job.overrides, distributed: { jobId: 'x1', queue: 'q', job } };
+  const fake = (over: Record<string, unknown>) => ({ progress: {}, finishedOn: Date.UTC(2026, 0, 2), ...over }) as never;
+
+  it('a finished job gives the record its results, worker and log', () => {
+    const r = recordFromJob(rec, fake({ returnvalue: { worker: 'w1:7', durationMs: 1234, log: 'abcdef0123456789', metrics: { 'm.json': { f1: 0.8 } }, params: {}, paramsText: {}, metricsText: {}, lock: {} } }), 'completed');
+    expect(r).toMatchObject({ status: 'success', durationMs: 1234, metrics: { 'm.json': { f1: 0.8 } }, finishedAt: '2026-01-02T00:00:00.000Z', distributed: { jobId: 'x1', worker: 'w1:7', log: 'abcdef0123456789' } });
+    expect(r.error).toBeUndefined();
+  });
+
+  it('a failed job keeps its reason and the log hash its worker reported', () => {
+    const r = recordFromJob(rec, fake({ failedReason: 'train: failed in 1s: exit code 3', progress: { worker: 'w2:8', log: '0123456789abcdef' } }), 'failed');
+    expect(r).toMatchObject({ status: 'failed', error: 'train: failed in 1s: exit code 3', distributed: { worker: 'w2:8', log: '0123456789abcdef' } });
+  });
+
+  it('running names the worker; back in the queue clears an old failure', () => {
+    expect(recordFromJob(rec, fake({ processedBy: 'w3:9' }), 'active')).toMatchObject({ status: 'running', distributed: { worker: 'w3:9' } });
+    const requeued = recordFromJob({ ...rec, status: 'failed', error: 'old', finishedAt: 'x' }, fake({}), 'waiting');
+    expect(requeued.status).toBe('queued');
+    expect(requeued.error).toBeUndefined();
+    expect(requeued.finishedAt).toBeUndefined();
   });
 });
