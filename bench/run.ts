@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints medians for the figures the issues name. A benchmark,
  * not a test: it never fails the build, it reports whether each target was met.
- * Pass section names to run only those (engine, pipeline, cache, exp, grid, serve, queue).
+ * Pass section names to run only those (engine, pipeline, cache, exp, grid, serve, queue, queue-lead).
  */
 import os from 'node:os';
 import { benchEngine } from './engine.js';
@@ -9,7 +9,7 @@ import { benchExpShow, benchGrid } from './exp.js';
 import { benchPipeline } from './pipeline.js';
 import { benchCache } from './cache.js';
 import { benchServe } from './serve.js';
-import { benchQueue } from './queue.js';
+import { benchQueue, benchQueueLead } from './queue.js';
 import { printRows, type Row } from './util.js';
 
 type Section = { name: string; title: string; run: () => Promise<Row[]> };
@@ -22,6 +22,7 @@ const sections: Section[] = [
   { name: 'grid', title: 'Experiment grid on the lead pipeline', run: benchGrid },
   { name: 'serve', title: 'Prediction service', run: benchServe },
   { name: 'queue', title: 'Distributed experiments (BullMQ on Redis, local workers, synthetic pipeline)', run: benchQueue },
+  { name: 'queue-lead', title: 'Distributed experiments on the lead pipeline (BullMQ on Redis, local workers)', run: benchQueueLead },
 ];
 
 async function main(): Promise<void> {
