@@ -82,12 +82,13 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
       throw e;
     });
     let dir: string | undefined;
+    let logFile: string | undefined;
     try {
       await gitLock(() => ensureCommit(ws, cache, remote, d));
       dir = makeWorkspaceAt(ws, d.commit, JOB_DIR_PREFIX);
       if (d.kind === 'experiment') applyAssignment(dir, d.overrides);
       else withUpstream(dir, d.upstream);
-      const logFile = path.join(ws.stateDir, 'worker', 'logs', `${job.id}.log`);
+      logFile = path.join(ws.stateDir, 'worker', 'logs', `${job.id}.log`);
       fs.mkdirSync(path.dirname(logFile), { recursive: true });
       const fd = fs.openSync(logFile, 'w');
       let code: number;
@@ -150,6 +151,8 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
       return { ...collectResult(dir), worker: name, durationMs, log };
     } finally {
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
+      // The log lives on as a cache object (here and on the remote).
+      if (logFile) fs.rmSync(logFile, { force: true });
       await remote.close();
     }
   };
