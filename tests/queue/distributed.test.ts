@@ -277,10 +277,14 @@ describe.concurrent('experiments on worker machines', () => {
     const { repo, marks, queue } = setup();
     commit(repo, 'pipeline');
     fs.writeFileSync(path.join(marks, 'block'), '');
-    worker(cloneOf(repo), ['-j', '2']);
-    worker(cloneOf(repo));
+    const w1 = worker(cloneOf(repo), ['-j', '2']);
+    const w2 = worker(cloneOf(repo));
     const first = repo.spawn(['repro', '--distributed']);
-    await until('train to start', () => fs.readdirSync(marks).some((f) => f.startsWith('train-started-')));
+    await until('train to start', () => fs.readdirSync(marks).some((f) => f.startsWith('train-started-'))).catch(async (e: Error) => {
+      first.kill('SIGKILL');
+      const r = await first;
+      throw new Error(`${e.message}\n${String(r.stdout)}\n${String(r.stderr)}\n${w1.output()}\n${w2.output()}`);
+    });
     // The submitter dies; started again, it finds prep's job done and train's running, by their ids.
     first.kill('SIGKILL');
     await first;
