@@ -341,6 +341,27 @@ describe.concurrent('experiments on worker machines', () => {
     await until('exp-2 to succeed', async () => (await show(repo)).find((e) => e.name === 'exp-2')!.status === 'success');
   });
 
+  it('a worker for untrusted code (read-only remote, read-only run-cache, no key) runs jobs and publishes nothing', async (ctx) => {
+    const { setup, worker } = scope(ctx);
+    const { repo, remote } = setup();
+    commit(repo, 'pipeline');
+    const clone = cloneOf(repo);
+    fs.writeFileSync(path.join(clone, '.lockstep', 'config.local'), 'remotes:\n  origin:\n    read_only: true\n');
+    const w = worker(clone, [], { LOCKSTEP_RUN_CACHE_READ_ONLY: '1' });
+    const sub = await repo.run(['exp', 'run', '-S', 'train.lr=0.4', '--name', 'pr', '--distributed', '--no-wait']);
+    expect(sub.code, sub.stderr).toBe(0);
+    await until('the experiment to finish', async () => (await show(repo))[0]!.status === 'success');
+    expect((await show(repo))[0]!.metrics.score).toBeGreaterThan(0);
+    expect(w.output()).toContain('✓ pr: done');
+    // The submitter pushed the bundle and the commit's outputs; the worker added nothing: no run-cache entry, no log.
+    expect(filesUnder(path.join(remote, 'runs'))).toEqual([]);
+    const rec = JSON.parse(repo.read('.lockstep/exps/pr.json'));
+    expect(rec.distributed.log).toMatch(/^[0-9a-f]{16}$/);
+    expect(fs.existsSync(objectPath(remote, rec.distributed.log))).toBe(false);
+    expect(filesUnder(path.join(clone, '.lockstep', 'cache', 'runs'))).toEqual([]);
+    expect(filesUnder(path.join(clone, '.lockstep', 'cache', 'files')).length).toBeGreaterThan(0);
+  });
+
   it('Redis unreachable: one clear line, exit 1, nothing recorded', async (ctx) => {
     const { later, setup, worker } = scope(ctx);
     const { repo } = setup({ url: `redis://127.0.0.1:${await freePort()}` });
