@@ -362,6 +362,32 @@ describe.concurrent('experiments on worker machines', () => {
     expect(filesUnder(path.join(clone, '.lockstep', 'cache', 'files')).length).toBeGreaterThan(0);
   });
 
+  it('results that cannot be pushed make the job try again with backoff; it succeeds once the remote recovers', async (ctx) => {
+    const { setup, worker } = scope(ctx);
+    const { repo, marks, remote } = setup();
+    commit(repo, 'pipeline');
+    fs.writeFileSync(path.join(marks, 'block'), '');
+    const w = worker(cloneOf(repo));
+    const sub = repo.spawn(['exp', 'run', '-S', 'train.lr=0.9', '--name', 'flaky', '--distributed']);
+    await until('train to start', () => fs.readdirSync(marks).some((f) => f.startsWith('train-started-')));
+    // The remote's run-cache folder turns into a file: every entry upload fails until it is put back.
+    const runs = path.join(remote, 'runs');
+    fs.renameSync(runs, `${runs}.away`);
+    fs.writeFileSync(runs, 'in the way');
+    fs.rmSync(path.join(marks, 'block'));
+    await until('the first attempt to fail', () => w.output().includes('flaky: results not pushed'));
+    fs.rmSync(runs);
+    fs.renameSync(`${runs}.away`, runs);
+    const r = await sub;
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}\n${w.output()}`).toBe(0);
+    expect(w.output()).toMatch(/warning: flaky: results not pushed to 'origin': .*; it will be tried again/);
+    expect(w.output()).toMatch(/▶ flaky \(\w+\): running: train.lr=0.9 \(attempt 2\)/);
+    const shown = await show(repo);
+    expect(shown).toHaveLength(1);
+    expect(shown[0]!.status).toBe('success');
+    expect(filesUnder(runs).length).toBeGreaterThanOrEqual(2);
+  });
+
   it('Redis unreachable: one clear line, exit 1, nothing recorded', async (ctx) => {
     const { later, setup, worker } = scope(ctx);
     const { repo } = setup({ url: `redis://127.0.0.1:${await freePort()}` });
