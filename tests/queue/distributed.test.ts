@@ -349,12 +349,13 @@ describe.concurrent('experiments on worker machines', () => {
     commit(repo, 'pipeline');
     const clone = cloneOf(repo);
     fs.writeFileSync(path.join(clone, '.lockstep', 'config.local'), 'remotes:\n  origin:\n    read_only: true\n');
-    const w = worker(clone, [], { LOCKSTEP_RUN_CACHE_READ_ONLY: '1' });
+    const w = worker(clone, ['--once'], { LOCKSTEP_RUN_CACHE_READ_ONLY: '1' });
     const sub = await repo.run(['exp', 'run', '-S', 'train.lr=0.4', '--name', 'pr', '--distributed', '--no-wait']);
     expect(sub.code, sub.stderr).toBe(0);
     await until('the experiment to finish', async () => (await show(repo))[0]!.status === 'success');
     expect((await show(repo))[0]!.metrics.score).toBeGreaterThan(0);
     expect(w.output()).toContain('✓ pr: done');
+    expect((await w.proc).exitCode).toBe(0); // --once: one job, then exit
     // The submitter pushed the bundle and the commit's outputs; the worker added nothing: no run-cache entry, no log.
     expect(filesUnder(path.join(remote, 'runs'))).toEqual([]);
     const rec = JSON.parse(repo.read('.lockstep/exps/pr.json'));
@@ -369,7 +370,7 @@ describe.concurrent('experiments on worker machines', () => {
     const { repo, marks, remote } = setup();
     commit(repo, 'pipeline');
     fs.writeFileSync(path.join(marks, 'block'), '');
-    const w = worker(cloneOf(repo));
+    const w = worker(cloneOf(repo), ['--idle-exit', '2']);
     const sub = repo.spawn(['exp', 'run', '-S', 'train.lr=0.9', '--name', 'flaky', '--distributed']);
     await until('train to start', () => fs.readdirSync(marks).some((f) => f.startsWith('train-started-')));
     // The remote's run-cache folder turns into a file: every entry upload fails until it is put back.
@@ -388,6 +389,8 @@ describe.concurrent('experiments on worker machines', () => {
     expect(shown).toHaveLength(1);
     expect(shown[0]!.status).toBe('success');
     expect(filesUnder(runs).length).toBeGreaterThanOrEqual(2);
+    expect((await w.proc).exitCode).toBe(0);
+    expect(w.output()).toContain('idle for 2 s: exiting');
   });
 
   it('Redis unreachable: one clear line, exit 1, nothing recorded', async (ctx) => {
