@@ -317,6 +317,23 @@ describe.concurrent('experiments on worker machines', () => {
     expect(repo.read('metrics.json')).toBe(local.read('metrics.json'));
   });
 
+  it('repro --distributed with a failing stage: exit 1, its log kept, the stages that succeeded recorded', async (ctx) => {
+    const { setup, worker } = scope(ctx);
+    const { repo, marks } = setup();
+    commit(repo, 'pipeline');
+    fs.writeFileSync(path.join(marks, 'broken'), '');
+    worker(cloneOf(repo));
+    const r = await repo.run(['repro', '--distributed']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/✓ prep: ran on /);
+    expect(r.stdout).toMatch(/✗ train: failed: train: failed in .*: exit code 3/);
+    expect(r.stdout).toContain('2 stages on workers: 1 ran, 0 up to date, 1 failed or not run');
+    expect(repo.read('pipeline.lock')).toContain('prep:');
+    expect(repo.read('pipeline.lock')).not.toContain('train:');
+    expect(repo.exists('data.txt')).toBe(true);
+    expect((await repo.run(['queue', 'logs', 'train'])).stdout).toContain('train is broken: lr 0.1');
+  });
+
   it('queue cancel takes queued jobs off and stops running ones; a cancelled experiment can be retried', async (ctx) => {
     const { setup, worker } = scope(ctx);
     const { repo, marks } = setup();
