@@ -205,18 +205,36 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Idle: nothing running here and nothing waiting on the queue (a job retried after a backoff waits as 'delayed').
+  const { Queue } = await import('bullmq');
+  const counts = args.idleExitS !== undefined ? new Queue(queueName, { connection: connectionOf(cfg), prefix: cfg.prefix }) : undefined;
+  counts?.on('error', () => undefined);
+  let checking = false;
   const idle =
     args.idleExitS !== undefined
       ? setInterval(() => {
-          if (active === 0 && Date.now() - lastBusy >= args.idleExitS! * 1000) {
-            io.out(`idle for ${args.idleExitS} s: exiting`);
-            void worker.close();
-          }
+          if (checking || active > 0 || Date.now() - lastBusy < args.idleExitS! * 1000) return;
+          checking = true;
+          void counts!
+            .getJobCounts('waiting', 'delayed', 'prioritized')
+            .then((c) => {
+              if (active > 0) return;
+              if ((c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) > 0) {
+                lastBusy = Date.now();
+                return;
+              }
+              io.out(`idle for ${args.idleExitS} s: exiting`);
+              clearInterval(idle);
+              void worker.close();
+            })
+            .catch(() => undefined)
+            .finally(() => (checking = false));
         }, 200)
       : undefined;
   try {
     await new Promise<void>((resolve) => worker.once('closed', () => resolve()));
   } finally {
+    await counts?.close();
     await redis.quit().catch(() => redis.disconnect());
     clearInterval(idle);
     process.off('SIGINT', onSignal);
