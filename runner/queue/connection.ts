@@ -4,7 +4,7 @@ import { UserError } from '../errors.js';
 import { redactUrl, type SchedulerConfig } from './config.js';
 
 /** Redis did not answer: nothing was queued or changed. Exit 1, as for an unreachable remote. */
-export class SchedulerUnavailable extends UserError {
+class SchedulerUnavailable extends UserError {
   constructor(cfg: SchedulerConfig, why: string) {
     super(
       {
