@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints medians for the figures the issues name. A benchmark,
  * not a test: it never fails the build, it reports whether each target was met.
- * Pass section names to run only those (engine, pipeline, cache, exp, grid, serve, crash, container).
+ * Pass section names to run only those (engine, pipeline, cache, exp, grid, serve, crash, container, queue, queue-lead).
  */
 import os from 'node:os';
 import { benchEngine } from './engine.js';
@@ -11,6 +11,7 @@ import { benchCache } from './cache.js';
 import { benchServe } from './serve.js';
 import { benchCrash } from './crash.js';
 import { benchContainer } from './container.js';
+import { benchQueue, benchQueueLead } from './queue.js';
 import { printRows, type Row } from './util.js';
 
 type Section = { name: string; title: string; run: () => Promise<Row[]> };
@@ -25,6 +26,8 @@ const sections: Section[] = [
   // kill -9 at random moments; LOCKSTEP_CRASH_SEED and LOCKSTEP_CRASH_KILLS (default 100) to replay or shorten.
   { name: 'crash', title: 'Crash sweep (kill -9 at random moments)', run: benchCrash },
   { name: 'container', title: 'Container stages and images (podman)', run: benchContainer },
+  { name: 'queue', title: 'Distributed experiments (BullMQ on Redis, local workers, synthetic pipeline)', run: benchQueue },
+  { name: 'queue-lead', title: 'Distributed experiments on the lead pipeline (BullMQ on Redis, local workers)', run: benchQueueLead },
 ];
 
 async function main(): Promise<void> {

@@ -43,9 +43,17 @@ function build(io: Io): Program {
     .option('--no-run-cache', 'neither restore from nor record into the run-cache')
     .option('--allow-missing', 'a stage whose only change is missing outputs counts as up to date')
     .option('--pull', 'fetch outputs and run-cache entries from the remote as stages need them')
-    .option('-r, --remote <name>', 'the remote for --pull (default: the configured default)')
+    .option('--push', "upload each stage's outputs and run-cache entry as soon as it finishes")
+    .option('--distributed', 'send each stage to the workers (lockstep worker) when its upstream stages are done')
+    .option('-r, --remote <name>', 'the remote for --pull/--push (default: the configured default)')
     .action(
-      p.action(async (targets: string[], o: Opts) => {
+      p.action(async (targets: string[], o: Opts, cmd: { getOptionValueSource(k: string): string | undefined }) => {
+        if (o.distributed) {
+          const given = ['force', 'singleItem', 'downstream', 'dry', 'keepGoing', 'jobs', 'wait', 'json', 'runCache', 'allowMissing', 'pull', 'push'].find((k) => cmd.getOptionValueSource(k) === 'cli');
+          if (given) throw new UserError({ message: `--${given.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace(/^run-cache$/, 'no-run-cache')} does not go with --distributed (workers run each stage with repro --pull --push)` });
+          const { reproDistributed } = await import('./queue/stages.js');
+          return reproDistributed(io, { targets, ...(typeof o.remote === 'string' ? { remote: o.remote } : {}) });
+        }
         const { reproCommand } = await import('./commands/repro.js');
         return reproCommand(io, {
           targets,
@@ -60,6 +68,7 @@ function build(io: Io): Program {
           runCache: o.runCache !== false,
           allowMissing: !!o.allowMissing,
           pull: !!o.pull,
+          push: !!o.push,
           remote: str(o.remote),
         });
       }),
@@ -297,6 +306,9 @@ function build(io: Io): Program {
     .option('--run-all', 'run the queued experiments, each in a temporary copy of the repository')
     .option('-j, --jobs <n>', 'with --run-all: experiments at once', wholeNumber('--jobs', 1), 1)
     .option('-f, --force', 'run the stages even if up to date')
+    .option('--distributed', 'queue the experiments on the shared scheduler (Redis) for worker machines')
+    .option('--no-wait', 'with --distributed: return once queued, do not wait for the results')
+    .option('-r, --remote <name>', 'with --distributed: the remote objects travel through')
     .action(
       p.action(async (targets: string[], o: Opts) => {
         const { expRunCommand } = await import('./exp/run.js');
@@ -308,6 +320,9 @@ function build(io: Io): Program {
           runAll: !!o.runAll,
           jobs: o.jobs as number,
           force: !!o.force,
+          distributed: !!o.distributed,
+          noWait: o.wait === false,
+          ...(typeof o.remote === 'string' ? { remote: o.remote } : {}),
         });
       }),
     );
@@ -372,6 +387,39 @@ function build(io: Io): Program {
         return expRemoveCommand(io, { names, all: !!o.all, queued: !!o.queued });
       }),
     );
+
+  cli
+    .command('worker')
+    .description('take queued experiments and stages from the shared scheduler and run them here (objects through the remote)')
+    .option('-j, --jobs <n>', 'jobs at once', wholeNumber('--jobs', 1), 1)
+    .option('--queue <name>', 'the queue to take jobs from (default: the configured one)')
+    .option('--once', 'take one job, run it, exit')
+    .option('--idle-exit <seconds>', 'exit after this long with nothing to do', wholeNumber('--idle-exit', 0))
+    .action(
+      p.action(async (o: Opts) => {
+        const { workerCommand } = await import('./queue/worker.js');
+        return workerCommand(io, { jobs: o.jobs as number, ...(typeof o.queue === 'string' ? { queue: o.queue } : {}), once: !!o.once, ...(o.idleExit !== undefined ? { idleExitS: o.idleExit as number } : {}) });
+      }),
+    );
+
+  const queue = cli.command('queue').description('the shared queue (Redis): jobs and their states, a run’s log, retry, cancel');
+  const queueCall = async (sub: string, names: string[], o: Opts) => {
+    const { queueCommand } = await import('./queue/commands.js');
+    return queueCommand(io, { sub, names, failed: !!o.failed, all: !!o.all, json: !!o.json, ...(typeof o.queue === 'string' ? { queue: o.queue } : {}) });
+  };
+  const queueOpt = (c: ReturnType<typeof queue.command>) => c.option('--queue <name>', 'which queue (default: the configured one)');
+  queueOpt(queue.command('status', { isDefault: true }).description('every job with its state (queued, running on WORKER, done, failed)').option('--json', 'machine-readable output')).action(
+    p.action(async (o: Opts) => queueCall('status', [], o)),
+  );
+  queueOpt(queue.command('logs').description("a job's log (stage output kept in the cache, also for failed runs)").argument('<name>')).action(
+    p.action(async (name: string, o: Opts) => queueCall('logs', [name], o)),
+  );
+  queueOpt(queue.command('retry').description('queue failed jobs again').argument('[names...]').option('--failed', 'every failed job')).action(
+    p.action(async (names: string[], o: Opts) => queueCall('retry', names, o)),
+  );
+  queueOpt(queue.command('cancel').description('remove queued jobs').argument('[names...]').option('--all', 'every queued job')).action(
+    p.action(async (names: string[], o: Opts) => queueCall('cancel', names, o)),
+  );
 
   cli
     .command('ui')

@@ -35,6 +35,16 @@ const HOST = ['module-host.mjs', 'module-host.js']
   .find((f) => fs.existsSync(f))!;
 const KILL_GRACE_MS = 3000;
 
+/** Secrets Lockstep itself uses and stage code must never see (a stage could sign forged run-cache entries with the key). */
+const WITHHELD = ['LOCKSTEP_RUN_CACHE_KEY'];
+
+/** The environment stage processes inherit: ours, minus the withheld secrets. */
+function stageEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
+  for (const k of WITHHELD) delete env[k];
+  return env;
+}
+
 /** Children still running, so an interrupt can end every one of them (and their process groups). */
 const live = new Set<ChildProcess>();
 
@@ -71,7 +81,7 @@ const warm: ChildProcess[] = [];
 
 export function prewarmModuleHosts(root: string, wanted: number): void {
   for (let i = warm.filter((w) => w.exitCode === null).length; i < Math.min(wanted, 2); i++) {
-    const w = spawn(process.execPath, ['--enable-source-maps', HOST, '--wait'], { cwd: root, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const w = spawn(process.execPath, ['--enable-source-maps', HOST, '--wait'], { cwd: root, env: stageEnv(), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     w.on('error', () => undefined); // a failed spawn just means a stage starts its own host
     w.stdin!.on('error', () => undefined);
     live.add(w);
@@ -107,7 +117,7 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
     // execa is loaded only when a shell stage runs; module-only runs skip its start-up cost.
     const { execa } = await import('execa');
     for (const cmd of stage.command.commands) {
-      const r = await spawnLogged(execa(cmd, { shell: true, cwd, env, detached: true, stdin: 'ignore', buffer: false, reject: false }), opts);
+      const r = await spawnLogged(execa(cmd, { shell: true, cwd, env: stageEnv(env), extendEnv: false, detached: true, stdin: 'ignore', buffer: false, reject: false }), opts);
       if (!r.ok) return r;
     }
     return { ok: true };
@@ -149,7 +159,7 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
     return await spawnLogged(
       spawn(process.execPath, ['--enable-source-maps', HOST, compiled], {
         cwd,
-        env: { ...process.env, ...env, LOCKSTEP_CONTEXT_FILE: ctxFile },
+        env: stageEnv({ ...env, LOCKSTEP_CONTEXT_FILE: ctxFile }),
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
       }),

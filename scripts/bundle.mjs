@@ -18,7 +18,7 @@ await build({
   sourcemap: true,
   // Loaded only when needed and kept out: a native binary (esbuild), big SDKs and renderers. execa is bundled
   // into its own lazy chunk: resolving its ~40 modules from node_modules cost a shell stage ~50 ms.
-  external: ['esbuild', 'fast-glob', 'fastify', '@aws-sdk/*', 'vega', 'vega-lite', 'csv-parse', 'csv-parse/*'],
+  external: ['esbuild', 'fast-glob', 'fastify', '@aws-sdk/*', 'bullmq', 'ioredis', 'vega', 'vega-lite', 'csv-parse', 'csv-parse/*'],
   banner: { js: "import { createRequire as __lockstepRequire } from 'node:module'; const require = __lockstepRequire(import.meta.url);" },
   logLevel: 'warning',
 });

@@ -9,6 +9,10 @@ import type { RemoteStore } from '../remote/types.js';
 import { HumanReporter, JsonReporter } from '../reporter.js';
 import { withEventLog } from '../events.js';
 import type { Io } from '../cli-io.js';
+import type { Stage } from '../stage.js';
+import { toLocked, type Observed } from '../observe.js';
+import { UserError } from '../errors.js';
+import type { LocalCache } from '../cache/open.js';
 
 export interface ReproArgs extends ReproOptions {
   readonly json: boolean;
@@ -17,6 +21,8 @@ export interface ReproArgs extends ReproOptions {
   readonly runCache: boolean;
   /** Fetch outputs and run-cache entries from a remote as stages need them. */
   readonly pull: boolean;
+  /** Upload each stage's outputs and run-cache entry as soon as it finishes (a run killed half-way loses no finished stage). */
+  readonly push?: boolean;
   readonly remote?: string;
 }
 
@@ -47,20 +53,26 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
       const workspace = ws;
       let fetcher: Fetcher | undefined;
       let open: Promise<CacheHooks> | undefined;
-      if (args.pull) {
+      let pushStage: ((stage: Stage, fp: string | undefined, outs: readonly Observed[]) => Promise<void>) | undefined;
+      const closers: (() => Promise<void>)[] = [];
+      remote = { close: async () => void (await Promise.all(closers.map((c) => c()))) };
+      if (args.pull || args.push) {
         const [{ pullFetcher, pullTrackedDeps, remoteFor }, { openLocalCache }] = await Promise.all([import('./transfer.js'), import('../cache/open.js')]);
-        const cache = openLocalCache(ws.stateDir, settings);
-        // Deps tracked by .dvc pointers come first: no stage makes them, so nothing else would bring them.
+        const local = openLocalCache(ws.stateDir, settings);
         const primary = await remoteFor(ws, args.remote);
-        try {
-          await pullTrackedDeps(io, ws, cache, primary.store, primary.cfg.jobs, args.targets);
-        } finally {
-          await primary.store.close();
+        closers.push(() => primary.store.close());
+        if (args.pull) {
+          // Deps tracked by .dvc pointers come first: no stage makes them, so nothing else would bring them.
+          await pullTrackedDeps(io, ws, local, primary.store, primary.cfg.jobs, args.targets);
+          // The default (or -r) remote, and the remotes outputs name themselves.
+          const pulled = await pullFetcher(ws, local, args.remote, (m) => io.err(`warning: ${m}`));
+          closers.push(pulled.close);
+          fetcher = pulled.fetcher;
         }
-        // The default (or -r) remote, and the remotes outputs name themselves.
-        const pulled = await pullFetcher(ws, cache, args.remote, (m) => io.err(`warning: ${m}`));
-        remote = { close: pulled.close };
-        fetcher = pulled.fetcher;
+        if (args.push) {
+          if (primary.cfg.readOnly) throw new UserError({ message: `remote '${primary.cfg.name}' is read-only (read_only: true); repro --push cannot upload to it` });
+          pushStage = stagePusher(local, primary.store, primary.cfg.jobs, (m) => io.err(`warning: ${m}`));
+        }
       }
       const hooks = () =>
         (open ??= import('../cache/open.js').then((m) =>
@@ -72,7 +84,10 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
           // Only hard links need work here, and only for stages that keep their outputs.
           if (settings.link === 'hardlink' && stage.outs.some((o) => o.persist)) await (await hooks()).beforeRun(stage);
         },
-        saved: async (stage, fp, outs, log) => (await hooks()).saved(stage, fp, outs, log),
+        saved: async (stage, fp, outs, log) => {
+          await (await hooks()).saved(stage, fp, outs, log);
+          await pushStage?.(stage, fp, outs);
+        },
         external: async (stage, inputs) => (await hooks()).external!(stage, inputs),
       };
     }
@@ -90,12 +105,17 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A run started by `lockstep worker` stops when its worker dies (even by kill -9), instead of running on orphaned.
+  const parent = process.ppid;
+  const watch = process.env.LOCKSTEP_EXIT_WITH_PARENT ? setInterval(() => process.ppid !== parent && onSignal('SIGTERM'), 250) : undefined;
+  watch?.unref();
   try {
     const results = await exec.run();
     reporter.summary(results, performance.now() - t0);
     if (signal) return signal === 'SIGINT' ? 130 : 143;
     return results.some((r) => r.state === 'failed' || r.state === 'blocked' || r.state === 'not-run') ? 1 : 0;
   } finally {
+    clearInterval(watch);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     // …and those the run's hashing met inside directory outputs.
@@ -103,4 +123,29 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
     lock.release();
     await remote?.close();
   }
+}
+
+/**
+ * Uploads one stage's results right after it is saved: file objects, then
+ * manifests, then its run-cache entry (the order `push` keeps), so another
+ * machine resuming this run restores the stage instead of running it again.
+ * A failed upload is a warning (the stage did succeed here); an unreachable
+ * remote is said once and not tried again.
+ */
+function stagePusher(local: LocalCache, remote: RemoteStore, jobs: number, warn: (m: string) => void) {
+  let gone = false;
+  return async (stage: Stage, fp: string | undefined, outs: readonly Observed[]): Promise<void> => {
+    if (gone) return;
+    const { push } = await import('../cache/sync.js');
+    const locked = outs.map((o) => toLocked(o)!);
+    const entries = fp && local.runs.has(fp) && !local.runs.trust.readOnly ? [fp] : [];
+    try {
+      const r = await push(local, remote, locked.map((o) => ({ path: o.path, out: o })), entries, { jobs });
+      for (const f of r.failures) warn(`${stage.name}: not pushed: ${f.what}: ${f.why}`);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      gone = true;
+      warn(`${e.message}; stage results stay in the local cache`);
+    }
+  };
 }

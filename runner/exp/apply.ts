@@ -1,7 +1,9 @@
 import path from 'node:path';
-import { openWorkspace, findRoot, saveCaches, STATE_DIR } from '../workspace.js';
+import { openWorkspace, findRoot, saveCaches, STATE_DIR, type Workspace } from '../workspace.js';
 import { RepoLock } from '../repo-lock.js';
-import { openLocalCache } from '../cache/open.js';
+import { openLocalCache, type LocalCache } from '../cache/open.js';
+import type { LockedPath } from '../lockfile.js';
+import type { ExpRecord } from './store.js';
 import { missingObjects } from '../cache/checkout.js';
 import { EXIT_DAMAGED_CACHE } from '../cache/object-store.js';
 import { checkoutOutputs } from '../commands/checkout.js';
@@ -20,6 +22,8 @@ export async function expApplyCommand(io: Io, args: { name: string }): Promise<n
       throw new UserError({ message: `experiment '${rec.name}' did not succeed (${rec.status}); there is nothing to apply` });
     }
     const cache = openLocalCache(ws.stateDir);
+    // A remotely run experiment's outputs are on the remote its worker pushed them to.
+    if (rec.distributed) await fetchRemoteOutputs(io, ws, cache, rec);
     // Check the cache first, so a missing object leaves the workspace as it was.
     for (const [name, entry] of Object.entries(rec.lock)) {
       const decls = ws.pipeline.stages.get(name)?.outs ?? [];
@@ -48,3 +52,20 @@ export async function expApplyCommand(io: Io, args: { name: string }): Promise<n
   }
 }
 
+async function fetchRemoteOutputs(io: Io, ws: Workspace, cache: LocalCache, rec: ExpRecord): Promise<void> {
+  const outs: { path: string; out: LockedPath }[] = [];
+  for (const [name, entry] of Object.entries(rec.lock ?? {})) {
+    const decls = ws.pipeline.stages.get(name)?.outs ?? [];
+    for (const o of entry.outs) if (decls.find((d) => d.path === o.path)?.cache && (await missingObjects(cache.store, o)).length) outs.push({ path: o.path, out: o });
+  }
+  if (outs.length === 0) return;
+  const [{ remoteFor }, { fetchOutputs }] = await Promise.all([import('../commands/transfer.js'), import('../cache/sync.js')]);
+  const { cfg, store } = await remoteFor(ws, rec.distributed!.job.remote);
+  try {
+    const r = await fetchOutputs(cache, store, outs, { jobs: cfg.jobs });
+    for (const f of r.failures) io.err(`✗ ${f.what}: ${f.why}`);
+    if (r.transferred) io.out(`fetched ${r.transferred} object${r.transferred === 1 ? '' : 's'} of ${rec.name} from '${store.name}'`);
+  } finally {
+    await store.close();
+  }
+}

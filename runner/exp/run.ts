@@ -28,6 +28,11 @@ export interface ExpRunArgs {
   readonly force: boolean;
   /** Stages (or groups, or outputs) to reproduce with their upstream stages, as `repro TARGET…`; all when empty. */
   readonly targets?: readonly string[];
+  /** Queue each experiment on the shared scheduler for worker machines (`--distributed`). */
+  readonly distributed?: boolean;
+  /** With --distributed: return once queued instead of waiting for the results. */
+  readonly noWait?: boolean;
+  readonly remote?: string;
 }
 
 /** The CLI that started us, so experiments run the same lockstep build. */
@@ -40,6 +45,7 @@ export async function expRunCommand(io: Io, args: ExpRunArgs): Promise<number> {
   const store = new ExpStore(ws.stateDir);
   requeueAndReport(io, store);
   if (args.runAll) {
+    if (args.distributed) throw new UserError({ message: '--run-all runs the local queue here; to run experiments on workers, queue them with --distributed' });
     if (args.set.length || args.name || args.targets?.length) throw new UserError({ message: '--run-all runs what is queued; it takes no -S, --name or targets' });
     return runQueue(io, ws, store, args.jobs);
   }
@@ -65,6 +71,11 @@ export async function expRunCommand(io: Io, args: ExpRunArgs): Promise<number> {
     overrides: overridesOf,
     ...(targets.length ? { targets } : {}),
   }));
+  if (args.distributed) {
+    if (args.queue) throw new UserError({ message: '--queue keeps experiments in this repository; --distributed puts them on the shared queue: choose one' });
+    const { submitExperiments } = await import('../queue/submitter.js');
+    return submitExperiments(io, ws, store, { records, targets: [...(args.targets ?? [])], remote: args.remote, wait: !args.noWait });
+  }
   if (args.queue || grid.length > 1) {
     for (const r of records) {
       store.save(r);
@@ -202,17 +213,11 @@ async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, le
   try {
     makeTempWorkspace(ws, dir);
     applyAssignment(dir, rec.overrides);
-    const child = spawn(process.execPath, [lockstepBin(), 'repro', ...(rec.targets ?? [])], {
-      cwd: dir,
-      detached: true,
-      stdio: ['ignore', log, log],
-      // One cache for every experiment: what one computed, the others (and `exp apply`) restore.
-      env: { ...process.env, LOCKSTEP_CACHE_DIR: cacheDir },
+    // One cache for every experiment: what one computed, the others (and `exp apply`) restore.
+    const code = await reproIn(dir, ['repro', ...(rec.targets ?? [])], log, { LOCKSTEP_CACHE_DIR: cacheDir }, (child) => {
+      if (child.pid) store.save({ ...rec, status: 'running', lease: { ...lease, child: currentOwner(child.pid) } });
+      running.set(rec.name, { child, rec, lease });
     });
-    const exited = exitOf(child);
-    if (child.pid) store.save({ ...rec, status: 'running', lease: { ...lease, child: currentOwner(child.pid) } });
-    running.set(rec.name, { child, rec, lease });
-    const code = await exited;
     running.delete(rec.name);
     if (code === 130 || code === 143) {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -275,6 +280,18 @@ async function ensureInCache(ws: Workspace, dir: string, lock: Readonly<Record<s
       await stageCacheFor(copy, cache, { warn: () => {}, useRunCache: false }).save({ path: o.path, state });
     }
   }
+}
+
+/**
+ * Run the lockstep CLI (`repro …`) in an experiment's temporary workspace,
+ * its output going to `logFd`; its own process group, so it can be ended
+ * with every stage it started. Resolves to its exit code. Shared by
+ * `--run-all` and `lockstep worker`.
+ */
+export function reproIn(dir: string, args: readonly string[], logFd: number, env: Record<string, string>, started?: (child: ChildProcess) => void): Promise<number> {
+  const child = spawn(process.execPath, [lockstepBin(), ...args], { cwd: dir, detached: true, stdio: ['ignore', logFd, logFd], env: { ...process.env, ...env } });
+  started?.(child);
+  return exitOf(child);
 }
 
 /** The record of a run that ended with `code`, with what it left in `dir`. */

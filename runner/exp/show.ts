@@ -5,6 +5,8 @@ import { WORKSPACE } from '../revision.js';
 import { formatValue, renderTable, type TableFormat } from '../table.js';
 import type { Io } from '../cli-io.js';
 import { openStore } from './reap.js';
+import type { ExpRecord, ExpStore } from './store.js';
+import { UserError } from '../errors.js';
 import { globMatches, resolveColumn, rowsOf, selectColumns, sortRows, type Column, type Rows } from './columns.js';
 import type { Direction } from './direction.js';
 
@@ -48,9 +50,39 @@ export function declaredDirections(ws: Workspace, t: Rows): Map<string, Directio
   return out;
 }
 
-export function expShowCommand(io: Io, args: ShowArgs): number {
+/** Collect results of experiments running on workers; with the scheduler away, say so once and show what is known. */
+async function syncDistributed(io: Io, ws: Workspace, store: ExpStore): Promise<void> {
+  if (!store.list().some((r) => r.distributed && r.status !== 'success')) return;
+  const [{ readSchedulerConfig }, { openQueue }, { syncRecords }] = await Promise.all([import('../queue/config.js'), import('../queue/connection.js'), import('../queue/sync.js')]);
+  const cfg = readSchedulerConfig(ws.stateDir);
+  if (!cfg) return;
+  const queues = new Set(store.list().flatMap((r) => (r.distributed && r.status !== 'success' ? [r.distributed.queue] : [])));
+  for (const name of queues) {
+    try {
+      const q = await openQueue(cfg, name);
+      try {
+        await syncRecords(store, q, { requeue: false });
+      } finally {
+        await q.close();
+      }
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      io.err(`warning: ${e.message.replace(/; nothing was changed$/, '')}: showing the last known state of remote experiments`);
+      return;
+    }
+  }
+}
+
+function statusOf(r: ExpRecord): string {
+  if (r.status === 'running' && r.distributed?.worker) return `running on ${r.distributed.worker}`;
+  return r.status;
+}
+
+export async function expShowCommand(io: Io, args: ShowArgs): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const recs = openStore(io, ws.stateDir).list();
+  const store = openStore(io, ws.stateDir);
+  await syncDistributed(io, ws, store);
+  const recs = store.list();
   const wsParams = readFlat(ws, paramsFilesOf(ws), WORKSPACE, false);
   const t = rowsOf(recs, wsParams);
   const sortCol = args.sortBy ? resolveColumn(t, args.sortBy) : undefined;
@@ -78,6 +110,7 @@ export function expShowCommand(io: Io, args: ShowArgs): number {
             return {
               name: r.name,
               status: r.status,
+              ...(rec.distributed ? { worker: rec.distributed.worker ?? null, jobId: rec.distributed.jobId } : {}),
               createdAt: r.createdAt,
               durationMs: rec.durationMs,
               overrides: rec.overrides,
@@ -108,7 +141,7 @@ export function expShowCommand(io: Io, args: ShowArgs): number {
     const r = t.rows[i]!;
     return [
       r.name,
-      r.status,
+      statusOf(recs[i]!),
       ...(args.format === 'md' ? [] : [(r.createdAt ?? '').slice(0, 16).replace('T', ' ')]),
       ...params.map((c) => {
         const v = formatValue(r.params[c.id]);

@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../fs-util.js';
 import type { LockEntry } from '../lockfile.js';
 import type { Assignment } from './overrides.js';
 import { Claims, type Lease } from './claim.js';
+import type { ExpJobData } from '../queue/job.js';
 
 export type ExpStatus = 'queued' | 'running' | 'success' | 'failed';
 
@@ -30,6 +31,19 @@ export interface ExpRecord {
   readonly error?: string;
   /** While running: who runs it and where (see claim.ts). */
   readonly lease?: Lease;
+  /** Run on a worker machine through the shared queue (`exp run --distributed`). */
+  readonly distributed?: DistributedInfo;
+}
+
+export interface DistributedInfo {
+  readonly jobId: string;
+  readonly queue: string;
+  /** The job as queued, so it can be queued again if Redis lost it. */
+  readonly job: ExpJobData;
+  /** The worker running it, or the one that ran it. */
+  readonly worker?: string;
+  /** Content hash of the run's log, an object on the remote (`lockstep queue logs NAME`). */
+  readonly log?: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { isGitRepo } from '../git.js';
@@ -17,12 +18,43 @@ export function makeTempWorkspace(ws: Workspace, dir: string): void {
   const files = new Set(listFiles(ws.root));
   for (const entry of ws.lock.stages.values()) for (const o of entry.outs) files.add(o.path);
   for (const rel of files) copyPath(path.join(ws.root, rel), path.join(dir, rel));
+  shareSetup(ws, dir);
+}
+
+/**
+ * A throw-away workspace holding exactly the files of `commit` (which must be
+ * in ws's git repository), for a worker running a queued job. Outputs are not
+ * in git: `repro --pull` restores them from the remote as the commit's
+ * pipeline.lock records them.
+ */
+export function makeWorkspaceAt(ws: Workspace, commit: string, prefix = 'lockstep-job-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}${process.pid}-`));
+  const sub = gitPrefix(ws.root);
+  const tar = path.join(dir, '.lockstep-commit.tar');
+  const archive = spawnSync('git', ['archive', '--format=tar', '-o', tar, sub ? `${commit}:${sub}` : commit], { cwd: ws.root, encoding: 'utf8' });
+  const untar = archive.status === 0 ? spawnSync('tar', ['-xf', tar, '-C', dir], { encoding: 'utf8' }) : undefined;
+  fs.rmSync(tar, { force: true });
+  if (archive.status !== 0 || untar?.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`cannot export commit ${commit}: ${(archive.stderr || untar?.stderr || '').trim()}`);
+  }
+  shareSetup(ws, dir);
+  return dir;
+}
+
+/** What every temporary workspace borrows from the real one: installed packages (linked) and this machine's settings. */
+function shareSetup(ws: Workspace, dir: string): void {
   const nm = path.join(ws.root, 'node_modules');
-  if (fs.existsSync(nm)) fs.symlinkSync(nm, path.join(dir, 'node_modules'), 'dir');
+  if (fs.existsSync(nm) && !fs.existsSync(path.join(dir, 'node_modules'))) fs.symlinkSync(nm, path.join(dir, 'node_modules'), 'dir');
   for (const f of ['config', 'config.local']) {
     const src = path.join(ws.stateDir, f);
     if (fs.existsSync(src)) copyPath(src, path.join(dir, STATE_DIR, f));
   }
+}
+
+function gitPrefix(root: string): string {
+  const r = spawnSync('git', ['rev-parse', '--show-prefix'], { cwd: root, encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim().replace(/\/$/, '') : '';
 }
 
 function listFiles(root: string): string[] {
