@@ -30,12 +30,13 @@ export function liveRun(store: ExpStore, rec: ExpRecord): boolean {
 function requeueDeadRuns(store: ExpStore, recs: readonly ExpRecord[]): string[] {
   const out: string[] = [];
   for (const rec of recs) {
-    if (rec.status !== 'running' || liveRun(store, rec)) continue;
+    // A distributed experiment runs on a worker machine: the queue (BullMQ's stalled-job check) owns its liveness.
+    if (rec.status !== 'running' || rec.distributed || liveRun(store, rec)) continue;
     const mine = store.claims.tryClaim(rec.name, '');
     if (!mine) continue; // someone alive is dealing with it right now
     try {
       const cur = store.read(rec.name);
-      if (!cur || cur.status !== 'running' || liveRun(store, cur)) continue;
+      if (!cur || cur.status !== 'running' || cur.distributed || liveRun(store, cur)) continue;
       if (cur.lease) removeLeftovers(cur.lease);
       store.save(requeued(cur));
       out.push(cur.name);
@@ -54,6 +55,7 @@ export function requeued(rec: ExpRecord): ExpRecord {
     createdAt: rec.createdAt,
     ...(rec.baseRev ? { baseRev: rec.baseRev } : {}),
     overrides: rec.overrides,
+    ...(rec.targets ? { targets: rec.targets } : {}),
   };
 }
 
