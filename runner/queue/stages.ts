@@ -87,9 +87,12 @@ export async function reproDistributed(io: Io, args: DistributedReproArgs): Prom
               // Absent: never queued, or lost by a Redis that restarted without its data.
               if (!job) job = (await queue!.add(s, data, jobOptions(id))) as Job<StageJobData>;
               const state = await job.getState();
+              // Read the job again once it is finished: fetched while it ran, it lacks the result its state now promises.
+              if (state === 'completed' || state === 'failed') job = ((await queue!.getJob(id)) as Job<StageJobData> | undefined) ?? job;
               const where = job.processedBy ?? (job.progress as { worker?: string } | undefined)?.worker;
               if (state === 'completed') {
-                const r = job.returnvalue as StageJobResult;
+                const r = job.returnvalue as StageJobResult | null;
+                if (!r?.entry) continue; // its result not readable yet: next round
                 done.set(s, r);
                 const mark = r.how === 'ran' ? '✓' : r.how === 'restored' ? '↺' : '·';
                 say(s, `${mark} ${s}: ${r.how === 'skipped' ? 'up to date' : r.how} on ${r.worker} in ${formatDuration(r.durationMs)}`);

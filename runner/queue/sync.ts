@@ -86,7 +86,11 @@ export async function syncRecords(store: ExpStore, queue: Queue, opts: { requeue
       job = (await queue.add(rec.name, d.job, jobOptions(d.jobId))) as Job<ExpJobData>;
       requeued.push(rec.name);
     }
-    const next = recordFromJob(rec, job, await job.getState());
+    const state = await job.getState();
+    // Read the job again once it is finished: fetched while it ran, it lacks the result its state now promises.
+    if (state === 'completed' || state === 'failed') job = ((await queue.getJob(d.jobId)) as Job<ExpJobData> | undefined) ?? job;
+    if (state === 'completed' && !job.returnvalue) continue; // its result not readable yet: next time
+    const next = recordFromJob(rec, job, state);
     if (!sameJson(next, rec)) {
       store.save(next);
       changed.push(next);

@@ -322,9 +322,13 @@ describe.concurrent('experiments on worker machines', () => {
     const { repo, marks } = setup();
     commit(repo, 'pipeline');
     fs.writeFileSync(path.join(marks, 'broken'), '');
-    worker(cloneOf(repo));
-    const r = await repo.run(['repro', '--distributed']);
-    expect(r.code).toBe(1);
+    const w = worker(cloneOf(repo));
+    const p = repo.spawn(['repro', '--distributed']);
+    const timer = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    const res = await p;
+    clearTimeout(timer);
+    const r = { code: res.exitCode, stdout: String(res.stdout), stderr: String(res.stderr) };
+    expect(r.code, `${r.stdout}\n${r.stderr}\n${w.output()}`).toBe(1);
     expect(r.stdout).toMatch(/✓ prep: ran on /);
     expect(r.stdout).toMatch(/✗ train: failed: train: failed in .*: exit code 3/);
     expect(r.stdout).toContain('2 stages on workers: 1 ran, 0 up to date, 1 failed or not run');

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readSchedulerConfig, redactUrl, requireSchedulerConfig } from '../../runner/queue/config.js';
 import { jobIdOf, refusal } from '../../runner/queue/job.js';
-import { recordFromJob } from '../../runner/queue/sync.js';
-import type { ExpRecord } from '../../runner/exp/store.js';
+import { recordFromJob, syncRecords } from '../../runner/queue/sync.js';
+import { ExpStore, type ExpRecord } from '../../runner/exp/store.js';
 import { UserError, formatDiagnostic } from '../../runner/errors.js';
 
 let dir: string;
@@ -110,5 +110,34 @@ describe('records from job states', () => {
     expect(requeued.status).toBe('queued');
     expect(requeued.error).toBeUndefined();
     expect(requeued.finishedAt).toBeUndefined();
+  });
+});
+
+describe('collecting results', () => {
+  const job = { kind: 'experiment' as const, version: '0.1.0', name: 'exp-1', commit: 'c'.repeat(40), remote: 'origin', overrides: {}, targets: [], submittedAt: '' };
+  const result = { worker: 'w:1', durationMs: 5, metrics: { 'm.json': { f1: 1 } }, params: {}, paramsText: {}, metricsText: {}, lock: {} };
+
+  function storeWithOne(): ExpStore {
+    const store = new ExpStore(stateDir({}));
+    store.save({ name: 'exp-1', status: 'running', createdAt: '2026-01-01T00:00:00.000Z', overrides: {}, distributed: { jobId: 'x1', queue: 'q', job } });
+    return store;
+  }
+  /** A job fetched while it ran (no result yet) whose state, read a moment later, is 'completed'. */
+  const fetchedWhileRunning = { getState: async () => 'completed', returnvalue: null, progress: {} };
+
+  it('a job that finished between being fetched and its state being read is read again', async () => {
+    const store = storeWithOne();
+    let calls = 0;
+    const queue = { name: 'q', getJob: async () => (calls++ === 0 ? fetchedWhileRunning : { ...fetchedWhileRunning, returnvalue: result, finishedOn: 0 }) };
+    await syncRecords(store, queue as never, { requeue: false });
+    expect(store.get('exp-1')).toMatchObject({ status: 'success', metrics: { 'm.json': { f1: 1 } } });
+  });
+
+  it('a result that cannot be read yet leaves the record as it was', async () => {
+    const store = storeWithOne();
+    const queue = { name: 'q', getJob: async () => fetchedWhileRunning };
+    const r = await syncRecords(store, queue as never, { requeue: false });
+    expect(r.changed).toEqual([]);
+    expect(store.get('exp-1').status).toBe('running');
   });
 });
