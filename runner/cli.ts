@@ -1,6 +1,7 @@
 import { UserError } from './errors.js';
 import { processIo, type Io } from './cli-io.js';
 import { collect, createProgram, Option, wholeNumber, type Program } from './cli-kit.js';
+import { VERSION } from './version.js';
 
 /**
  * `lockstep`: each command parses its arguments (commander), imports the
@@ -8,7 +9,6 @@ import { collect, createProgram, Option, wholeNumber, type Program } from './cli
  * nothing it does not use), calls one function and returns its exit code.
  */
 
-const VERSION = '0.1.0';
 
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Stage } from './stage.js';
 import { commandText } from './stage.js';
@@ -49,7 +50,7 @@ export async function observeInputs(stage: Stage, root: string, hasher: TreeHash
 /**
  * A module stage's own code as inputs: the files of its import closure that no
  * declared dep already covers. A module that does not compile counts only
- * itself here; running the stage then reports the compile error.
+ * itself here (a missing one nothing); running the stage then reports the error.
  */
 async function codeDeps(stage: Stage, modulePath: string, root: string): Promise<string[]> {
   const { moduleSources } = await import('./module-build.js');
@@ -57,7 +58,8 @@ async function codeDeps(stage: Stage, modulePath: string, root: string): Promise
   try {
     sources = await moduleSources(root, path.join(root, STATE_DIR), modulePath);
   } catch {
-    sources = [modulePath];
+    // A module that does not compile is itself the changed input; one that does not exist is reported by the run.
+    sources = fs.existsSync(path.resolve(root, modulePath)) ? [modulePath] : [];
   }
   const declared = stage.deps.filter((d) => !d.glob && !d.external).map((d) => d.path);
   return sources.filter((src) => !declared.some((d) => src === d || src.startsWith(`${d}/`)));

@@ -162,7 +162,7 @@ describe.concurrent('experiments on worker machines', () => {
   });
 
   it('a worker killed with kill -9 mid-stage: another takes the job over, finished stages are restored, one record results', async (ctx) => {
-    const { later, setup, worker } = scope(ctx);
+    const { setup, worker } = scope(ctx);
     const { repo, marks } = setup();
     commit(repo, 'pipeline');
     fs.writeFileSync(path.join(marks, 'block'), '');
@@ -415,7 +415,7 @@ describe.concurrent('experiments on worker machines', () => {
   });
 
   it('Redis unreachable: one clear line, exit 1, nothing recorded', async (ctx) => {
-    const { later, setup, worker } = scope(ctx);
+    const { setup } = scope(ctx);
     const { repo } = setup({ url: `redis://127.0.0.1:${await freePort()}` });
     commit(repo, 'pipeline');
     for (const args of [['exp', 'run', '-S', 'train.lr=0.5', '--distributed'], ['queue', 'status'], ['worker']]) {
@@ -427,7 +427,7 @@ describe.concurrent('experiments on worker machines', () => {
   });
 
   it('refuses what it cannot run: uncommitted changes, no scheduler, --queue with --distributed', async (ctx) => {
-    const { later, setup, worker } = scope(ctx);
+    const { setup } = scope(ctx);
     const { repo } = setup();
     commit(repo, 'pipeline');
     repo.write({ 'params.yaml': 'train:\n  lr: 0.4\nsplit:\n  seed: 1\n' });
@@ -449,7 +449,7 @@ describe.concurrent('experiments on worker machines', () => {
 
 describe('trust', () => {
   it('stage processes never see LOCKSTEP_RUN_CACHE_KEY; entries are still signed with it', async (ctx) => {
-    const { later, setup, worker } = scope(ctx);
+    const { later } = scope(ctx);
     const repo = new TempRepo({
       'pipeline.yaml': `stages:
   shell:
