@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
+import { expect } from 'vitest';
 
 export const REPO = path.resolve(import.meta.dirname, '..');
 export const LOCKSTEP = path.join(REPO, 'bin', 'lockstep.js');
@@ -102,4 +103,14 @@ export function freshClone(prefix = 'lockstep-clone-'): string {
   fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'));
   fs.symlinkSync(path.join(REPO, 'dist'), path.join(dir, 'dist'));
   return dir;
+}
+
+/** One bad-input report: exit 2, exactly one `error:` line naming what is wrong, no crash. */
+export function expectOneError(r: CliResult, ...mentions: (string | RegExp)[]): string {
+  expect(r.code, r.stderr + r.stdout).toBe(2);
+  const errors = r.stderr.split('\n').filter((l) => /\berror:/.test(l));
+  expect(errors, r.stderr).toHaveLength(1);
+  expect(r.stderr).not.toMatch(/internal error|\n\s+at .*:\d+:\d+/);
+  for (const m of mentions) expect(errors[0]).toMatch(m);
+  return errors[0]!;
 }

@@ -6,17 +6,8 @@ import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 import { LOCKSTEP, TempRepo } from '../helpers.js';
 
-/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1: the same helper the other server tests use. */
+export { freePort } from '../../bench/servers.js';
 
 function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {

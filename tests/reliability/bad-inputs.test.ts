@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TempRepo, type CliResult } from '../helpers.js';
+import { TempRepo, expectOneError } from '../helpers.js';
 import { parseOverride } from '../../runner/exp/overrides.js';
 import { remoteUrlProblem } from '../../runner/remote/config.js';
 
@@ -14,14 +14,6 @@ import { remoteUrlProblem } from '../../runner/remote/config.js';
 let repo: TempRepo;
 afterEach(() => repo?.cleanup());
 
-function expectOneError(r: CliResult, ...mentions: RegExp[]): string {
-  expect(r.code, r.stderr + r.stdout).toBe(2);
-  const errors = r.stderr.split('\n').filter((l) => /\berror:/.test(l));
-  expect(errors, r.stderr).toHaveLength(1);
-  expect(r.stderr).not.toMatch(/internal error|\n\s+at .*:\d+:\d+/);
-  for (const m of mentions) expect(errors[0]).toMatch(m);
-  return errors[0]!;
-}
 
 /** A billion-laughs document: each level doubles the aliases; parsing it whole would take ~2^20 nodes. */
 function aliasBomb(top: string): string {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { LOCKSTEP, TempRepo, type CliResult } from '../helpers.js';
+import { LOCKSTEP, TempRepo, expectOneError, type CliResult } from '../helpers.js';
 
 /**
  * Nothing a pipeline declares may make Lockstep write outside the repository
@@ -32,15 +32,6 @@ async function runWithin(args: string[], ms: number): Promise<CliResult> {
   return { code: r.timedOut ? -1 : (r.exitCode ?? -1), stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
-/** One bad-input report: exit 2, exactly one `error:` line naming what is wrong, no crash. */
-function expectOneError(r: CliResult, ...mentions: (string | RegExp)[]): string {
-  expect(r.code, r.stderr + r.stdout).toBe(2);
-  const errors = r.stderr.split('\n').filter((l) => /\berror:/.test(l));
-  expect(errors, r.stderr).toHaveLength(1);
-  expect(r.stderr).not.toMatch(/internal error|\n\s+at .*:\d+:\d+/);
-  for (const m of mentions) expect(errors[0]).toMatch(m);
-  return errors[0]!;
-}
 
 describe('outputs and wdir that resolve outside the repository through a symlink', () => {
   it('an out link/d with link → ../outside is refused before anything is deleted', async () => {
