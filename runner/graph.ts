@@ -54,18 +54,22 @@ export class Graph {
         if (found.some((f) => f.stage === st.name)) {
           diags.push({ message: `stage '${st.name}' depends on its own output '${d.path}'`, location: st.location });
         }
-        const special = opts.checkDeps && !d.glob ? specialFile(path.resolve(p.root, d.path)) : undefined;
-        if (special) {
-          // Reading a FIFO blocks until a writer comes; a device may never end. Refused by name, before anything opens it.
-          diags.push({ message: `dep '${d.path}' of stage '${st.name}' is ${special}; only files and directories can be deps`, location: st.location });
-        }
-        // Data tracked by a .dvc pointer but not pulled yet is a missing input (status says so), not a mistake.
-        if (opts.checkDeps && found.length === 0 && !d.glob && !special && !fs.existsSync(path.resolve(p.root, d.path)) && !pointerFor(p.root, d.path)) {
-          diags.push({
-            message: `dep '${d.path}' of stage '${st.name}' does not exist and no stage produces it`,
-            location: st.location,
-            hint: didYouMean(d.path, producers.map((x) => x.path)),
-          });
+        // A dep no stage makes must be there now (one stat tells both whether it exists and what it is). A dep a stage
+        // makes is checked when it is hashed, after that stage ran.
+        if (opts.checkDeps && found.length === 0 && !d.glob) {
+          const onDisk = fs.statSync(path.resolve(p.root, d.path), { throwIfNoEntry: false });
+          const special = onDisk ? specialKind(onDisk) : undefined;
+          if (special) {
+            // Reading a FIFO blocks until a writer comes; a device may never end. Refused by name, before anything opens it.
+            diags.push({ message: `dep '${d.path}' of stage '${st.name}' is ${special}; only files and directories can be deps`, location: st.location });
+          } else if (!onDisk && !pointerFor(p.root, d.path)) {
+            // Data tracked by a .dvc pointer but not pulled yet is a missing input (status says so), not a mistake.
+            diags.push({
+              message: `dep '${d.path}' of stage '${st.name}' does not exist and no stage produces it`,
+              location: st.location,
+              hint: didYouMean(d.path, producers.map((x) => x.path)),
+            });
+          }
         }
       }
       up.set(st.name, ups);
@@ -214,14 +218,8 @@ function topoOrder(stages: ReadonlyMap<string, Stage>, up: Map<string, Set<strin
   return order;
 }
 
-/** What kind of special file `abs` is (following links), or undefined for a file, a directory or nothing. */
-function specialFile(abs: string): string | undefined {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch {
-    return undefined;
-  }
+/** What kind of special file this is, or undefined for a file or a directory. */
+function specialKind(st: fs.Stats): string | undefined {
   if (st.isFile() || st.isDirectory()) return undefined;
   if (st.isFIFO()) return 'a FIFO (named pipe)';
   if (st.isSocket()) return 'a socket';

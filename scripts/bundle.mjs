@@ -6,7 +6,24 @@ import { build } from 'esbuild';
 
 fs.rmSync('dist/bundle', { recursive: true, force: true });
 
+/**
+ * commander requires node:child_process at load time only for git-style executable subcommands, which
+ * we do not use; loading it costs every command a few ms of Node's own module compilation. Give
+ * commander a stand-in that loads the real module on first use.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process-for-commander',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (args.importer.includes('/node_modules/commander/') ? { path: 'lazy-child-process', namespace: 'lazy' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      contents: "module.exports = new Proxy({}, { get: (_t, k) => require('node:child_process')[k] });",
+      loader: 'js',
+    }));
+  },
+};
+
 await build({
+  plugins: [lazyChildProcess],
   entryPoints: { cli: 'runner/cli.ts', 'module-host': 'runner/module-host.ts' },
   outdir: 'dist/bundle',
   outExtension: { '.js': '.mjs' },
