@@ -14,6 +14,8 @@ import { objectKey, isContentHash, isDirHash } from './cache/layout.js';
 import { parseManifest } from './cache/manifest.js';
 import { ExpStore, type ExpRecord } from './exp/store.js';
 import { PIPELINE_FILE } from './config/pipeline.js';
+import { ParamsFiles } from './config/params.js';
+import type { ParamValue } from './module-contract.js';
 
 export type { StageContext, ParamValue } from './module-contract.js';
 export type { LockedPath, LockEntry } from './lockfile.js';
@@ -81,3 +83,11 @@ function readObject(root: string, hash: string): Buffer | undefined {
 
 /** The engine's user-error type: one line with a location, exit 2. */
 export { UserError } from './errors.js';
+
+/**
+ * A params file of the project as the engine reads it (YAML, JSON, TOML or Python; alias bombs, bad syntax
+ * and a FIFO refused with their location), or undefined when the file does not exist.
+ */
+export function readParams(root: string, file = 'params.yaml'): Readonly<Record<string, ParamValue>> | undefined {
+  return new ParamsFiles(root).get(file);
+}

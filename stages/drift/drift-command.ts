@@ -1,12 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import { featureRowToVector, rawRowToFeatures, type ModelBundle } from '../lib/predict.js';
 import { DEFAULT_DRIFT_PARAMS, driftReport, featureTable, type DriftParams } from '../lib/drift.js';
 import { LAYOUT } from '../lib/layout.js';
 import { writeFileAtomic } from '../lib/atomic-write.js';
 import type { Io } from '../../runner/cli-io.js';
-import { UserError } from '../../runner/api.js';
+import { readParams, UserError } from '../../runner/api.js';
 import type { VersionRef } from '../lib/bundle.js';
 import { loadChosenModel, readCsvInput } from '../cli/inputs.js';
 
@@ -25,14 +24,14 @@ export function driftParams(root: string): DriftParams {
     return readDriftParams(root);
   } catch (e) {
     // A mistake in the user's params file is bad input (exit 2), not a failed check.
+    if (e instanceof UserError) throw e;
     throw new UserError({ message: (e as Error).message });
   }
 }
 
 function readDriftParams(root: string): DriftParams {
-  const file = path.join(root, 'params.yaml');
-  const doc = fs.existsSync(file) ? (YAML.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown> | null) : null;
-  const raw = (doc?.drift ?? {}) as Record<string, unknown>;
+  // Read as the engine reads params (one parser, one error format), not by hand.
+  const raw = (readParams(root)?.drift ?? {}) as Record<string, unknown>;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('params.yaml: drift must be a mapping');
   const known = Object.keys(DEFAULT_DRIFT_PARAMS);
   for (const k of Object.keys(raw)) if (!known.includes(k)) throw new Error(`params.yaml: unknown key drift.${k} (known: ${known.join(', ')})`);

@@ -93,6 +93,11 @@ describe('leads drift', () => {
     let r = drift('--input', 'same.csv');
     expect(r.status).toBe(2); // a configuration mistake: bad input, nothing was done
     expect(r.stderr).toMatch(/^leads: error: params\.yaml: drift\.bins must be a whole number of at least 2, got 1$/m);
+    // params.yaml is read as the engine reads it: a syntax error is named with its line and column.
+    fs.writeFileSync(path.join(root, 'params.yaml'), 'drift:\n  bins: [1\n');
+    r = drift('--input', 'same.csv');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^leads: params\.yaml:\d+:\d+: error: /m);
     fs.writeFileSync(path.join(root, 'params.yaml'), 'drift:\n  psi: 0.1\n');
     expect(drift('--input', 'same.csv').stderr).toMatch(/unknown key drift\.psi \(known: psi_threshold, p_value, max_drifted_share, bins\)/);
     fs.rmSync(path.join(root, 'params.yaml'));
