@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { UserError, formatDiagnostic } from './errors.js';
+import { EXIT, UserError, formatDiagnostic } from './errors.js';
 import type { Io } from './cli-io.js';
 
 /**
@@ -9,16 +9,7 @@ import type { Io } from './cli-io.js';
  * is the exit code.
  */
 
-/** The exit codes, named once. */
-export const EXIT = {
-  ok: 0,
-  /** The work failed: a stage, a transfer, a check (the message says which). */
-  failure: 1,
-  /** The input was wrong: a command line, a configuration file, a path. Nothing was changed. */
-  usage: 2,
-  /** A bug in the program itself (sysexits' EX_SOFTWARE). */
-  internal: 70,
-} as const;
+export { EXIT } from './errors.js';
 
 export type ExitCode = number;
 

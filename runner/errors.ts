@@ -15,11 +15,24 @@ export interface Diagnostic {
   readonly hint?: string;
 }
 
+/** The exit codes of both programs (lockstep, leads), named once. */
+export const EXIT = {
+  ok: 0,
+  /** The work failed: a stage, a transfer, a check (the message says which). */
+  failure: 1,
+  /** The input was wrong: a command line, a configuration file, a path. Nothing was changed. */
+  usage: 2,
+  /** Another lockstep holds the repository (`repro --wait SECONDS` waits for it instead). */
+  busy: 3,
+  /** A bug in the program itself (sysexits' EX_SOFTWARE). */
+  internal: 70,
+} as const;
+
 /** Thrown to carry diagnostics up to the CLI edge through async call chains. */
 export class UserError extends Error {
   readonly diagnostics: readonly Diagnostic[];
   readonly exitCode: number;
-  constructor(diagnostics: Diagnostic | readonly Diagnostic[], exitCode = 2) {
+  constructor(diagnostics: Diagnostic | readonly Diagnostic[], exitCode: number = EXIT.usage) {
     const list = Array.isArray(diagnostics) ? diagnostics : [diagnostics as Diagnostic];
     super(list.map((d) => d.message).join('; '));
     this.diagnostics = list;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from './errors.js';
+import { EXIT, UserError } from './errors.js';
 import { errnoCode } from './fs-util.js';
 import { currentOwner, ownerDead } from './owner.js';
 
@@ -50,7 +50,7 @@ export class RepoLock {
         throw new UserError({
           message: `another lockstep (${holder ? `pid ${holder.pid}, running '${holder.what}' since ${holder.since}` : 'unknown process'}) holds ${kind.label}`,
           hint: kind.hint,
-        }, 3);
+        }, EXIT.busy);
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { copyFileHashing, hashFile } from '../hash/xxhash.js';
 import { manifestHash, type ManifestEntry } from '../hash/tree.js';
 import { errnoCode } from '../fs-util.js';
-import { UserError } from '../errors.js';
+import { EXIT, UserError } from '../errors.js';
 import { isDirHash, objectKey, hashOfObjectKey } from './layout.js';
 import { parseManifest, serializeManifest } from './manifest.js';
 
@@ -14,7 +14,7 @@ export type { LinkType } from './settings.js';
  * The exit code of a command stopped by a damaged cache object (checkout,
  * `cache verify`). Not 2: the user's input is fine, the cache is not.
  */
-export const EXIT_DAMAGED_CACHE = 1;
+export const EXIT_DAMAGED_CACHE = EXIT.failure;
 
 /** An object moved out of the cache because its content does not match its name. */
 export interface Quarantined {
