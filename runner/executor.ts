@@ -9,6 +9,7 @@ import type { Reporter, StageResult } from './reporter.js';
 import { writeFileAtomic } from './fs-util.js';
 import { UserError, formatDiagnostic, formatLocation } from './errors.js';
 import { recordDurations } from './durations.js';
+import type { RunOptions, RunResult } from './process.js';
 import { abortHashing, HashAborted } from './hash/xxhash.js';
 import { guardFor } from './containment.js';
 import { pointerFor } from './tracked.js';
@@ -46,6 +47,30 @@ export interface CacheHooks {
   external?(stage: Stage, inputs: Inputs): Promise<Record<string, string>>;
 }
 
+/**
+ * What runs a stage: the seam between scheduling (this file) and processes.
+ * `repro` uses the process runner (shell commands, module hosts booted ahead,
+ * containers); tests hand in an in-process fake to check scheduling, cutoff,
+ * `-k`, `-j` and interruption deterministically, with no sleeps.
+ */
+export interface StageRunner {
+  run(stage: Stage, opts: RunOptions): Promise<RunResult>;
+  /** Boot up to `wanted` module hosts ahead of the module stages still to come. */
+  prewarm(root: string, wanted: number): void;
+  /** End the hosts booted ahead that no stage took. */
+  discardWarm(): void;
+  /** End every running stage (an interrupt). */
+  killAll(signal: NodeJS.Signals): void;
+}
+
+/** The real runner, loaded on first use: a no-op run never pays for the process machinery. */
+export const processRunner: StageRunner = {
+  run: async (stage, opts) => (await import('./process.js')).runStage(stage, opts),
+  prewarm: (root, wanted) => void import('./process.js').then((p) => p.prewarmModuleHosts(root, wanted)),
+  discardWarm: () => void import('./process.js').then((p) => p.discardWarmHosts()),
+  killAll: (signal) => void import('./process.js').then((p) => p.killAll(signal)),
+};
+
 /** How often, at most, pipeline.lock is rewritten during a run (always at the end too). */
 const LOCK_FLUSH_MS = 1000;
 
@@ -74,6 +99,7 @@ export class Executor {
     private readonly opts: ReproOptions,
     private readonly reporter: Reporter,
     private readonly cache?: CacheHooks,
+    private readonly runner: StageRunner = processRunner,
   ) {
     this.selected = selectStages(ws, opts);
   }
@@ -82,7 +108,7 @@ export class Executor {
   interrupt(): void {
     this.stopping = 'interrupt';
     abortHashing(); // a stage hashing a big dep stops at its next chunk
-    void import('./process.js').then((p) => p.killAll('SIGTERM'));
+    this.runner.killAll('SIGTERM');
   }
 
   async run(): Promise<StageResult[]> {
@@ -102,13 +128,13 @@ export class Executor {
     // Start module hosts while other work goes on, so a module stage that runs does not wait for node to boot.
     const warmUp = () => {
       const modules = order.filter((n) => pending.has(n) && isModule(n)).length;
-      if (!this.opts.dry && modules > 0) void import('./process.js').then((p) => p.prewarmModuleHosts(this.ws.root, modules));
+      if (!this.opts.dry && modules > 0) this.runner.prewarm(this.ws.root, modules);
     };
     // Hosts start once a stage runs (a no-op run boots none), then stay ahead of the module stages still to come;
     // when a module stage is certain to run (forced, or never run), one boots at once, while inputs are hashed.
     this.onModuleStarted = warmUp;
     const certain = order.some((n) => isModule(n) && !this.ws.pipeline.stages.get(n)!.frozen && (this.opts.force || !this.ws.lock.has(n)));
-    if (certain && !this.opts.dry) void import('./process.js').then((p) => p.prewarmModuleHosts(this.ws.root, 1));
+    if (certain && !this.opts.dry) this.runner.prewarm(this.ws.root, 1);
     try {
       for (;;) {
         if (this.stopping === 'interrupt') break;
@@ -131,7 +157,7 @@ export class Executor {
         else this.record({ name: n, state: this.stopping === 'interrupt' ? 'interrupted' : 'not-run', reasons: [] }, false);
       }
       this.flushLock();
-      if (order.some(isModule) && !this.opts.dry) void import('./process.js').then((p) => p.discardWarmHosts());
+      if (order.some(isModule) && !this.opts.dry) this.runner.discardWarm();
       saveCaches(this.ws);
       if (!this.opts.dry) recordDurations(this.ws.stateDir, [...this.results.values()]);
     }
@@ -257,9 +283,7 @@ export class Executor {
       }
       await this.cache?.beforeRun(stage);
       const env = stage.deps.some((d) => d.external) && this.cache?.external ? await this.cache.external(stage, inputs) : undefined;
-      // Loaded on first use: a no-op run never pays for the process machinery.
-      const { runStage } = await import('./process.js');
-      const result = await runStage(stage, {
+      const result = await this.runner.run(stage, {
         root,
         stateDir: this.ws.stateDir,
         params: this.ws.pipeline.params,
