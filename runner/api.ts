@@ -13,7 +13,8 @@ import { cacheSettings } from './cache/settings.js';
 import { objectKey, isContentHash, isDirHash } from './cache/layout.js';
 import { parseManifest } from './cache/manifest.js';
 import { ExpStore, type ExpRecord } from './exp/store.js';
-import { PIPELINE_FILE } from './config/pipeline.js';
+import { findRoot } from './workspace.js';
+import { UserError } from './errors.js';
 import { ParamsFiles } from './config/params.js';
 import type { ParamValue } from './module-contract.js';
 
@@ -22,11 +23,13 @@ export type { LockedPath, LockEntry } from './lockfile.js';
 
 const STATE_DIR = '.lockstep';
 
-/** The project root: the nearest folder upwards holding pipeline.yaml, or undefined outside a project. */
+/** The project root as the engine finds it (the same rule every lockstep command uses), or undefined outside a project. */
 export function projectRoot(start: string): string | undefined {
-  for (let dir = path.resolve(start); ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, PIPELINE_FILE))) return dir;
-    if (path.dirname(dir) === dir) return undefined;
+  try {
+    return findRoot(start);
+  } catch (e) {
+    if (e instanceof UserError) return undefined;
+    throw e;
   }
 }
 
@@ -82,7 +85,7 @@ function readObject(root: string, hash: string): Buffer | undefined {
 }
 
 /** The engine's user-error type: one line with a location, exit 2. */
-export { UserError } from './errors.js';
+export { UserError };
 
 /**
  * A params file of the project as the engine reads it (YAML, JSON, TOML or Python; alias bombs, bad syntax

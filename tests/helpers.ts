@@ -114,3 +114,10 @@ export function expectOneError(r: CliResult, ...mentions: (string | RegExp)[]): 
   for (const m of mentions) expect(errors[0]).toMatch(m);
   return errors[0]!;
 }
+
+/** `repro --json` in a repository: the result, with the stages that ran and every stage's state. */
+export async function reproJson(repo: TempRepo, args: string[] = []): Promise<CliResult & { ran: string[]; states: Record<string, string> }> {
+  const r = await repo.run(['repro', '--json', ...args]);
+  expect(r.stdout.trim().startsWith('{'), r.stderr).toBe(true);
+  return { ...r, ran: ran(r.stdout), states: statesOf(r.stdout) };
+}

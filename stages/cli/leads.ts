@@ -47,10 +47,12 @@ async function failing<T>(f: () => Promise<T> | T): Promise<T> {
   }
 }
 
-/** Bring the registry and runs in line with the workspace, saying what changed. */
-async function sync(io: Io, root: string): Promise<void> {
+/** The project root, with the registry and runs brought in line with the workspace (saying what changed). */
+async function syncedRoot(io: Io): Promise<string> {
+  const root = rootOf(io);
   const said = describeSync(await failing(() => syncWithWorkspace(root)));
   if (said) io.err(`leads: ${said}`);
+  return root;
 }
 
 function versionArg(text: string): number {
@@ -84,8 +86,7 @@ function build(io: Io): Program {
     .option('--json', 'as JSON')
     .action(
       p.action(async (o: { json?: boolean }) => {
-        const root = rootOf(io);
-        await sync(io, root);
+        const root = await syncedRoot(io);
         const list = new RunStore(root).list();
         if (o.json) return io.out(JSON.stringify(list, null, 2));
         if (list.length === 0) return io.out('no runs yet (run the pipeline: lockstep repro)');
@@ -101,8 +102,7 @@ function build(io: Io): Program {
     .argument('<id>', 'a run id or a unique prefix of one')
     .action(
       p.action(async (id: string) => {
-        const root = rootOf(io);
-        await sync(io, root);
+        const root = await syncedRoot(io);
         io.out(JSON.stringify(await failing(() => new RunStore(root).get(id)), null, 2));
       }),
     );
@@ -114,8 +114,7 @@ function build(io: Io): Program {
     .option('--json', 'as JSON')
     .action(
       p.action(async (o: { json?: boolean }) => {
-        const root = rootOf(io);
-        await sync(io, root);
+        const root = await syncedRoot(io);
         const list = await failing(() => new ModelRegistry(root).list());
         if (o.json) return io.out(JSON.stringify(list, null, 2));
         if (list.length === 0) return io.out('the registry is empty: the pipeline has not selected a model here yet (run: lockstep repro)');
@@ -130,8 +129,7 @@ function build(io: Io): Program {
     .argument('<version>', 'a version number', versionArg)
     .action(
       p.action(async (v: number) => {
-        const root = rootOf(io);
-        await sync(io, root);
+        const root = await syncedRoot(io);
         io.out(JSON.stringify(await failing(() => new ModelRegistry(root).get(v)), null, 2));
       }),
     );
@@ -142,8 +140,7 @@ function build(io: Io): Program {
     .requiredOption('--to <stage>', 'Staging, Production, Archived or None', stageArg)
     .action(
       p.action(async (v: number, o: { to: RegistryStage }) => {
-        const root = rootOf(io);
-        await sync(io, root);
+        const root = await syncedRoot(io);
         const moved = await failing(() => new ModelRegistry(root).transition(v, o.to, o.to === 'Production' ? { requireFrom: 'Staging' } : {}));
         io.out(`version ${moved.version} (${moved.name}) is now in ${moved.stage}`);
       }),

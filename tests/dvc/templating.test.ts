@@ -1,16 +1,12 @@
 import { execSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { TempRepo, ran, statesOf } from '../helpers.js';
+import { TempRepo, reproJson as reproRun } from '../helpers.js';
 
 let repo: TempRepo;
 afterEach(() => repo?.cleanup());
 
-async function reproJson(args: string[] = []) {
-  const r = await repo.run(['repro', '--json', ...args]);
-  expect(r.stdout.trim().startsWith('{'), r.stderr).toBe(true);
-  return { ...r, ran: ran(r.stdout), states: statesOf(r.stdout) };
-}
+const reproJson = (args: string[] = []) => reproRun(repo, args);
 
 /** The one line a bad input gives, and its exit code. */
 async function errorOf(args: string[] = ['status']): Promise<string> {

@@ -2,16 +2,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { TempRepo, ran, statesOf } from '../helpers.js';
+import { TempRepo, ran, reproJson as reproRun } from '../helpers.js';
 
 let repo: TempRepo;
 afterEach(() => repo?.cleanup());
 
-async function reproJson(args: string[] = []) {
-  const r = await repo.run(['repro', '--json', ...args]);
-  expect(r.stdout.trim().startsWith('{'), r.stderr).toBe(true);
-  return { ...r, ran: ran(r.stdout), states: statesOf(r.stdout) };
-}
+const reproJson = (args: string[] = []) => reproRun(repo, args);
 
 describe('templating', () => {
   it('foreach over a list and a dict names stages stage@key, and a group name targets them all', async () => {
