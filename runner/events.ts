@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describeReason, type Reason } from './staleness.js';
-import type { Reporter, StageResult } from './reporter.js';
+import { durationOf, failureOf, type Reporter, type StageResult } from './reporter.js';
+import { describeFailure } from './failure.js';
 
 /**
  * A small append-only log of what a `repro` is doing (.lockstep/events.jsonl),
@@ -52,7 +53,9 @@ export function withEventLog(inner: Reporter, stateDir: string): Reporter {
     finished(r: StageResult) {
       // Up-to-date stages are news only in a run that does something.
       if (open || (r.state !== 'skipped' && r.state !== 'frozen')) {
-        write({ kind: 'finished', t: Date.now(), stage: r.name, state: r.state, ...(r.durationMs !== undefined ? { ms: Math.round(r.durationMs) } : {}), ...(r.error ? { error: r.error } : {}) });
+        const ms = durationOf(r);
+        const failure = failureOf(r);
+        write({ kind: 'finished', t: Date.now(), stage: r.name, state: r.state, ...(ms !== undefined ? { ms: Math.round(ms) } : {}), ...(failure ? { error: describeFailure(failure) } : {}) });
       }
       inner.finished(r);
     },

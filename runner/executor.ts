@@ -8,6 +8,8 @@ import { staleReasons, type Reason } from './staleness.js';
 import type { Reporter, StageResult } from './reporter.js';
 import { writeFileAtomic } from './fs-util.js';
 import { UserError, formatDiagnostic, formatLocation } from './errors.js';
+import { blockedBy, decide, type Upstream } from './decide.js';
+import type { StageFailure } from './failure.js';
 import { recordDurations } from './durations.js';
 import type { RunOptions, RunResult } from './process.js';
 import { abortHashing, HashAborted } from './hash/xxhash.js';
@@ -91,8 +93,8 @@ export class Executor {
   private readonly running = new Set<string>();
   /** Called when a module stage takes the pre-started host, to start the next one if more may run. */
   private onModuleStarted: () => void = () => undefined;
-  /** Outputs left missing under --allow-missing, with the hash the lock records for them. */
-  private readonly allowedMissing = new Map<string, string>();
+  /** Outputs each stage left missing under --allow-missing, with the hash the lock records for them. */
+  private readonly leftMissing = new Map<string, ReadonlyMap<string, string>>();
 
   constructor(
     private readonly ws: Workspace,
@@ -153,8 +155,9 @@ export class Executor {
       for (const n of order) {
         if (!pending.has(n) || this.results.has(n)) continue;
         const failedUp = [...this.ws.graph.upstream(n)].find((u) => ['failed', 'blocked'].includes(this.results.get(u)?.state ?? ''));
-        if (failedUp) this.record({ name: n, state: 'blocked', reasons: [], error: `upstream stage '${failedUp}' did not complete` }, false);
-        else this.record({ name: n, state: this.stopping === 'interrupt' ? 'interrupted' : 'not-run', reasons: [] }, false);
+        if (failedUp) this.record({ name: n, state: 'blocked', reasons: [], failure: { kind: 'upstream-failed', stage: failedUp } }, false);
+        else if (this.stopping === 'interrupt') this.record({ name: n, state: 'interrupted', reasons: [], failure: { kind: 'interrupted' } }, false);
+        else this.record({ name: n, state: 'not-run', reasons: [] }, false);
       }
       this.flushLock();
       if (order.some(isModule) && !this.opts.dry) this.runner.discardWarm();
@@ -175,89 +178,126 @@ export class Executor {
     } catch (e) {
       // Stopped mid-hash by a signal: the stage did not run, and runs next time.
       if (e instanceof HashAborted || this.stopping === 'interrupt') {
-        this.record({ name: stage.name, state: 'interrupted', reasons: [], error: 'interrupted; it will run again next time' });
+        this.record({ name: stage.name, state: 'interrupted', reasons: [], failure: { kind: 'interrupted' } });
         return;
       }
       throw e;
     }
   }
 
+  /** What became of a stage's selected upstream stages, as the decision needs it. */
+  private upstreamOf(name: string): Upstream[] {
+    return [...this.ws.graph.upstream(name)]
+      .filter((u) => this.selected.has(u))
+      .map((u): Upstream => {
+        const r = this.results.get(u)!;
+        if (r.state === 'would-run') return { name: u, kind: 'pending', outs: this.ws.pipeline.stages.get(u)!.outs.map((o) => o.path) };
+        if (r.state === 'failed' || r.state === 'blocked' || r.state === 'interrupted' || r.state === 'not-run') return { name: u, kind: 'incomplete' };
+        return { name: u, kind: 'current', leftMissing: this.leftMissing.get(u) };
+      });
+  }
+
+  /**
+   * One stage, in steps: decide (from its inputs, its lock entry and its upstream stages) whether it is up to date,
+   * then check it can run, then restore its outputs from the cache if an earlier run had these inputs, else run it.
+   */
   private async processStage(stage: Stage): Promise<void> {
-    const ups = [...this.ws.graph.upstream(stage.name)].filter((u) => this.selected.has(u));
-    const badUp = ups.find((u) => ['failed', 'blocked', 'interrupted', 'not-run'].includes(this.results.get(u)!.state));
-    if (badUp) {
-      this.record({ name: stage.name, state: 'blocked', reasons: [], error: `upstream stage '${badUp}' did not complete` });
+    const upstream = this.upstreamOf(stage.name);
+    // 1. An upstream stage did not complete: this stage's inputs are not there, so nothing is hashed.
+    const by = blockedBy(upstream);
+    if (by !== undefined) {
+      this.record({ name: stage.name, state: 'blocked', reasons: [], failure: { kind: 'upstream-failed', stage: by } });
       return;
     }
+    // 2. Observe: hash inputs only now, as every upstream stage has finished writing them.
     const { root, hasher, pipeline } = this.ws;
-    // Hash inputs only now: every upstream stage has finished writing them.
     const inputs = await observeInputs(stage, root, hasher, pipeline.params);
     const outsBefore = await observeOuts(stage, root, hasher);
     const { entry: lockEntry, adopted } = this.ws.lock.resolve(stage, root, inputs, outsBefore);
-    let reasons: Reason[] = staleReasons({ lock: lockEntry, inputs, outs: outsBefore, alwaysChanged: stage.alwaysChanged });
-    if (stage.frozen) {
-      this.record({ name: stage.name, state: 'frozen', reasons });
+    const reasons = staleReasons({ lock: lockEntry, inputs, outs: outsBefore, alwaysChanged: stage.alwaysChanged });
+
+    // 3. Decide, in the one place status decides too.
+    const decision = decide({ stage, reasons, lock: lockEntry, upstream, opts: { force: this.opts.force, dry: this.opts.dry, allowMissing: this.opts.allowMissing ?? false } });
+    switch (decision.kind) {
+      case 'blocked': // ruled out in step 1
+        return;
+      case 'frozen':
+        this.record({ name: stage.name, state: 'frozen', reasons: decision.reasons });
+        return;
+      case 'would-run':
+        this.record({ name: stage.name, state: 'would-run', reasons: decision.reasons });
+        return;
+      case 'up-to-date':
+        if (decision.leftMissing.size) this.leftMissing.set(stage.name, decision.leftMissing);
+        // Known from dvc.lock only: recorded in pipeline.lock now, so the next run need not look there.
+        if (adopted && lockEntry && !this.opts.dry) await this.adopt(stage, inputs, outsBefore, lockEntry);
+        this.record({ name: stage.name, state: 'skipped', reasons: [] });
+        return;
+      case 'restore-or-run':
+      case 'run':
+        break;
+    }
+    const why = [...decision.reasons];
+
+    // 4. Can it run at all? A missing input or image fails it now, before its outputs are deleted.
+    const cannot = await this.cannotRun(stage, inputs);
+    if (cannot) {
+      this.fail(stage, why, cannot, 0);
       return;
     }
-    if (this.opts.dry) {
-      const upWouldRun = ups.filter((u) => this.results.get(u)!.state === 'would-run');
-      // A dep an upstream stage would produce is not missing, only not made yet.
-      const toBeMade = new Set(upWouldRun.flatMap((u) => this.ws.pipeline.stages.get(u)!.outs.map((o) => o.path)));
-      reasons = reasons.filter((r) => !(r.kind === 'dep-missing' && toBeMade.has(r.path)));
-      reasons = [...reasons, ...upWouldRun.map((u): Reason => ({ kind: 'upstream-stale', stage: u }))];
+
+    // 5. Restore: an earlier run with these very inputs made outputs the cache still holds. Not for a forced or
+    // always_changed stage ('run'), whose inputs do not say everything; nor without a fingerprint (an input
+    // that cannot be hashed here).
+    const fp = await fingerprint(inputs);
+    if (decision.kind === 'restore-or-run' && this.cache && fp) {
+      const done = await this.restore(stage, why, fp, inputs, lockEntry);
+      if (done) return;
     }
-    if (this.opts.allowMissing && lockEntry && reasons.length > 0 && reasons.every((r) => this.missingIsAllowed(r, lockEntry))) {
-      for (const o of lockEntry.outs) this.allowedMissing.set(o.path, o.hash);
-      reasons = [];
-    }
-    if (this.opts.force && reasons.length === 0) reasons = [{ kind: 'forced' }];
-    if (reasons.length === 0) {
-      if (adopted && lockEntry && !this.opts.dry) await this.adopt(stage, inputs, outsBefore, lockEntry);
-      this.record({ name: stage.name, state: 'skipped', reasons });
-      return;
-    }
-    if (this.opts.dry) {
-      this.record({ name: stage.name, state: 'would-run', reasons });
-      return;
-    }
+
+    // 6. Run it.
+    await this.execute(stage, why, inputs, fp, lockEntry);
+  }
+
+  /** Why a stale stage cannot run (a dep or its container image is missing), or undefined when it can. */
+  private async cannotRun(stage: Stage, inputs: Inputs): Promise<StageFailure | undefined> {
     const missing = inputs.deps.find((d) => d.state.kind === 'missing');
     if (missing) {
       const pointer = pointerFor(this.ws.root, missing.path);
-      const allowed = this.allowedMissing.has(missing.path)
-        ? ' (--allow-missing left it out; pull it or repro without --allow-missing)'
-        : pointer ? ` (it is tracked by ${pointer}: 'lockstep pull ${pointer}' brings it)` : '';
-      this.fail(stage, reasons, `dep '${missing.path}' does not exist${allowed}`, 0);
-      return;
+      const leftOut = [...this.leftMissing.values()].some((m) => m.has(missing.path));
+      const hint = leftOut
+        ? '--allow-missing left it out; pull it or repro without --allow-missing'
+        : pointer ? `it is tracked by ${pointer}: 'lockstep pull ${pointer}' brings it` : undefined;
+      return { kind: 'missing-dep', path: missing.path, ...(hint ? { hint } : {}) };
     }
     if (inputs.container && !inputs.container.id) {
       const { missingImage } = await import('./container/image.js');
       const { resolveEngine } = await import('./container/engine.js');
       const spec = stage.container!;
-      const why = spec.image !== undefined ? missingImage(resolveEngine(this.ws.stateDir), spec.image) : `Containerfile '${spec.build.file}' or its context '${spec.build.context}/' does not exist`;
-      this.fail(stage, reasons, why, 0);
-      return;
+      const message = spec.image !== undefined ? missingImage(resolveEngine(this.ws.stateDir), spec.image) : `Containerfile '${spec.build.file}' or its context '${spec.build.context}/' does not exist`;
+      return { kind: 'image-unavailable', message };
     }
-    const fp = await fingerprint(inputs);
-    if (this.cache && fp && !this.opts.force && !stage.alwaysChanged) {
-      const t0 = performance.now();
-      let restored: Restored | undefined;
-      try {
-        restored = await this.cache.restore(stage, fp, lockEntry);
-      } catch (e) {
-        // A restore that would write somewhere unsafe (a link appeared since the pipeline was read) fails the stage, as running it would.
-        if (!(e instanceof UserError)) throw e;
-        this.fail(stage, reasons, e.message, performance.now() - t0);
-        return;
-      }
-      if (restored) {
-        for (const l of restored.log.split('\n')) if (l) this.reporter.line(stage.name, l, 'stdout');
-        this.commit(stage, inputs, restored.outs);
-        const unchanged = lockEntry !== undefined && sameOuts(lockEntry.outs, restored.outs);
-        this.record({ name: stage.name, state: 'restored', from: restored.from, reasons, durationMs: performance.now() - t0, unchangedOutputs: unchanged });
-        return;
-      }
+    return undefined;
+  }
+
+  /** Put the stage's outputs back from the cache; false when the cache has none for these inputs (the stage runs). */
+  private async restore(stage: Stage, reasons: Reason[], fp: string, inputs: Inputs, lockEntry: LockEntry | undefined): Promise<boolean> {
+    const t0 = performance.now();
+    let restored: Restored | undefined;
+    try {
+      restored = await this.cache!.restore(stage, fp, lockEntry);
+    } catch (e) {
+      // A restore that would write somewhere unsafe (a link appeared since the pipeline was read) fails the stage, as running it would.
+      if (!(e instanceof UserError)) throw e;
+      this.fail(stage, reasons, { kind: 'unsafe-path', message: e.message }, performance.now() - t0);
+      return true;
     }
-    await this.execute(stage, reasons, inputs, fp, lockEntry);
+    if (!restored) return false;
+    for (const l of restored.log.split('\n')) if (l) this.reporter.line(stage.name, l, 'stdout');
+    this.commit(stage, inputs, restored.outs);
+    const unchanged = lockEntry !== undefined && sameOuts(lockEntry.outs, restored.outs);
+    this.record({ name: stage.name, state: 'restored', from: restored.from, reasons, durationMs: performance.now() - t0, unchangedOutputs: unchanged });
+    return true;
   }
 
   private async execute(stage: Stage, reasons: Reason[], inputs: Inputs, fp: string | undefined, before: LockEntry | undefined): Promise<void> {
@@ -270,12 +310,11 @@ export class Executor {
     try {
       // Checked again right before deleting: a symlink may have appeared since the pipeline was read
       // (an upstream stage made it), and rm or the stage would then act outside the repository.
-      const guard = guardFor(root);
-      if (stage.wdir !== '.') {
-        const why = guard.problem(stage.wdir);
-        if (why) throw new UserError({ message: `refusing to run in wdir '${stage.wdir}': ${why}` });
+      const unsafe = unsafeTarget(root, stage);
+      if (unsafe) {
+        this.fail(stage, reasons, { kind: 'unsafe-path', message: unsafe }, performance.now() - t0);
+        return;
       }
-      for (const o of stage.outs) guard.assertWritable(o.path, 'output');
       for (const o of stage.outs) {
         const abs = path.join(root, o.path);
         if (!o.persist) fs.rmSync(abs, { recursive: true, force: true });
@@ -298,17 +337,18 @@ export class Executor {
       });
       this.saveLog(stage.name, log);
       if (this.stopping === 'interrupt') {
-        this.record({ name: stage.name, state: 'interrupted', reasons, durationMs: performance.now() - t0, error: 'interrupted; it will run again next time' });
+        this.record({ name: stage.name, state: 'interrupted', reasons, durationMs: performance.now() - t0, failure: { kind: 'interrupted' } });
         return;
       }
       if (!result.ok) {
-        this.fail(stage, reasons, result.reason, performance.now() - t0);
+        this.fail(stage, reasons, result.failure, performance.now() - t0);
         return;
       }
+      // A command that exits 0 without making what it declares has not done its job.
       const outs = await observeOuts(stage, root, this.ws.hasher);
       const absent = outs.filter((o) => o.state.kind === 'missing').map((o) => o.path);
       if (absent.length) {
-        this.fail(stage, reasons, `it did not produce ${absent.map((p) => `'${p}'`).join(', ')}`, performance.now() - t0);
+        this.fail(stage, reasons, { kind: 'missing-outputs', paths: absent }, performance.now() - t0);
         return;
       }
       const locked = outs.map((o) => toLocked(o)!);
@@ -318,16 +358,10 @@ export class Executor {
       const unchanged = before !== undefined && sameOuts(before.outs, locked);
       this.record({ name: stage.name, state: 'done', reasons, durationMs: performance.now() - t0, unchangedOutputs: unchanged });
     } catch (e) {
-      if (e instanceof UserError && e.diagnostics.some((d) => d.location?.line !== undefined)) {
-        // Located problems (a stage module that does not compile) keep their file:line:col, one line each.
-        for (const d of e.diagnostics) for (const l of formatDiagnostic(d).split('\n')) this.reporter.line(stage.name, l, 'stderr');
-        const first = e.diagnostics[0]!;
-        const more = e.diagnostics.length > 1 ? ` (and ${e.diagnostics.length - 1} more)` : '';
-        const what = stage.command.kind === 'module' ? 'cannot compile stage module: ' : '';
-        this.fail(stage, reasons, `${what}${first.location ? formatLocation(first.location) + ': ' : ''}${first.message}${more}`, performance.now() - t0);
-        return;
-      }
-      this.fail(stage, reasons, e instanceof UserError ? e.message : (e as Error).message, performance.now() - t0);
+      const failure = failureFrom(stage, e);
+      // Located problems (a stage module that does not compile) keep their file:line:col, one line each.
+      if (failure.kind === 'compile-error') for (const d of failure.diagnostics) for (const l of formatDiagnostic(d).split('\n')) this.reporter.line(stage.name, l, 'stderr');
+      this.fail(stage, reasons, failure, performance.now() - t0);
     } finally {
       this.running.delete(stage.name);
     }
@@ -340,16 +374,8 @@ export class Executor {
     this.commit(stage, inputs, [...entry.outs]);
   }
 
-  /** Under --allow-missing: a missing output, or a missing dep that an allowed-missing upstream output would provide unchanged. */
-  private missingIsAllowed(r: Reason, lock: LockEntry): boolean {
-    if (r.kind === 'out-missing') return true;
-    if (r.kind !== 'dep-missing') return false;
-    const want = this.allowedMissing.get(r.path);
-    return want !== undefined && lock.deps.some((d) => d.path === r.path && d.hash === want);
-  }
-
-  private fail(stage: Stage, reasons: Reason[], error: string, durationMs: number): void {
-    this.record({ name: stage.name, state: 'failed', reasons, durationMs, error });
+  private fail(stage: Stage, reasons: Reason[], failure: StageFailure, durationMs: number): void {
+    this.record({ name: stage.name, state: 'failed', reasons, durationMs, failure });
     if (!this.opts.keepGoing && !this.stopping) this.stopping = 'failure';
   }
 
@@ -389,4 +415,29 @@ export class Executor {
 
 function sameOuts(a: readonly LockedPath[], b: readonly LockedPath[]): boolean {
   return a.length === b.length && a.every((x, i) => x.path === b[i]!.path && x.hash === b[i]!.hash);
+}
+
+/** Why running the stage now would act outside the repository (its wdir or an output is behind a symlink), if it would. */
+function unsafeTarget(root: string, stage: Stage): string | undefined {
+  const guard = guardFor(root);
+  const why = stage.wdir !== '.' ? guard.problem(stage.wdir) : undefined;
+  if (why) return `refusing to run in wdir '${stage.wdir}': ${why}`;
+  try {
+    for (const o of stage.outs) guard.assertWritable(o.path, 'output');
+  } catch (e) {
+    if (e instanceof UserError) return e.message;
+    throw e;
+  }
+  return undefined;
+}
+
+/** A problem thrown while preparing or running a stage, as the stage's failure. */
+function failureFrom(stage: Stage, e: unknown): StageFailure {
+  if (e instanceof UserError && e.diagnostics.some((d) => d.location?.line !== undefined)) {
+    if (stage.command.kind === 'module') return { kind: 'compile-error', diagnostics: e.diagnostics };
+    const first = e.diagnostics[0]!;
+    const more = e.diagnostics.length > 1 ? ` (and ${e.diagnostics.length - 1} more)` : '';
+    return { kind: 'error', message: `${first.location ? formatLocation(first.location) + ': ' : ''}${first.message}${more}` };
+  }
+  return { kind: 'error', message: (e as Error).message };
 }

@@ -9,10 +9,11 @@ import { paramsValues } from './observe.js';
 import { buildModule } from './module-build.js';
 import { writeFileAtomic } from './fs-util.js';
 import type { ImageIdentity } from './container/spec.js';
+import type { StageFailure } from './failure.js';
 
 export type RunResult =
   | { readonly ok: true }
-  | { readonly ok: false; readonly reason: string };
+  | { readonly ok: false; readonly failure: StageFailure };
 
 export interface RunOptions {
   readonly root: string;
@@ -178,7 +179,7 @@ async function runContained(stage: Stage, opts: RunOptions, cwd: string, env: Re
   const spec = stage.container!;
   const engine = resolveEngine(opts.stateDir);
   const prepared = await prepareImage(engine, spec, opts.image ?? { image: '', id: undefined }, opts.root, (l) => opts.onLine(l, 'stderr'), opts.onNote ?? ((l) => opts.onLine(l, 'stderr')));
-  if (!prepared.ok) return prepared;
+  if (!prepared.ok) return { ok: false, failure: { kind: 'image-unavailable', message: prepared.reason } };
   // Deps outside the repository are read where they are.
   const outside = stage.deps.filter((d) => d.path.startsWith('../')).map((d) => path.resolve(opts.root, d.glob ? globBase(d.path) : d.path));
   const name = `lockstep-${process.pid}-${stage.name.replace(/[^\w.-]/g, '_')}-${Math.random().toString(36).slice(2, 8)}`;
@@ -193,11 +194,11 @@ async function runContained(stage: Stage, opts: RunOptions, cwd: string, env: Re
   try {
     const r = await spawnLogged(child, { ...opts, onLine });
     if (!r.ok && rlimits) {
-      return { ok: false, reason: `${engine.name} could not start the container: its default ulimits are above this machine's limits (set lower default_ulimits in a containers.conf and point CONTAINERS_CONF at it)` };
+      return { ok: false, failure: { kind: 'container-start', message: `${engine.name} could not start the container: its default ulimits are above this machine's limits`, hint: 'set lower default_ulimits in a containers.conf and point CONTAINERS_CONF at it' } };
     }
     // Exit 125-127 are the engine's own (bad option, cannot start, command not found), not the stage's.
-    if (!r.ok && spec.network === 'none' && !/^exit code 12[5-7]$/.test(r.reason)) {
-      return { ok: false, reason: `${r.reason} (in a container with network: none; if the stage needs the network, set container.network: host or bridge)` };
+    if (!r.ok && spec.network === 'none' && !(r.failure.kind === 'exit-code' && r.failure.code >= 125 && r.failure.code <= 127)) {
+      return { ok: false, failure: { ...r.failure, hint: 'in a container with network: none; if the stage needs the network, set container.network: host or bridge' } };
     }
     return r;
   } finally {
@@ -235,10 +236,10 @@ async function spawnLogged(child: ChildProcess, opts: RunOptions): Promise<RunRe
   pump(child.stderr, 'stderr');
   try {
     return await new Promise<RunResult>((resolve) => {
-      child.once('error', (e) => resolve({ ok: false, reason: `could not start: ${e.message}` }));
+      child.once('error', (e) => resolve({ ok: false, failure: { kind: 'spawn-error', message: e.message } }));
       child.once('close', (code, signal) => {
-        if (signal) resolve({ ok: false, reason: `killed by ${signal}` });
-        else if (code !== 0) resolve({ ok: false, reason: `exit code ${code}` });
+        if (signal) resolve({ ok: false, failure: { kind: 'signal', signal } });
+        else if (code !== 0) resolve({ ok: false, failure: { kind: 'exit-code', code: code ?? -1 } });
         else resolve({ ok: true });
       });
     });

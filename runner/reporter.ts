@@ -1,4 +1,6 @@
 import { describeReason, type Reason } from './staleness.js';
+import { describeFailure, type StageFailure } from './failure.js';
+import { runOk } from './decide.js';
 
 export type FinalState =
   | 'done'        // ran and succeeded
@@ -11,16 +13,36 @@ export type FinalState =
   | 'interrupted'
   | 'would-run';  // --dry
 
-export interface StageResult {
+interface Outcome<S extends FinalState> {
   readonly name: string;
-  readonly state: FinalState;
+  readonly state: S;
   readonly reasons: readonly Reason[];
-  readonly durationMs?: number;
-  readonly error?: string;
-  /** For 'restored': where the outputs came from. */
-  readonly from?: 'cache' | 'run-cache';
-  /** True when a stage ran but its outputs came out byte-identical, so downstream may stay skipped. */
-  readonly unchangedOutputs?: boolean;
+}
+
+/** How one stage of a run ended: a union on its state, each carrying what that state has. */
+export type StageResult =
+  | (Outcome<'done'> & {
+      readonly durationMs: number;
+      /** Its outputs came out byte-identical to the recorded ones, so downstream may stay skipped (early cutoff). */
+      readonly unchangedOutputs: boolean;
+    })
+  | (Outcome<'restored'> & { readonly durationMs: number; readonly from: 'cache' | 'run-cache'; readonly unchangedOutputs: boolean })
+  | Outcome<'skipped'>
+  | Outcome<'frozen'>
+  | Outcome<'would-run'>
+  | Outcome<'not-run'>
+  | (Outcome<'failed'> & { readonly durationMs: number; readonly failure: StageFailure })
+  | (Outcome<'blocked'> & { readonly failure: StageFailure & { readonly kind: 'upstream-failed' } })
+  | (Outcome<'interrupted'> & { readonly durationMs?: number; readonly failure: StageFailure & { readonly kind: 'interrupted' } });
+
+/** The failure a result carries, if it has one. */
+export function failureOf(r: StageResult): StageFailure | undefined {
+  return 'failure' in r ? r.failure : undefined;
+}
+
+/** How long it ran (or restored), for the states that took time. */
+export function durationOf(r: StageResult): number | undefined {
+  return 'durationMs' in r ? r.durationMs : undefined;
 }
 
 export interface Reporter {
@@ -59,12 +81,13 @@ export class HumanReporter implements Reporter {
       this.out.write(`${MARK.skipped} ${r.name}: skipped (up to date)\n`);
       return;
     }
-    const dur = r.durationMs !== undefined && (r.state === 'done' || r.state === 'failed' || r.state === 'restored') ? ` in ${formatDuration(r.durationMs)}` : '';
+    const dur = r.state === 'done' || r.state === 'failed' || r.state === 'restored' ? ` in ${formatDuration(r.durationMs)}` : '';
     let detail = '';
-    if (r.state === 'failed' || r.state === 'blocked' || r.state === 'interrupted') detail = r.error ? `: ${r.error}` : '';
+    const failure = failureOf(r);
+    if (failure) detail = `: ${describeFailure(failure)}`;
     if (r.state === 'would-run') detail = r.reasons.length ? ` (${r.reasons.map(describeReason).join('; ')})` : '';
     if (r.state === 'done' && r.unchangedOutputs) detail = ' (outputs unchanged)';
-    const label = r.state === 'restored' ? `restored from ${r.from ?? 'run-cache'}` : r.state;
+    const label = r.state === 'restored' ? `restored from ${r.from}` : r.state;
     this.out.write(`${MARK[r.state]} ${r.name}: ${label}${dur}${detail}\n`);
   }
 
@@ -93,20 +116,24 @@ export class JsonReporter implements Reporter {
   }
   finished(): void {}
   summary(results: readonly StageResult[], totalMs: number): void {
-    const ok = results.every((r) => r.state !== 'failed' && r.state !== 'interrupted' && r.state !== 'blocked' && r.state !== 'not-run');
     this.out.write(
       JSON.stringify(
         {
-          ok,
+          ok: runOk(results),
           durationMs: Math.round(totalMs),
-          stages: results.map((r) => ({
-            name: r.name,
-            state: r.state,
-            ...(r.from ? { from: r.from } : {}),
-            ...(r.durationMs !== undefined ? { durationMs: Math.round(r.durationMs) } : {}),
-            reasons: r.reasons.map((x) => ({ ...x, text: describeReason(x) })),
-            ...(r.error ? { error: r.error } : {}),
-          })),
+          stages: results.map((r) => {
+            const failure = failureOf(r);
+            const ms = durationOf(r);
+            return {
+              name: r.name,
+              state: r.state,
+              ...(r.state === 'restored' ? { from: r.from } : {}),
+              ...(ms !== undefined ? { durationMs: Math.round(ms) } : {}),
+              reasons: r.reasons.map((x) => ({ ...x, text: describeReason(x) })),
+              // `error` is the one line a person reads; `failure` the same as data (its `kind` says which).
+              ...(failure ? { error: describeFailure(failure), failure } : {}),
+            };
+          }),
         },
         null,
         2,

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openWorkspace } from '../workspace.js';
-import { computeStatus } from './status.js';
+import { computeStatus } from '../status.js';
 import { readDurations } from '../durations.js';
 import { describeReason } from '../staleness.js';
 import { dagSvg, type DagNode } from '../plots/dag-svg.js';

@@ -11,7 +11,8 @@ import { withEventLog } from '../events.js';
 import type { Io } from '../cli-io.js';
 import type { Stage } from '../stage.js';
 import { toLocked, type Observed } from '../observe.js';
-import { UserError } from '../errors.js';
+import { EXIT, UserError } from '../errors.js';
+import { runOk } from '../decide.js';
 import type { LocalCache } from '../cache/open.js';
 
 export interface ReproArgs extends ReproOptions {
@@ -113,7 +114,7 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
     const results = await exec.run();
     reporter.summary(results, performance.now() - t0);
     if (signal) return signal === 'SIGINT' ? 130 : 143;
-    return results.some((r) => r.state === 'failed' || r.state === 'blocked' || r.state === 'not-run') ? 1 : 0;
+    return runOk(results) ? EXIT.ok : EXIT.failure;
   } finally {
     clearInterval(watch);
     process.off('SIGINT', onSignal);

@@ -33,7 +33,7 @@ export class ParamsFiles {
       const text = readText(abs, file);
       tree = text === undefined ? undefined : parsePythonParams(text, file);
     } else {
-      throw new UserError({ message: `unsupported params file format: ${file}`, hint: 'use a .yaml, .yml, .json, .toml or .py file (as DVC reads them)' });
+      throw new UserError({ message: `unsupported params file format: ${file}`, location: { file }, hint: 'use a .yaml, .yml, .json, .toml or .py file (as DVC reads them)' });
     }
     this.trees.set(file, tree);
     return tree;
@@ -52,7 +52,7 @@ function readText(abs: string, file: string): string | undefined {
     return fs.readFileSync(abs, 'utf8');
   } catch (e) {
     if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
-    throw new UserError({ message: `cannot read ${file}: ${(e as Error).message}` });
+    throw new UserError({ message: `cannot read ${file}: ${(e as Error).message}`, location: { file } });
   }
 }
 

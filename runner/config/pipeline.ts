@@ -116,6 +116,15 @@ export function loadPipeline(root: string, cache?: ParsedFileCache): Pipeline {
   return { ...main, stages, plots, files: refs };
 }
 
+/**
+ * One pipeline file's text into stages, as `loadPipeline` builds the root
+ * file (no nested files are looked for): what unit tests and tools that hold
+ * a pipeline in memory use.
+ */
+export function buildPipeline(root: string, text: string, file = PIPELINE_FILE): Pipeline {
+  return new PipelineBuilder(root, YamlSource.parse(file, text), new ParamsFiles(root), { file, dir: '', prefix: '' }).build();
+}
+
 const NEVER_SEARCHED = new Set(['.git', '.lockstep', '.dvc', 'node_modules']);
 
 interface Discovery {

@@ -52,7 +52,7 @@ export class YamlSource {
       st = fs.statSync(file);
     } catch (e) {
       if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ENOTDIR') return undefined;
-      throw new UserError({ message: `cannot read ${displayName}: ${(e as Error).message}` });
+      throw new UserError({ message: `cannot read ${displayName}: ${(e as Error).message}`, location: { file: displayName } });
     }
     // Reading a FIFO would block until a writer comes (signals included): refuse anything but a file.
     if (!st.isFile()) throw new UserError({ message: `not a regular file but ${st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : 'a special file'}`, location: { file: displayName } });
@@ -62,7 +62,7 @@ export class YamlSource {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
-      throw new UserError({ message: `cannot read ${displayName}: ${(e as Error).message}` });
+      throw new UserError({ message: `cannot read ${displayName}: ${(e as Error).message}`, location: { file: displayName } });
     }
     const src = YamlSource.parse(displayName, text);
     cache?.put(file, st, src.value);

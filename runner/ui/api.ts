@@ -5,7 +5,7 @@ import path from 'node:path';
 import { gitRevParse } from '../git.js';
 import { diffFlat, metricsFilesOf, paramsFilesOf, readFlat } from '../commands/params-metrics.js';
 import { parseRevision, WORKSPACE } from '../revision.js';
-import { computeStatus } from '../commands/status.js';
+import { computeStatus } from '../status.js';
 import { readDurations } from '../durations.js';
 import { describeReason } from '../staleness.js';
 import { readEvents } from '../events.js';

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Executor, type ReproOptions, type StageRunner } from '../../runner/executor.js';
 import type { Reporter, StageResult } from '../../runner/reporter.js';
 import type { Stage } from '../../runner/stage.js';
+import type { RunResult } from '../../runner/process.js';
 import { openWorkspace } from '../../runner/workspace.js';
 import { TempRepo } from '../helpers.js';
 
@@ -28,7 +29,7 @@ class FakeRunner implements StageRunner {
 
   constructor(private readonly root: string) {}
 
-  run(stage: Stage): Promise<{ ok: true } | { ok: false; reason: string }> {
+  run(stage: Stage): Promise<RunResult> {
     this.started.push(stage.name);
     return new Promise((resolve) => {
       this.running.set(stage.name, {
@@ -36,7 +37,7 @@ class FakeRunner implements StageRunner {
         finish: (ok = true, content = `${stage.name}\n`) => {
           this.running.delete(stage.name);
           if (ok) for (const o of stage.outs) fs.writeFileSync(path.join(this.root, o.path), content);
-          resolve(ok ? { ok: true } : { ok: false, reason: 'exit code 3' });
+          resolve(ok ? { ok: true } : { ok: false, failure: { kind: 'exit-code', code: 3 } });
         },
       });
       this.wake?.();
