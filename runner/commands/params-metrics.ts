@@ -1,81 +1,11 @@
-import { openWorkspace } from '../workspace.js';
-import { DEFAULT_PARAMS } from '../config/pipeline.js';
-import { flatten, parseDataFile, parseRevision, readAt, revisionName, type Revision } from '../revision.js';
-import { canonicalJson } from '../config/params.js';
+import { openWorkspace, type Workspace } from '../workspace.js';
+import { parseRevision, revisionName, type Revision } from '../revision.js';
 import { formatChange, formatValue, renderTable, type TableFormat } from '../table.js';
+import { metricsFilesOf, paramsFilesOf, readFlat } from '../metrics/read.js';
+import { diffFlat, type DiffRow } from '../metrics/diff.js';
 import type { Io } from '../cli-io.js';
-import type { Workspace } from '../workspace.js';
-import { gitRevision, type PlotRevision } from '../plots/sources.js';
-import { openLocalCache } from '../cache/open.js';
 
 export type OutputFormat = TableFormat | 'json';
-
-/** The params files a pipeline reads: every declared one (in stages and top-level `params:`), and params.yaml. */
-export function paramsFilesOf(ws: Workspace): string[] {
-  const files = new Set<string>([DEFAULT_PARAMS, ...ws.pipeline.paramsFiles]);
-  for (const st of ws.pipeline.stages.values()) for (const p of st.params) files.add(p.file);
-  return [...files].sort();
-}
-
-/** Stages' metrics outputs and the top-level `metrics:` files (DVCLive's `dvclive/metrics.json`). */
-export function metricsFilesOf(ws: Workspace): string[] {
-  const files = new Set<string>(ws.pipeline.metricsFiles);
-  for (const st of ws.pipeline.stages.values()) for (const o of st.outs) if (o.kind === 'metric') files.add(o.path);
-  return [...files].sort();
-}
-
-/**
- * A file at a git revision that git does not have, because it is (inside) a
- * cached output: example-get-started's `eval/metrics.json` lives in the
- * cached `eval` folder. That revision's pipeline.lock names it; the cache has it.
- */
-function cachedAt(ws: Workspace, rev: Revision, file: string, seen: Map<string, PlotRevision>): string | undefined {
-  if (rev.kind !== 'git') return undefined;
-  let r = seen.get(rev.sha);
-  if (!r) seen.set(rev.sha, (r = gitRevision(ws.root, rev.rev, rev.sha, openLocalCache(ws.stateDir).store)));
-  try {
-    const got = r.files(file);
-    return 'missing' in got ? undefined : got.find((x) => x.path === file)?.bytes.toString('utf8');
-  } catch {
-    return undefined; // that revision's lock cannot be read: the file is simply not there
-  }
-}
-
-/** file → flattened key → value, for the files that exist at `rev` (in git, or in the cache through its lock). */
-export function readFlat(ws: Workspace, files: readonly string[], rev: Revision, numericOnly: boolean): Record<string, Record<string, unknown>> {
-  const out: Record<string, Record<string, unknown>> = {};
-  const revs = new Map<string, PlotRevision>();
-  for (const f of files) {
-    const text = readAt(ws.root, rev, f) ?? cachedAt(ws, rev, f, revs);
-    if (text === undefined) continue;
-    const flat = flatten(parseDataFile(f, text, rev));
-    out[f] = numericOnly ? Object.fromEntries(Object.entries(flat).filter(([, v]) => typeof v === 'number' || typeof v === 'boolean')) : flat;
-  }
-  return out;
-}
-
-interface DiffRow {
-  readonly path: string;
-  readonly key: string;
-  readonly old: unknown;
-  readonly new: unknown;
-  readonly change?: number;
-}
-
-export function diffFlat(a: Record<string, Record<string, unknown>>, b: Record<string, Record<string, unknown>>, all: boolean): DiffRow[] {
-  const rows: DiffRow[] = [];
-  for (const file of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
-    const x = a[file] ?? {};
-    const y = b[file] ?? {};
-    for (const key of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) {
-      const same = canonicalJson(x[key]) === canonicalJson(y[key]);
-      if (same && !all) continue;
-      const change = typeof x[key] === 'number' && typeof y[key] === 'number' ? (y[key] as number) - (x[key] as number) : undefined;
-      rows.push({ path: file, key, old: x[key], new: y[key], ...(change !== undefined ? { change } : {}) });
-    }
-  }
-  return rows;
-}
 
 /** DVC's convention: no revision = HEAD vs workspace; one = it vs workspace; two = A vs B. */
 function revisions(ws: Workspace, revs: readonly string[]): [Revision, Revision] {

@@ -10,12 +10,14 @@ import { fetchOutputs, fetchRunEntries, newReport, push, remoteFetcher, type Syn
 import type { Fetcher } from '../cache/stage-cache.js';
 import { checkoutOut, missingObjects } from '../cache/checkout.js';
 import { objectKey } from '../cache/layout.js';
-import { chooseRemote, readRemotesConfig, type RemoteConfig } from '../remote/config.js';
-import { openRemote } from '../remote/open.js';
+import type { RemoteConfig } from '../remote/config.js';
+import { remoteFor } from '../remote/open.js';
+// `repro --pull` (commands/repro.ts) reaches the remote through this module.
+export { remoteFor };
 import type { RemoteStore } from '../remote/types.js';
 import type { LockedPath } from '../lockfile.js';
 import type { Stage } from '../stage.js';
-import { checkoutOutputs, lockedOuts, selectPointers } from './checkout.js';
+import { checkoutOutputs, lockedOuts, selectPointers } from '../cache/checkout.js';
 import { fetchMd5, lookupMd5 } from '../cache/dvc-remote.js';
 import { findPointers, type PointerFile } from '../tracked.js';
 import type { Io } from '../cli-io.js';
@@ -29,12 +31,6 @@ export interface TransferArgs {
   readonly json: boolean;
   /** push: download and hash every remote copy the remote says it has (not only compare sizes). */
   readonly verify?: boolean;
-}
-
-/** The configured remote, opened. */
-export async function remoteFor(ws: Workspace, name: string | undefined): Promise<{ cfg: RemoteConfig; store: RemoteStore }> {
-  const cfg = chooseRemote(readRemotesConfig(ws.stateDir), name);
-  return { cfg, store: await openRemote(ws.root, cfg) };
 }
 
 function mb(bytes: number): string {
@@ -219,7 +215,7 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
     if (!then) return finishAll(io, 'fetched', results, args.json);
     // Outputs whose objects did not all arrive (or failed verification) are left as they are.
     sweepWorkspace(ws, cache.settings.dir);
-    let items = await checkoutOutputs(ws, cache, args.targets, false);
+    let items = await checkoutOutputs(ws, cache, { targets: args.targets });
     const damaged = items.filter((i) => i.outcome === 'damaged').map((i) => i.path);
     if (damaged.length) {
       for (const [name, again] of retry) {
@@ -230,7 +226,7 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
           await store.close();
         }
       }
-      const retried = await checkoutOutputs(ws, cache, damaged, false);
+      const retried = await checkoutOutputs(ws, cache, { targets: damaged });
       items = items.map((i) => retried.find((r) => r.path === i.path) ?? i);
     }
     sweepWorkspace(ws);

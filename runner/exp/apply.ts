@@ -4,9 +4,8 @@ import { RepoLock } from '../repo-lock.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
 import type { LockedPath } from '../lockfile.js';
 import type { ExpRecord } from './store.js';
-import { missingObjects } from '../cache/checkout.js';
+import { checkoutOutputs, missingObjects } from '../cache/checkout.js';
 import { EXIT_DAMAGED_CACHE } from '../cache/object-store.js';
-import { checkoutOutputs } from '../commands/checkout.js';
 import { UserError } from '../errors.js';
 import { writeFileAtomic } from '../fs-util.js';
 import type { Io } from '../cli-io.js';
@@ -39,7 +38,7 @@ export async function expApplyCommand(io: Io, args: { name: string }): Promise<n
     ws.lock.write(ws.graph.order);
     for (const [file, text] of Object.entries(rec.metricsText ?? {})) writeFileAtomic(path.join(ws.root, file), text);
     // Only the experiment's outputs: data tracked by .dvc files is not the experiment's to overwrite.
-    const items = await checkoutOutputs(ws, cache, [], true, false);
+    const items = await checkoutOutputs(ws, cache, { targets: [], force: true, withPointers: false });
     saveCaches(ws);
     const restored = items.filter((i) => i.outcome === 'restored').length;
     io.out(`applied ${rec.name}: params, pipeline.lock and metrics written; ${restored} output${restored === 1 ? '' : 's'} restored from the cache`);
@@ -59,7 +58,7 @@ async function fetchRemoteOutputs(io: Io, ws: Workspace, cache: LocalCache, rec:
     for (const o of entry.outs) if (decls.find((d) => d.path === o.path)?.cache && (await missingObjects(cache.store, o)).length) outs.push({ path: o.path, out: o });
   }
   if (outs.length === 0) return;
-  const [{ remoteFor }, { fetchOutputs }] = await Promise.all([import('../commands/transfer.js'), import('../cache/sync.js')]);
+  const [{ remoteFor }, { fetchOutputs }] = await Promise.all([import('../remote/open.js'), import('../cache/sync.js')]);
   const { cfg, store } = await remoteFor(ws, rec.distributed!.job.remote);
   try {
     const r = await fetchOutputs(cache, store, outs, { jobs: cfg.jobs });

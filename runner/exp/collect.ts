@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openWorkspace, saveCaches } from '../workspace.js';
-import { metricsFilesOf, paramsFilesOf, readFlat } from '../commands/params-metrics.js';
+import { metricsFilesOf, paramsFilesOf, readFlat } from '../metrics/read.js';
 import { WORKSPACE } from '../revision.js';
 import { declaredPlots } from '../plots/decls.js';
 import { openLocalCache, stageCacheFor } from '../cache/open.js';

@@ -1,5 +1,6 @@
 import { openWorkspace } from '../workspace.js';
-import { diffFlat, paramsFilesOf, readFlat } from '../commands/params-metrics.js';
+import { diffFlat } from '../metrics/diff.js';
+import { paramsFilesOf, readFlat } from '../metrics/read.js';
 import { WORKSPACE } from '../revision.js';
 import { paramsOfRecord } from './columns.js';
 

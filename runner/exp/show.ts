@@ -1,6 +1,6 @@
 import { openWorkspace, type Workspace } from '../workspace.js';
 import { canonicalJson } from '../config/params.js';
-import { metricsFilesOf, paramsFilesOf, readFlat } from '../commands/params-metrics.js';
+import { metricsFilesOf, paramsFilesOf, readFlat } from '../metrics/read.js';
 import { WORKSPACE } from '../revision.js';
 import { formatValue, renderTable, type TableFormat } from '../table.js';
 import type { Io } from '../cli-io.js';

@@ -5,7 +5,7 @@ import type { Io } from '../cli-io.js';
 import { UserError, didYouMean } from '../errors.js';
 import { openLocalCache } from '../cache/open.js';
 import { fetchObjects, newReport } from '../cache/sync.js';
-import { remoteFor } from '../commands/transfer.js';
+import { remoteFor } from '../remote/open.js';
 import { describeAssignment } from '../exp/overrides.js';
 import { ExpStore, type ExpRecord } from '../exp/store.js';
 import { formatDuration } from '../reporter.js';

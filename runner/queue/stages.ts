@@ -9,9 +9,8 @@ import type { LockEntry } from '../lockfile.js';
 import { selectStages } from '../executor.js';
 import { openLocalCache } from '../cache/open.js';
 import { fetchOutputs, push } from '../cache/sync.js';
-import { remoteFor } from '../commands/transfer.js';
-import { checkoutOutputs, lockedOuts } from '../commands/checkout.js';
-import { checkoutOut, missingObjects } from '../cache/checkout.js';
+import { remoteFor } from '../remote/open.js';
+import { checkoutOut, checkoutOutputs, lockedOuts, missingObjects } from '../cache/checkout.js';
 import { formatDuration } from '../reporter.js';
 import { requireSchedulerConfig } from './config.js';
 import { openQueue } from './connection.js';
@@ -132,7 +131,7 @@ export async function reproDistributed(io: Io, args: DistributedReproArgs): Prom
         const now = await fresh.hasher.hashPath(path.join(fresh.root, out.path));
         if (now.kind === 'missing' || now.hash !== out.hash) await checkoutOut(cache.store, fresh.root, out, 'copy');
       }
-      for (const i of await checkoutOutputs(fresh, cache, names, false)) if (i.outcome === 'refused') io.err(`✗ ${i.path}: ${i.detail}`);
+      for (const i of await checkoutOutputs(fresh, cache, { targets: names })) if (i.outcome === 'refused') io.err(`✗ ${i.path}: ${i.detail}`);
       saveCaches(fresh);
     } finally {
       repoLock.release();

@@ -1,8 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../errors.js';
-import type { RemoteConfig } from './config.js';
+import { chooseRemote, readRemotesConfig, type RemoteConfig } from './config.js';
 import type { RemoteStore } from './types.js';
+
+/** The configured remote named `name` (the default when none), opened. */
+export async function remoteFor(ws: { readonly root: string; readonly stateDir: string }, name: string | undefined): Promise<{ cfg: RemoteConfig; store: RemoteStore }> {
+  const cfg = chooseRemote(readRemotesConfig(ws.stateDir), name);
+  return { cfg, store: await openRemote(ws.root, cfg) };
+}
 
 /** A store for a configured remote: a folder path (relative to the repository root) or file:// URL. */
 export async function openRemote(root: string, cfg: RemoteConfig): Promise<RemoteStore> {
