@@ -1,8 +1,8 @@
 import type { StageContext } from '../runner/module-contract.js';
 import { toStableJson, writeFileAtomic } from './lib/atomic-write.js';
-import { cleanRows } from './lib/clean.js';
-import { cleanRowToCells } from './lib/clean-table.js';
-import { readCsv, writeCsv } from './lib/csv.js';
+import { cleanRows } from './lib/data/clean.js';
+import { cleanRowToCells } from './lib/data/clean-table.js';
+import { readCsv, writeCsv } from './lib/data/csv.js';
 import { LAYOUT } from './lib/layout.js';
 import { ParamReader } from './lib/params.js';
 

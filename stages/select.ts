@@ -2,9 +2,9 @@ import fs from 'node:fs';
 import type { StageContext } from '../runner/api.js';
 import { readJson, toStableJson, writeFileAtomic } from './lib/atomic-write.js';
 import { LAYOUT } from './lib/layout.js';
-import { loadModelFile } from './lib/model.js';
-import { bestCandidate } from './lib/selection.js';
-import type { ModelMetrics } from './lib/train-model.js';
+import { loadModelFile } from './lib/models/model.js';
+import { bestCandidate } from './lib/models/selection.js';
+import type { ModelMetrics } from './lib/models/train-model.js';
 
 /**
  * The candidate with the best test F1 (weighted) among train's models, named in data/metrics/selected.json.

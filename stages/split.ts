@@ -1,12 +1,12 @@
 import type { StageContext } from '../runner/module-contract.js';
 import { toStableJson, writeFileAtomic } from './lib/atomic-write.js';
-import { cleanRowFromCsv } from './lib/clean-table.js';
-import { readCsv } from './lib/csv.js';
-import { writeDataset } from './lib/dataset.js';
-import { assertSpecFeatures, featureVector, fitFeatureSchema, type Dataset } from './lib/features.js';
+import { cleanRowFromCsv } from './lib/data/clean-table.js';
+import { readCsv } from './lib/data/csv.js';
+import { writeDataset } from './lib/data/dataset.js';
+import { assertSpecFeatures, featureVector, fitFeatureSchema, type Dataset } from './lib/data/features.js';
 import { LAYOUT } from './lib/layout.js';
 import { ParamReader } from './lib/params.js';
-import { stratifiedSplit, take } from './lib/split.js';
+import { stratifiedSplit, take } from './lib/data/split.js';
 
 /** One-hot features (the spec's 12 columns) and a seeded stratified train/test split. */
 export default async function (ctx: StageContext): Promise<void> {

@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import type { StageContext } from '../runner/api.js';
 import { toStableJson, writeFileAtomic } from './lib/atomic-write.js';
-import { md5OfBytes } from './lib/checksum.js';
-import { readDataset } from './lib/dataset.js';
-import { gitRevision } from './lib/git-revision.js';
+import { md5OfBytes } from './lib/data/checksum.js';
+import { readDataset } from './lib/data/dataset.js';
+import { gitRevision } from './lib/registry/git-revision.js';
 import { LAYOUT } from './lib/layout.js';
-import { saveModelFile } from './lib/model.js';
-import { readTrainParams } from './lib/train-params.js';
-import { trainModel } from './lib/train-model.js';
-import { newRunId, type Artifact, type RunRecord } from './lib/tracking.js';
+import { saveModelFile } from './lib/models/model.js';
+import { readTrainParams } from './lib/models/train-config.js';
+import { trainModel } from './lib/models/train-model.js';
+import { newRunId, type Artifact, type RunRecord } from './lib/registry/runs.js';
 
 /**
  * Every model family in train.models: a randomized search over k-fold CV, then metrics, plots and a run

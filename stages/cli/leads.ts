@@ -3,11 +3,11 @@ import path from 'node:path';
 import { projectRoot, UserError } from '../../runner/api.js';
 import { createProgram, EXIT, wholeNumber, type Program } from '../../runner/cli-kit.js';
 import { processIo, type Io } from '../../runner/cli-io.js';
-import { formatCsv, type CsvCell } from '../lib/csv.js';
-import { predictValidRows, type PredictMode } from '../lib/predict.js';
-import { ModelRegistry, parseStage, type ModelVersion, type RegistryStage } from '../lib/registry.js';
-import { RunStore, type RunRecord } from '../lib/tracking.js';
-import { describeSync, syncWithWorkspace } from '../lib/workspace-sync.js';
+import { formatCsv, type CsvCell } from '../lib/data/csv.js';
+import { predictValidRows, type PredictMode } from '../lib/prediction/predict.js';
+import { ModelRegistry, parseStage, type ModelVersion, type RegistryStage } from '../lib/registry/registry.js';
+import { RunStore, type RunRecord } from '../lib/registry/runs.js';
+import { describeSync, syncWithWorkspace } from '../lib/registry/workspace-sync.js';
 import { loadChosenModel, modelChoice, readCsvInput, type ModelOptions } from './inputs.js';
 
 /**

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { featureRowToVector, rawRowToFeatures, type ModelBundle } from '../lib/predict.js';
-import { DEFAULT_DRIFT_PARAMS, driftReport, featureTable, type DriftParams } from '../lib/drift.js';
+import { featureRowToVector, rawRowToFeatures, type ModelBundle } from '../lib/prediction/predict.js';
+import { DEFAULT_DRIFT_PARAMS, driftReport, featureTable, type DriftParams } from '../lib/drift/report.js';
 import { LAYOUT } from '../lib/layout.js';
 import { writeFileAtomic } from '../lib/atomic-write.js';
 import type { Io } from '../../runner/cli-io.js';
 import { readParams, UserError } from '../../runner/api.js';
-import type { VersionRef } from '../lib/bundle.js';
+import type { VersionRef } from '../lib/prediction/bundle.js';
 import { loadChosenModel, readCsvInput } from '../cli/inputs.js';
 
 export interface DriftArgs {

@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import type { ModelBundle } from '../lib/predict.js';
+import type { ModelBundle } from '../lib/prediction/predict.js';
 import { MAX_BATCH, recordSchema } from './request-schema.js';
 
 export interface FieldProblem {

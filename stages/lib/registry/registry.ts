@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { readJson, writeFileAtomic, writeJsonAtomic } from './atomic-write.js';
-import { withFileLock } from './file-lock.js';
-import type { ClassificationMetrics } from './metrics.js';
+import { readJson, writeFileAtomic, writeJsonAtomic } from '../atomic-write.js';
+import { withFileLock } from '../file-lock.js';
+import type { ClassificationMetrics } from '../models/metrics.js';
 
 export const REGISTRY_DIR = 'registry';
 export const REGISTRY_STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;

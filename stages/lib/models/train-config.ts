@@ -1,5 +1,5 @@
-import type { ParamValue } from '../../runner/module-contract.js';
-import { ParamReader } from './params.js';
+import type { ParamValue } from '../../../runner/module-contract.js';
+import { ParamReader } from '../params.js';
 import { parseSearchSpace } from './search-space.js';
 import { SCORINGS, type ModelSpec, type Scoring, type SearchConfig } from './training.js';
 

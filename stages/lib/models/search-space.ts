@@ -1,6 +1,6 @@
-import type { ParamValue } from '../../runner/module-contract.js';
-import { ParamReader } from './params.js';
-import { Prng } from './prng.js';
+import type { ParamValue } from '../../../runner/module-contract.js';
+import { ParamReader } from '../params.js';
+import { Prng } from '../prng.js';
 
 /**
  * One hyperparameter's distribution, written in params.yaml as

@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { contentHash, experiments, lockEntry, readCachedFile, readCachedTree } from '../../runner/api.js';
-import { readJson } from './atomic-write.js';
-import { md5OfBytes } from './checksum.js';
-import { LAYOUT } from './layout.js';
+import { contentHash, experiments, lockEntry, readCachedFile, readCachedTree } from '../../../runner/api.js';
+import { readJson } from '../atomic-write.js';
+import { md5OfBytes } from '../data/checksum.js';
+import { LAYOUT } from '../layout.js';
 import { ModelRegistry, type VersionFiles } from './registry.js';
-import { registerSelection, type Registration, type Selection } from './select-model.js';
-import { RunStore, type RunRecord } from './tracking.js';
-import type { ModelMetrics } from './train-model.js';
+import { registerSelection, type Registration, type Selection } from './registration.js';
+import { RunStore, type RunRecord } from './runs.js';
+import type { ModelMetrics } from '../models/train-model.js';
 
 /**
  * The registry and the run store follow the workspace's outputs, not the history

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { logisticProba, type LogisticModel } from './logistic.js';
 import { xgbProba, type XgbModel } from './xgboost.js';
-import { toStableJson, writeFileAtomic } from './atomic-write.js';
-import type { Label } from './features.js';
+import { toStableJson, writeFileAtomic } from '../atomic-write.js';
+import type { Label } from '../data/features.js';
 
 export type Model = LogisticModel | XgbModel;
 export type Family = Model['kind'];

@@ -1,4 +1,4 @@
-import type { Dataset } from './features.js';
+import type { Dataset } from '../data/features.js';
 import { confusionRows, prCurve, rocAuc, rocCurve, type ClassificationMetrics, type PrPoint, type RocPoint } from './metrics.js';
 import type { ModelFile } from './model.js';
 import { evaluate, randomizedSearch, type CandidateScore, type ModelSpec, type SearchConfig } from './training.js';

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '../atomic-write.js';
 
 /** A CSV row as read: header name → raw cell text (empty string for an empty cell). */
 export type CsvRow = Readonly<Record<string, string>>;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { md5OfBytes } from './checksum.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '../atomic-write.js';
 
 export type Source = { readonly kind: 'url'; readonly url: string } | { readonly kind: 'file'; readonly path: string };
 

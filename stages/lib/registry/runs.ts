@@ -1,8 +1,8 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readJson, writeJsonAtomic } from './atomic-write.js';
-import type { ClassificationMetrics } from './metrics.js';
+import { readJson, writeJsonAtomic } from '../atomic-write.js';
+import type { ClassificationMetrics } from '../models/metrics.js';
 
 /**
  * A file-based run store (like MLflow's mlruns/): one directory per run with

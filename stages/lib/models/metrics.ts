@@ -1,4 +1,4 @@
-import type { Label } from './features.js';
+import type { Label } from '../data/features.js';
 
 export interface ConfusionMatrix { readonly tn: number; readonly fp: number; readonly fn: number; readonly tp: number }
 

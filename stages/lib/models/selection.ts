@@ -1,5 +1,5 @@
 import type { ClassificationMetrics } from './metrics.js';
-import type { ModelVersion } from './registry.js';
+import type { ModelVersion } from '../registry/registry.js';
 
 export interface CandidateSummary {
   readonly name: string;

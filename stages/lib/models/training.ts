@@ -1,10 +1,10 @@
-import type { Dataset, Label } from './features.js';
+import type { Dataset, Label } from '../data/features.js';
 import { fitLogistic } from './logistic.js';
 import type { Model } from './model.js';
 import { predictProba, toLabels } from './model.js';
 import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
 import { sampleCandidates, type Candidate, type SearchSpace } from './search-space.js';
-import { stratifiedKFold, take } from './split.js';
+import { stratifiedKFold, take } from '../data/split.js';
 import { trainXgb, XGB_OBJECTIVES, type XgbMode, type XgbObjective } from './xgboost.js';
 
 /** How one model family is configured in params.yaml (train.models.<name>). */

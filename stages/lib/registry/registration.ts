@@ -1,7 +1,7 @@
-import { md5OfBytes } from './checksum.js';
+import { md5OfBytes } from '../data/checksum.js';
 import type { ModelRegistry, ModelVersion, VersionFiles } from './registry.js';
-import { decideAgainstProduction, type RegistryDecision } from './selection.js';
-import type { ModelMetrics } from './train-model.js';
+import { decideAgainstProduction, type RegistryDecision } from '../models/selection.js';
+import type { ModelMetrics } from '../models/train-model.js';
 
 /** The model the workspace's select outputs name, with everything a registry version keeps of it. */
 export interface Selection {

@@ -1,5 +1,5 @@
 import type { CsvRow } from './csv.js';
-import { parseLooseDate } from './params.js';
+import { parseLooseDate } from '../params.js';
 import {
   CATEGORICAL_COLUMNS, CLEAN_COLUMNS, CONTINUOUS_COLUMNS, SOURCE_BINS,
   type BinSource, type CategoricalColumn, type ContinuousColumn,
