@@ -8,7 +8,7 @@ import { featureVector } from '../../stages/lib/data/features.js';
 import { loadBundle, resolveVersion, WORKSPACE } from '../../stages/lib/prediction/bundle.js';
 import { predictRows, rawRowToFeatures } from '../../stages/lib/prediction/predict.js';
 import { ModelRegistry } from '../../stages/lib/registry/registry.js';
-import { RunStore } from '../../stages/lib/registry/runs.js';
+import { RunStore } from '../../stages/lib/registry/run-store.js';
 import { syncWithWorkspace } from '../../stages/lib/registry/workspace-sync.js';
 import { HAS_REAL_DATA, RAW_REAL, rawCsv, repoParams, syntheticRaw, tempDir, VALIDATOR_X, VALIDATOR_Y } from './fixtures.js';
 import { quickTrainParams, runPipeline } from './pipeline-run.js';

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { classificationMetrics } from '../../stages/lib/models/metrics.js';
 import { ModelRegistry, type NewVersion } from '../../stages/lib/registry/registry.js';
 import { registerSelection, type Selection } from '../../stages/lib/registry/registration.js';
-import { newRunId, RunStore, type RunRecord } from '../../stages/lib/registry/runs.js';
+import { RunStore } from '../../stages/lib/registry/run-store.js';
+import { newRunId, type RunRecord } from '../../stages/lib/registry/run-record.js';
 import { tempDir } from './fixtures.js';
 
 const dirs: string[] = [];

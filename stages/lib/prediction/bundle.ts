@@ -1,5 +1,5 @@
 import type { CleaningArtifacts } from '../data/clean.js';
-import { readJson } from '../atomic-write.js';
+import { readJson } from '../stage-files.js';
 import type { FeatureSchema } from '../data/features.js';
 import { loadModelFile } from '../models/model.js';
 import type { ModelBundle } from './predict.js';
