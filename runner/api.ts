@@ -17,6 +17,7 @@ import { findRoot } from './workspace.js';
 import { UserError } from './errors.js';
 import { ParamsFiles } from './config/params.js';
 import type { ParamValue } from './module-contract.js';
+import { RepoLock } from './repo-lock.js';
 
 export type { StageContext, ParamValue } from './module-contract.js';
 export type { LockedPath, LockEntry } from './lockfile.js';
@@ -93,4 +94,34 @@ export { UserError };
  */
 export function readParams(root: string, file = 'params.yaml'): Readonly<Record<string, ParamValue>> | undefined {
   return new ParamsFiles(root).get(file);
+}
+
+/** The engine's atomic write (temp file, fsync, rename): readers see the old bytes or the new, never a torn file. */
+export { writeFileAtomic } from './fs-util.js';
+
+/** The engine's table renderer (aligned text, Markdown or CSV from one row model). */
+export { renderTable } from './table.js';
+
+/** The command-line kit `lockstep` is built on, so the app's CLI parses, reports errors and exits the same way. */
+export { createProgram, EXIT, wholeNumber, type Program } from './cli-kit.js';
+export { processIo, type Io } from './cli-io.js';
+
+/**
+ * Run `fn` holding `file` (created exclusively) as a lock between processes: the
+ * engine's repository lock, whose holder is recorded with its pid, start time and
+ * host, so a lock left by a crashed process is taken over and a reused pid is not
+ * mistaken for the holder. Waiting longer than `waitMs` is a UserError (exit 3)
+ * naming `label` and who holds it.
+ */
+export async function withFileLock<T>(file: string, fn: () => T | Promise<T>, opts: { label: string; what: string; waitMs?: number }): Promise<T> {
+  const lock = await RepoLock.acquire(path.dirname(file), opts.what, opts.waitMs ?? 10_000, {
+    file: path.basename(file),
+    label: opts.label,
+    hint: 'wait for it to finish and try again',
+  });
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
 }

@@ -1,8 +1,7 @@
-import type { StageContext } from '../runner/module-contract.js';
-import { toStableJson, writeFileAtomic } from './lib/atomic-write.js';
-import { cleanRows } from './lib/clean.js';
-import { cleanRowToCells } from './lib/clean-table.js';
-import { readCsv, writeCsv } from './lib/csv.js';
+import type { StageContext } from '../runner/api.js';
+import { toStableJson, writeOutput } from './lib/stage-files.js';
+import { cleanRows, cleanRowToCells } from './lib/data/clean.js';
+import { readCsv, writeCsv } from './lib/data/csv.js';
 import { LAYOUT } from './lib/layout.js';
 import { ParamReader } from './lib/params.js';
 
@@ -14,8 +13,8 @@ export default async function (ctx: StageContext): Promise<void> {
     maxDate: p.get('max_date').isoDate(),
   });
   writeCsv(ctx.resolve(LAYOUT.cleanTable), artifacts.columns, rows.map(cleanRowToCells));
-  writeFileAtomic(ctx.resolve(LAYOUT.cleanArtifacts), toStableJson(artifacts));
-  writeFileAtomic(ctx.resolve(LAYOUT.cleanColumns), toStableJson(artifacts.columns));
+  writeOutput(ctx.resolve(LAYOUT.cleanArtifacts), toStableJson(artifacts));
+  writeOutput(ctx.resolve(LAYOUT.cleanColumns), toStableJson(artifacts.columns));
   const ones = rows.filter((r) => r.lead_indicator === 1).length;
   ctx.log(`clean: ${rows.length} rows (${rows.length - ones} zeros, ${ones} ones), dates ${artifacts.date_limits.min_date} .. ${artifacts.date_limits.max_date}`);
 }

@@ -1,5 +1,5 @@
-import type { StageContext } from '../runner/module-contract.js';
-import { ingest, parseSource } from './lib/ingest.js';
+import type { StageContext } from '../runner/api.js';
+import { ingest, parseSource } from './lib/data/ingest.js';
 import { LAYOUT } from './lib/layout.js';
 import { ParamReader } from './lib/params.js';
 

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import type { StageContext } from '../runner/api.js';
-import { readJson, toStableJson, writeFileAtomic } from './lib/atomic-write.js';
+import { readJson, toStableJson, writeOutput } from './lib/stage-files.js';
 import { LAYOUT } from './lib/layout.js';
-import { loadModelFile } from './lib/model.js';
-import { bestCandidate } from './lib/selection.js';
-import type { ModelMetrics } from './lib/train-model.js';
+import { loadModelFile } from './lib/models/model.js';
+import { bestCandidate } from './lib/models/selection.js';
+import type { ModelMetrics } from './lib/models/training.js';
 
 /**
  * The candidate with the best test F1 (weighted) among train's models, named in data/metrics/selected.json.
@@ -19,7 +19,7 @@ export default async function (ctx: StageContext): Promise<void> {
   });
   const winner = bestCandidate(candidates);
   // Only what follows from data and params, so the file is reproducible.
-  writeFileAtomic(ctx.resolve(LAYOUT.selected), toStableJson({
+  writeOutput(ctx.resolve(LAYOUT.selected), toStableJson({
     model: winner.name,
     family: winner.family,
     best_params: winner.best_params,

@@ -1,12 +1,12 @@
-import type { StageContext } from '../runner/module-contract.js';
-import { toStableJson, writeFileAtomic } from './lib/atomic-write.js';
-import { cleanRowFromCsv } from './lib/clean-table.js';
-import { readCsv } from './lib/csv.js';
-import { writeDataset } from './lib/dataset.js';
-import { assertSpecFeatures, featureVector, fitFeatureSchema, type Dataset } from './lib/features.js';
+import type { StageContext } from '../runner/api.js';
+import { toStableJson, writeOutput } from './lib/stage-files.js';
+import { cleanRowFromCsv } from './lib/data/clean.js';
+import { readCsv } from './lib/data/csv.js';
+import { writeDataset } from './lib/data/dataset.js';
+import { assertSpecFeatures, featureVector, fitFeatureSchema, type Dataset } from './lib/data/features.js';
 import { LAYOUT } from './lib/layout.js';
 import { ParamReader } from './lib/params.js';
-import { stratifiedSplit, take } from './lib/split.js';
+import { stratifiedSplit, take } from './lib/data/split.js';
 
 /** One-hot features (the spec's 12 columns) and a seeded stratified train/test split. */
 export default async function (ctx: StageContext): Promise<void> {
@@ -20,6 +20,6 @@ export default async function (ctx: StageContext): Promise<void> {
   const part = (i: readonly number[]): Dataset => ({ columns: schema.columns, X: take(X, i), y: take(y, i) });
   writeDataset(ctx.resolve(LAYOUT.trainSet), part(idx.train));
   writeDataset(ctx.resolve(LAYOUT.testSet), part(idx.test));
-  writeFileAtomic(ctx.resolve(LAYOUT.featureSchema), toStableJson(schema));
+  writeOutput(ctx.resolve(LAYOUT.featureSchema), toStableJson(schema));
   ctx.log(`split: ${idx.train.length} train rows, ${idx.test.length} test rows, ${schema.columns.length} features`);
 }

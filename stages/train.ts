@@ -1,14 +1,13 @@
 import fs from 'node:fs';
 import type { StageContext } from '../runner/api.js';
-import { toStableJson, writeFileAtomic } from './lib/atomic-write.js';
-import { md5OfBytes } from './lib/checksum.js';
-import { readDataset } from './lib/dataset.js';
-import { gitRevision } from './lib/git-revision.js';
+import { toStableJson, writeOutput } from './lib/stage-files.js';
+import { md5OfBytes } from './lib/data/checksum.js';
+import { readDataset } from './lib/data/dataset.js';
 import { LAYOUT } from './lib/layout.js';
-import { saveModelFile } from './lib/model.js';
-import { readTrainParams } from './lib/train-params.js';
-import { trainModel } from './lib/train-model.js';
-import { newRunId, type Artifact, type RunRecord } from './lib/tracking.js';
+import { saveModelFile } from './lib/models/model.js';
+import { readTrainParams } from './lib/models/train-config.js';
+import { trainModel } from './lib/models/training.js';
+import { gitRevision, newRunId, type Artifact, type RunRecord } from './lib/registry/run-record.js';
 
 /**
  * Every model family in train.models: a randomized search over k-fold CV, then metrics, plots and a run
@@ -36,10 +35,10 @@ export default async function (ctx: StageContext): Promise<void> {
       confusion: LAYOUT.confusion(spec.name),
     };
     saveModelFile(ctx.resolve(artifacts.model), trained.file);
-    writeFileAtomic(ctx.resolve(artifacts.metrics), toStableJson(trained.metrics));
-    writeFileAtomic(ctx.resolve(artifacts.roc), toStableJson(trained.plots.roc));
-    writeFileAtomic(ctx.resolve(artifacts.pr), toStableJson(trained.plots.pr));
-    writeFileAtomic(ctx.resolve(artifacts.confusion), toStableJson(trained.plots.confusion));
+    writeOutput(ctx.resolve(artifacts.metrics), toStableJson(trained.metrics));
+    writeOutput(ctx.resolve(artifacts.roc), toStableJson(trained.plots.roc));
+    writeOutput(ctx.resolve(artifacts.pr), toStableJson(trained.plots.pr));
+    writeOutput(ctx.resolve(artifacts.confusion), toStableJson(trained.plots.confusion));
     const ms = performance.now() - t0;
     const hashed: Record<string, Artifact> = {};
     for (const [k, rel] of Object.entries(artifacts)) hashed[k] = { path: rel, hash: await ctx.contentHash(fs.readFileSync(ctx.resolve(rel))) };
@@ -57,7 +56,7 @@ export default async function (ctx: StageContext): Promise<void> {
       metrics: { train: trained.metrics.train, test: trained.metrics.test, cv_score: trained.metrics.search.best_score },
       artifacts: hashed,
     };
-    writeFileAtomic(ctx.resolve(LAYOUT.run(spec.name)), toStableJson(run));
+    writeOutput(ctx.resolve(LAYOUT.run(spec.name)), toStableJson(run));
     const t = trained.metrics.test;
     ctx.log(
       `train ${spec.name}: cv ${search.scoring} ${trained.metrics.search.best_score.toFixed(4)}, test accuracy ${t.accuracy.toFixed(4)}, ` +

@@ -14,9 +14,9 @@ import { dagSvg, type DagNode } from '../plots/dag-svg.js';
 import { ExpStore, type ExpRecord } from '../exp/store.js';
 import { labelCandidates, paramsOfRecord, rowsOf, selectColumns, type Rows } from '../exp/columns.js';
 import { declaredDirections, resultMetricsFiles } from '../exp/show.js';
-import { ModelRegistry, parseStage } from '../../stages/lib/registry.js';
-import { RunStore } from '../../stages/lib/tracking.js';
-import { syncWithWorkspace } from '../../stages/lib/workspace-sync.js';
+import { ModelRegistry, parseStage } from '../../stages/lib/registry/registry.js';
+import { RunStore } from '../../stages/lib/registry/run-store.js';
+import { syncWithWorkspace } from '../../stages/lib/registry/workspace-sync.js';
 import { readCachedFile } from '../api.js';
 import type { Io } from '../cli-io.js';
 

@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../runner/api.js';
-import { parseCsv, type CsvTable } from '../lib/csv.js';
-import { loadBundle, resolveVersion, WORKSPACE, type VersionRef } from '../lib/bundle.js';
-import type { ModelBundle } from '../lib/predict.js';
-import { ModelRegistry, parseStage } from '../lib/registry.js';
+import { parseCsv, type CsvTable } from '../lib/data/csv.js';
+import { loadBundle, resolveVersion, WORKSPACE, type VersionRef } from '../lib/prediction/bundle.js';
+import type { ModelBundle } from '../lib/prediction/predict.js';
+import { ModelRegistry, parseStage } from '../lib/registry/registry.js';
 
 /** The model options every command that predicts shares. */
 export interface ModelOptions {

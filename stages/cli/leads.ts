@@ -1,13 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { projectRoot, UserError } from '../../runner/api.js';
-import { createProgram, EXIT, wholeNumber, type Program } from '../../runner/cli-kit.js';
-import { processIo, type Io } from '../../runner/cli-io.js';
-import { formatCsv, type CsvCell } from '../lib/csv.js';
-import { predictValidRows, type PredictMode } from '../lib/predict.js';
-import { ModelRegistry, parseStage, type ModelVersion, type RegistryStage } from '../lib/registry.js';
-import { RunStore, type RunRecord } from '../lib/tracking.js';
-import { describeSync, syncWithWorkspace } from '../lib/workspace-sync.js';
+import { createProgram, EXIT, processIo, projectRoot, renderTable, UserError, wholeNumber, type Io, type Program } from '../../runner/api.js';
+import { formatCsv, type CsvCell } from '../lib/data/csv.js';
+import { predictValidRows, type PredictMode } from '../lib/prediction/predict.js';
+import { ModelRegistry, parseStage, type ModelVersion, type RegistryStage } from '../lib/registry/registry.js';
+import { RunStore } from '../lib/registry/run-store.js';
+import type { RunRecord } from '../lib/registry/run-record.js';
+import { describeSync, syncWithWorkspace } from '../lib/registry/workspace-sync.js';
 import { loadChosenModel, modelChoice, readCsvInput, type ModelOptions } from './inputs.js';
 
 /**
@@ -25,11 +24,6 @@ class Failure extends UserError {
 }
 
 const fmt = (x: number | undefined): string => (x === undefined ? '-' : x.toFixed(4));
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
-}
 
 function rootOf(io: Io): string {
   const root = projectRoot(io.cwd);
@@ -90,7 +84,7 @@ function build(io: Io): Program {
         const list = new RunStore(root).list();
         if (o.json) return io.out(JSON.stringify(list, null, 2));
         if (list.length === 0) return io.out('no runs yet (run the pipeline: lockstep repro)');
-        io.out(table(['ID', 'MODEL', 'TEST ACC', 'TEST F1', 'TEST F1(W)', 'GIT', 'STARTED'], list.map((r: RunRecord) => [
+        io.out(renderTable(['ID', 'MODEL', 'TEST ACC', 'TEST F1', 'TEST F1(W)', 'GIT', 'STARTED'], list.map((r: RunRecord) => [
           r.id, r.model, fmt(r.metrics.test.accuracy), fmt(r.metrics.test.f1), fmt(r.metrics.test.f1_weighted),
           r.git ? r.git.commit.slice(0, 8) + (r.git.dirty ? '+' : '') : '-', r.started_at,
         ])));
@@ -118,7 +112,7 @@ function build(io: Io): Program {
         const list = await failing(() => new ModelRegistry(root).list());
         if (o.json) return io.out(JSON.stringify(list, null, 2));
         if (list.length === 0) return io.out('the registry is empty: the pipeline has not selected a model here yet (run: lockstep repro)');
-        io.out(table(['VERSION', 'STAGE', 'MODEL', 'TEST ACC', 'TEST F1(W)', 'CREATED'], list.map((x: ModelVersion) => [
+        io.out(renderTable(['VERSION', 'STAGE', 'MODEL', 'TEST ACC', 'TEST F1(W)', 'CREATED'], list.map((x: ModelVersion) => [
           String(x.version), x.stage, x.name, fmt(x.metrics.test.accuracy), fmt(x.metrics.test.f1_weighted), x.created_at,
         ])));
       }),
@@ -221,7 +215,7 @@ function build(io: Io): Program {
   return p;
 }
 
-export async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
+async function main(argv: readonly string[], io: Io = processIo()): Promise<number> {
   const program = build(io);
   if (argv.length === 0) {
     program.command.outputHelp({ error: true });

@@ -1,12 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { featureRowToVector, rawRowToFeatures, type ModelBundle } from '../lib/predict.js';
-import { DEFAULT_DRIFT_PARAMS, driftReport, featureTable, type DriftParams } from '../lib/drift.js';
+import { featureRowToVector, rawRowToFeatures, type ModelBundle } from '../lib/prediction/predict.js';
+import { DEFAULT_DRIFT_PARAMS, driftReport, featureTable, type DriftParams } from '../lib/drift/report.js';
 import { LAYOUT } from '../lib/layout.js';
-import { writeFileAtomic } from '../lib/atomic-write.js';
-import type { Io } from '../../runner/cli-io.js';
-import { readParams, UserError } from '../../runner/api.js';
-import type { VersionRef } from '../lib/bundle.js';
+import { readParams, renderTable, UserError, writeFileAtomic, type Io } from '../../runner/api.js';
+import type { VersionRef } from '../lib/prediction/bundle.js';
 import { loadChosenModel, readCsvInput } from '../cli/inputs.js';
 
 export interface DriftArgs {
@@ -19,7 +17,7 @@ export interface DriftArgs {
 import { driftHtml } from './report-html.js';
 
 /** The `drift:` section of params.yaml, checked; defaults for what it leaves out. */
-export function driftParams(root: string): DriftParams {
+function driftParams(root: string): DriftParams {
   try {
     return readDriftParams(root);
   } catch (e) {
@@ -83,9 +81,9 @@ export async function drift(root: string, args: DriftArgs, io: Io): Promise<numb
   fs.mkdirSync(outDir, { recursive: true });
   writeFileAtomic(path.join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   writeFileAtomic(path.join(outDir, 'report.html'), driftHtml(report, input));
-  for (const f of report.features) {
-    io.out(`${f.drifted ? 'DRIFT' : 'ok   '}  ${f.feature.padEnd(15)} ${f.test.padEnd(18)} stat ${f.statistic.toFixed(4)}  p ${f.p_value.toExponential(2)}  PSI ${f.psi.toFixed(4)}`);
-  }
+  io.out(renderTable(['STATUS', 'FEATURE', 'TEST', 'STATISTIC', 'P-VALUE', 'PSI'], report.features.map((f) => [
+    f.drifted ? 'DRIFT' : 'ok', f.feature, f.test, f.statistic.toFixed(4), f.p_value.toExponential(2), f.psi.toFixed(4),
+  ])));
   const summary = `${report.drifted.length} of ${report.features.length} features drifted${report.drifted.length ? ` (${report.drifted.join(', ')})` : ''}; allowed share ${params.max_drifted_share}`;
   io.out(`${report.failed ? 'FAILED' : 'passed'}: ${summary}; report in ${path.relative(process.cwd(), outDir) || '.'}/report.html`);
   return report.failed ? 3 : 0;

@@ -1,4 +1,4 @@
-import type { DriftReport, FeatureDrift } from '../lib/drift.js';
+import type { DriftReport, FeatureDrift } from '../lib/drift/report.js';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 

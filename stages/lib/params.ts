@@ -1,4 +1,4 @@
-import type { ParamValue } from '../../runner/module-contract.js';
+import type { ParamValue } from '../../runner/api.js';
 
 /**
  * Typed access to a stage's params with errors that name the dotted key, so a

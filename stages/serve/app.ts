@@ -1,5 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { predictRows } from '../lib/predict.js';
+import { predictRows } from '../lib/prediction/predict.js';
 import type { ModelHolder } from './model-holder.js';
 import { bodyProblems, categoryProblems, schemaAjv } from './validate.js';
 import { openApiDocument, predictBodySchema } from './request-schema.js';

@@ -1,6 +1,6 @@
-import { describeRef, loadBundle, resolveVersion, type VersionRef } from '../lib/bundle.js';
-import type { ModelBundle } from '../lib/predict.js';
-import { ModelRegistry, type ModelVersion } from '../lib/registry.js';
+import { describeRef, loadBundle, resolveVersion, type VersionRef } from '../lib/prediction/bundle.js';
+import type { ModelBundle } from '../lib/prediction/predict.js';
+import { ModelRegistry, type ModelVersion } from '../lib/registry/registry.js';
 
 export interface LoadedModel {
   readonly version: ModelVersion;

@@ -1,5 +1,5 @@
-import { CONTINUOUS_COLUMNS, RAW_COLUMNS } from '../lib/schema.js';
-import { RAW_REQUIRED } from '../lib/predict.js';
+import { CONTINUOUS_COLUMNS, RAW_COLUMNS } from '../lib/data/schema.js';
+import { RAW_REQUIRED } from '../lib/prediction/predict.js';
 
 /**
  * The service's API, described once: Fastify validates requests with these

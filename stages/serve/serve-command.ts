@@ -1,4 +1,4 @@
-import type { VersionRef } from '../lib/bundle.js';
+import type { VersionRef } from '../lib/prediction/bundle.js';
 import { ModelHolder } from './model-holder.js';
 import { buildApp, DEFAULT_SERVE_OPTIONS } from './app.js';
 

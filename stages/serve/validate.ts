@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import type { ModelBundle } from '../lib/predict.js';
+import type { ModelBundle } from '../lib/prediction/predict.js';
 import { MAX_BATCH, recordSchema } from './request-schema.js';
 
 export interface FieldProblem {
@@ -48,7 +48,7 @@ function allowedValues(b: ModelBundle): ReadonlyMap<string, ReadonlySet<string>>
  * only ever looked up as own properties, so a field named `constructor` or
  * `__proto__` is just an unknown field.
  */
-export function recordProblems(rec: unknown, index: number, bundle: ModelBundle): FieldProblem[] {
+function recordProblems(rec: unknown, index: number, bundle: ModelBundle): FieldProblem[] {
   if (kind(rec) !== 'object') return [{ record: index, field: '', message: `a record must be a JSON object, got ${kind(rec)}` }];
   const r = rec as Readonly<Record<string, unknown>>;
   const problems = checkRecord(r) ? [] : (checkRecord.errors ?? []).map((e) => describe(e, r, index));

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { LOCKSTEP, REPO } from '../helpers.js';
-import { md5OfFile } from '../../stages/lib/checksum.js';
+import { md5OfFile } from '../../stages/lib/data/checksum.js';
 import { rawCsv, repoParams, syntheticRaw } from '../stages/fixtures.js';
 import { quickTrainParams } from '../stages/pipeline-run.js';
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO, TempRepo } from '../helpers.js';
-import { md5OfFile } from '../../stages/lib/checksum.js';
+import { md5OfFile } from '../../stages/lib/data/checksum.js';
 import { rawCsv, repoParams, syntheticRaw } from '../stages/fixtures.js';
 import { quickTrainParams, runPipeline } from '../stages/pipeline-run.js';
 

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cleanRows, clipBound, modeOf } from '../../stages/lib/clean.js';
-import { parseCsv, readCsv } from '../../stages/lib/csv.js';
-import { CLEAN_COLUMNS } from '../../stages/lib/schema.js';
+import { cleanRows, clipBound, modeOf } from '../../stages/lib/data/clean.js';
+import { parseCsv, readCsv } from '../../stages/lib/data/csv.js';
+import { CLEAN_COLUMNS } from '../../stages/lib/data/schema.js';
 import { HAS_REAL_DATA, RAW_REAL, rawCsv, syntheticRaw } from './fixtures.js';
 
 const JAN = { minDate: '2024-01-01', maxDate: '2024-01-31' };

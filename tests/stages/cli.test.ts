@@ -3,9 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
-import { md5OfFile } from '../../stages/lib/checksum.js';
-import { formatCsv } from '../../stages/lib/csv.js';
-import { FEATURE_COLUMNS, RAW_COLUMNS } from '../../stages/lib/schema.js';
+import { md5OfFile } from '../../stages/lib/data/checksum.js';
+import { formatCsv } from '../../stages/lib/data/csv.js';
+import { FEATURE_COLUMNS, RAW_COLUMNS } from '../../stages/lib/data/schema.js';
 import { rawCsv, REPO, repoParams, syntheticRaw, tempDir } from './fixtures.js';
 import { quickTrainParams, runPipeline } from './pipeline-run.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { assertSpecFeatures, featureVector, fitFeatureSchema, type EncodableRow, type Label } from '../../stages/lib/features.js';
-import { stratifiedKFold, stratifiedSplit } from '../../stages/lib/split.js';
-import { FEATURE_COLUMNS } from '../../stages/lib/schema.js';
+import { assertSpecFeatures, featureVector, fitFeatureSchema, type EncodableRow, type Label } from '../../stages/lib/data/features.js';
+import { stratifiedKFold, stratifiedSplit } from '../../stages/lib/data/split.js';
+import { FEATURE_COLUMNS } from '../../stages/lib/data/schema.js';
 
 const row = (group: string, onboarding: string, source = 'signup'): EncodableRow => ({
   purchases: 0.5, time_spent: 0.25, n_visits: 1, customer_group: group, onboarding, source, bin_source: source === 'signup' ? 'group1' : 'socials',

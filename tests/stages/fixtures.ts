@@ -4,9 +4,9 @@ import path from 'node:path';
 import { contentHash } from '../../runner/api.js';
 import YAML from 'yaml';
 import type { ParamValue, StageContext } from '../../runner/module-contract.js';
-import { formatCsv } from '../../stages/lib/csv.js';
+import { formatCsv } from '../../stages/lib/data/csv.js';
 import { Prng } from '../../stages/lib/prng.js';
-import { RAW_COLUMNS } from '../../stages/lib/schema.js';
+import { RAW_COLUMNS } from '../../stages/lib/data/schema.js';
 
 export const REPO = path.resolve(import.meta.dirname, '..', '..');
 export const SHARED_DATA = path.resolve(REPO, '../shared/data');

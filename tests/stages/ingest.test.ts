@@ -3,8 +3,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { md5OfBytes } from '../../stages/lib/checksum.js';
-import { ingest, parseSource } from '../../stages/lib/ingest.js';
+import { md5OfBytes } from '../../stages/lib/data/checksum.js';
+import { ingest, parseSource } from '../../stages/lib/data/ingest.js';
 import { tempDir } from './fixtures.js';
 
 const body = 'lead_id,lead_indicator\n1,0\n';

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { cleanRows } from '../../stages/lib/clean.js';
-import { readCsv } from '../../stages/lib/csv.js';
-import { featureVector, fitFeatureSchema } from '../../stages/lib/features.js';
-import { fitLogistic, logisticProba, penalizedGradient, penalizedLoss, solveSpd } from '../../stages/lib/logistic.js';
-import { toLabels } from '../../stages/lib/model.js';
+import { cleanRows } from '../../stages/lib/data/clean.js';
+import { readCsv } from '../../stages/lib/data/csv.js';
+import { featureVector, fitFeatureSchema } from '../../stages/lib/data/features.js';
+import { fitLogistic, logisticProba, penalizedGradient, penalizedLoss, solveSpd } from '../../stages/lib/models/logistic.js';
+import { toLabels } from '../../stages/lib/models/model.js';
 import { Prng } from '../../stages/lib/prng.js';
-import { stratifiedSplit, take } from '../../stages/lib/split.js';
+import { stratifiedSplit, take } from '../../stages/lib/data/split.js';
 import { HAS_REAL_DATA, RAW_REAL, repoParams, VALIDATOR_X, VALIDATOR_Y } from './fixtures.js';
-import { classificationMetrics } from '../../stages/lib/metrics.js';
+import { classificationMetrics } from '../../stages/lib/models/metrics.js';
 
 function synthetic(n: number, seed: number): { X: number[][]; y: number[] } {
   const rng = new Prng(seed);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { classificationMetrics, prCurve, rocAuc, rocCurve } from '../../stages/lib/metrics.js';
+import { classificationMetrics, prCurve, rocAuc, rocCurve } from '../../stages/lib/models/metrics.js';
 import { ParamReader } from '../../stages/lib/params.js';
-import { parseSearchSpace, sampleCandidates } from '../../stages/lib/search-space.js';
-import type { Label } from '../../stages/lib/features.js';
+import { parseSearchSpace, sampleCandidates } from '../../stages/lib/models/search-space.js';
+import type { Label } from '../../stages/lib/data/features.js';
 
 describe('classification metrics', () => {
   it('match hand-computed binary and weighted scores', () => {

@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { classificationMetrics } from '../../stages/lib/metrics.js';
-import { ModelRegistry, type NewVersion } from '../../stages/lib/registry.js';
-import { registerSelection, type Selection } from '../../stages/lib/select-model.js';
-import { newRunId, RunStore, type RunRecord } from '../../stages/lib/tracking.js';
+import { classificationMetrics } from '../../stages/lib/models/metrics.js';
+import { ModelRegistry, type NewVersion } from '../../stages/lib/registry/registry.js';
+import { registerSelection, type Selection } from '../../stages/lib/registry/registration.js';
+import { RunStore } from '../../stages/lib/registry/run-store.js';
+import { newRunId, type RunRecord } from '../../stages/lib/registry/run-record.js';
 import { tempDir } from './fixtures.js';
 
 const dirs: string[] = [];

@@ -4,7 +4,7 @@ import { buildSync } from 'esbuild';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../stages/lib/prng.js';
-import { trainXgb, xgbProba, type XgbParams } from '../../stages/lib/xgboost.js';
+import { trainXgb, xgbProba, type XgbParams } from '../../stages/lib/models/xgboost.js';
 import { REPO } from './fixtures.js';
 
 function data(n: number): { X: number[][]; y: number[] } {
@@ -59,7 +59,7 @@ describe('ml-xgboost wrapper', () => {
     const dir = path.join(REPO, 'test-artifacts', `xgb-load-${process.pid}`);
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'entry.ts'), `
-      import { trainXgb } from ${JSON.stringify(path.join(REPO, 'stages/lib/xgboost.ts'))};
+      import { trainXgb } from ${JSON.stringify(path.join(REPO, 'stages/lib/models/xgboost.ts'))};
       await trainXgb([[0],[1],[0],[1]], [0,1,0,1], { mode: 'boosting', n_estimators: 2, learning_rate: 0.3, gamma: 0, max_depth: 2, subsample: 1, colsample_bylevel: 1, reg_lambda: 1, objective: 'binary:logistic', seed: 1 });
       console.log('trained');
       setTimeout(() => { throw new Error('a later crash'); }, 0);`);

@@ -1,7 +1,7 @@
 import { execSync } from 'node:child_process';
 import { TempRepo } from '../helpers.js';
-import { ModelRegistry } from '../../stages/lib/registry.js';
-import { RunStore } from '../../stages/lib/tracking.js';
+import { ModelRegistry } from '../../stages/lib/registry/registry.js';
+import { RunStore } from '../../stages/lib/registry/run-store.js';
 
 /**
  * A small synthetic pipeline for the UI: shell stages that write metrics and

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { md5OfBytes } from './checksum.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeOutput } from '../stage-files.js';
 
 export type Source = { readonly kind: 'url'; readonly url: string } | { readonly kind: 'file'; readonly path: string };
 
@@ -12,7 +12,7 @@ export function parseSource(source: string, root: string): Source {
   return { kind: 'file', path: path.resolve(root, source) };
 }
 
-export class IngestError extends Error {}
+class IngestError extends Error {}
 
 const HOW_TO_FIX =
   'Point ingest at a local copy of raw_data.csv, e.g. `lockstep exp run -S ingest.source=../shared/data/raw_data.csv`, ' +
@@ -65,6 +65,6 @@ export async function ingest(opts: { source: Source; md5: string; dest: string; 
     const from = opts.source.kind === 'url' ? opts.source.url : opts.source.path;
     throw new IngestError(`${from} has md5 ${md5}, expected ${opts.md5} (ingest.md5): it is not the expected raw_data.csv. ${HOW_TO_FIX}`);
   }
-  writeFileAtomic(opts.dest, data);
+  writeOutput(opts.dest, data);
   return { bytes: data.length, md5, reused: false };
 }

@@ -1,13 +1,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { contentHash, experiments, lockEntry, readCachedFile, readCachedTree } from '../../runner/api.js';
-import { readJson } from './atomic-write.js';
-import { md5OfBytes } from './checksum.js';
-import { LAYOUT } from './layout.js';
+import { contentHash, experiments, lockEntry, readCachedFile, readCachedTree } from '../../../runner/api.js';
+import { readJson } from '../stage-files.js';
+import { md5OfBytes } from '../data/checksum.js';
+import { LAYOUT } from '../layout.js';
 import { ModelRegistry, type VersionFiles } from './registry.js';
-import { registerSelection, type Registration, type Selection } from './select-model.js';
-import { RunStore, type RunRecord } from './tracking.js';
-import type { ModelMetrics } from './train-model.js';
+import { registerSelection, type Registration, type Selection } from './registration.js';
+import type { RunRecord } from './run-record.js';
+import { RunStore } from './run-store.js';
+import type { ModelMetrics } from '../models/training.js';
 
 /**
  * The registry and the run store follow the workspace's outputs, not the history
@@ -38,7 +39,7 @@ export function describeSync(r: SyncResult): string | undefined {
 }
 
 /** The selection the workspace's select outputs name, or undefined when select has not produced one here. */
-export async function readSelection(root: string): Promise<Selection | undefined> {
+async function readSelection(root: string): Promise<Selection | undefined> {
   const abs = (rel: string) => path.join(root, rel);
   if (!fs.existsSync(abs(LAYOUT.selected))) return undefined;
   const selected = readJson<Partial<ModelMetrics> & { model?: unknown }>(abs(LAYOUT.selected));

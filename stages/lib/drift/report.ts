@@ -1,6 +1,6 @@
-import { chiSquareTest, histogram, ksTest, psi, quantileEdges } from './drift-stats.js';
-import type { FeatureSchema } from './features.js';
-import { CONTINUOUS_COLUMNS } from './schema.js';
+import { chiSquareTest, histogram, ksTest, psi, quantileEdges } from './statistics.js';
+import type { FeatureSchema } from '../data/features.js';
+import { CONTINUOUS_COLUMNS } from '../data/schema.js';
 
 export interface DriftParams {
   /** A feature whose PSI reaches this has drifted (0.1 slight, 0.2 significant by the usual rule of thumb). */

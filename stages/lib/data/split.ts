@@ -1,4 +1,4 @@
-import { Prng } from './prng.js';
+import { Prng } from '../prng.js';
 import type { Label } from './features.js';
 
 export interface SplitIndices {

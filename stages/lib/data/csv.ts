@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { parse } from 'csv-parse/sync';
-import { writeFileAtomic } from './atomic-write.js';
+import { stringify } from 'csv-stringify/sync';
+import { writeOutput } from '../stage-files.js';
 
 /** A CSV row as read: header name → raw cell text (empty string for an empty cell). */
 export type CsvRow = Readonly<Record<string, string>>;
@@ -26,19 +27,22 @@ export function readCsv(file: string): CsvTable {
 
 export type CsvCell = string | number | boolean | null;
 
-function formatCell(v: CsvCell): string {
-  if (v === null) return '';
-  // Shortest round-trip representation: the same number always prints the same way.
-  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
+/**
+ * The one CSV writer of the app (csv-stringify): quotes a cell only when it holds
+ * a comma, a quote or a line break. Rows go in as arrays, in `columns` order:
+ * given objects, csv-stringify would read a column named `a.b` as a nested path.
+ */
 export function formatCsv(columns: readonly string[], rows: readonly Readonly<Record<string, CsvCell>>[]): string {
-  const lines = [columns.map(formatCell).join(',')];
-  for (const r of rows) lines.push(columns.map((c) => formatCell(r[c] ?? null)).join(','));
-  return lines.join('\n') + '\n';
+  return stringify([[...columns], ...rows.map((r) => columns.map((c) => r[c] ?? null))], {
+    cast: {
+      // Shortest round-trip representation: the same number always prints the same way; no NaN or Infinity in a CSV.
+      number: (v) => (Number.isFinite(v) ? String(v) : ''),
+      // csv-stringify writes true as 1 and false as the empty string by default.
+      boolean: (v) => String(v),
+    },
+  });
 }
 
 export function writeCsv(file: string, columns: readonly string[], rows: readonly Readonly<Record<string, CsvCell>>[]): void {
-  writeFileAtomic(file, formatCsv(columns, rows));
+  writeOutput(file, formatCsv(columns, rows));
 }

@@ -1,6 +1,6 @@
-import type { ParamValue } from '../../runner/module-contract.js';
-import { ParamReader } from './params.js';
-import { Prng } from './prng.js';
+import type { ParamValue } from '../../../runner/api.js';
+import { ParamReader } from '../params.js';
+import { Prng } from '../prng.js';
 
 /**
  * One hyperparameter's distribution, written in params.yaml as
@@ -9,7 +9,7 @@ import { Prng } from './prng.js';
  *   {uniform: [a, b]} → continuous U(a, b)
  *   {randint: [a, b]} → integer in a..b inclusive
  */
-export type Dimension =
+type Dimension =
   | { readonly kind: 'fixed'; readonly value: number | string }
   | { readonly kind: 'choice'; readonly values: readonly (number | string)[] }
   | { readonly kind: 'uniform'; readonly lo: number; readonly hi: number }
@@ -31,7 +31,7 @@ function bounds(r: ParamReader, integer: boolean): [number, number] {
   return [lo, hi];
 }
 
-export function parseDimension(r: ParamReader): Dimension {
+function parseDimension(r: ParamReader): Dimension {
   const v: ParamValue | undefined = r.raw();
   if (Array.isArray(v)) return { kind: 'choice', values: r.list().map(scalar) };
   if (v !== null && typeof v === 'object') {

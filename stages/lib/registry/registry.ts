@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { readJson, writeFileAtomic, writeJsonAtomic } from './atomic-write.js';
-import { withFileLock } from './file-lock.js';
-import type { ClassificationMetrics } from './metrics.js';
+import { withFileLock, writeFileAtomic } from '../../../runner/api.js';
+import { readJson, toStableJson } from '../stage-files.js';
+import type { ClassificationMetrics } from '../models/metrics.js';
 
-export const REGISTRY_DIR = 'registry';
-export const REGISTRY_STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
+const REGISTRY_DIR = 'registry';
+const REGISTRY_STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
 export type RegistryStage = (typeof REGISTRY_STAGES)[number];
 
 /** The files a version needs to predict from raw rows, copied into the version's own folder. */
@@ -144,8 +144,8 @@ export class ModelRegistry {
     return withFileLock(path.join(this.dir, '.lock'), () => {
       const { versions, result } = f(this.list());
       const idx: RegistryIndex = { format: 'lead-registry/2', versions };
-      writeJsonAtomic(this.indexFile, idx);
+      writeFileAtomic(this.indexFile, toStableJson(idx));
       return result;
-    });
+    }, { label: 'the model registry lock', what: 'a registry change' });
   }
 }

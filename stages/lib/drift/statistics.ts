@@ -51,7 +51,7 @@ function logGamma(x: number): number {
 }
 
 /** Upper regularized incomplete gamma Q(s, x) (series below s+1, continued fraction above). */
-export function gammaQ(s: number, x: number): number {
+function gammaQ(s: number, x: number): number {
   if (x <= 0) return 1;
   if (x < s + 1) {
     let sum = 1 / s;

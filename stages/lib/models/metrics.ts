@@ -1,6 +1,6 @@
-import type { Label } from './features.js';
+import type { Label } from '../data/features.js';
 
-export interface ConfusionMatrix { readonly tn: number; readonly fp: number; readonly fn: number; readonly tp: number }
+interface ConfusionMatrix { readonly tn: number; readonly fp: number; readonly fn: number; readonly tp: number }
 
 export interface ClassificationMetrics {
   readonly n: number;
@@ -16,7 +16,7 @@ export interface ClassificationMetrics {
   readonly confusion_matrix: ConfusionMatrix;
 }
 
-export function confusion(y: readonly Label[], pred: readonly Label[]): ConfusionMatrix {
+function confusion(y: readonly Label[], pred: readonly Label[]): ConfusionMatrix {
   let tn = 0, fp = 0, fn = 0, tp = 0;
   y.forEach((t, i) => {
     const p = pred[i];

@@ -1,8 +1,8 @@
-import { binSource, clip, scale, type CleaningArtifacts } from './clean.js';
-import { featureVector, UnknownCategoryError, type EncodableRow, type FeatureSchema } from './features.js';
-import { predictProba, toLabels, type ModelFile } from './model.js';
-import { CONTINUOUS_COLUMNS, RAW_COLUMNS, type ContinuousColumn } from './schema.js';
-import type { Label } from './features.js';
+import { binSource, clip, scale, type CleaningArtifacts } from '../data/clean.js';
+import { featureVector, UnknownCategoryError, type EncodableRow, type FeatureSchema } from '../data/features.js';
+import { predictProba, toLabels, type ModelFile } from '../models/model.js';
+import { CONTINUOUS_COLUMNS, RAW_COLUMNS, type ContinuousColumn } from '../data/schema.js';
+import type { Label } from '../data/features.js';
 
 /**
  * Batch prediction, one code path for the CLI and a future HTTP service:

@@ -1,10 +1,10 @@
-import type { CleaningArtifacts } from './clean.js';
-import { readJson } from './atomic-write.js';
-import type { FeatureSchema } from './features.js';
-import { loadModelFile } from './model.js';
+import type { CleaningArtifacts } from '../data/clean.js';
+import { readJson } from '../stage-files.js';
+import type { FeatureSchema } from '../data/features.js';
+import { loadModelFile } from '../models/model.js';
 import type { ModelBundle } from './predict.js';
-import { ModelRegistry, type ModelVersion, type RegistryStage } from './registry.js';
-import { describeSync, syncWithWorkspace } from './workspace-sync.js';
+import { ModelRegistry, type ModelVersion, type RegistryStage } from '../registry/registry.js';
+import { describeSync, syncWithWorkspace } from '../registry/workspace-sync.js';
 
 /**
  * Which model a command uses: the one the workspace's select outputs name (the

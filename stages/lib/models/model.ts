@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import { logisticProba, type LogisticModel } from './logistic.js';
 import { xgbProba, type XgbModel } from './xgboost.js';
-import { toStableJson, writeFileAtomic } from './atomic-write.js';
-import type { Label } from './features.js';
+import { toStableJson, writeOutput } from '../stage-files.js';
+import type { Label } from '../data/features.js';
 
 export type Model = LogisticModel | XgbModel;
-export type Family = Model['kind'];
 
 /** A saved model: what it is, what it expects as input, and how it was chosen. */
 export interface ModelFile {
@@ -29,7 +28,7 @@ export function toLabels(proba: readonly number[]): Label[] {
 }
 
 export function saveModelFile(file: string, m: ModelFile): void {
-  writeFileAtomic(file, toStableJson(m));
+  writeOutput(file, toStableJson(m));
 }
 
 export function loadModelFile(file: string): ModelFile {

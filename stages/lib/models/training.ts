@@ -1,33 +1,25 @@
-import type { Dataset, Label } from './features.js';
+import type { Dataset, Label } from '../data/features.js';
+import { stratifiedKFold, take } from '../data/split.js';
 import { fitLogistic } from './logistic.js';
-import type { Model } from './model.js';
-import { predictProba, toLabels } from './model.js';
-import { classificationMetrics, type ClassificationMetrics } from './metrics.js';
-import { sampleCandidates, type Candidate, type SearchSpace } from './search-space.js';
-import { stratifiedKFold, take } from './split.js';
-import { trainXgb, XGB_OBJECTIVES, type XgbMode, type XgbObjective } from './xgboost.js';
+import { classificationMetrics, confusionRows, prCurve, rocAuc, rocCurve, type ClassificationMetrics, type PrPoint, type RocPoint } from './metrics.js';
+import { predictProba, toLabels, type Model, type ModelFile } from './model.js';
+import { sampleCandidates, type Candidate } from './search-space.js';
+import type { ModelSpec, Scoring, SearchConfig } from './train-config.js';
+import { trainXgb, XGB_OBJECTIVES, type XgbObjective } from './xgboost.js';
 
-/** How one model family is configured in params.yaml (train.models.<name>). */
-export type ModelSpec =
-  | { readonly name: string; readonly family: 'logistic_regression'; readonly nIter: number; readonly space: SearchSpace }
-  | { readonly name: string; readonly family: 'xgboost'; readonly mode: XgbMode; readonly nIter: number; readonly space: SearchSpace };
+/**
+ * Training one model family of train.models: a randomized search over k-fold
+ * CV, a refit of the winner on the whole training set, and its scores, curves
+ * and confusion on train and test.
+ */
 
-export type Scoring = 'accuracy' | 'f1' | 'f1_weighted';
-export const SCORINGS: readonly Scoring[] = ['accuracy', 'f1', 'f1_weighted'];
-
-export interface SearchConfig {
-  readonly cv: number;
-  readonly seed: number;
-  readonly scoring: Scoring;
-}
-
-export interface CandidateScore {
+interface CandidateScore {
   readonly params: Candidate;
   readonly mean_score: number;
   readonly fold_scores: readonly number[];
 }
 
-export interface SearchResult {
+interface SearchResult {
   readonly best: Candidate;
   readonly bestScore: number;
   readonly candidates: readonly CandidateScore[];
@@ -50,7 +42,7 @@ function objective(c: Candidate, spec: ModelSpec): XgbObjective {
 }
 
 /** Fit one family with one candidate's hyperparameters. seed feeds XGBoost's row/column sampling. */
-export async function fitCandidate(spec: ModelSpec, c: Candidate, data: Dataset, seed: number): Promise<Model> {
+async function fitCandidate(spec: ModelSpec, c: Candidate, data: Dataset, seed: number): Promise<Model> {
   switch (spec.family) {
     case 'logistic_regression': {
       const maxIter = c.max_iter === undefined ? 100 : num(c, 'max_iter', spec);
@@ -72,11 +64,11 @@ export async function fitCandidate(spec: ModelSpec, c: Candidate, data: Dataset,
   }
 }
 
-export function score(metrics: ClassificationMetrics, scoring: Scoring): number {
+function score(metrics: ClassificationMetrics, scoring: Scoring): number {
   return metrics[scoring];
 }
 
-export async function evaluate(model: Model, data: Dataset): Promise<{ proba: number[]; pred: Label[]; metrics: ClassificationMetrics }> {
+async function evaluate(model: Model, data: Dataset): Promise<{ proba: number[]; pred: Label[]; metrics: ClassificationMetrics }> {
   const proba = await predictProba(model, data.X);
   const pred = toLabels(proba);
   return { proba, pred, metrics: classificationMetrics(data.y, pred) };
@@ -91,7 +83,7 @@ function subset(data: Dataset, idx: readonly number[]): Dataset {
  * mean over stratified k folds; ties go to the earlier candidate; the winner
  * is refitted on all of the training data.
  */
-export async function randomizedSearch(spec: ModelSpec, data: Dataset, cfg: SearchConfig): Promise<SearchResult> {
+async function randomizedSearch(spec: ModelSpec, data: Dataset, cfg: SearchConfig): Promise<SearchResult> {
   const candidates = sampleCandidates(spec.space, spec.nIter, cfg.seed);
   const folds = stratifiedKFold(data.y, cfg.cv, cfg.seed);
   const scored: CandidateScore[] = [];
@@ -107,4 +99,46 @@ export async function randomizedSearch(spec: ModelSpec, data: Dataset, cfg: Sear
   for (const s of scored) if (s.mean_score > best.mean_score) best = s;
   const model = await fitCandidate(spec, best.params, data, cfg.seed);
   return { best: best.params, bestScore: best.mean_score, candidates: scored, model };
+}
+
+/** What train writes per model: deterministic for the same data and params (no times, no paths). */
+export interface ModelMetrics {
+  readonly model: string;
+  readonly family: string;
+  readonly search: { readonly scoring: string; readonly cv: number; readonly n_iter: number; readonly best_score: number; readonly candidates: readonly CandidateScore[] };
+  readonly best_params: Readonly<Record<string, number | string>>;
+  readonly train: ClassificationMetrics;
+  readonly test: ClassificationMetrics;
+  readonly test_roc_auc: number;
+}
+
+export interface TrainedModel {
+  readonly file: ModelFile;
+  readonly metrics: ModelMetrics;
+  readonly plots: {
+    readonly roc: readonly RocPoint[];
+    readonly pr: readonly PrPoint[];
+    readonly confusion: readonly { actual: 0 | 1; predicted: 0 | 1 }[];
+  };
+}
+
+/** Search, refit on the whole training set, and score on train and test. */
+export async function trainModel(spec: ModelSpec, train: Dataset, test: Dataset, cfg: SearchConfig): Promise<TrainedModel> {
+  const result = await randomizedSearch(spec, train, cfg);
+  const onTrain = await evaluate(result.model, train);
+  const onTest = await evaluate(result.model, test);
+  const roc = rocCurve(test.y, onTest.proba);
+  return {
+    file: { format: 'lead-model/1', name: spec.name, features: train.columns, params: result.best, model: result.model },
+    metrics: {
+      model: spec.name,
+      family: spec.family === 'xgboost' ? `xgboost (${spec.mode})` : spec.family,
+      search: { scoring: cfg.scoring, cv: cfg.cv, n_iter: spec.nIter, best_score: result.bestScore, candidates: result.candidates },
+      best_params: result.best,
+      train: onTrain.metrics,
+      test: onTest.metrics,
+      test_roc_auc: rocAuc(roc),
+    },
+    plots: { roc, pr: prCurve(test.y, onTest.proba), confusion: confusionRows(test.y, onTest.pred) },
+  };
 }

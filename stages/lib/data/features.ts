@@ -6,7 +6,7 @@ export type Label = 0 | 1;
 /** The categorical values the one-hot step needs, whatever the row came from. */
 export type EncodableRow = Readonly<Record<ContinuousColumn, number> & Record<OneHotColumn, string>>;
 
-export interface OneHotEncoding {
+interface OneHotEncoding {
   readonly column: OneHotColumn;
   /** Every category seen when fitting, sorted; the first is the dropped baseline. */
   readonly categories: readonly string[];
@@ -25,7 +25,7 @@ export interface Dataset {
   readonly y: readonly Label[];
 }
 
-export function oneHotName(column: string, category: string): string {
+function oneHotName(column: string, category: string): string {
   return `${column}_${category}`;
 }
 

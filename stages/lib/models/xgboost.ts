@@ -62,7 +62,7 @@ let loading: Promise<XgbClass> | undefined;
  * The loader also installs an uncaughtException handler that rethrows, which
  * would turn any later crash into exit code 7; that handler is removed.
  */
-export function loadXgboost(): Promise<XgbClass> {
+function loadXgboost(): Promise<XgbClass> {
   loading ??= (async () => {
     const require = createRequire(import.meta.url);
     const wasm = WebAssembly as { instantiateStreaming?: unknown };

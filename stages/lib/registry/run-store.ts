@@ -1,8 +1,8 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { readJson, writeJsonAtomic } from './atomic-write.js';
-import type { ClassificationMetrics } from './metrics.js';
+import { writeFileAtomic } from '../../../runner/api.js';
+import { readJson, toStableJson } from '../stage-files.js';
+import type { RunRecord } from './run-record.js';
 
 /**
  * A file-based run store (like MLflow's mlruns/): one directory per run with
@@ -11,38 +11,9 @@ import type { ClassificationMetrics } from './metrics.js';
  * `train` does not write here: its run records are part of its cached outputs
  * (data/runs/), so a run restored from the cache or run in an experiment's
  * temporary copy has its record too. The store is filled from those outputs
- * (see workspace-sync.ts); a record's id makes filling it idempotent.
+ * (see workspace-sync.ts; a record is made by run-record.ts); a record's id makes filling it idempotent.
  */
-export const RUNS_DIR = 'mlruns';
-
-/** A file the run produced: its workspace path and the content hash the Lockstep cache keeps it under. */
-export interface Artifact {
-  readonly path: string;
-  readonly hash: string;
-}
-
-export interface RunRecord {
-  readonly id: string;
-  readonly stage: string;
-  readonly model: string;
-  readonly family: string;
-  readonly started_at: string;
-  readonly finished_at: string;
-  readonly duration_ms: number;
-  readonly git: { readonly commit: string; readonly dirty: boolean } | null;
-  /** md5 of the training and test feature files, in that order: the data the model saw. */
-  readonly data_checksum: string;
-  readonly params: Readonly<Record<string, unknown>>;
-  readonly metrics: { readonly train: ClassificationMetrics; readonly test: ClassificationMetrics; readonly cv_score: number };
-  /** What the run produced; fetch an artifact from the cache by its hash after the workspace moved on. */
-  readonly artifacts: Readonly<Record<string, Artifact>>;
-}
-
-/** Sortable by time, unique across concurrent processes. */
-export function newRunId(startedAt: Date): string {
-  const stamp = startedAt.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${stamp}-${crypto.randomBytes(4).toString('hex')}`;
-}
+const RUNS_DIR = 'mlruns';
 
 export class RunStore {
   readonly dir: string;
@@ -55,7 +26,7 @@ export class RunStore {
   add(rec: RunRecord): boolean {
     const file = path.join(this.dir, rec.id, 'run.json');
     if (fs.existsSync(file)) return false;
-    writeJsonAtomic(file, rec);
+    writeFileAtomic(file, toStableJson(rec));
     return true;
   }
 

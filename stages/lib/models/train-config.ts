@@ -1,7 +1,21 @@
-import type { ParamValue } from '../../runner/module-contract.js';
-import { ParamReader } from './params.js';
-import { parseSearchSpace } from './search-space.js';
-import { SCORINGS, type ModelSpec, type Scoring, type SearchConfig } from './training.js';
+import type { ParamValue } from '../../../runner/api.js';
+import { ParamReader } from '../params.js';
+import { parseSearchSpace, type SearchSpace } from './search-space.js';
+import type { XgbMode } from './xgboost.js';
+
+/** How one model family is configured in params.yaml (train.models.<name>). */
+export type ModelSpec =
+  | { readonly name: string; readonly family: 'logistic_regression'; readonly nIter: number; readonly space: SearchSpace }
+  | { readonly name: string; readonly family: 'xgboost'; readonly mode: XgbMode; readonly nIter: number; readonly space: SearchSpace };
+
+export type Scoring = 'accuracy' | 'f1' | 'f1_weighted';
+const SCORINGS: readonly Scoring[] = ['accuracy', 'f1', 'f1_weighted'];
+
+export interface SearchConfig {
+  readonly cv: number;
+  readonly seed: number;
+  readonly scoring: Scoring;
+}
 
 export interface TrainParams {
   readonly search: SearchConfig;

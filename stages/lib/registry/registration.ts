@@ -1,7 +1,7 @@
-import { md5OfBytes } from './checksum.js';
+import { md5OfBytes } from '../data/checksum.js';
 import type { ModelRegistry, ModelVersion, VersionFiles } from './registry.js';
-import { decideAgainstProduction, type RegistryDecision } from './selection.js';
-import type { ModelMetrics } from './train-model.js';
+import type { ClassificationMetrics } from '../models/metrics.js';
+import type { ModelMetrics } from '../models/training.js';
 
 /** The model the workspace's select outputs name, with everything a registry version keeps of it. */
 export interface Selection {
@@ -31,7 +31,7 @@ export type Registration =
 export async function registerSelection(registry: ModelRegistry, sel: Selection): Promise<Registration> {
   const known = registry.list().find((v) => sameFiles(v, sel));
   if (known) return { kind: 'known', version: known };
-  const decision = decideAgainstProduction({ name: sel.name, test: sel.metrics.test }, registry.inStage('Production'));
+  const decision = decideAgainstProduction(sel.metrics.test, registry.inStage('Production'));
   const version = await registry.register({
     name: sel.name,
     family: sel.metrics.family,
@@ -50,4 +50,18 @@ export async function registerSelection(registry: ModelRegistry, sel: Selection)
 
 function sameFiles(v: ModelVersion, sel: Selection): boolean {
   return v.objects.model === sel.objects.model && v.objects.cleaning === sel.objects.cleaning && v.objects.features === sel.objects.features;
+}
+
+type RegistryDecision =
+  | { readonly action: 'register'; readonly reason: string }
+  | { readonly action: 'keep_production'; readonly reason: string };
+
+/** Promote the winner unless Production already scores at least as well on test F1 (weighted). */
+function decideAgainstProduction(test: ClassificationMetrics, production: ModelVersion | undefined): RegistryDecision {
+  if (!production) return { action: 'register', reason: 'no model in Production' };
+  const ours = test.f1_weighted;
+  const theirs = production.metrics.test.f1_weighted;
+  return ours > theirs
+    ? { action: 'register', reason: `test F1 (weighted) ${ours.toFixed(4)} beats Production v${production.version}'s ${theirs.toFixed(4)}` }
+    : { action: 'keep_production', reason: `Production v${production.version} has test F1 (weighted) ${theirs.toFixed(4)} >= ${ours.toFixed(4)}` };
 }

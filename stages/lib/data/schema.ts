@@ -5,13 +5,6 @@ export const RAW_COLUMNS = [
   'existing_customer', 'last_seen', 'source', 'domain', 'country', 'visited_learn_more_before_booking',
   'visited_faq', 'purchases', 'time_spent', 'customer_group', 'onboarding', 'customer_code', 'n_visits',
 ] as const;
-export type RawColumn = (typeof RAW_COLUMNS)[number];
-
-/** Dropped by clean step 2: not used by the model. */
-export const DROPPED_COLUMNS = [
-  'is_active', 'marketing_consent', 'first_booking', 'existing_customer', 'last_seen', 'domain',
-  'country', 'visited_learn_more_before_booking', 'visited_faq',
-] as const;
 
 export const CATEGORICAL_COLUMNS = [
   'lead_id', 'lead_indicator', 'date_part', 'source', 'customer_group', 'onboarding', 'customer_code',
