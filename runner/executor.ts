@@ -219,7 +219,8 @@ export class Executor {
     // 3. Decide, in the one place status decides too.
     const decision = decide({ stage, reasons, lock: lockEntry, upstream, opts: { force: this.opts.force, dry: this.opts.dry, allowMissing: this.opts.allowMissing ?? false } });
     switch (decision.kind) {
-      case 'blocked': // ruled out in step 1
+      case 'blocked': // found in step 1 already; said the same way should it come here
+        this.record({ name: stage.name, state: 'blocked', reasons: [], failure: { kind: 'upstream-failed', stage: decision.by } });
         return;
       case 'frozen':
         this.record({ name: stage.name, state: 'frozen', reasons: decision.reasons });
