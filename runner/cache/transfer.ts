@@ -143,7 +143,7 @@ export async function fetchOutputsOf(ws: Workspace, cache: LocalCache, opts: Tra
     if (primary && opts.runCache) await fetchRunEntries(cache, store, sync, report);
     // Data a DVC repository tracks by md5 comes from the default remote's DVC layout.
     if (primary) await fetchMd5Pointers(cache, store, selectPointers(ws, opts.targets).pointers, report);
-    await fetchOutputs(cache, store, outs, sync, report);
+    await fetchOutputs(cache, store, outs, { ...sync, report });
     if (opts.checkout) retry.set(cfg.name, { outs, opts: sync, report });
     return report;
   });
@@ -155,7 +155,7 @@ export async function fetchOutputsOf(ws: Workspace, cache: LocalCache, opts: Tra
     for (const [name, again] of retry) {
       const { store } = await remoteFor(ws, name);
       try {
-        await fetchOutputs(cache, store, again.outs.filter((o) => damaged.includes(o.path)), again.opts, again.report);
+        await fetchOutputs(cache, store, again.outs.filter((o) => damaged.includes(o.path)), { ...again.opts, report: again.report });
       } finally {
         await store.close();
       }

@@ -139,7 +139,7 @@ export async function repairCache(ws: Workspace, cache: LocalCache, damaged: Dam
   try {
     const report = newReport();
     try {
-      await fetchObjects(cache, remote, left.map((d) => d.hash), { jobs: 8 }, report, (h) => h);
+      await fetchObjects(cache, remote, left.map((d) => d.hash), { jobs: 8, report, label: (h) => h });
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       for (const d of left) d.notRepaired = e.message; // unreachable: say so, keep going

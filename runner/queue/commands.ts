@@ -181,7 +181,7 @@ async function logs(io: Io, ws: Workspace, store: ExpStore, queue: Queue, name: 
     const { store: remote } = await remoteFor(ws, job?.data?.remote ?? rec?.distributed?.job.remote);
     try {
       const report = newReport();
-      await fetchObjects(cache, remote, [hash], { jobs: 1 }, report, () => `log of ${name}`);
+      await fetchObjects(cache, remote, [hash], { jobs: 1, report, label: () => `log of ${name}` });
       if (!cache.store.has(hash))
         throw new UserError(
           {

@@ -272,7 +272,7 @@ async function ensureCommit(ws: Workspace, cache: LocalCache, remote: RemoteStor
   if (hasCommit(ws.root, d.commit)) return;
   if (!d.bundle) throw new Error(`commit ${d.commit} is not in this worker's repository, and the job names no bundle`);
   const report = newReport();
-  await fetchObjects(cache, remote, [d.bundle], { jobs: 1 }, report, () => 'git bundle');
+  await fetchObjects(cache, remote, [d.bundle], { jobs: 1, report, label: () => 'git bundle' });
   if (report.failures.length) throw new Error(report.failures.map((f) => `${f.what}: ${f.why}`).join('; '));
   if (!cache.store.has(d.bundle)) throw new Error(`the git bundle of commit ${d.commit} is not on remote '${remote.name}'`);
   // A ref keeps the fetched commit from being garbage-collected while jobs may still need it.
