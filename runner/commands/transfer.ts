@@ -39,7 +39,7 @@ function progressLine(io: Io, verb: string): SyncOptions['progress'] {
   };
 }
 
-function finish(io: Io, verb: string, remote: RemoteStore, r: SyncReport, json: boolean, extra: Record<string, unknown> = {}): number {
+function finish(io: Io, verb: string, { store: remote, report: r }: RemoteResult, { json, extra = {} }: { json: boolean; extra?: Record<string, unknown> }): number {
   const ok = r.failures.length === 0 && r.unavailable.length === 0;
   if (json) {
     io.out(JSON.stringify({ ok, remote: remote.name, transferred: r.transferred, bytes: r.bytes, alreadyThere: r.alreadyThere, replaced: r.replaced, failures: r.failures, unavailable: r.unavailable, ...extra }, null, 2));
@@ -52,16 +52,16 @@ function finish(io: Io, verb: string, remote: RemoteStore, r: SyncReport, json: 
   return ok ? 0 : 1;
 }
 
-function finishAll(io: Io, verb: string, results: RemoteResult[], json: boolean, extra: Record<string, unknown> = {}): number {
-  if (!json) return results.map((r) => finish(io, verb, r.store, r.report, false)).reduce((a, b) => a || b, 0);
+function finishAll(io: Io, verb: string, results: RemoteResult[], { json, extra = {} }: { json: boolean; extra?: Record<string, unknown> }): number {
+  if (!json) return results.map((r) => finish(io, verb, r, { json: false })).reduce((a, b) => a || b, 0);
   // One JSON document: the default remote's report, and those of remotes that outputs name themselves.
   const [first, ...others] = results;
   const bufferIo: Io = { ...io, out: (line: string) => void (captured = line) };
   let captured = '';
-  let code = finish(bufferIo, verb, first!.store, first!.report, true);
+  let code = finish(bufferIo, verb, first!, { json: true });
   const doc = JSON.parse(captured) as Record<string, unknown>;
   const more = others.map((o) => {
-    code ||= finish(bufferIo, verb, o.store, o.report, true);
+    code ||= finish(bufferIo, verb, o, { json: true });
     return JSON.parse(captured) as unknown;
   });
   io.out(JSON.stringify({ ...doc, ...extra, ...(more.length ? { otherRemotes: more } : {}) }, null, 2));
@@ -73,7 +73,7 @@ export async function pushCommand(io: Io, args: TransferArgs): Promise<number> {
   const cache = openLocalCache(ws.stateDir);
   const { results, skipped } = await pushOutputs(ws, cache, { ...args, progress: progressLine(io, 'pushing') });
   if (!args.json && skipped.length) io.out(`not pushed (push: false): ${skipped.join(', ')}`);
-  return finishAll(io, 'pushed', results, args.json, skipped.length ? { notPushed: skipped } : {});
+  return finishAll(io, 'pushed', results, { json: args.json, extra: skipped.length ? { notPushed: skipped } : {} });
 }
 
 export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'): Promise<number> {
@@ -82,12 +82,12 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
     const ws = openWorkspace(io.cwd, { checkDeps: false });
     const cache = openLocalCache(ws.stateDir);
     const { results, items } = await fetchOutputsOf(ws, cache, { ...args, progress: progressLine(io, 'fetching'), checkout: then === 'checkout' });
-    if (!then) return finishAll(io, 'fetched', results, args.json);
+    if (!then) return finishAll(io, 'fetched', results, { json: args.json });
     sweepWorkspace(ws);
     saveCaches(ws);
     const restored = items.filter((i) => i.outcome === 'restored');
     if (!args.json) for (const i of restored) io.out(`↺ ${i.path}: restored`);
-    const code = finishAll(io, 'fetched', results, args.json, { restored: restored.map((i) => i.path) });
+    const code = finishAll(io, 'fetched', results, { json: args.json, extra: { restored: restored.map((i) => i.path) } });
     const refused = items.filter((i) => i.outcome === 'refused');
     if (!args.json) for (const i of refused) io.err(`✗ ${i.path}: ${i.detail}; 'lockstep checkout --force ${i.stage}' discards them`);
     const stillDamaged = items.filter((i) => i.outcome === 'damaged');

@@ -107,16 +107,16 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
       }, 1000);
       try {
         const reproArgs = ['repro', '--pull', ...(rcfg.readOnly ? [] : ['--push']), '-r', rcfg.name, ...(d.kind === 'experiment' ? d.targets : [d.stage])];
-        code = await reproIn(
+        code = await reproIn({
           dir,
-          reproArgs,
-          fd,
-          {
+          args: reproArgs,
+          logFd: fd,
+          env: {
             LOCKSTEP_CACHE_DIR: cache.settings.dir,
             LOCKSTEP_EXIT_WITH_PARENT: '1',
           },
-          (c) => running.set(job.id!, c),
-        );
+          started: (c) => running.set(job.id!, c),
+        });
       } finally {
         clearInterval(watch);
         running.delete(job.id!);
