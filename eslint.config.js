@@ -3,6 +3,10 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const COMMANDS = ['**/commands/*', '**/runner/commands'];
+const COMMANDS_RE = '/(^|\\/)commands\\//';
+const COMMANDS_MESSAGE = 'runner/commands/ only parses, calls and renders: import the engine module the command calls instead';
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', '.lockstep/**', 'data/**', 'registry/**', 'mlruns/**', 'lockstep_plots/**', 'drift/**', 'tests/artifacts/**', 'runner/ui/static/**', 'bin/**', 'scripts/**'] },
   js.configs.recommended,
@@ -23,5 +27,20 @@ export default tseslint.config(
       // Empty catch blocks carry a comment saying why the error is ignored.
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
+  },
+  // Commands only parse, call the engine and render: the engine never imports a command (runner/cli.ts and the
+  // commands themselves may). Both static imports and import() are checked.
+  {
+    files: ['**/*.ts'],
+    ignores: ['runner/cli.ts', 'runner/commands/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: COMMANDS, message: COMMANDS_MESSAGE }] }],
+      'no-restricted-syntax': ['error', { selector: `ImportExpression[source.value=${COMMANDS_RE}]`, message: COMMANDS_MESSAGE }],
+    },
+  },
+  // Until status computation leaves commands/status.ts (issue 13, being moved beside staleness): the UI's one exception.
+  {
+    files: ['runner/ui/api.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: [...COMMANDS, '!**/commands/status.js'], message: COMMANDS_MESSAGE }] }] },
   },
 );

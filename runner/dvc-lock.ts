@@ -68,7 +68,7 @@ function paths(file: string, stage: string, what: string, v: unknown): DvcPath[]
 }
 
 /** Turn a dvc.lock entry into one of ours by checking each recorded md5 against the workspace. */
-export function adoptDvcEntry(e: DvcLockEntry, stage: Stage, root: string, inputs: Inputs, outs: readonly Observed[]): LockEntry {
+export function adoptDvcEntry(e: DvcLockEntry, stage: Stage, { root, inputs, outs }: { root: string; inputs: Inputs; outs: readonly Observed[] }): LockEntry {
   const observed = new Map([...inputs.deps, ...outs].map((o) => [o.path, o.state]));
   const convert = (p: DvcPath): LockedPath => {
     const rel = posixJoin(stage.wdir, p.path);

@@ -98,7 +98,7 @@ export class Lockfile {
     if (own) return { entry: own, adopted: false };
     const theirs = this.dvc.get(stage.name);
     if (!theirs) return { entry: undefined, adopted: false };
-    return { entry: adoptDvcEntry(theirs, stage, root, inputs, outs), adopted: true };
+    return { entry: adoptDvcEntry(theirs, stage, { root, inputs, outs }), adopted: true };
   }
 
   /** Parse a lock file's text (e.g. read from a git revision). */

@@ -178,7 +178,7 @@ async function runContained(stage: Stage, opts: RunOptions, cwd: string, env: Re
   const { containerArgs } = await import('./container/run.js');
   const spec = stage.container!;
   const engine = resolveEngine(opts.stateDir);
-  const prepared = await prepareImage(engine, spec, opts.image ?? { image: '', id: undefined }, opts.root, (l) => opts.onLine(l, 'stderr'), opts.onNote ?? ((l) => opts.onLine(l, 'stderr')));
+  const prepared = await prepareImage(engine, spec, opts.image ?? { image: '', id: undefined }, { root: opts.root, onLine: (l) => opts.onLine(l, 'stderr'), onNote: opts.onNote ?? ((l) => opts.onLine(l, 'stderr')) });
   if (!prepared.ok) return { ok: false, failure: { kind: 'image-unavailable', message: prepared.reason } };
   // Deps outside the repository are read where they are.
   const outside = stage.deps.filter((d) => d.path.startsWith('../')).map((d) => path.resolve(opts.root, d.glob ? globBase(d.path) : d.path));

@@ -20,5 +20,5 @@ export function stageCacheFor(
   cache: LocalCache,
   opts: { warn: (stage: string, message: string) => void; useRunCache: boolean; fetcher?: Fetcher },
 ): StageCache {
-  return new StageCache(ws.root, cache.store, cache.runs, cache.settings.link, ws.hasher, opts.warn, opts.useRunCache, opts.fetcher);
+  return new StageCache({ root: ws.root, store: cache.store, runs: cache.runs, link: cache.settings.link, hasher: ws.hasher, ...opts });
 }

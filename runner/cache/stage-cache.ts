@@ -26,17 +26,42 @@ interface Candidate {
  * inputs were seen before (in pipeline.lock or in the run-cache), restores
  * its outputs instead of running it.
  */
+export interface StageCacheOptions {
+  /** The repository root outputs are relative to. */
+  readonly root: string;
+  readonly store: ObjectStore;
+  readonly runs: RunCache;
+  /** How restored files are placed (copy, hard link, …). */
+  readonly link: LinkType;
+  readonly hasher: TreeHasher;
+  /** A problem with one stage's cached copy (a damaged object, an ignored run-cache entry): said, then the stage runs. */
+  readonly warn: (stage: string, message: string) => void;
+  /** Restore from the run-cache too, not only from pipeline.lock (off with --no-run-cache). */
+  readonly useRunCache: boolean;
+  /** repro --pull: where missing objects and run-cache entries come from. */
+  readonly fetcher?: Fetcher;
+}
+
 export class StageCache implements CacheHooks {
-  constructor(
-    private readonly root: string,
-    private readonly store: ObjectStore,
-    private readonly runs: RunCache,
-    private readonly link: LinkType,
-    private readonly hasher: TreeHasher,
-    private readonly warn: (stage: string, message: string) => void,
-    private readonly useRunCache: boolean,
-    private readonly fetcher?: Fetcher,
-  ) {}
+  private readonly root: string;
+  private readonly store: ObjectStore;
+  private readonly runs: RunCache;
+  private readonly link: LinkType;
+  private readonly hasher: TreeHasher;
+  private readonly warn: (stage: string, message: string) => void;
+  private readonly useRunCache: boolean;
+  private readonly fetcher?: Fetcher;
+
+  constructor(opts: StageCacheOptions) {
+    this.root = opts.root;
+    this.store = opts.store;
+    this.runs = opts.runs;
+    this.link = opts.link;
+    this.hasher = opts.hasher;
+    this.warn = opts.warn;
+    this.useRunCache = opts.useRunCache;
+    this.fetcher = opts.fetcher;
+  }
 
   async restore(stage: Stage, fp: string, lockEntry: LockEntry | undefined): Promise<Restored | undefined> {
     const candidates: Candidate[] = [];

@@ -159,7 +159,13 @@ function hashOf(key: string): string {
  * hash before it enters the cache; one that does not match is refused and
  * reported, and never reaches the workspace.
  */
-export async function fetchObjects(cache: LocalCache, remote: RemoteStore, hashes: readonly string[], opts: SyncOptions, report: SyncReport, label: (hash: string) => string): Promise<void> {
+export async function fetchObjects(
+  cache: LocalCache,
+  remote: RemoteStore,
+  hashes: readonly string[],
+  opts: SyncOptions & { readonly report: SyncReport; /** How a failure names the object (an output path, a log). */ readonly label: (hash: string) => string },
+): Promise<void> {
+  const { report, label } = opts;
   const wanted = [...new Set(hashes)].filter((h) => !cache.store.has(h));
   let done = 0;
   await pool(wanted, opts.jobs, async (hash) => {
@@ -183,7 +189,8 @@ export async function fetchObjects(cache: LocalCache, remote: RemoteStore, hashe
 }
 
 /** Bring the objects of these outputs into the local cache (manifests first: they name the files). */
-export async function fetchOutputs(cache: LocalCache, remote: RemoteStore, outs: readonly { path: string; out: LockedPath }[], opts: SyncOptions, report = newReport()): Promise<SyncReport> {
+export async function fetchOutputs(cache: LocalCache, remote: RemoteStore, outs: readonly { path: string; out: LockedPath }[], opts: SyncOptions & { readonly report?: SyncReport }): Promise<SyncReport> {
+  const report = opts.report ?? newReport();
   const owner = new Map<string, string>();
   for (let round = 0; round < 2; round++) {
     const need: string[] = [];
@@ -195,7 +202,7 @@ export async function fetchOutputs(cache: LocalCache, remote: RemoteStore, outs:
     }
     if (need.length === 0) break;
     const failedBefore = report.failures.length;
-    await fetchObjects(cache, remote, need, opts, report, (h) => owner.get(h) ?? h);
+    await fetchObjects(cache, remote, need, { ...opts, report, label: (h) => owner.get(h) ?? h });
     if (report.failures.length > failedBefore && round === 0) {
       // A manifest that failed leaves its files unknown; the next round would only fail again.
       if (!need.some((h) => isDirHash(h) && cache.store.has(h))) break;
@@ -262,7 +269,7 @@ export function remoteFetcher(cache: LocalCache, remote: RemoteStore, opts: Sync
     for (const f of report.failures.splice(0)) warn(`${f.what}: ${f.why}`);
   };
   return {
-    objects: (hashes) => guarded(() => fetchObjects(cache, remote, hashes, opts, report, (h) => h)),
+    objects: (hashes) => guarded(() => fetchObjects(cache, remote, hashes, { ...opts, report, label: (h) => h })),
     runEntry: (fp) => guarded(() => fetchRunEntry(cache, remote, fp, report)),
   };
 }

@@ -1,68 +1,23 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { openWorkspace, saveCaches, findRoot, STATE_DIR } from '../workspace.js';
 import { RepoLock } from '../repo-lock.js';
 import { UserError } from '../errors.js';
-import { isWithin, toRepoPath } from '../paths.js';
-import { openLocalCache, stageCacheFor } from '../cache/open.js';
-import { LOCK_FILE } from '../lockfile.js';
-import { PIPELINE_FILE } from '../config/pipeline.js';
-import { POINTER_EXT, findPointers, writePointer } from '../tracked.js';
-import { ensureGitIgnored, trackedByGit } from '../gitignore.js';
+import { addData } from '../cache/add.js';
 import type { Io } from '../cli-io.js';
 
-/**
- * `lockstep add PATH…`: track data that no stage makes (a raw dataset, a
- * downloaded model) as `dvc add` does: its content goes into the cache, a
- * `PATH.dvc` pointer beside it records the hash (commit that), and a
- * `.gitignore` entry keeps the data itself out of git. push/pull/fetch and
- * checkout then move it like any cached output.
- */
+/** `lockstep add PATH…`: track data that no stage makes (see cache/add.ts). */
 export async function addCommand(io: Io, args: { paths: string[] }): Promise<number> {
   if (!args.paths.length) throw new UserError({ message: 'add needs the paths of the files or folders to track', hint: 'lockstep add data/raw.csv' });
   const repoLock = await RepoLock.acquire(path.join(findRoot(io.cwd), STATE_DIR), 'add', 0);
   try {
     const ws = openWorkspace(io.cwd, { checkDeps: false });
-    const targets: { rel: string; abs: string }[] = [];
-    const existing = findPointers(ws.root);
-    // Check every path before touching anything: a bad one leaves the repository as it was.
-    for (const p of args.paths) {
-      const abs = path.resolve(io.cwd, p);
-      const rel = toRepoPath(ws.root, '.', abs);
-      if (!rel || rel === '.') throw new UserError({ message: `'${p}' is not inside the repository (${ws.root})` });
-      if (!fs.existsSync(abs)) throw new UserError({ message: `'${p}' does not exist` });
-      if (rel.endsWith(POINTER_EXT)) throw new UserError({ message: `'${p}' is a pointer file itself; add the data it names` });
-      if ([PIPELINE_FILE, LOCK_FILE, 'dvc.yaml', 'dvc.lock', STATE_DIR, '.git', '.dvc'].some((x) => isWithin(x, rel) || isWithin(rel, x))) {
-        throw new UserError({ message: `'${p}' is part of the repository's own state and cannot be added` });
-      }
-      for (const st of ws.pipeline.stages.values()) {
-        const o = st.outs.find((x) => isWithin(x.path, rel) || isWithin(rel, x.path));
-        if (o) throw new UserError({ message: `'${p}' overlaps output '${o.path}' of stage '${st.name}', which pipeline.lock already tracks`, hint: `a stage's outputs are cached by 'lockstep repro'; add only data no stage makes` });
-      }
-      const tracked = existing.find((x) => x.outs.some((o) => o.path !== rel && (isWithin(o.path, rel) || isWithin(rel, o.path))));
-      if (tracked) throw new UserError({ message: `'${p}' overlaps data tracked by ${tracked.file}`, hint: `add the folder ${tracked.file} tracks again, or remove that pointer first` });
-      const other = targets.find((t) => isWithin(t.rel, rel) || isWithin(rel, t.rel));
-      if (other) throw new UserError({ message: `'${p}' and '${other.rel}' overlap; add one of them` });
-      if (trackedByGit(ws.root, rel)) {
-        throw new UserError({ message: `'${rel}' is tracked by git; it cannot also be cached data`, hint: `stop tracking it in git first: git rm -r --cached ${rel}` });
-      }
-      targets.push({ rel, abs });
-    }
-    const cache = openLocalCache(ws.stateDir);
-    const saver = stageCacheFor(ws, cache, { warn: () => undefined, useRunCache: false });
-    const ignores = new Set<string>();
-    const pointers: string[] = [];
-    for (const t of targets) {
-      const state = await ws.hasher.hashPath(t.abs);
-      if (state.kind === 'missing') throw new UserError({ message: `'${t.rel}' disappeared while it was being added` });
-      await saver.save({ path: t.rel, state });
-      const file = writePointer(ws.root, t.rel, { hash: state.hash, size: state.size, ...(state.kind === 'dir' ? { nfiles: state.nfiles } : {}) });
-      pointers.push(file);
-      for (const g of ensureGitIgnored(ws.root, [t.rel])) ignores.add(g);
-      io.out(`added ${t.rel}${state.kind === 'dir' ? ` (${state.nfiles} file${state.nfiles === 1 ? '' : 's'})` : ''}: ${file} (xxh64 ${state.hash})`);
-    }
+    const { added, ignores } = await addData(ws, {
+      cwd: io.cwd,
+      paths: args.paths,
+      onAdded: (a) => io.out(`added ${a.path}${a.nfiles !== undefined ? ` (${a.nfiles} file${a.nfiles === 1 ? '' : 's'})` : ''}: ${a.pointer} (xxh64 ${a.hash})`),
+    });
     saveCaches(ws);
-    io.out(`\nTo track the changes with git, run:\n    git add ${[...pointers, ...ignores].join(' ')}`);
+    io.out(`\nTo track the changes with git, run:\n    git add ${[...added.map((a) => a.pointer), ...ignores].join(' ')}`);
     return 0;
   } finally {
     repoLock.release();

@@ -15,7 +15,9 @@ function revisions(ws: Workspace, revs: readonly string[]): [Revision, Revision]
   return [a, b];
 }
 
-function printDiff(io: Io, rows: DiffRow[], a: Revision, b: Revision, format: OutputFormat, withChange: boolean, what: string): void {
+/** Metrics show the numeric change too. */
+function printDiff(io: Io, rows: DiffRow[], { a, b, format, what }: { a: Revision; b: Revision; format: OutputFormat; what: 'params' | 'metrics' }): void {
+  const withChange = what === 'metrics';
   if (format === 'json') {
     io.out(JSON.stringify({ a: revisionName(a), b: revisionName(b), changes: rows }, null, 2));
     return;
@@ -41,7 +43,7 @@ export function diffCommand(io: Io, what: 'params' | 'metrics', args: { revs: st
   const [a, b] = revisions(ws, args.revs);
   const metrics = what === 'metrics';
   const files = metrics ? metricsFilesOf(ws) : paramsFilesOf(ws);
-  printDiff(io, diffFlat(readFlat(ws, files, a, metrics), readFlat(ws, files, b, metrics), args.all), a, b, args.format, metrics, what);
+  printDiff(io, diffFlat(readFlat(ws, files, a, metrics), readFlat(ws, files, b, metrics), args.all), { a, b, format: args.format, what });
   return 0;
 }
 

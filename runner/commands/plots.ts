@@ -1,14 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openWorkspace } from '../workspace.js';
-import { UserError, didYouMean, formatDiagnostic } from '../errors.js';
-import { requireRevision } from '../git.js';
-import { openLocalCache } from '../cache/open.js';
-import { ExpStore } from '../exp/store.js';
-import { experimentRevision, gitRevision, workspaceRevision, type PlotRevision } from '../plots/sources.js';
-import { declaredPlots, type PlotDecl } from '../plots/decls.js';
-import { NoPlotData, plotContent, type PlotImage } from '../plots/series.js';
-import { vegaLiteSpec } from '../plots/templates.js';
+import { formatDiagnostic } from '../errors.js';
+import { buildPlots } from '../plots/collect.js';
+import type { PlotImage } from '../plots/series.js';
 import { htmlReport, type Section } from '../plots/report.js';
 import type { Io } from '../cli-io.js';
 
@@ -21,21 +16,6 @@ export interface PlotsArgs {
   readonly diff: boolean;
 }
 
-/** A target names a plot by its id, or by a path it reads (a file, a folder, or a file inside a plotted folder). */
-function select(decls: PlotDecl[], targets: readonly string[], root: string, cwd: string): PlotDecl[] {
-  if (!targets.length) return decls;
-  return targets.flatMap((t) => {
-    const rel = path.relative(root, path.resolve(cwd, t)).split(path.sep).join('/');
-    const hit = decls.filter((d) => d.id === t || d.id === rel || d.sources.some((s) => s.path === rel || s.path.startsWith(`${rel}/`) || rel.startsWith(`${s.path}/`)));
-    if (!hit.length) {
-      const ids = decls.map((d) => d.id);
-      const near = didYouMean(rel, ids);
-      throw new UserError({ message: `'${t}' is not a declared plot${near ? `; ${near}` : ''}`, hint: `plots: ${ids.join(', ')}` });
-    }
-    return hit;
-  });
-}
-
 const MIME: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', svg: 'image/svg+xml' };
 
 /** An image inline, so the report stays one file; an SVG in <img> runs no scripts. */
@@ -46,62 +26,46 @@ function dataUri(img: PlotImage): string {
 
 export async function plotsCommand(io: Io, args: PlotsArgs): Promise<number> {
   const ws = openWorkspace(io.cwd, { checkDeps: false });
-  const decls = select(declaredPlots(ws.pipeline), args.targets, ws.root, io.cwd);
-  if (!decls.length) throw new UserError({ message: 'no plots are declared in pipeline.yaml', hint: 'declare them under a stage: plots: [path/to/data.csv]' });
-  const store = openLocalCache(ws.stateDir).store;
-  const revs: PlotRevision[] = [];
-  const names = args.diff && !args.revisions.length && !args.experiments.length ? ['HEAD', 'workspace'] : args.revisions;
-  for (const r of args.diff ? names : ['workspace']) revs.push(r === 'workspace' ? workspaceRevision(ws.root) : gitRevision(ws.root, r, requireRevision(ws.root, r), store));
-  if (args.experiments.length) {
-    const exps = new ExpStore(ws.stateDir);
-    for (const n of args.experiments) {
-      const rec = exps.get(n);
-      if (!rec.lock) throw new UserError({ message: `experiment '${n}' has no outputs (${rec.status})` });
-      revs.push(experimentRevision(n, rec.lock, store));
-    }
-  }
-
+  const { revisions: revs, plots } = buildPlots(ws, { ...args, cwd: io.cwd });
   const sections: Section[] = [];
   const specs: Record<string, unknown>[] = [];
   const notes: string[] = [];
   let failed = 0;
-  for (const d of decls) {
-    // One plot that cannot be read is reported in its own panel; the others are still drawn.
-    try {
-      const content = plotContent(ws.root, d, revs);
-      for (const m of content.missing) notes.push(m);
-      const spec = content.props ? vegaLiteSpec(content.props, content.rows) : undefined;
-      const template = content.props ? (typeof content.props.template === 'string' ? content.props.template : content.props.template.file) : 'image';
-      const images = content.images.map((img) => ({ label: revs.length > 1 ? `${img.rev}: ${img.path}` : img.path, rev: img.rev, path: img.path }));
-      specs.push({ path: d.id, template, ...(spec ? { spec } : {}), ...(images.length ? { images } : {}) });
-      if (!args.json) {
-        let svg: string | undefined;
-        if (spec) {
-          const { renderSvg } = await import('../plots/render.js');
-          try {
-            svg = await renderSvg(spec);
-          } catch (e) {
-            throw new UserError({ message: `plot '${d.id}' cannot be drawn: ${(e as Error).message.split('\n')[0]}` });
-          }
-        }
-        const inline = images.map((img, k) => ({ label: img.label, src: dataUri(content.images[k]!) }));
-        sections.push({ title: d.id, ...(svg ? { svg } : {}), images: inline, caption: content.missing.length ? `not shown: ${content.missing.join('; ')}` : undefined });
-      }
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      if (e instanceof NoPlotData) {
-        // Not made yet (as DVC does, a warning): the panel says so, the exit code stays 0.
-        io.err(`warning: ${e.message}`);
-        specs.push({ path: d.id, missing: e.message });
-        sections.push({ title: d.id, caption: `not shown: ${e.message}` });
+  for (const p of plots) {
+    if ('missing' in p) {
+      // Not made yet (as DVC does, a warning): the panel says so, the exit code stays 0.
+      io.err(`warning: ${p.missing}`);
+      specs.push({ path: p.path, missing: p.missing });
+      sections.push({ title: p.path, caption: `not shown: ${p.missing}` });
+      continue;
+    }
+    if ('error' in p) {
+      failed++;
+      for (const line of p.diagnostics) io.err(line);
+      specs.push({ path: p.path, error: p.error });
+      sections.push({ title: p.path, error: p.error });
+      continue;
+    }
+    const { content, spec, images } = p;
+    for (const m of content.missing) notes.push(m);
+    specs.push({ path: p.path, template: p.template, ...(spec ? { spec } : {}), ...(images.length ? { images } : {}) });
+    if (args.json) continue;
+    let svg: string | undefined;
+    if (spec) {
+      const { renderSvg } = await import('../plots/render.js');
+      try {
+        svg = await renderSvg(spec);
+      } catch (e) {
+        // Reported in its panel like a plot that cannot be read; the others are still drawn.
+        const error = formatDiagnostic({ message: `plot '${p.path}' cannot be drawn: ${(e as Error).message.split('\n')[0]}` });
+        failed++;
+        io.err(error);
+        sections.push({ title: p.path, error });
         continue;
       }
-      failed++;
-      for (const diag of e.diagnostics) io.err(formatDiagnostic(diag));
-      const text = e.diagnostics.map((x) => formatDiagnostic(x)).join('\n');
-      specs.push({ path: d.id, error: text });
-      sections.push({ title: d.id, error: text });
     }
+    const inline = images.map((img, k) => ({ label: img.label, src: dataUri(content.images[k]!) }));
+    sections.push({ title: p.path, ...(svg ? { svg } : {}), images: inline, caption: content.missing.length ? `not shown: ${content.missing.join('; ')}` : undefined });
   }
   if (args.json) {
     io.out(JSON.stringify({ revisions: revs.map((r) => r.name), plots: specs }, null, 2));

@@ -54,7 +54,14 @@ const building = new Map<string, Promise<Prepared>>();
  * fingerprinted with, or the build's `lockstep-build:<hash>` tag, built only
  * when the store lacks it (an unchanged Containerfile is never rebuilt).
  */
-export function prepareImage(engine: Engine, spec: ContainerSpec, identity: ImageIdentity, root: string, onLine: (line: string) => void, onNote: (line: string) => void): Promise<Prepared> {
+/** Where a build runs and reports: the repository root (paths in the spec are relative to it), its log lines, and notes such as how long it took. */
+export interface BuildContext {
+  readonly root: string;
+  readonly onLine: (line: string) => void;
+  readonly onNote: (line: string) => void;
+}
+
+export function prepareImage(engine: Engine, spec: ContainerSpec, identity: ImageIdentity, ctx: BuildContext): Promise<Prepared> {
   if (spec.image !== undefined) {
     if (!identity.id) return Promise.resolve({ ok: false, reason: missingImage(engine, spec.image) });
     return Promise.resolve({ ok: true, ref: identity.id.replace(/^sha256:/, '') });
@@ -63,7 +70,7 @@ export function prepareImage(engine: Engine, spec: ContainerSpec, identity: Imag
   const tag = `${BUILD_TAG}:${identity.id.replace(/^xxh64:/, '')}`;
   let p = building.get(tag);
   if (!p) {
-    p = build(engine, spec.build, tag, root, onLine, onNote);
+    p = build(engine, spec.build, tag, ctx);
     building.set(tag, p);
   }
   return p;
@@ -73,7 +80,7 @@ export function missingImage(engine: Engine, name: string): string {
   return `image '${name}' does not exist in ${engine.name}'s image store (Lockstep never pulls: build, pull or load it first)`;
 }
 
-async function build(engine: Engine, b: NonNullable<ContainerSpec['build']>, tag: string, root: string, onLine: (line: string) => void, onNote: (line: string) => void): Promise<Prepared> {
+async function build(engine: Engine, b: NonNullable<ContainerSpec['build']>, tag: string, { root, onLine, onNote }: BuildContext): Promise<Prepared> {
   if ((await imageId(engine, tag)) !== undefined) return { ok: true, ref: tag };
   const t0 = performance.now();
   const args = ['build', '-f', path.join(root, b.file), '-t', tag];

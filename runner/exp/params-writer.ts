@@ -32,7 +32,7 @@ function applyToYamlOrJson(text: string, kv: Readonly<Record<string, ParamValue>
   for (const [k, v] of Object.entries(kv)) {
     const del = deletedKey(k);
     const keys = splitKey(del ?? k);
-    if (del === undefined && YAML.parseDocument(out).hasIn(keys)) out = setValueInText(out, keys, v, json, file);
+    if (del === undefined && YAML.parseDocument(out).hasIn(keys)) out = setValueInText(out, keys, v, { json, file });
     else if (json) out = JSON.stringify(applyToObject(JSON.parse(out) as Tree, { [k]: v }), null, 2) + '\n';
     else out = applyToYaml(out, { [k]: v });
   }
@@ -88,7 +88,7 @@ type Key = string | number;
  * and must hold `value` there; a rendering that does not (a plain string with
  * a comma inside a flow mapping) falls back to a JSON-quoted form.
  */
-export function setValueInText(text: string, keys: readonly Key[], value: unknown, json: boolean, file = 'params'): string {
+export function setValueInText(text: string, keys: readonly Key[], value: unknown, { json, file = 'params' }: { json: boolean; file?: string }): string {
   const doc = YAML.parseDocument(text);
   const node = doc.getIn(keys, true);
   if (!YAML.isNode(node) || !node.range) throw new UserError({ message: `param '${keys.join('.')}' not found in ${file}` });

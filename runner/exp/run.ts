@@ -87,7 +87,7 @@ export async function expRunCommand(io: Io, args: ExpRunArgs): Promise<number> {
     }
     return runQueue(io, ws, store, args.jobs);
   }
-  return runInWorkspace(io, ws, store, records[0]!, args.force);
+  return runInWorkspace({ io, ws, store }, records[0]!, args.force);
 }
 
 function describe(a: Assignment): string {
@@ -96,13 +96,13 @@ function describe(a: Assignment): string {
 }
 
 /** One experiment in the user's workspace, as `dvc exp run` does: params edited, pipeline reproduced. */
-async function runInWorkspace(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, force: boolean): Promise<number> {
+async function runInWorkspace({ io, ws, store }: { io: Io; ws: Workspace; store: ExpStore }, rec: ExpRecord, force: boolean): Promise<number> {
   applyAssignment(ws.root, rec.overrides);
   io.out(`running experiment ${rec.name}${describe(rec.overrides)}`);
   const t0 = Date.now();
   const child = spawn(process.execPath, [lockstepBin(), 'repro', ...(force ? ['-f'] : []), ...(rec.targets ?? [])], { cwd: ws.root, stdio: ['ignore', 'inherit', 'inherit'] });
   const code = await exitOf(child);
-  const done = await finished(rec, ws.root, ws.stateDir, code, t0, '');
+  const done = await finished(rec, { dir: ws.root, stateDir: ws.stateDir, code, t0, errorDetail: '' });
   store.save(done);
   io.out(`experiment ${rec.name}: ${done.status} in ${formatDuration(done.durationMs!)}`);
   return code === 0 ? 0 : 1;
@@ -151,7 +151,7 @@ async function runQueue(io: Io, ws: Workspace, store: ExpStore, jobs: number): P
         const next = claimNext(store, tried);
         if (!next) break;
         ran++;
-        const p: Promise<void> = runOne(io, ws, store, next.rec, next.lease, running)
+        const p: Promise<void> = runOne({ io, ws, store }, next.rec, next.lease, running)
           .then((ok) => {
             if (!ok) failures++;
           })
@@ -202,7 +202,7 @@ function claimNext(store: ExpStore, tried: Set<string>): { rec: ExpRecord; lease
   return undefined;
 }
 
-async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, lease: Lease, running: Map<string, Running>): Promise<boolean> {
+async function runOne({ io, ws, store }: { io: Io; ws: Workspace; store: ExpStore }, rec: ExpRecord, lease: Lease, running: Map<string, Running>): Promise<boolean> {
   const t0 = Date.now();
   const dir = lease.dir;
   io.out(`▶ ${rec.name}: running${describe(rec.overrides)}`);
@@ -214,9 +214,15 @@ async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, le
     makeTempWorkspace(ws, dir);
     applyAssignment(dir, rec.overrides);
     // One cache for every experiment: what one computed, the others (and `exp apply`) restore.
-    const code = await reproIn(dir, ['repro', ...(rec.targets ?? [])], log, { LOCKSTEP_CACHE_DIR: cacheDir }, (child) => {
-      if (child.pid) store.save({ ...rec, status: 'running', lease: { ...lease, child: currentOwner(child.pid) } });
-      running.set(rec.name, { child, rec, lease });
+    const code = await reproIn({
+      dir,
+      args: ['repro', ...(rec.targets ?? [])],
+      logFd: log,
+      env: { LOCKSTEP_CACHE_DIR: cacheDir },
+      started: (child) => {
+        if (child.pid) store.save({ ...rec, status: 'running', lease: { ...lease, child: currentOwner(child.pid) } });
+        running.set(rec.name, { child, rec, lease });
+      },
     });
     running.delete(rec.name);
     if (code === 130 || code === 143) {
@@ -224,8 +230,8 @@ async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, le
       store.save(requeued(rec)); // interrupted: back in the queue, as it was
       return false;
     }
-    const done = await finished(rec, dir, ws.stateDir, code, t0, `; see ${path.relative(ws.root, logFile)}`);
-    await record(ws, store, done, dir, (m) => io.err(`${rec.name}: ${m}`));
+    const done = await finished(rec, { dir, stateDir: ws.stateDir, code, t0, errorDetail: `; see ${path.relative(ws.root, logFile)}` });
+    await record(ws, store, done, { dir, warn: (m) => io.err(`${rec.name}: ${m}`) });
     io.out(`${code === 0 ? '✓' : '✗'} ${rec.name}: ${done.status} in ${formatDuration(done.durationMs!)}${code === 0 ? '' : ` (log: ${path.relative(ws.root, logFile)})`}`);
     return code === 0;
   } catch (e) {
@@ -248,7 +254,7 @@ async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, le
  * the run re-used rather than re-stored), from the temporary copy that still
  * holds the outputs; then save the record, which gc reads as "needed".
  */
-async function record(ws: Workspace, store: ExpStore, done: ExpRecord, dir: string, warn: (m: string) => void): Promise<void> {
+async function record(ws: Workspace, store: ExpStore, done: ExpRecord, { dir, warn }: { dir: string; warn: (m: string) => void }): Promise<void> {
   const gcLock = await RepoLock.acquire(ws.stateDir, `exp run (recording ${done.name})`, 10 * 60_000, GC_LOCK);
   try {
     if (done.lock) await ensureInCache(ws, dir, done.lock, warn);
@@ -288,14 +294,14 @@ async function ensureInCache(ws: Workspace, dir: string, lock: Readonly<Record<s
  * with every stage it started. Resolves to its exit code. Shared by
  * `--run-all` and `lockstep worker`.
  */
-export function reproIn(dir: string, args: readonly string[], logFd: number, env: Record<string, string>, started?: (child: ChildProcess) => void): Promise<number> {
+export function reproIn({ dir, args, logFd, env, started }: { dir: string; args: readonly string[]; logFd: number; env: Record<string, string>; started?: (child: ChildProcess) => void }): Promise<number> {
   const child = spawn(process.execPath, [lockstepBin(), ...args], { cwd: dir, detached: true, stdio: ['ignore', logFd, logFd], env: { ...process.env, ...env } });
   started?.(child);
   return exitOf(child);
 }
 
 /** The record of a run that ended with `code`, with what it left in `dir`. */
-async function finished(rec: ExpRecord, dir: string, stateDir: string, code: number, t0: number, errorDetail: string): Promise<ExpRecord> {
+async function finished(rec: ExpRecord, { dir, stateDir, code, t0, errorDetail }: { dir: string; stateDir: string; code: number; t0: number; errorDetail: string }): Promise<ExpRecord> {
   return {
     ...rec,
     ...(await collectResult(dir, stateDir)),

@@ -84,7 +84,7 @@ export function dvcPathMd5(abs: string, name: DvcHashName): string | undefined {
   if (!st.isDirectory()) return dvcFileMd5(abs, name);
   const files: { relpath: string; abs: string; st: fs.Stats }[] = [];
   // DVC hashes what is there: temp litter is not content, and the repository's own state is never walked into.
-  walk(abs, '', files, [fs.realpathSync(abs)], [], []);
+  walk(abs, '', { out: files, chain: [fs.realpathSync(abs)], skip: [], temps: [] });
   return dvcTreeMd5(files.map((f) => ({ relpath: f.relpath, md5: dvcFileMd5(f.abs, name) })));
 }
 

@@ -55,7 +55,7 @@ export class TreeHasher {
     }
     if (st.isDirectory()) {
       const files: { relpath: string; abs: string; st: fs.Stats }[] = [];
-      walk(abs, '', files, [fs.realpathSync(abs)], this.skip, this.temps);
+      walk(abs, '', { out: files, chain: [fs.realpathSync(abs)], skip: this.skip, temps: this.temps });
       return this.manifestOf(files);
     }
     // Opening a FIFO blocks until a writer comes (and a device may never end): refuse before any open.
@@ -128,14 +128,19 @@ export async function manifestHash(manifest: readonly ManifestEntry[]): Promise<
  * circles, and is left out, as are the repository's .git and .lockstep.
  * Special files (FIFOs, sockets, devices) are not content and are left out.
  */
-export function walk(
-  dirAbs: string,
-  prefix: string,
-  out: { relpath: string; abs: string; st: fs.Stats }[],
-  chain: string[],
-  skip: readonly string[],
-  temps: string[],
-): void {
+export interface WalkState {
+  /** Where the files found go. */
+  readonly out: { relpath: string; abs: string; st: fs.Stats }[];
+  /** Real paths of the directories being walked, outermost first (starts with the root's). */
+  readonly chain: string[];
+  /** Real paths never walked into. */
+  readonly skip: readonly string[];
+  /** Where temp files found on the way go. */
+  readonly temps: string[];
+}
+
+export function walk(dirAbs: string, prefix: string, state: WalkState): void {
+  const { out, chain, skip, temps } = state;
   const dirReal = chain[chain.length - 1]!;
   for (const ent of fs.readdirSync(dirAbs, { withFileTypes: true })) {
     const abs = dirAbs + '/' + ent.name;
@@ -158,7 +163,7 @@ export function walk(
       if (ent.isSymbolicLink() && chain.some((c) => isWithin(real, c))) continue;
       if (skip.some((s) => isWithin(s, real))) continue;
       chain.push(real);
-      walk(abs, relpath, out, chain, skip, temps);
+      walk(abs, relpath, state);
       chain.pop();
     } else if (st.isFile()) {
       out.push({ relpath, abs, st });

@@ -59,9 +59,9 @@ export async function queueCommand(io: Io, args: QueueArgs): Promise<number> {
     const store = new ExpStore(ws.stateDir);
     await syncRecords(store, queue, { requeue: false });
     if (args.sub === 'status') return await status(io, queue, args.json);
-    if (args.sub === 'logs') return await logs(io, ws, store, queue, args.names[0]!);
+    if (args.sub === 'logs') return await logs({ io, ws, store, queue }, args.names[0]!);
     if (args.sub === 'retry') return await retry(io, store, queue, args);
-    return await cancel(io, store, queue, cfg, args);
+    return await cancel({ io, store, queue, cfg }, args);
   } finally {
     await queue.close();
   }
@@ -164,7 +164,7 @@ async function findJob(store: ExpStore, queue: Queue, name: string): Promise<{ j
   });
 }
 
-async function logs(io: Io, ws: Workspace, store: ExpStore, queue: Queue, name: string): Promise<number> {
+async function logs({ io, ws, store, queue }: { io: Io; ws: Workspace; store: ExpStore; queue: Queue }, name: string): Promise<number> {
   const { job, rec } = await findJob(store, queue, name);
   const hash = (job?.returnvalue as ExpJobResult | undefined)?.log ?? (job?.progress as Partial<ExpJobProgress> | undefined)?.log ?? rec?.distributed?.log;
   if (!hash) {
@@ -181,7 +181,7 @@ async function logs(io: Io, ws: Workspace, store: ExpStore, queue: Queue, name: 
     const { store: remote } = await remoteFor(ws, job?.data?.remote ?? rec?.distributed?.job.remote);
     try {
       const report = newReport();
-      await fetchObjects(cache, remote, [hash], { jobs: 1 }, report, () => `log of ${name}`);
+      await fetchObjects(cache, remote, [hash], { jobs: 1, report, label: () => `log of ${name}` });
       if (!cache.store.has(hash))
         throw new UserError(
           {
@@ -230,7 +230,7 @@ async function retry(io: Io, store: ExpStore, queue: Queue, args: QueueArgs): Pr
   return 0;
 }
 
-async function cancel(io: Io, store: ExpStore, queue: Queue, cfg: SchedulerConfig, args: QueueArgs): Promise<number> {
+async function cancel({ io, store, queue, cfg }: { io: Io; store: ExpStore; queue: Queue; cfg: SchedulerConfig }, args: QueueArgs): Promise<number> {
   const targets: { name: string; job: Job<ExpJobData> }[] = [];
   if (args.all) {
     for (const r of await allJobs(queue)) if (r.state !== 'completed' && r.state !== 'failed') targets.push({ name: r.job.data?.name ?? r.job.id!, job: r.job });

@@ -107,16 +107,16 @@ export async function workerCommand(io: Io, args: WorkerArgs): Promise<number> {
       }, 1000);
       try {
         const reproArgs = ['repro', '--pull', ...(rcfg.readOnly ? [] : ['--push']), '-r', rcfg.name, ...(d.kind === 'experiment' ? d.targets : [d.stage])];
-        code = await reproIn(
+        code = await reproIn({
           dir,
-          reproArgs,
-          fd,
-          {
+          args: reproArgs,
+          logFd: fd,
+          env: {
             LOCKSTEP_CACHE_DIR: cache.settings.dir,
             LOCKSTEP_EXIT_WITH_PARENT: '1',
           },
-          (c) => running.set(job.id!, c),
-        );
+          started: (c) => running.set(job.id!, c),
+        });
       } finally {
         clearInterval(watch);
         running.delete(job.id!);
@@ -272,7 +272,7 @@ async function ensureCommit(ws: Workspace, cache: LocalCache, remote: RemoteStor
   if (hasCommit(ws.root, d.commit)) return;
   if (!d.bundle) throw new Error(`commit ${d.commit} is not in this worker's repository, and the job names no bundle`);
   const report = newReport();
-  await fetchObjects(cache, remote, [d.bundle], { jobs: 1 }, report, () => 'git bundle');
+  await fetchObjects(cache, remote, [d.bundle], { jobs: 1, report, label: () => 'git bundle' });
   if (report.failures.length) throw new Error(report.failures.map((f) => `${f.what}: ${f.why}`).join('; '));
   if (!cache.store.has(d.bundle)) throw new Error(`the git bundle of commit ${d.commit} is not on remote '${remote.name}'`);
   // A ref keeps the fetched commit from being garbage-collected while jobs may still need it.

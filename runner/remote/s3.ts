@@ -21,13 +21,18 @@ export interface S3Options {
  * or not at all.
  */
 export class S3Remote implements RemoteStore {
+  private readonly bucket: string;
+  private readonly prefix: string;
+
   private constructor(
     readonly name: string,
-    private readonly bucket: string,
-    private readonly prefix: string,
+    where: { readonly bucket: string; readonly prefix: string },
     private readonly client: S3Client,
     private readonly sdk: typeof import('@aws-sdk/client-s3'),
-  ) {}
+  ) {
+    this.bucket = where.bucket;
+    this.prefix = where.prefix;
+  }
 
   static async open(name: string, url: string, opts: S3Options): Promise<S3Remote> {
     const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
@@ -42,7 +47,7 @@ export class S3Remote implements RemoteStore {
       responseChecksumValidation: 'WHEN_REQUIRED',
       maxAttempts: 4,
     });
-    return new S3Remote(name, m[1]!, m[2]!.replace(/\/+$/, ''), client, sdk);
+    return new S3Remote(name, { bucket: m[1]!, prefix: m[2]!.replace(/\/+$/, '') }, client, sdk);
   }
 
   get description(): string {

@@ -18,7 +18,6 @@ import { ModelRegistry, parseStage } from '../../stages/lib/registry/registry.js
 import { RunStore } from '../../stages/lib/registry/run-store.js';
 import { syncWithWorkspace } from '../../stages/lib/registry/workspace-sync.js';
 import { readCachedFile } from '../api.js';
-import type { Io } from '../cli-io.js';
 
 /**
  * What the pages show, as plain JSON. Every function opens the workspace
@@ -142,20 +141,18 @@ export async function compareData(root: string, names: readonly string[]) {
 
 /** The declared plots with every chosen row as its own series, through the same code as `plots diff --json`. */
 async function overlaidPlots(ws: Workspace, names: readonly string[]): Promise<{ plots: { path: string; spec: Record<string, unknown> }[]; notes: string[] }> {
-  const { plotsCommand } = await import('../commands/plots.js');
+  const { buildPlots } = await import('../plots/collect.js');
   const { declaredPlots } = await import('../plots/decls.js');
-  const out: string[] = [];
   const notes: string[] = [];
-  const io: Io = { cwd: ws.root, out: (l) => out.push(l), err: (l) => notes.push(l.replace(/^warning: /, '')), stdout: process.stdout, stderr: process.stderr, isTTY: false };
   const store = new ExpStore(ws.stateDir);
   const revisions = names.filter((n) => n === 'workspace' || (n === 'HEAD' && !store.exists(n)));
   const experiments = names.filter((n) => !revisions.includes(n));
   // One plot at a time: a plot some row lacks must not hide the others.
   const plots: { path: string; spec: Record<string, unknown> }[] = [];
   for (const d of declaredPlots(ws.pipeline)) {
-    out.length = 0;
+    let built: ReturnType<typeof buildPlots>;
     try {
-      await plotsCommand(io, { diff: true, targets: [d.id], revisions, experiments, json: true });
+      built = buildPlots(ws, { diff: true, targets: [d.id], revisions, experiments, cwd: ws.root });
     } catch (e) {
       if (e instanceof UserError) {
         notes.push(e.message);
@@ -163,9 +160,12 @@ async function overlaidPlots(ws: Workspace, names: readonly string[]): Promise<{
       }
       throw e;
     }
-    const doc = JSON.parse(out.join('\n')) as { plots: { path: string; spec?: Record<string, unknown> }[] };
     // Image plots have no spec to overlay; the report (plots diff) shows them.
-    for (const p of doc.plots) if (p.spec) plots.push({ path: p.path, spec: interactive(p.spec) });
+    for (const p of built.plots) {
+      if ('missing' in p) notes.push(p.missing);
+      else if ('error' in p) notes.push(...p.diagnostics);
+      else if (p.spec) plots.push({ path: p.path, spec: interactive(p.spec) });
+    }
   }
   return { plots, notes };
 }
