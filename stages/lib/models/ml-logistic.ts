@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { Matrix } from 'ml-matrix';
+import type { Matrix } from 'ml-matrix';
 import { sigmoid } from './logistic.js';
 
 /**
@@ -45,11 +45,19 @@ interface LogisticRegression {
 }
 type LogisticRegressionClass = new (options: { numSteps: number; learningRate: number }) => LogisticRegression;
 
-let loaded: LogisticRegressionClass | undefined;
+let loaded: { LogisticRegression: LogisticRegressionClass; Matrix: typeof Matrix } | undefined;
 
-/** The package is CommonJS without type declarations: loaded once, typed by what we use of it. */
-function packageClass(): LogisticRegressionClass {
-  loaded ??= createRequire(import.meta.url)('ml-logistic-regression') as LogisticRegressionClass;
+/**
+ * Loaded on the first fit only: importing ml-matrix costs 60 to 150 ms, which
+ * `leads predict` and the service (they only need mlLogisticProba) should not
+ * pay. The package is CommonJS without type declarations: typed by what we use.
+ */
+function packages(): NonNullable<typeof loaded> {
+  const require = createRequire(import.meta.url);
+  loaded ??= {
+    LogisticRegression: require('ml-logistic-regression') as LogisticRegressionClass,
+    Matrix: (require('ml-matrix') as typeof import('ml-matrix')).Matrix,
+  };
   return loaded;
 }
 
@@ -62,7 +70,8 @@ export function fitMlLogistic(X: readonly (readonly number[])[], y: readonly num
     throw new Error(`params: ${where}.num_steps must be an integer >= 1, got ${JSON.stringify(p.num_steps)}`);
   }
   if (X.length === 0) throw new Error('cannot fit a logistic regression on no rows');
-  const model = new (packageClass())({ numSteps: p.num_steps, learningRate: p.learning_rate });
+  const { LogisticRegression, Matrix } = packages();
+  const model = new LogisticRegression({ numSteps: p.num_steps, learningRate: p.learning_rate });
   model.train(new Matrix(X.map((x) => [...x, 1])), Matrix.columnVector([...y]));
   // The package numbers classes 0..n-1 and its classifier i is trained to say "not class i": classifier 0 gives P(y = 1).
   const w = model.classifiers[0]!.weights.to1DArray();
