@@ -24,4 +24,11 @@ export default tseslint.config(
       'no-empty': ['error', { allowEmptyCatch: true }],
     },
   },
+  {
+    // The example app reaches the engine through runner/api.ts only: everything else in runner/ is internal.
+    files: ['stages/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/runner/*', '!**/runner/api.js'], message: 'the app uses the engine through runner/api.ts only (add an export there)' }] }],
+    },
+  },
 );
