@@ -3,6 +3,15 @@
  * sklearn's convention: minimise 0.5·‖w‖² + C·Σ logloss(yᵢ, σ(w·xᵢ + b)).
  * Solved exactly by Newton's method with a backtracking line search; the
  * problem is small (a dozen features), so each step solves the full Hessian.
+ *
+ * Why our own fit is the default `logistic_regression` and not the
+ * ml-logistic-regression package (the `ml_logistic_regression` family,
+ * ml-logistic.ts): the spec's model is sklearn's, searched over C, and the
+ * package has no C (no L2 penalty at all) and no intercept; and it runs a
+ * fixed number of fixed-size gradient steps, so its answer depends on the
+ * step size and count, not only on the data. Newton reaches the optimum to
+ * a gradient below 1e-9 in about ten steps (milliseconds); the package's
+ * default 50,000 steps took about four minutes on the same 2,496 rows.
  */
 
 export interface LogisticModel {

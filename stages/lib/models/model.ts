@@ -1,10 +1,11 @@
 import fs from 'node:fs';
 import { logisticProba, type LogisticModel } from './logistic.js';
+import { mlLogisticProba, type MlLogisticModel } from './ml-logistic.js';
 import { xgbProba, type XgbModel } from './xgboost.js';
 import { toStableJson, writeOutput } from '../stage-files.js';
 import type { Label } from '../data/features.js';
 
-export type Model = LogisticModel | XgbModel;
+export type Model = LogisticModel | MlLogisticModel | XgbModel;
 
 /** A saved model: what it is, what it expects as input, and how it was chosen. */
 export interface ModelFile {
@@ -18,6 +19,7 @@ export interface ModelFile {
 export async function predictProba(model: Model, X: readonly (readonly number[])[]): Promise<number[]> {
   switch (model.kind) {
     case 'logistic_regression': return logisticProba(model, X);
+    case 'ml_logistic_regression': return mlLogisticProba(model, X);
     case 'xgboost': return xgbProba(model, X);
   }
 }
@@ -40,6 +42,6 @@ export function loadModelFile(file: string): ModelFile {
   }
   if (m?.format !== 'lead-model/1' || !Array.isArray(m.features)) throw new Error(`${file} is not a lead model file`);
   const k = (m.model as { kind?: unknown })?.kind;
-  if (k !== 'logistic_regression' && k !== 'xgboost') throw new Error(`${file}: unknown model kind ${JSON.stringify(k)}`);
+  if (k !== 'logistic_regression' && k !== 'ml_logistic_regression' && k !== 'xgboost') throw new Error(`${file}: unknown model kind ${JSON.stringify(k)}`);
   return m;
 }

@@ -1,11 +1,12 @@
 import type { ParamValue } from '../../../runner/api.js';
 import { ParamReader } from '../params.js';
+import { ML_LOGISTIC_PARAMS } from './ml-logistic.js';
 import { parseSearchSpace, type SearchSpace } from './search-space.js';
 import type { XgbMode } from './xgboost.js';
 
 /** How one model family is configured in params.yaml (train.models.<name>). */
 export type ModelSpec =
-  | { readonly name: string; readonly family: 'logistic_regression'; readonly nIter: number; readonly space: SearchSpace }
+  | { readonly name: string; readonly family: 'logistic_regression' | 'ml_logistic_regression'; readonly nIter: number; readonly space: SearchSpace }
   | { readonly name: string; readonly family: 'xgboost'; readonly mode: XgbMode; readonly nIter: number; readonly space: SearchSpace };
 
 export type Scoring = 'accuracy' | 'f1' | 'f1_weighted';
@@ -22,7 +23,7 @@ export interface TrainParams {
   readonly models: readonly ModelSpec[];
 }
 
-/** train: {seed, cv, scoring, models: {<name>: {family, [mode], n_iter, space}}} */
+/** train: {seed, cv, scoring, models: {<name>: {family, [mode], n_iter, space}}}; a family's space is checked when a candidate is fitted, except ml_logistic_regression's keys (checked here). */
 export function readTrainParams(params: { readonly [key: string]: ParamValue }): TrainParams {
   const t = ParamReader.of(params, 'train');
   const scoringText = t.get('scoring').string();
@@ -39,12 +40,22 @@ export function readTrainParams(params: { readonly [key: string]: ParamValue }):
     const nIter = m.get('n_iter').int(1);
     const space = parseSearchSpace(m.get('space'));
     if (family === 'logistic_regression') return { name, family, nIter, space };
+    if (family === 'ml_logistic_regression') {
+      // Both must be given (the package's defaults take minutes here) and nothing else: it has no C, no penalty.
+      for (const k of Object.keys(space)) {
+        if (!(ML_LOGISTIC_PARAMS as readonly string[]).includes(k)) {
+          m.get('space').get(k).fail(`absent: ml-logistic-regression takes only ${ML_LOGISTIC_PARAMS.join(' and ')} (no intercept option, no L2 penalty)`);
+        }
+      }
+      for (const k of ML_LOGISTIC_PARAMS) if (!space[k]) m.get('space').get(k).fail('a value, a list or a distribution (ml_logistic_regression has no default for it)');
+      return { name, family, nIter, space };
+    }
     if (family === 'xgboost') {
       const mode = m.get('mode').string();
       if (mode !== 'random_forest' && mode !== 'boosting') m.get('mode').fail('random_forest or boosting');
       return { name, family, mode: mode as 'random_forest' | 'boosting', nIter, space };
     }
-    return m.get('family').fail('logistic_regression or xgboost');
+    return m.get('family').fail('logistic_regression, ml_logistic_regression or xgboost');
   });
   return { search, models };
 }

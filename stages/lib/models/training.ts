@@ -1,6 +1,7 @@
 import type { Dataset, Label } from '../data/features.js';
 import { stratifiedKFold, take } from '../data/split.js';
 import { fitLogistic } from './logistic.js';
+import { fitMlLogistic } from './ml-logistic.js';
 import { classificationMetrics, confusionRows, prCurve, rocAuc, rocCurve, type ClassificationMetrics, type PrPoint, type RocPoint } from './metrics.js';
 import { predictProba, toLabels, type Model, type ModelFile } from './model.js';
 import { sampleCandidates, type Candidate } from './search-space.js';
@@ -48,6 +49,8 @@ async function fitCandidate(spec: ModelSpec, c: Candidate, data: Dataset, seed: 
       const maxIter = c.max_iter === undefined ? 100 : num(c, 'max_iter', spec);
       return fitLogistic(data.X, data.y, { C: num(c, 'C', spec), maxIter }).model;
     }
+    case 'ml_logistic_regression':
+      return fitMlLogistic(data.X, data.y, { learning_rate: num(c, 'learning_rate', spec), num_steps: num(c, 'num_steps', spec) }, `train.models.${spec.name}.space`);
     case 'xgboost':
       return trainXgb(data.X, data.y, {
         mode: spec.mode,
