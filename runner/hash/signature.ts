@@ -47,11 +47,12 @@ export function sameSig(stored: ArrayLike<unknown>, at: number, now: ArrayLike<n
 export function settled(sig: ArrayLike<number>, readStart: number, at = 0): boolean {
   const mtime = sig[at + 1]!;
   const ctime = sig[at + 2]!;
-  const window = mtime % 1000 === 0 ? COARSE_WINDOW_MS : FINE_WINDOW_MS;
+  // The ctime tells the filesystem's granularity: an mtime may be whole seconds because it was set (tar, utimes).
+  const window = ctime % 1000 === 0 ? COARSE_WINDOW_MS : FINE_WINDOW_MS;
   return readStart - Math.max(mtime, ctime) > window;
 }
 
-/** Whole-second timestamps (FAT: two seconds) */
+/** Whole-second timestamps (FAT: two seconds). */
 const COARSE_WINDOW_MS = 2500;
 /** Sub-second timestamps: several scheduler ticks. */
 const FINE_WINDOW_MS = 100;
