@@ -21,12 +21,9 @@ export function sigOf(st: fs.Stats): Sig {
   return [st.size, st.mtimeMs, st.ctimeMs, st.ino];
 }
 
-/** Write `st`'s signature at `at` of a columnar store. */
-export function putSig(into: Float64Array | number[], at: number, st: fs.Stats): void {
-  into[at] = st.size;
-  into[at + 1] = st.mtimeMs;
-  into[at + 2] = st.ctimeMs;
-  into[at + 3] = st.ino;
+/** Append `st`'s signature to a columnar store. */
+export function appendSig(into: number[], st: fs.Stats): void {
+  into.push(st.size, st.mtimeMs, st.ctimeMs, st.ino);
 }
 
 /** Whether the signature stored at `at` of `stored` (a Sig, or a columnar store) is `now`'s. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile, hashString, yieldDue, yieldForSignals } from './xxhash.js';
 import { TreeRecord, type StatCache } from './stat-cache.js';
-import { putSig, sameSig, settled, sigOf, SIG_WIDTH } from './signature.js';
+import { appendSig, sameSig, settled, sigOf, SIG_WIDTH } from './signature.js';
 import { errnoCode } from '../fs-util.js';
 import { isTempName } from '../litter.js';
 import { UserError } from '../errors.js';
@@ -83,7 +83,7 @@ export class TreeHasher {
       const chain = chainOf(rootReal, path.posix.dirname(relpath), reals);
       if (chain === null || this.skip.some((s) => chain.some((c) => isWithin(s, c)))) continue;
       files.relpaths.push(relpath);
-      putSig(files.sigs, files.sigs.length, fs.statSync(path.join(root, relpath)));
+      appendSig(files.sigs, fs.statSync(path.join(root, relpath)));
     }
     return this.manifestOf(`glob:${root}\0${pattern}`, root, files, readStart);
   }
@@ -221,7 +221,7 @@ export function walk(dirAbs: string, prefix: string, out: Listing, chain: string
       chain.pop();
     } else if (st.isFile()) {
       out.relpaths.push(relpath);
-      putSig(out.sigs, out.sigs.length, st);
+      appendSig(out.sigs, st);
     }
   }
 }
