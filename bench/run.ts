@@ -12,12 +12,14 @@ import { benchServe } from './serve.js';
 import { benchCrash } from './crash.js';
 import { benchContainer } from './container.js';
 import { benchQueue, benchQueueLead } from './queue.js';
+import { benchTree } from './tree.js';
 import { printRows, type Row } from './util.js';
 
 type Section = { name: string; title: string; run: () => Promise<Row[]> };
 
 const sections: Section[] = [
   { name: 'engine', title: 'Engine', run: benchEngine },
+  { name: 'tree', title: 'One stage on a 10,000-file folder (100 MiB)', run: benchTree },
   { name: 'pipeline', title: 'Lead pipeline on the real data', run: benchPipeline },
   { name: 'cache', title: 'Cache, run-cache and remotes', run: benchCache },
   { name: 'exp', title: 'Experiments', run: benchExpShow },

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { UserError } from './errors.js';
 import { writeFileAtomic } from './fs-util.js';
 import { hashString } from './hash/xxhash.js';
+import { sameSig, settled, sigOf, SIG_WIDTH, type Sig } from './hash/signature.js';
 
 /**
  * Stage modules are compiled once with esbuild (relative imports bundled,
@@ -11,7 +12,8 @@ import { hashString } from './hash/xxhash.js';
  * instead of paying a TS loader on every run.
  */
 interface BuildRecord {
-  readonly inputs: Record<string, [number, string]>;
+  /** Each source file's stat signature when it was compiled. */
+  readonly inputs: Record<string, Sig>;
   readonly output: string;
 }
 
@@ -50,16 +52,19 @@ function built(root: string, stateDir: string, modulePath: string): Promise<Buil
   return p;
 }
 
-function statKey(file: string): [number, string] | undefined {
+function statKey(file: string): Sig | undefined {
   try {
-    const st = fs.statSync(file, { bigint: true });
-    return [Number(st.size), st.mtimeNs.toString()];
+    return sigOf(fs.statSync(file));
   } catch {
     return undefined;
   }
 }
 
+/** Never any file's signature: a source changed too recently to trust is compiled again next time. */
+const UNSETTLED: Sig = [-1, 0, 0, 0];
+
 async function build(root: string, stateDir: string, modulePath: string): Promise<BuildRecord> {
+  const buildStart = Date.now();
   const entry = path.resolve(root, modulePath);
   if (!fs.existsSync(entry)) {
     throw new UserError({ message: `stage module '${modulePath}' does not exist` });
@@ -74,7 +79,7 @@ async function build(root: string, stateDir: string, modulePath: string): Promis
       fs.existsSync(rec.output) &&
       Object.entries(rec.inputs).every(([f, k]) => {
         const now = statKey(f);
-        return now !== undefined && now[0] === k[0] && now[1] === k[1];
+        return now !== undefined && Array.isArray(k) && k.length === SIG_WIDTH && sameSig(k, 0, now);
       });
     if (fresh) return rec;
   } catch {
@@ -109,11 +114,11 @@ async function build(root: string, stateDir: string, modulePath: string): Promis
     );
   }
   for (const f of result.outputFiles) writeFileAtomic(f.path, f.contents);
-  const inputs: Record<string, [number, string]> = {};
+  const inputs: Record<string, Sig> = {};
   for (const rel of Object.keys(result.metafile.inputs)) {
     const abs = path.resolve(root, rel);
     const k = statKey(abs);
-    if (k) inputs[abs] = k;
+    if (k) inputs[abs] = settled(k, buildStart) ? k : UNSETTLED;
   }
   const rec: BuildRecord = { inputs, output };
   writeFileAtomic(recordFile, JSON.stringify(rec));

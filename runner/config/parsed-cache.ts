@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../fs-util.js';
+import { sameSig, settled, sigOf, type Sig } from '../hash/signature.js';
 
 /**
  * Parsed YAML files (pipeline.yaml, params files, pipeline.lock) remembered by
@@ -8,8 +9,6 @@ import { writeFileAtomic } from '../fs-util.js';
  * pipeline; JSON.parse of the same data is ~50× cheaper. Positions for error
  * messages are recomputed from the file only when an error needs them.
  */
-type Sig = readonly [size: number, mtimeMs: number, ctimeMs: number, ino: number];
-
 interface Entry {
   readonly sig: Sig;
   readonly value: unknown;
@@ -19,6 +18,8 @@ const VERSION = 1;
 
 export class ParsedFileCache {
   private dirty = false;
+  /** Before any file of this run was read: the reference for `settled`. */
+  private readonly openedAt = Date.now();
   private constructor(private readonly file: string | undefined, private readonly entries: Map<string, Entry>) {}
 
   static load(stateDir: string): ParsedFileCache {
@@ -39,16 +40,17 @@ export class ParsedFileCache {
 
   get(abs: string, st: fs.Stats): { value: unknown } | undefined {
     const e = this.entries.get(abs);
-    if (!e || !sameSig(e.sig, sigOf(st))) return undefined;
+    if (!e || !sameSig(e.sig, 0, sigOf(st))) return undefined;
     return { value: e.value };
   }
 
   put(abs: string, st: fs.Stats, value: unknown): void {
     if (!this.file) return;
-    // A file rewritten within one coarse timestamp tick could keep its signature: don't trust fresh whole-second mtimes.
-    if (st.mtimeMs % 1000 === 0 && Date.now() - st.mtimeMs < 2000) return;
+    // A file rewritten within one timestamp tick could keep its signature: a fresh one is parsed again next time.
+    const sig = sigOf(st);
+    if (!settled(sig, this.openedAt)) return;
     if (!jsonSafe(value)) return;
-    this.entries.set(abs, { sig: sigOf(st), value });
+    this.entries.set(abs, { sig, value });
     this.dirty = true;
   }
 
@@ -61,14 +63,6 @@ export class ParsedFileCache {
       // only a cache
     }
   }
-}
-
-function sigOf(st: fs.Stats): Sig {
-  return [st.size, st.mtimeMs, st.ctimeMs, st.ino];
-}
-
-function sameSig(a: Sig, b: Sig): boolean {
-  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
 }
 
 /** Values JSON would not return unchanged (NaN, ±Infinity) are not cached. */

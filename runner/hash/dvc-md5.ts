@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import { walk } from './tree.js';
+import { walk, type Listing } from './tree.js';
 import { errnoCode } from '../fs-util.js';
 
 /**
@@ -82,10 +82,10 @@ export function dvcPathMd5(abs: string, name: DvcHashName): string | undefined {
     throw e;
   }
   if (!st.isDirectory()) return dvcFileMd5(abs, name);
-  const files: { relpath: string; abs: string; st: fs.Stats }[] = [];
+  const files: Listing = { relpaths: [], sigs: [] };
   // DVC hashes what is there: temp litter is not content, and the repository's own state is never walked into.
   walk(abs, '', { out: files, chain: [fs.realpathSync(abs)], skip: [], temps: [] });
-  return dvcTreeMd5(files.map((f) => ({ relpath: f.relpath, md5: dvcFileMd5(f.abs, name) })));
+  return dvcTreeMd5(files.relpaths.map((relpath) => ({ relpath, md5: dvcFileMd5(`${abs}/${relpath}`, name) })));
 }
 
 /** Python's json.dumps string form with ensure_ascii: everything outside ' '..'~' is escaped. */

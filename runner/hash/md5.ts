@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../fs-util.js';
+import { sameSig, settled, sigOf, SIG_WIDTH, type Sig } from './signature.js';
 
 /**
  * md5 as DVC computes it, only to read a DVC repository's `.dvc` files: our
@@ -48,42 +49,53 @@ function md5Dos2Unix(abs: string): string {
 }
 
 /**
- * File md5s remembered by (size, mtime, inode), as the stat cache does for
- * xxh64: a DVC dataset of many gigabytes is read once, not on every status.
+ * File md5s remembered by stat signature (`signature.ts`), as the stat cache
+ * does for xxh64: a DVC dataset of many gigabytes is read once, not on every status.
  */
+type Md5Entry = [...Sig, string];
+
 export class Md5Memo {
   private changed = false;
-  private constructor(private readonly file: string, private readonly map: Record<string, [number, number, number, string]>) {}
+  private constructor(private readonly file: string, private readonly map: Record<string, Md5Entry>) {}
 
   static load(stateDir: string): Md5Memo {
     const file = path.join(stateDir, 'md5-cache.json');
     try {
-      return new Md5Memo(file, JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, [number, number, number, string]>);
+      const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as { version?: number; entries?: Record<string, Md5Entry> };
+      if (doc.version === VERSION && doc.entries && typeof doc.entries === 'object') return new Md5Memo(file, doc.entries);
     } catch {
-      return new Md5Memo(file, {});
+      // missing or damaged: only a cache
     }
+    return new Md5Memo(file, {});
   }
 
   hash(abs: string, flavour: string, compute: (abs: string) => string): string {
+    const readStart = Date.now();
     const st = fs.statSync(abs);
     const key = `${flavour}:${abs}`;
     const hit = this.map[key];
-    if (hit && hit[0] === st.size && hit[1] === st.mtimeMs && hit[2] === st.ino) return hit[3];
+    const sig = sigOf(st);
+    if (Array.isArray(hit) && hit.length === SIG_WIDTH + 1 && sameSig(hit, 0, sig)) return hit[SIG_WIDTH] as string;
     const h = compute(abs);
-    this.map[key] = [st.size, st.mtimeMs, st.ino, h];
-    this.changed = true;
+    if (settled(sig, readStart)) {
+      this.map[key] = [...sig, h];
+      this.changed = true;
+    }
     return h;
   }
 
   save(): void {
     if (!this.changed) return;
     try {
-      writeFileAtomic(this.file, JSON.stringify(this.map), { durable: false });
+      writeFileAtomic(this.file, JSON.stringify({ version: VERSION, entries: this.map }), { durable: false });
     } catch {
       // only a cache
     }
   }
 }
+
+/** Entries are `[size, mtimeMs, ctimeMs, ino, md5]`; version 1 (unversioned) lacked the ctime. */
+const VERSION = 2;
 
 /** md5 of a path as DVC records it (`legacy`: DVC 2's dos2unix flavour); undefined when it does not exist. */
 export function md5Path(abs: string, legacy = false, memo?: Md5Memo): string | undefined {

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { hashFile, hashString, yieldDue, yieldForSignals } from './xxhash.js';
-import type { StatCache, FileStat } from './stat-cache.js';
+import { TreeRecord, type StatCache } from './stat-cache.js';
+import { appendSig, sameSig, settled, sigOf, SIG_WIDTH } from './signature.js';
 import { errnoCode } from '../fs-util.js';
 import { isTempName } from '../litter.js';
 import { UserError } from '../errors.js';
@@ -28,10 +29,6 @@ export type HashInfo =
 
 export type PathState = HashInfo | { readonly kind: 'missing' };
 
-function toFileStat(st: fs.Stats): FileStat {
-  return { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
-}
-
 /** Hashes files, directories and globs, consulting the stat cache first. */
 export class TreeHasher {
   /** Temp files and folders a walk skipped (left by killed runs, or in flight): for the caller to sweep. */
@@ -45,6 +42,8 @@ export class TreeHasher {
   }
 
   async hashPath(abs: string): Promise<PathState> {
+    // Taken before any stat: what changes after it cannot be remembered as unchanged (see `settled`).
+    const readStart = Date.now();
     let st: fs.Stats;
     try {
       st = fs.statSync(abs); // follows symlinks, as deps should
@@ -54,13 +53,13 @@ export class TreeHasher {
       throw e;
     }
     if (st.isDirectory()) {
-      const files: { relpath: string; abs: string; st: fs.Stats }[] = [];
+      const files = emptyListing();
       walk(abs, '', { out: files, chain: [fs.realpathSync(abs)], skip: this.skip, temps: this.temps });
-      return this.manifestOf(files);
+      return this.manifestOf(abs, abs, files, readStart);
     }
     // Opening a FIFO blocks until a writer comes (and a device may never end): refuse before any open.
     if (!st.isFile()) throw new UserError({ message: `'${this.display(abs)}' is ${specialKind(st)}, not a file or directory; only files and directories can be deps or outputs` });
-    return { kind: 'file', ...(await this.hashRegular(abs, st)) };
+    return { kind: 'file', ...(await this.hashRegular(abs, st, readStart)) };
   }
 
   private display(abs: string): string {
@@ -71,6 +70,7 @@ export class TreeHasher {
 
   /** A glob dep is hashed like a directory whose entries are the matches (repo-relative). */
   async hashGlob(root: string, pattern: string): Promise<HashInfo> {
+    const readStart = Date.now();
     const { default: fg } = await import('fast-glob'); // only glob deps pay for loading it
     // Temp litter (a checkout or a killed run's) is not content; nor is the repository's own state.
     const matches = await fg(pattern, { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: true, ignore: ['.git/**', '.lockstep/**', '**/*.lockstep-tmp-*', '**/*.lockstep-tmp-*/**'] });
@@ -78,41 +78,95 @@ export class TreeHasher {
     // without revisiting a folder, and none that a link leads into .git or .lockstep.
     const rootReal = realOr(root) ?? root;
     const reals = new Map<string, string[] | null>();
-    const files = matches
-      .filter((relpath) => {
-        const chain = chainOf(rootReal, path.posix.dirname(relpath), reals);
-        return chain !== null && !this.skip.some((s) => chain.some((c) => isWithin(s, c)));
-      })
-      .map((relpath) => {
-        const abs = path.join(root, relpath);
-        return { relpath, abs, st: fs.statSync(abs) };
-      });
-    return this.manifestOf(files);
-  }
-
-  private async manifestOf(files: { relpath: string; abs: string; st: fs.Stats }[]): Promise<HashInfo> {
-    files.sort((a, b) => (a.relpath < b.relpath ? -1 : a.relpath > b.relpath ? 1 : 0));
-    const manifest: ManifestEntry[] = [];
-    let size = 0;
-    for (const f of files) {
-      if (yieldDue()) await yieldForSignals();
-      // The cached path stays synchronous: thousands of awaits cost more than the lookups.
-      const hash = this.statCache.lookup(f.abs, toFileStat(f.st)) ?? (await this.hashRegular(f.abs, f.st)).hash;
-      manifest.push({ relpath: f.relpath, hash, size: f.st.size });
-      size += f.st.size;
+    const files = emptyListing();
+    for (const relpath of matches) {
+      const chain = chainOf(rootReal, path.posix.dirname(relpath), reals);
+      if (chain === null || this.skip.some((s) => chain.some((c) => isWithin(s, c)))) continue;
+      files.relpaths.push(relpath);
+      appendSig(files.sigs, fs.statSync(path.join(root, relpath)));
     }
-    return { kind: 'dir', hash: await manifestHash(manifest), size, nfiles: manifest.length, manifest };
+    return this.manifestOf(`glob:${root}\0${pattern}`, root, files, readStart);
   }
 
-  private async hashRegular(abs: string, st: fs.Stats): Promise<{ hash: string; size: number }> {
-    const fst = toFileStat(st);
-    const cached = this.statCache.lookup(abs, fst);
-    if (cached) return { hash: cached, size: fst.size };
+  /**
+   * The folder's hash from its listing. When the stat cache's record of the
+   * folder matches the listing file for file, that is the answer and nothing
+   * else is done; otherwise files whose signature the record still holds keep
+   * their hash, the others are read, and the record is replaced.
+   */
+  private async manifestOf(key: string, base: string, files: Listing, readStart: number): Promise<HashInfo> {
+    const rec = this.statCache.tree(key);
+    if (rec && rec.complete && sameListing(rec, files)) return dirState(rec);
+    const n = files.relpaths.length;
+    const index = rec?.indexByName();
+    const hashes = new Array<string>(n);
+    const kept = new Array<string>(n);
+    for (let i = 0; i < n; i++) {
+      const at = i * SIG_WIDTH;
+      const j = index?.get(files.relpaths[i]!);
+      const known = j !== undefined && sameSig(rec!.sigs, j * SIG_WIDTH, files.sigs, at) ? rec!.hashes[j]! : '';
+      if (known !== '') {
+        hashes[i] = kept[i] = known;
+        continue;
+      }
+      if (yieldDue()) await yieldForSignals();
+      const { hash, size } = await hashFile(`${base}/${files.relpaths[i]!}`);
+      hashes[i] = hash;
+      // Only remembered when the file did not change under us while we read it, nor too recently to tell.
+      kept[i] = size === files.sigs[at] && settled(files.sigs, readStart, at) ? hash : '';
+    }
+    const sigs = Float64Array.from(files.sigs);
+    const manifest = sortedManifest(files.relpaths, hashes, sigs);
+    const record = TreeRecord.of(files.relpaths, sigs, kept, await manifestHash(manifest));
+    this.statCache.setTree(key, record);
+    return dirState(record, manifest);
+  }
+
+  private async hashRegular(abs: string, st: fs.Stats, readStart: number): Promise<{ hash: string; size: number }> {
+    const sig = sigOf(st);
+    const cached = this.statCache.lookup(abs, sig);
+    if (cached) return { hash: cached, size: st.size };
     const { hash, size } = await hashFile(abs);
     // Only remember when the file did not change under us while we read it.
-    if (size === fst.size) this.statCache.remember(abs, fst, hash);
+    if (size === st.size) this.statCache.remember(abs, sig, hash, readStart);
     return { hash, size };
   }
+}
+
+/** The regular files under a folder in walk order, as columns: paths, and SIG_WIDTH numbers each (no Stats kept alive). */
+export interface Listing {
+  readonly relpaths: string[];
+  readonly sigs: number[];
+}
+
+function emptyListing(): Listing {
+  return { relpaths: [], sigs: [] };
+}
+
+function sameListing(rec: TreeRecord, files: Listing): boolean {
+  const n = files.relpaths.length;
+  if (rec.n !== n) return false;
+  const names = rec.names;
+  for (let i = 0; i < n; i++) {
+    if (names[i] !== files.relpaths[i] || !sameSig(rec.sigs, i * SIG_WIDTH, files.sigs, i * SIG_WIDTH)) return false;
+  }
+  return true;
+}
+
+/** A folder's state; its manifest (only saving or verifying needs it) is built on first use. */
+function dirState(rec: TreeRecord, manifest?: ManifestEntry[]): HashInfo {
+  let size = 0;
+  for (let i = 0; i < rec.n; i++) size += rec.sigs[i * SIG_WIDTH]!;
+  const state = { kind: 'dir' as const, hash: rec.hash, size, nfiles: rec.n };
+  // An own enumerable getter, so spreading or serialising the state still sees the manifest.
+  Object.defineProperty(state, 'manifest', { enumerable: true, get: () => (manifest ??= sortedManifest(rec.names, rec.hashes, rec.sigs)) });
+  return state as HashInfo;
+}
+
+/** Manifest entries sorted by path, as the folder's hash is taken over them. */
+function sortedManifest(relpaths: readonly string[], hashes: readonly string[], sigs: Float64Array): ManifestEntry[] {
+  const order = relpaths.map((_, i) => i).sort((a, b) => (relpaths[a]! < relpaths[b]! ? -1 : relpaths[a]! > relpaths[b]! ? 1 : 0));
+  return order.map((i) => ({ relpath: relpaths[i]!, hash: hashes[i]!, size: sigs[i * SIG_WIDTH]! }));
 }
 
 export async function manifestHash(manifest: readonly ManifestEntry[]): Promise<string> {
@@ -127,10 +181,12 @@ export async function manifestHash(manifest: readonly ManifestEntry[]): Promise<
  * link to any of them or to a folder holding one (`up -> ..`) would walk in
  * circles, and is left out, as are the repository's .git and .lockstep.
  * Special files (FIFOs, sockets, devices) are not content and are left out.
+ * One readdir per folder and one stat per file; folders that are not links
+ * need no stat and no realpath (their real path is their parent's plus their name).
  */
 export interface WalkState {
-  /** Where the files found go. */
-  readonly out: { relpath: string; abs: string; st: fs.Stats }[];
+  /** Where the files found go: their paths and stat signatures, in columns. */
+  readonly out: Listing;
   /** Real paths of the directories being walked, outermost first (starts with the root's). */
   readonly chain: string[];
   /** Real paths never walked into. */
@@ -143,30 +199,41 @@ export function walk(dirAbs: string, prefix: string, state: WalkState): void {
   const { out, chain, skip, temps } = state;
   const dirReal = chain[chain.length - 1]!;
   for (const ent of fs.readdirSync(dirAbs, { withFileTypes: true })) {
-    const abs = dirAbs + '/' + ent.name;
+    const name = ent.name;
+    const abs = dirAbs + '/' + name;
     // A checkout's temp file is not content: counting it would make an output look modified.
-    if (isTempName(ent.name)) {
+    if (isTempName(name)) {
       temps.push(abs);
       continue;
     }
-    const relpath = prefix ? `${prefix}/${ent.name}` : ent.name;
-    let st: fs.Stats;
+    const relpath = prefix ? prefix + '/' + name : name;
+    if (ent.isDirectory()) {
+      const real = dirReal + '/' + name;
+      if (skip.some((s) => isWithin(s, real))) continue;
+      chain.push(real);
+      walk(abs, relpath, state);
+      chain.pop();
+      continue;
+    }
+    let st: fs.Stats | undefined;
     try {
-      st = fs.statSync(abs);
+      st = fs.statSync(abs, { throwIfNoEntry: false });
     } catch (e) {
-      if (errnoCode(e) === 'ENOENT' || errnoCode(e) === 'ELOOP') continue; // dangling or looping symlink: nothing to hash
+      if (errnoCode(e) === 'ELOOP' || errnoCode(e) === 'ENOENT') continue; // looping (or vanished) symlink: nothing to hash
       throw e;
     }
+    if (st === undefined) continue; // dangling symlink, or removed since the listing
     if (st.isDirectory()) {
-      // Only a symlinked directory can close a loop; a plain one's real path is its parent's plus its name.
-      const real = ent.isSymbolicLink() ? fs.realpathSync(abs) : dirReal + '/' + ent.name;
-      if (ent.isSymbolicLink() && chain.some((c) => isWithin(real, c))) continue;
+      // Only a symlinked directory can close a loop.
+      const real = fs.realpathSync(abs);
+      if (chain.some((c) => isWithin(real, c))) continue;
       if (skip.some((s) => isWithin(s, real))) continue;
       chain.push(real);
       walk(abs, relpath, state);
       chain.pop();
     } else if (st.isFile()) {
-      out.push({ relpath, abs, st });
+      out.relpaths.push(relpath);
+      appendSig(out.sigs, st);
     }
   }
 }

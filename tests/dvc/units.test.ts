@@ -141,21 +141,30 @@ describe('finding pointer files', () => {
 });
 
 describe('md5 as DVC computes it', () => {
-  it('files by bytes (DVC 3) or dos2unix (DVC 2); remembered by size, mtime and inode', async () => {
+  it('files by bytes (DVC 3) or dos2unix (DVC 2); remembered by stat signature', async () => {
     const { Md5Memo, md5Path } = await import('../../runner/hash/md5.js');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-md5-'));
     const f = path.join(tmp, 'a.txt');
     fs.writeFileSync(f, 'a\r\nb\r\n');
     const crypto = await import('node:crypto');
-    expect(md5Path(f)).toBe(crypto.createHash('md5').update('a\r\nb\r\n').digest('hex'));
-    expect(md5Path(f, true)).toBe(crypto.createHash('md5').update('a\nb\n').digest('hex'));
+    const md5 = (s: string) => crypto.createHash('md5').update(s).digest('hex');
+    expect(md5Path(f)).toBe(md5('a\r\nb\r\n'));
+    expect(md5Path(f, true)).toBe(md5('a\nb\n'));
     expect(md5Path(path.join(tmp, 'none'))).toBeUndefined();
     const memo = Md5Memo.load(tmp);
     fs.utimesSync(f, 1_700_000_000, 1_700_000_000);
-    const first = md5Path(f, false, memo);
-    fs.writeFileSync(f, 'x\r\ny\r\n'); // same size, same inode; put the mtime back
+    await new Promise((r) => setTimeout(r, 150)); // only files settled past a timestamp tick are remembered
+    let reads = 0;
+    const counted = (abs: string) => {
+      reads++;
+      return md5Path(abs)!;
+    };
+    const first = memo.hash(f, 'md5', counted);
+    expect(memo.hash(f, 'md5', counted)).toBe(first);
+    expect(reads).toBe(1); // remembered, not re-read
+    fs.writeFileSync(f, 'x\r\ny\r\n'); // same size, same inode, the mtime put back: the ctime still moves
     fs.utimesSync(f, 1_700_000_000, 1_700_000_000);
-    expect(md5Path(f, false, memo)).toBe(first); // remembered, not re-read
+    expect(md5Path(f, false, memo)).toBe(md5('x\r\ny\r\n'));
     memo.save();
     fs.writeFileSync(f, 'longer\n');
     expect(md5Path(f, false, Md5Memo.load(tmp))).toBe(crypto.createHash('md5').update('longer\n').digest('hex'));
