@@ -3,7 +3,7 @@ import { openWorkspace, saveCaches, findRoot, STATE_DIR, type Workspace } from '
 import { RepoLock } from '../repo-lock.js';
 import { sweepWorkspace } from '../litter.js';
 import { openLocalCache, type LocalCache } from '../cache/open.js';
-import type { SyncOptions, SyncReport } from '../cache/sync.js';
+import type { SyncOptions } from '../cache/sync.js';
 import { fetchOutputsOf, pullFetcher, pullTrackedDeps as pullTrackedDepsOf, pushOutputs, remoteStatus, type RemoteResult } from '../cache/transfer.js';
 import { remoteFor } from '../remote/open.js';
 import type { RemoteStore } from '../remote/types.js';
