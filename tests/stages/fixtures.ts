@@ -9,7 +9,7 @@ import { Prng } from '../../stages/lib/prng.js';
 import { RAW_COLUMNS } from '../../stages/lib/data/schema.js';
 
 export const REPO = path.resolve(import.meta.dirname, '..', '..');
-export const SHARED_DATA = path.resolve(REPO, '../shared/data');
+const SHARED_DATA = path.resolve(REPO, '../shared/data');
 export const RAW_REAL = path.join(SHARED_DATA, 'raw_data.csv');
 export const VALIDATOR_X = path.join(SHARED_DATA, 'validator', 'X_test.csv');
 export const VALIDATOR_Y = path.join(SHARED_DATA, 'validator', 'y_test.csv');

@@ -8,7 +8,7 @@ import train from '../../stages/train.js';
 import select from '../../stages/select.js';
 import { stageContext } from './fixtures.js';
 
-export const STAGES = { ingest, clean, split, train, select } as const;
+const STAGES = { ingest, clean, split, train, select } as const;
 
 /** Run the five stage modules in order in `root`, as the engine would (cwd aside), returning their logs and times. */
 export async function runPipeline(root: string, params: Record<string, ParamValue>): Promise<{ logs: string[]; ms: Record<string, number> }> {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { UserError, withFileLock } from '../../runner/api.js';
 import { classificationMetrics } from '../../stages/lib/models/metrics.js';
 import { ModelRegistry, type NewVersion } from '../../stages/lib/registry/registry.js';
 import { registerSelection, type Selection } from '../../stages/lib/registry/registration.js';
@@ -64,6 +65,23 @@ describe('model registry', () => {
     fs.mkdirSync(reg.dir, { recursive: true });
     fs.writeFileSync(path.join(reg.dir, '.lock'), '999999999');
     await expect(reg.register(version('a', 1))).resolves.toMatchObject({ version: 1 });
+  });
+
+  it('a change waits for a live holder, then gives up with exit 3 naming the lock and who holds it, changing nothing', async () => {
+    const dir = root();
+    const reg = new ModelRegistry(dir, () => new Date(), 300);
+    await reg.register(version('a', 1));
+    const t0 = Date.now();
+    await withFileLock(path.join(reg.dir, '.lock'), async () => {
+      const err = await reg.register(version('b', 1)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as UserError).exitCode).toBe(3);
+      expect((err as Error).message).toMatch(new RegExp(`^another lockstep \\(pid ${process.pid}, running 'a test holding it' since .*\\) holds the model registry lock$`));
+    }, { label: 'the model registry lock', what: 'a test holding it' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+    expect(new ModelRegistry(dir).list().map((v) => v.name)).toEqual(['a']);
+    // Released: the next change goes through.
+    await expect(reg.register(version('b', 1))).resolves.toMatchObject({ version: 2 });
   });
 });
 

@@ -73,7 +73,12 @@ export class ModelRegistry {
   readonly dir: string;
   private readonly indexFile: string;
 
-  constructor(root: string, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    root: string,
+    private readonly now: () => Date = () => new Date(),
+    /** How long a change waits for another process's change before giving up (exit 3, naming the holder). */
+    private readonly lockWaitMs = 10_000,
+  ) {
     this.dir = path.join(root, REGISTRY_DIR);
     this.indexFile = path.join(this.dir, 'index.json');
   }
@@ -146,6 +151,6 @@ export class ModelRegistry {
       const idx: RegistryIndex = { format: 'lead-registry/2', versions };
       writeFileAtomic(this.indexFile, toStableJson(idx));
       return result;
-    }, { label: 'the model registry lock', what: 'a registry change' });
+    }, { label: 'the model registry lock', what: 'a registry change', waitMs: this.lockWaitMs });
   }
 }
