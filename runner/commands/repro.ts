@@ -58,13 +58,17 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
       const closers: (() => Promise<void>)[] = [];
       remote = { close: async () => void (await Promise.all(closers.map((c) => c()))) };
       if (args.pull || args.push) {
-        const [{ pullFetcher, pullTrackedDeps, remoteFor }, { openLocalCache }] = await Promise.all([import('./transfer.js'), import('../cache/open.js')]);
+        const [{ pullFetcher, pullTrackedDeps }, { remoteFor }, { openLocalCache }] = await Promise.all([
+          import('../cache/transfer.js'),
+          import('../remote/open.js'),
+          import('../cache/open.js'),
+        ]);
         const local = openLocalCache(ws.stateDir, settings);
         const primary = await remoteFor(ws, args.remote);
         closers.push(() => primary.store.close());
         if (args.pull) {
           // Deps tracked by .dvc pointers come first: no stage makes them, so nothing else would bring them.
-          await pullTrackedDeps(io, ws, local, primary.store, primary.cfg.jobs, args.targets);
+          await pullTrackedDeps(ws, local, primary.store, { jobs: primary.cfg.jobs, targets: args.targets, pulled: (p) => io.out(`↺ ${p}: pulled`), warn: (m) => io.err(`warning: ${m}`) });
           // The default (or -r) remote, and the remotes outputs name themselves.
           const pulled = await pullFetcher(ws, local, args.remote, (m) => io.err(`warning: ${m}`));
           closers.push(pulled.close);

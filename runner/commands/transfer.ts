@@ -1,16 +1,11 @@
 import path from 'node:path';
-import { openWorkspace, saveCaches, findRoot, STATE_DIR, type Workspace } from '../workspace.js';
+import { openWorkspace, saveCaches, findRoot, STATE_DIR } from '../workspace.js';
 import { RepoLock } from '../repo-lock.js';
 import { sweepWorkspace } from '../litter.js';
-import { openLocalCache, type LocalCache } from '../cache/open.js';
+import { openLocalCache } from '../cache/open.js';
 import type { SyncOptions } from '../cache/sync.js';
-import { fetchOutputsOf, pullFetcher, pullTrackedDeps as pullTrackedDepsOf, pushOutputs, remoteStatus, type RemoteResult } from '../cache/transfer.js';
-import { remoteFor } from '../remote/open.js';
-import type { RemoteStore } from '../remote/types.js';
+import { fetchOutputsOf, pushOutputs, remoteStatus, type RemoteResult } from '../cache/transfer.js';
 import type { Io } from '../cli-io.js';
-
-// `repro --pull` (commands/repro.ts) reaches the remote through this module.
-export { remoteFor, pullFetcher };
 
 export interface TransferArgs {
   readonly targets: string[];
@@ -96,11 +91,6 @@ export async function fetchCommand(io: Io, args: TransferArgs, then?: 'checkout'
   } finally {
     repoLock?.release();
   }
-}
-
-/** `repro --pull`'s tracked data (see cache/transfer.ts), reported on the command's streams. */
-export async function pullTrackedDeps(io: Io, ws: Workspace, cache: LocalCache, store: RemoteStore, jobs: number, targets: readonly string[]): Promise<void> {
-  await pullTrackedDepsOf(ws, cache, store, { jobs, targets, pulled: (p) => io.out(`↺ ${p}: pulled`), warn: (m) => io.err(`warning: ${m}`) });
 }
 
 /** For each cached output the lock records: is it in the local cache, on its remote? (`push: false` outputs: local only.) */
