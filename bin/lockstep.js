@@ -24,7 +24,7 @@ const CACHE = BUNDLE + '.code-cache';
  */
 function load() {
   const st = fs.statSync(BUNDLE);
-  const source = fs.readFileSync(BUNDLE, 'utf8');
+  const source = fs.readFileSync(BUNDLE, 'latin1'); // ASCII (the build makes it so): far cheaper than UTF-8
   const sig = `${process.version} ${st.size} ${st.mtimeMs} ${st.ino}`;
   let cachedData;
   try {
