@@ -45,7 +45,9 @@ function load() {
       const head = Buffer.from(sig);
       const len = Buffer.alloc(4);
       len.writeUInt32LE(head.length);
-      fs.writeFileSync(CACHE, Buffer.concat([len, head, script.createCachedData()]));
+      // Whole or not at all: V8 checks a cache's header, not every byte of its code.
+      fs.writeFileSync(`${CACHE}.${process.pid}`, Buffer.concat([len, head, script.createCachedData()]));
+      fs.renameSync(`${CACHE}.${process.pid}`, CACHE);
     });
   }
   return bundle.exports;
