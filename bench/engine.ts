@@ -180,13 +180,19 @@ function userTyped(dir: string): Row[] {
   const pkg = path.join(dir, 'package.json');
   fs.writeFileSync(pkg, JSON.stringify({ name: 'bench-user', private: true, scripts: { repro: `node ${LOCKSTEP} repro` } }));
   const env = { ...process.env, PATH: `${path.join(REPO, 'bin')}${path.delimiter}${process.env.PATH ?? ''}` };
-  const m = interleave(5, {
-    npx: npm(['exec', '--yes=false', '--prefix', REPO, '--', 'lockstep', 'repro']),
-    run: npm(['run', '--silent', 'repro']),
-    path: () => timeCmd(dir, 'lockstep', ['repro'], env),
-    node: () => timeCli(dir, ['repro']),
-  });
-  fs.rmSync(pkg);
+  let m;
+  try {
+    m = interleave(5, {
+      npx: npm(['exec', '--yes=false', '--prefix', REPO, '--', 'lockstep', 'repro']),
+      run: npm(['run', '--silent', 'repro']),
+      path: () => timeCmd(dir, 'lockstep', ['repro'], env),
+      node: () => timeCli(dir, ['repro']),
+    });
+  } catch (e) {
+    return [{ name: '  as typed: (not measured)', value: 0, unit: 'ms', note: `(${(e as Error).message.split('\n')[0]})` }];
+  } finally {
+    fs.rmSync(pkg);
+  }
   return [
     { name: '  as typed: `npx lockstep repro` (npm exec)', value: m.npx, unit: 'ms' },
     { name: '  as typed: `npm run repro` (a package.json script)', value: m.run, unit: 'ms' },
