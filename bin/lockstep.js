@@ -16,15 +16,16 @@ const CACHE = BUNDLE + '.code-cache';
 /**
  * Compiling the bundle is most of a no-op run's own time. scripts/bundle.mjs records V8's code cache
  * for it (Node 20 has no compile cache for modules; a vm.Script takes one). The cache is used only
- * for the bundle it was made from: its header names the Node version and the bundle's size, mtime
- * and inode, and V8 refuses it on its own checks too. A missing, stale or refused cache only costs
+ * for the bundle it was made from: its header names the Node version and the bundle's size and
+ * mtime, and V8 refuses it on its own checks too. A missing, stale or refused cache only costs
  * the compile. It is written only when the build asks (LOCKSTEP_WRITE_CODE_CACHE), so a read-only
  * install works as any other.
  */
 function load() {
   const st = fs.statSync(BUNDLE);
   const source = fs.readFileSync(BUNDLE, 'latin1'); // ASCII (the build makes it so): far cheaper than UTF-8
-  const sig = `${process.version} ${st.size} ${st.mtimeMs} ${st.ino}`;
+  // Not the inode: a copy that keeps timestamps (cp -a, a container image's COPY) keeps its cache.
+  const sig = `${process.version} ${st.size} ${st.mtimeMs}`;
   let cachedData;
   try {
     const buf = fs.readFileSync(CACHE);
