@@ -19,13 +19,31 @@ export function writeFiles(dir: string, files: Record<string, string>): void {
   }
 }
 
-/** Run the CLI and return wall milliseconds; throws with its output if it fails. */
-export function timeCli(cwd: string, args: string[]): number {
+/**
+ * Another checkout's bin/lockstep.js (LOCKSTEP_BENCH_BEFORE=/path/to/bin/lockstep.js): the rows that
+ * compare start-up costs measure it too, interleaved with this one, so before/after share the machine's load.
+ */
+export const BEFORE = process.env.LOCKSTEP_BENCH_BEFORE ? path.resolve(process.env.LOCKSTEP_BENCH_BEFORE) : undefined;
+
+/** Run the CLI (this checkout's, or `bin`) and return wall milliseconds; throws with its output if it fails. */
+export function timeCli(cwd: string, args: string[], bin = LOCKSTEP): number {
+  return timeCmd(cwd, process.execPath, [bin, ...args]);
+}
+
+/** Run any command and return wall milliseconds; throws with its output if it fails. */
+export function timeCmd(cwd: string, cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [LOCKSTEP, ...args], { cwd, encoding: 'utf8' });
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', ...(env ? { env } : {}) });
   const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`lockstep ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.error?.message}):\n${r.stdout}\n${r.stderr}`);
   return ms;
+}
+
+/** Each variant run `n` times, round-robin (so a load spike hits all alike); the median of each. */
+export function interleave<T extends Record<string, () => number>>(n: number, variants: T): { [K in keyof T]: number } {
+  const xs = new Map<string, number[]>(Object.keys(variants).map((k) => [k, []]));
+  for (let i = 0; i < n; i++) for (const [k, f] of Object.entries(variants)) xs.get(k)!.push(f());
+  return Object.fromEntries([...xs].map(([k, v]) => [k, median(v)])) as { [K in keyof T]: number };
 }
 
 export function runCli(cwd: string, args: string[]): string {

@@ -1,2 +1,3 @@
 #!/usr/bin/env node
-import '../dist/stages/cli/leads.js';
+// bin/ is CommonJS (bin/package.json, for lockstep's start-up); the app is an ES module.
+import('../dist/stages/cli/leads.js');

@@ -6,6 +6,52 @@ import type { Stage } from './stage.js';
 import type { Pipeline } from './config/pipeline.js';
 import { pointerFor } from './tracked.js';
 
+interface Producer {
+  readonly path: string;
+  readonly stage: string;
+}
+
+/**
+ * Every output, indexed so that those overlapping a path (the same path, inside it, or holding it:
+ * isWithin either way) are found by looking up the path and its parent folders, not by comparing it
+ * with every output: a scan made analysing a pipeline of n stages cost n² string comparisons, most
+ * of a no-op run on a few hundred stages.
+ */
+export class OutputIndex {
+  /** In the order added: the first overlapping one is the one an error names. */
+  readonly all: Producer[] = [];
+  private readonly at = new Map<string, number[]>();
+  /** Folder → the outputs strictly inside it. */
+  private readonly inside = new Map<string, number[]>();
+
+  add(p: Producer): void {
+    const i = this.all.length;
+    this.all.push(p);
+    push(this.at, p.path, i);
+    for (const folder of parents(p.path)) push(this.inside, folder, i);
+  }
+
+  /** The outputs overlapping `q` (a path as the pipeline normalises it: no trailing '/'), in the order they were added. */
+  overlapping(q: string): Producer[] {
+    const ids = [...(this.at.get(q) ?? []), ...(this.inside.get(q) ?? [])];
+    for (const folder of parents(q)) ids.push(...(this.at.get(folder) ?? []));
+    return [...new Set(ids)].sort((a, b) => a - b).map((i) => this.all[i]!);
+  }
+}
+
+function push(m: Map<string, number[]>, k: string, i: number): void {
+  const xs = m.get(k);
+  if (xs) xs.push(i);
+  else m.set(k, [i]);
+}
+
+/** 'a/b/c' → 'a', 'a/b': the folders isWithin counts as holding it. */
+function parents(p: string): string[] {
+  const out: string[] = [];
+  for (let i = p.indexOf('/'); i > 0; i = p.indexOf('/', i + 1)) out.push(p.slice(0, i));
+  return out;
+}
+
 /**
  * The stage DAG: an edge A → B when B depends on a path A produces (the same
  * path, a file inside A's output directory, or a directory holding A's output).
@@ -26,10 +72,11 @@ export class Graph {
   /** Validate outputs and deps and build the DAG; all problems are reported together. */
   static analyze(p: Pipeline, opts: { checkDeps: boolean } = { checkDeps: true }): Graph {
     const diags: Diagnostic[] = [];
-    const producers: { path: string; stage: string }[] = [];
+    const outputs = new OutputIndex();
+    const producers = outputs.all;
     for (const st of p.stages.values()) {
       for (const o of st.outs) {
-        const clash = producers.find((x) => isWithin(x.path, o.path) || isWithin(o.path, x.path));
+        const clash = outputs.overlapping(o.path)[0];
         if (clash) {
           const same = clash.path === o.path;
           diags.push({
@@ -39,7 +86,7 @@ export class Graph {
             location: st.location,
           });
         }
-        producers.push({ path: o.path, stage: st.name });
+        outputs.add({ path: o.path, stage: st.name });
       }
     }
     const up = new Map<string, Set<string>>();
@@ -49,7 +96,7 @@ export class Graph {
         if (d.external) continue; // a URL: no stage makes it, and it is checked when observed
         const found = d.glob
           ? producers.filter((x) => globBase(d.path) !== '' && (isWithin(globBase(d.path), x.path) || isWithin(x.path, globBase(d.path))))
-          : producers.filter((x) => isWithin(x.path, d.path) || isWithin(d.path, x.path));
+          : outputs.overlapping(d.path);
         for (const f of found) if (f.stage !== st.name) ups.add(f.stage);
         if (found.some((f) => f.stage === st.name)) {
           diags.push({ message: `stage '${st.name}' depends on its own output '${d.path}'`, location: st.location });

@@ -142,7 +142,7 @@ describe('leads CLI', () => {
 
 describe('the pipeline under the engine', () => {
   it('a second repro runs nothing; train params rerun train and select; the split seed reruns split, train and select', () => {
-    if (!fs.existsSync(path.join(REPO, 'dist/bundle/cli.mjs'))) throw new Error('build the engine first: npm run build');
+    if (!fs.existsSync(path.join(REPO, 'dist/bundle/cli.cjs'))) throw new Error('build the engine first: npm run build');
     const dir = tempDir('leads-engine-');
     try {
       fs.cpSync(path.join(REPO, 'stages'), path.join(dir, 'stages'), { recursive: true });
