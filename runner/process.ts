@@ -9,6 +9,7 @@ import { paramsValues } from './observe.js';
 import { buildModule } from './module-build.js';
 import { writeFileAtomic } from './fs-util.js';
 import type { ImageIdentity } from './container/spec.js';
+import { available, ShellSpawner } from './shell-spawner.js';
 
 export type RunResult =
   | { readonly ok: true }
@@ -45,10 +46,34 @@ function stageEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
+/** The shell that starts shell stages (see shell-spawner.ts), one per process, started on first use. */
+let spawner: ShellSpawner | undefined;
+
+/** The shell spawner, or undefined where it cannot be used (no setsid) or these variables cannot be passed to it. */
+function shellSpawner(vars: Record<string, string>): ShellSpawner | undefined {
+  if (!available() || !ShellSpawner.canPass(vars)) return undefined;
+  spawner ??= new ShellSpawner(stageEnv());
+  return spawner;
+}
+
 /** Children still running, so an interrupt can end every one of them (and their process groups). */
 const live = new Set<ChildProcess>();
 
 export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
+  if (spawner) {
+    const s = spawner;
+    const pids = s.signalAll(signal);
+    setTimeout(() => {
+      for (const pid of pids) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      s.signalAll('SIGKILL');
+    }, KILL_GRACE_MS).unref();
+  }
   for (const child of live) {
     const pid = child.pid;
     if (pid === undefined) continue;
@@ -114,10 +139,12 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
     return runContained(stage, opts, cwd, env, shellArgv(stage.command.commands));
   }
   if (stage.command.kind === 'shell') {
-    // execa is loaded only when a shell stage runs; module-only runs skip its start-up cost.
-    const { execa } = await import('execa');
+    const spawner = shellSpawner(env);
     for (const cmd of stage.command.commands) {
-      const r = await spawnLogged(execa(cmd, { shell: true, cwd, env: stageEnv(env), extendEnv: false, detached: true, stdin: 'ignore', buffer: false, reject: false }), opts);
+      // Output files in the state folder's tmp/, named with our pid: a killed run's are swept as litter.
+      const r = spawner
+        ? await spawner.run(cmd, cwd, env, path.join(opts.stateDir, 'tmp'), opts.onLine)
+        : await spawnLogged(spawn('/bin/sh', ['-c', cmd], { cwd, env: stageEnv(env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] }), opts);
       if (!r.ok) return r;
     }
     return { ok: true };
