@@ -86,8 +86,8 @@ export function sweepWorkspace(ws: Workspace, cacheDir?: string): string[] {
   for (const s of ws.pipeline.stages.values()) for (const o of s.outs) outs.push(o.path);
   const removed = sweepTemps(ws.root, outs, performance.timeOrigin, ws.hasher.temps.splice(0));
   if (cacheDir) sweepCacheTemp(cacheDir);
-  // Shell stages' output files and module stages' context files of a run that was killed.
-  sweepDeadOwners(path.join(ws.stateDir, 'tmp'), /^(?:sh|ctx)-(\d+)-/);
+  // Module stages' context files of a run that was killed.
+  sweepDeadOwners(path.join(ws.stateDir, 'tmp'), /^ctx-(\d+)-/);
   return removed;
 }
 

@@ -9,7 +9,7 @@ import { paramsValues } from './observe.js';
 import { buildModule } from './module-build.js';
 import { writeFileAtomic } from './fs-util.js';
 import type { ImageIdentity } from './container/spec.js';
-import { available, ShellSpawner } from './shell-spawner.js';
+import { canPass, ShellSpawner } from './shell-spawner.js';
 
 export type RunResult =
   | { readonly ok: true }
@@ -46,12 +46,12 @@ function stageEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-/** The shell that starts shell stages (see shell-spawner.ts), one per process, started on first use. */
+/** The shells that run shell stages (see shell-spawner.ts), one set per process, started on first use. */
 let spawner: ShellSpawner | undefined;
 
-/** The shell spawner, or undefined where it cannot be used (no setsid) or these variables cannot be passed to it. */
+/** The shell spawner, or undefined when these variables cannot be set by a shell line. */
 function shellSpawner(vars: Record<string, string>): ShellSpawner | undefined {
-  if (!available() || !ShellSpawner.canPass(vars)) return undefined;
+  if (!canPass(vars)) return undefined;
   spawner ??= new ShellSpawner(stageEnv());
   return spawner;
 }
@@ -61,8 +61,7 @@ const live = new Set<ChildProcess>();
 
 export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
   if (spawner) {
-    const s = spawner;
-    const pids = s.signalAll(signal);
+    const pids = spawner.signalAll(signal);
     setTimeout(() => {
       for (const pid of pids) {
         try {
@@ -71,7 +70,6 @@ export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
           // already gone
         }
       }
-      s.signalAll('SIGKILL');
     }, KILL_GRACE_MS).unref();
   }
   for (const child of live) {
@@ -141,9 +139,8 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
   if (stage.command.kind === 'shell') {
     const spawner = shellSpawner(env);
     for (const cmd of stage.command.commands) {
-      // Output files in the state folder's tmp/, named with our pid: a killed run's are swept as litter.
       const r = spawner
-        ? await spawner.run(cmd, cwd, env, path.join(opts.stateDir, 'tmp'), opts.onLine)
+        ? await spawner.run(cmd, cwd, env, opts.onLine)
         : await spawnLogged(spawn('/bin/sh', ['-c', cmd], { cwd, env: stageEnv(env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] }), opts);
       if (!r.ok) return r;
     }
