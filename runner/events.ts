@@ -38,8 +38,8 @@ export function withEventLog(inner: Reporter, stateDir: string): Reporter {
         return;
       }
       const tmp = `${file}.${process.pid}.tmp`;
-      // O_APPEND: each line lands whole at the end, as appendFileSync did.
-      fd = fs.openSync(tmp, 'a');
+      // Truncated (a stale temp of a reused pid starts over); we are its only writer, so each write lands at the end.
+      fd = fs.openSync(tmp, 'w');
       fs.writeSync(fd, JSON.stringify({ kind: 'run', t: Date.now(), pid: process.pid } satisfies RunEvent) + '\n' + line);
       fs.renameSync(tmp, file);
       open = true;
