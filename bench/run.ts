@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints medians for the figures the issues name. A benchmark,
  * not a test: it never fails the build, it reports whether each target was met.
- * Pass section names to run only those (engine, pipeline, cache, exp, grid, serve, crash, container, queue, queue-lead).
+ * Pass section names to run only those (engine, stages, pipeline, cache, exp, grid, serve, crash, container, queue, queue-lead).
  */
 import os from 'node:os';
 import { benchEngine } from './engine.js';
@@ -13,6 +13,7 @@ import { benchCrash } from './crash.js';
 import { benchContainer } from './container.js';
 import { benchQueue, benchQueueLead } from './queue.js';
 import { benchTree } from './tree.js';
+import { benchStages } from './stages.js';
 import { printRows, type Row } from './util.js';
 
 type Section = { name: string; title: string; run: () => Promise<Row[]> };
@@ -20,6 +21,7 @@ type Section = { name: string; title: string; run: () => Promise<Row[]> };
 const sections: Section[] = [
   { name: 'engine', title: 'Engine', run: benchEngine },
   { name: 'tree', title: 'One stage on a 10,000-file folder (100 MiB)', run: benchTree },
+  { name: 'stages', title: 'Per-stage cost of a cold run (LOCKSTEP_BENCH_AGAINST=other/bin/lockstep.js to compare)', run: benchStages },
   { name: 'pipeline', title: 'Lead pipeline on the real data', run: benchPipeline },
   { name: 'cache', title: 'Cache, run-cache and remotes', run: benchCache },
   { name: 'exp', title: 'Experiments', run: benchExpShow },

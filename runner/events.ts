@@ -8,8 +8,8 @@ import { describeFailure } from './failure.js';
  * A small append-only log of what a `repro` is doing (.lockstep/events.jsonl),
  * so a viewer in another process (`lockstep ui`) can follow a run live. A run
  * starts a new file (written beside and renamed over the old one, so a reader
- * sees a new inode) at its first event; after that, one appendFileSync per
- * stage start and finish. A run where nothing runs writes nothing at all.
+ * sees a new inode) at its first event; after that, one append to the file,
+ * kept open for the run, per stage start and finish. A run where nothing runs writes nothing at all.
  */
 export const EVENTS_FILE = 'events.jsonl';
 
@@ -28,16 +28,20 @@ export function withEventLog(inner: Reporter, stateDir: string): Reporter {
   const file = eventsFile(stateDir);
   let open = false;
   let broken = false;
+  // Kept open for the run (one write per event, not open/write/close); closed with the process.
+  let fd: number | undefined;
   const write = (ev: RunEvent) => {
     if (broken) return;
     try {
       const line = JSON.stringify(ev) + '\n';
       if (open) {
-        fs.appendFileSync(file, line);
+        fs.writeSync(fd!, line);
         return;
       }
       const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify({ kind: 'run', t: Date.now(), pid: process.pid } satisfies RunEvent) + '\n' + line);
+      // Truncated (a stale temp of a reused pid starts over); we are its only writer, so each write lands at the end.
+      fd = fs.openSync(tmp, 'w');
+      fs.writeSync(fd, JSON.stringify({ kind: 'run', t: Date.now(), pid: process.pid } satisfies RunEvent) + '\n' + line);
       fs.renameSync(tmp, file);
       open = true;
     } catch {
@@ -61,6 +65,9 @@ export function withEventLog(inner: Reporter, stateDir: string): Reporter {
     },
     summary(results, totalMs) {
       if (open) write({ kind: 'end', t: Date.now(), ms: Math.round(totalMs) });
+      if (fd !== undefined) fs.closeSync(fd);
+      fd = undefined;
+      open = false;
       inner.summary(results, totalMs);
     },
   };

@@ -89,6 +89,8 @@ export class Executor {
   private readonly selected: Set<string>;
   private lockDirty = false;
   private flushTimer: NodeJS.Timeout | undefined;
+  /** How long the last lock write took (the next waits at least ten times that). */
+  private lastFlushMs = 0;
   private stopping: 'failure' | 'interrupt' | undefined;
   private readonly running = new Set<string>();
   /** Called when a module stage takes the pre-started host, to start the next one if more may run. */
@@ -115,13 +117,43 @@ export class Executor {
 
   async run(): Promise<StageResult[]> {
     const order = this.ws.graph.order.filter((n) => this.selected.has(n));
-    const waiting = new Map(order.map((n) => [n, [...this.ws.graph.upstream(n)].filter((u) => this.selected.has(u))]));
     const pending = new Set(order);
     const inFlight = new Set<Promise<void>>();
 
-    const ready = () => order.filter((n) => pending.has(n) && waiting.get(n)!.every((u) => this.results.has(u)));
+    // Indegree counts, not a scan of every stage after every completion (quadratic at thousands of stages):
+    // a stage is ready once all its selected upstream stages have a result. Ready stages start in pipeline order.
+    const position = new Map(order.map((n, i) => [n, i]));
+    const unfinishedUps = new Map<string, number>();
+    const downstreamOf = new Map<string, string[]>();
+    for (const n of order) {
+      const ups = [...this.ws.graph.upstream(n)].filter((u) => this.selected.has(u));
+      unfinishedUps.set(n, ups.length);
+      for (const u of ups) {
+        const ds = downstreamOf.get(u);
+        if (ds) ds.push(n);
+        else downstreamOf.set(u, [n]);
+      }
+    }
+    const ready = order.filter((n) => unfinishedUps.get(n) === 0);
+    const finished = (n: string) => {
+      if (!this.results.has(n)) return; // it threw: the run is ending
+      for (const d of downstreamOf.get(n) ?? []) {
+        const left = unfinishedUps.get(d)! - 1;
+        unfinishedUps.set(d, left);
+        if (left > 0) continue;
+        let lo = 0;
+        let hi = ready.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (position.get(ready[mid]!)! < position.get(d)!) lo = mid + 1;
+          else hi = mid;
+        }
+        ready.splice(lo, 0, d);
+      }
+    };
     // Module stages in a container start their own host inside it: pre-started host processes are for the others.
     const isModule = (n: string) => this.ws.pipeline.stages.get(n)!.command.kind === 'module' && !this.ws.pipeline.stages.get(n)!.container;
+    let modulesPending = order.filter(isModule).length;
     // No engine for container stages is bad input: said before anything runs, not halfway through.
     if (!this.opts.dry && order.some((n) => this.ws.pipeline.stages.get(n)!.container)) {
       const { resolveEngine } = await import('./container/engine.js');
@@ -129,8 +161,7 @@ export class Executor {
     }
     // Start module hosts while other work goes on, so a module stage that runs does not wait for node to boot.
     const warmUp = () => {
-      const modules = order.filter((n) => pending.has(n) && isModule(n)).length;
-      if (!this.opts.dry && modules > 0) this.runner.prewarm(this.ws.root, modules);
+      if (!this.opts.dry && modulesPending > 0) this.runner.prewarm(this.ws.root, modulesPending);
     };
     // Hosts start once a stage runs (a no-op run boots none), then stay ahead of the module stages still to come;
     // when a module stage is certain to run (forced, or never run), one boots at once, while inputs are hashed.
@@ -140,11 +171,14 @@ export class Executor {
     try {
       for (;;) {
         if (this.stopping === 'interrupt') break;
-        for (const n of ready()) {
-          if (inFlight.size >= this.opts.jobs) break;
-          if (this.stopping) break;
+        while (ready.length > 0 && inFlight.size < this.opts.jobs && !this.stopping) {
+          const n = ready.shift()!;
           pending.delete(n);
-          const p: Promise<void> = this.process(this.ws.pipeline.stages.get(n)!).finally(() => inFlight.delete(p));
+          if (isModule(n)) modulesPending--;
+          const p: Promise<void> = this.process(this.ws.pipeline.stages.get(n)!).finally(() => {
+            inFlight.delete(p);
+            finished(n);
+          });
           inFlight.add(p);
         }
         if (inFlight.size === 0) break;
@@ -398,18 +432,24 @@ export class Executor {
       ...(inputs.container?.id ? { container: { image: inputs.container.image, id: inputs.container.id } } : {}),
     });
     this.lockDirty = true;
-    // Rewriting the whole lock after every stage is what makes DVC quadratic; batch it.
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flushLock();
-    }, LOCK_FLUSH_MS);
+    // Rewriting the whole lock after every stage is what makes DVC quadratic; batch it. A big lock takes
+    // long to write, so the interval grows with it: writes take at most a tenth of the run.
+    this.flushTimer ??= setTimeout(
+      () => {
+        this.flushTimer = undefined;
+        this.flushLock();
+      },
+      Math.max(LOCK_FLUSH_MS, 10 * this.lastFlushMs),
+    );
   }
 
   private flushLock(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (!this.lockDirty) return;
+    const t0 = performance.now();
     this.ws.lock.write(this.ws.graph.order);
+    this.lastFlushMs = performance.now() - t0;
     this.lockDirty = false;
   }
 }

@@ -86,12 +86,18 @@ export function sweepWorkspace(ws: Workspace, cacheDir?: string): string[] {
   for (const s of ws.pipeline.stages.values()) for (const o of s.outs) outs.push(o.path);
   const removed = sweepTemps(ws.root, outs, performance.timeOrigin, ws.hasher.temps.splice(0));
   if (cacheDir) sweepCacheTemp(cacheDir);
+  // Module stages' context files of a run that was killed.
+  sweepDeadOwners(path.join(ws.stateDir, 'tmp'), /^ctx-(\d+)-/);
   return removed;
 }
 
 /** `<cache>/tmp/<pid>-<random>`: files left by a writer that no longer exists. */
 export function sweepCacheTemp(cacheDir: string): void {
-  const dir = path.join(cacheDir, 'tmp');
+  sweepDeadOwners(path.join(cacheDir, 'tmp'), /^(\d+)-/);
+}
+
+/** Entries of `dir` whose name carries (as `owner`'s first group) the pid of a process that no longer exists. */
+function sweepDeadOwners(dir: string, owner: RegExp): void {
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -99,7 +105,7 @@ export function sweepCacheTemp(cacheDir: string): void {
     return;
   }
   for (const n of names) {
-    const pid = Number(/^(\d+)-/.exec(n)?.[1]);
+    const pid = Number(owner.exec(n)?.[1]);
     if (pid && pid !== process.pid && !pidExists(pid)) fs.rmSync(path.join(dir, n), { recursive: true, force: true });
   }
 }

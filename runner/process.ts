@@ -10,6 +10,7 @@ import { buildModule } from './module-build.js';
 import { writeFileAtomic } from './fs-util.js';
 import type { ImageIdentity } from './container/spec.js';
 import type { StageFailure } from './failure.js';
+import { canPass, ShellSpawner } from './shell-spawner.js';
 
 export type RunResult =
   | { readonly ok: true }
@@ -46,10 +47,32 @@ function stageEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
+/** The shells that run shell stages (see shell-spawner.ts), one set per process, started on first use. */
+let spawner: ShellSpawner | undefined;
+
+/** The shell spawner, or undefined when these variables cannot be set by a shell line. */
+function shellSpawner(vars: Record<string, string>): ShellSpawner | undefined {
+  if (!canPass(vars)) return undefined;
+  spawner ??= new ShellSpawner(stageEnv());
+  return spawner;
+}
+
 /** Children still running, so an interrupt can end every one of them (and their process groups). */
 const live = new Set<ChildProcess>();
 
 export function killAll(signal: NodeJS.Signals = 'SIGTERM'): void {
+  if (spawner) {
+    const pids = spawner.signalAll(signal);
+    setTimeout(() => {
+      for (const pid of pids) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    }, KILL_GRACE_MS).unref();
+  }
   for (const child of live) {
     const pid = child.pid;
     if (pid === undefined) continue;
@@ -115,10 +138,11 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
     return runContained(stage, opts, cwd, env, shellArgv(stage.command.commands));
   }
   if (stage.command.kind === 'shell') {
-    // execa is loaded only when a shell stage runs; module-only runs skip its start-up cost.
-    const { execa } = await import('execa');
+    const spawner = shellSpawner(env);
     for (const cmd of stage.command.commands) {
-      const r = await spawnLogged(execa(cmd, { shell: true, cwd, env: stageEnv(env), extendEnv: false, detached: true, stdin: 'ignore', buffer: false, reject: false }), opts);
+      const r = spawner
+        ? await spawner.run(cmd, cwd, env, opts.onLine)
+        : await spawnLogged(spawn('/bin/sh', ['-c', cmd], { cwd, env: stageEnv(env), detached: true, stdio: ['ignore', 'pipe', 'pipe'] }), opts);
       if (!r.ok) return r;
     }
     return { ok: true };

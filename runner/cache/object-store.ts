@@ -95,21 +95,29 @@ export class ObjectStore {
       this.quarantine(hash, problem);
     }
     const tmp = this.tempPath();
+    let committed = false;
     try {
-      if (link === 'hardlink') {
-        try {
-          fs.linkSync(src, tmp);
-        } catch {
-          fs.copyFileSync(src, tmp); // across filesystems a hard link is impossible
-        }
+      let got: string;
+      if (link === 'copy') {
+        // Hashes the bytes it writes (a small file from one buffer, read once), created read-only.
+        got = (await copyFileHashing(src, tmp, 0o444)).hash;
       } else {
-        fs.copyFileSync(src, tmp, link === 'reflink' ? fs.constants.COPYFILE_FICLONE : 0);
+        if (link === 'hardlink') {
+          try {
+            fs.linkSync(src, tmp);
+          } catch {
+            fs.copyFileSync(src, tmp); // across filesystems a hard link is impossible
+          }
+        } else {
+          fs.copyFileSync(src, tmp, fs.constants.COPYFILE_FICLONE);
+        }
+        got = (await hashFile(tmp)).hash;
       }
-      const got = await hashFile(tmp);
-      if (got.hash !== hash) throw new UserError({ message: `'${label}' changed while it was being saved to the cache`, hint: 'run the stage again once nothing else writes to it' });
-      this.commit(tmp, hash);
+      if (got !== hash) throw new UserError({ message: `'${label}' changed while it was being saved to the cache`, hint: 'run the stage again once nothing else writes to it' });
+      this.commit(tmp, hash, link === 'copy');
+      committed = true;
     } finally {
-      fs.rmSync(tmp, { force: true });
+      if (!committed) fs.rmSync(tmp, { force: true });
     }
   }
 
@@ -273,10 +281,10 @@ export class ObjectStore {
     return removed;
   }
 
-  private commit(tmp: string, hash: string): void {
+  private commit(tmp: string, hash: string, readOnly = false): void {
     const dest = this.pathOf(hash);
     this.ensureDir(path.dirname(dest));
-    fs.chmodSync(tmp, 0o444);
+    if (!readOnly) fs.chmodSync(tmp, 0o444);
     fs.renameSync(tmp, dest);
   }
 }

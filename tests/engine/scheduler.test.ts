@@ -141,6 +141,39 @@ describe('scheduling through the StageRunner seam', () => {
     expect([s.a, s.b, s.e, s.c, s.d]).toEqual(['done', 'done', 'done', 'skipped', 'skipped']);
   });
 
+  it('a wide and deep graph: never more than -j at once, each stage only after all it needs, all in the end', async () => {
+    // 12 chains of 8; from the third layer on, each stage also needs the previous layer of the next chain.
+    const chains = 12;
+    const length = 8;
+    let y = 'stages:\n';
+    const ups = new Map<string, string[]>();
+    for (let c = 0; c < chains; c++) {
+      for (let i = 0; i < length; i++) {
+        const deps = i === 0 ? [] : [`c${c}s${i - 1}`, ...(i >= 2 ? [`c${(c + 1) % chains}s${i - 1}`] : [])];
+        ups.set(`c${c}s${i}`, deps);
+        y += `  c${c}s${i}: {cmd: x, deps: [${['in.txt', ...deps.map((d) => `${d}.txt`)].join(', ')}], outs: [c${c}s${i}.txt]}\n`;
+      }
+    }
+    repo = new TempRepo({ 'pipeline.yaml': y, 'in.txt': 'x\n' });
+    const { exec, runner } = executor(repo.dir, { jobs: 3 });
+    const done = exec.run();
+    const finished = new Set<string>();
+    let seed = 7;
+    while (finished.size < chains * length) {
+      const running = await runner.until(1);
+      expect(running.length).toBeLessThanOrEqual(3);
+      for (const n of running) for (const u of ups.get(n)!) expect(finished.has(u), `${n} started before ${u} finished`).toBe(true);
+      // Finish one of the running stages, picked by a seeded PRNG, so completions come in varied orders.
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      const n = running[seed % running.length]!;
+      finished.add(n);
+      runner.running.get(n)!.finish();
+    }
+    const s = states(await done);
+    expect(Object.values(s).every((x) => x === 'done')).toBe(true);
+    expect(runner.started).toHaveLength(chains * length);
+  });
+
   it('an interrupt ends what runs (through the runner) and marks the rest interrupted; the lock keeps what finished', async () => {
     repo = new TempRepo({ 'pipeline.yaml': DIAMOND, 'in.txt': 'x\n' });
     const { exec, runner } = executor(repo.dir, { jobs: 2 });

@@ -75,11 +75,14 @@ describe('temp files left by a killed run', () => {
     await repo.run(['repro']);
     litter(deadPid());
     repo.write({ [`.lockstep/cache/tmp/${deadPid()}-abcdefgh`]: 'half an object' });
+    // A module stage's context file of the killed run; one of a live process is kept.
+    repo.write({ [`.lockstep/tmp/ctx-${deadPid()}-train.json`]: '{}', [`.lockstep/tmp/ctx-${process.pid}-train.json`]: '{}' });
     repo.write({ 'in.txt': 'changed\n' });
     const r = await repo.run(['repro']);
     expect(r.code, r.stderr).toBe(0);
     expect(littered()).toEqual([]);
     expect(fs.readdirSync(repo.path('.lockstep/cache/tmp'))).toEqual([]);
+    expect(fs.readdirSync(repo.path('.lockstep/tmp'))).toEqual([`ctx-${process.pid}-train.json`]);
     expect(repo.read('listing.txt')).not.toContain('lockstep-tmp');
     expect(repo.read('all.txt')).toBe('changed\nCHANGED\n'); // d/a.txt, out.txt: no temp file among them
     // the lock's manifest of d lists exactly the stage's files
