@@ -21,7 +21,7 @@ type Section = { name: string; title: string; run: () => Promise<Row[]> };
 const sections: Section[] = [
   { name: 'engine', title: 'Engine', run: benchEngine },
   { name: 'tree', title: 'One stage on a 10,000-file folder (100 MiB)', run: benchTree },
-  { name: 'stages', title: 'Per-stage cost of a cold run (LOCKSTEP_BENCH_AGAINST=other/bin/lockstep.js to compare)', run: benchStages },
+  { name: 'stages', title: 'Per-stage cost of a cold run ', run: benchStages },
   { name: 'pipeline', title: 'Lead pipeline on the real data', run: benchPipeline },
   { name: 'cache', title: 'Cache, run-cache and remotes', run: benchCache },
   { name: 'exp', title: 'Experiments', run: benchExpShow },

@@ -1,14 +1,14 @@
 /**
  * Per-stage cost of a cold run: generated pipelines of trivial shell stages,
  * each timed on a fresh copy so every run is cold (no lock, no cache, no stat
- * cache). With LOCKSTEP_BENCH_AGAINST=<path to another bin/lockstep.js> (for
+ * cache). With LOCKSTEP_BENCH_BEFORE=<path to another bin/lockstep.js> (for
  * example /work/before/bin/lockstep.js) both CLIs run, interleaved in
  * alternating order on identical copies, and a ratio row is added.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { LOCKSTEP, median, tempDir, writeFiles, type Row } from './util.js';
+import { BEFORE, LOCKSTEP, median, tempDir, writeFiles, type Row } from './util.js';
 
 /** One workspace to generate: its files and how to check a run produced exactly what it should. */
 export interface StageWorkload {
@@ -115,9 +115,9 @@ export const STAGE_WORKLOADS: readonly { readonly w: () => StageWorkload; readon
 ];
 
 export async function benchStages(): Promise<Row[]> {
-  const against = process.env.LOCKSTEP_BENCH_AGAINST;
+  const against = BEFORE;
   const runs = Number(process.env.LOCKSTEP_BENCH_RUNS ?? 5);
-  const bins = against ? [LOCKSTEP, path.resolve(against)] : [LOCKSTEP];
+  const bins = against ? [LOCKSTEP, against] : [LOCKSTEP];
   const rows: Row[] = [];
   let single: number[] | undefined;
   for (const { w, stages, target } of STAGE_WORKLOADS) {

@@ -3,14 +3,14 @@
  * 10,000 files (100 MiB, in 100 subfolders), and one whose output is such a
  * folder. Reports the no-op `repro`, `status` and a one-file-changed `repro`.
  *
- * With LOCKSTEP_BEFORE=/path/to/bin/lockstep.js the same figures are measured
+ * With LOCKSTEP_BENCH_BEFORE=/path/to/bin/lockstep.js the same figures are measured
  * for that build too, on an identical workspace, interleaved run by run, so a
  * before/after pair shares the machine's load.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { LOCKSTEP, median, tempDir, type Row } from './util.js';
+import { BEFORE, LOCKSTEP, median, tempDir, type Row } from './util.js';
 
 const RUNS = Number(process.env.LOCKSTEP_TREE_RUNS ?? 9);
 const FILES = 10_000;
@@ -99,7 +99,7 @@ function touchOne(dir: string, k: number): void {
 
 export async function benchTree(): Promise<Row[]> {
   const builds: Build[] = [{ label: '', bin: LOCKSTEP, dep: '', out: '', xs: {} }];
-  const before = process.env.LOCKSTEP_BEFORE;
+  const before = BEFORE;
   if (before) builds.unshift({ label: ' [before]', bin: before, dep: '', out: '', xs: {} });
   const ready = builds.map((b) => {
     const w = { ...b, dep: depWorkspace(), out: outWorkspace() };

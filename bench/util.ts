@@ -46,8 +46,8 @@ export function interleave<T extends Record<string, () => number>>(n: number, va
   return Object.fromEntries([...xs].map(([k, v]) => [k, median(v)])) as { [K in keyof T]: number };
 }
 
-export function runCli(cwd: string, args: string[]): string {
-  const r = spawnSync(process.execPath, [LOCKSTEP, ...args], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
+export function runCli(cwd: string, args: string[], cli = LOCKSTEP): string {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`lockstep ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }

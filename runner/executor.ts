@@ -415,8 +415,12 @@ export class Executor {
   }
 
   private saveLog(name: string, log: string): void {
+    const file = path.join(this.ws.stateDir, 'logs', `${name.replace(/[^\w.@-]/g, '_')}.log`);
     try {
-      writeFileAtomic(path.join(this.ws.stateDir, 'logs', `${name.replace(/[^\w.@-]/g, '_')}.log`), log, { durable: false });
+      // A silent stage leaves no file (an older run's log goes): creating a file per stage is a measurable share
+      // of a many-small-stages run, and an empty log says nothing.
+      if (log === '') fs.rmSync(file, { force: true });
+      else writeFileAtomic(file, log, { durable: false });
     } catch {
       // the log is a convenience; never fail a stage over it
     }

@@ -35,6 +35,9 @@ describe('the CI recipe on the real pipeline', () => {
     expect(steps.some((s) => s.run?.includes('lockstep push'))).toBe(true);
     expect(steps.some((s) => s.run?.includes('leads predict --workspace --features') && s.run.includes('check-predictions.mjs'))).toBe(true);
     expect(steps.find((s) => s.uses?.startsWith('actions/upload-artifact'))?.with?.name).toBe('model');
+    // The commands run from bin/ on PATH, as the README says: npx would start npm first on every call.
+    expect(steps.some((s) => s.run?.includes('$PWD/bin') && s.run.includes('GITHUB_PATH'))).toBe(true);
+    expect(steps.filter((s) => s.run?.includes('npx '))).toEqual([]);
   });
 
   it('build A trains and pushes; build B on a fresh clone pulls, trains nothing, and its model passes the validator', () => {
