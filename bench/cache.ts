@@ -99,7 +99,7 @@ export async function benchCache(): Promise<Row[]> {
  * while hashed; hardlink: hashed, then linked), for one 256 MiB object and
  * 1,000 small ones; then `lockstep checkout` end to end, which verifies.
  */
-export async function benchRestoreVerify(): Promise<Row[]> {
+async function benchRestoreVerify(): Promise<Row[]> {
   const dir = tempDir('verify');
   const rows: Row[] = [];
   try {

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { BEFORE, LOCKSTEP, median, tempDir, writeFiles, type Row } from './util.js';
 
 /** One workspace to generate: its files and how to check a run produced exactly what it should. */
-export interface StageWorkload {
+interface StageWorkload {
   readonly name: string;
   readonly files: Record<string, string>;
   readonly jobs: number;
@@ -24,7 +24,7 @@ export interface StageWorkload {
  * later one reads its predecessor's output and writes one line more. Only
  * shell builtins (`read`, `echo`), so the stage itself costs one `sh`.
  */
-export function chains(count: number, length: number, jobs = 2): StageWorkload {
+function chains(count: number, length: number, jobs = 2): StageWorkload {
   let y = 'stages:\n';
   const expected: Record<string, string> = {};
   for (let c = 0; c < count; c++) {
@@ -43,7 +43,7 @@ export function chains(count: number, length: number, jobs = 2): StageWorkload {
 }
 
 /** `n` independent stages, each writing its own one-line file. */
-export function flat(n: number, jobs = 2): StageWorkload {
+function flat(n: number, jobs = 2): StageWorkload {
   let y = 'stages:\n';
   const expected: Record<string, string> = {};
   for (let i = 0; i < n; i++) {
@@ -54,7 +54,7 @@ export function flat(n: number, jobs = 2): StageWorkload {
 }
 
 /** `n` independent stages that each sleep `seconds` and then write a line. */
-export function sleepers(n: number, seconds = 1, jobs = n): StageWorkload {
+function sleepers(n: number, seconds = 1, jobs = n): StageWorkload {
   let y = 'stages:\n';
   const expected: Record<string, string> = {};
   for (let i = 0; i < n; i++) {
@@ -68,7 +68,7 @@ export function sleepers(n: number, seconds = 1, jobs = n): StageWorkload {
  * Wall milliseconds of one cold `repro -j N` by `bin` in `dir` (a fresh copy of `w`); throws if any
  * output is wrong. The copy is left for the caller to remove.
  */
-export function timeCold(bin: string, w: StageWorkload, dir: string): number {
+function timeCold(bin: string, w: StageWorkload, dir: string): number {
   writeFiles(dir, w.files);
   const t0 = performance.now();
   const r = spawnSync(process.execPath, [bin, 'repro', '-j', String(w.jobs)], { cwd: dir, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -87,7 +87,7 @@ export function timeCold(bin: string, w: StageWorkload, dir: string): number {
  * (ext4 here) creating files right after thousands were deleted costs several times more, which would
  * make each run pay for the previous one's cleanup.
  */
-export function compareCold(bins: readonly string[], w: StageWorkload, runs: number): number[] {
+function compareCold(bins: readonly string[], w: StageWorkload, runs: number): number[] {
   const xs: number[][] = bins.map(() => []);
   const dirs: string[] = [];
   try {
@@ -105,7 +105,7 @@ export function compareCold(bins: readonly string[], w: StageWorkload, runs: num
   return xs.map(median);
 }
 
-export const STAGE_WORKLOADS: readonly { readonly w: () => StageWorkload; readonly stages: number; readonly target?: number }[] = [
+const STAGE_WORKLOADS: readonly { readonly w: () => StageWorkload; readonly stages: number; readonly target?: number }[] = [
   // The fixed cost (start-up, one stage): the others' per-stage figure is their time beyond it.
   { w: () => chains(1, 1), stages: 1 },
   { w: () => chains(20, 10), stages: 200, target: 1300 },

@@ -20,7 +20,7 @@ import type { ParamValue } from './module-contract.js';
 import { RepoLock } from './repo-lock.js';
 
 export type { StageContext, ParamValue } from './module-contract.js';
-export type { LockedPath, LockEntry } from './lockfile.js';
+export type { LockEntry } from './lockfile.js';
 
 const STATE_DIR = '.lockstep';
 

@@ -11,7 +11,7 @@ import type { Io } from './cli-io.js';
 
 export { EXIT } from './errors.js';
 
-export type ExitCode = number;
+type ExitCode = number;
 
 /** A program whose commands report their exit code through `run`. */
 export interface Program {
@@ -59,7 +59,7 @@ export function createProgram(name: string, description: string, io: Io, opts: {
 }
 
 /** A failure turned into its lines on stderr and its exit code. */
-export function exitCodeOf(e: unknown, io: Io, prefix = ''): ExitCode {
+function exitCodeOf(e: unknown, io: Io, prefix = ''): ExitCode {
   if (e instanceof CommanderError) {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     // The message was printed by outputError already.
@@ -92,4 +92,4 @@ export function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
 }
 
-export { Command, Option };
+export { Option };

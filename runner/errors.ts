@@ -40,10 +40,6 @@ export class UserError extends Error {
   }
 }
 
-export function fail(message: string, extra: { location?: SourceLocation; hint?: string } = {}): never {
-  throw new UserError({ message, ...extra });
-}
-
 export function formatLocation(loc: SourceLocation): string {
   let s = loc.file;
   if (loc.line !== undefined) {
@@ -60,7 +56,7 @@ export function formatDiagnostic(d: Diagnostic): string {
 }
 
 /** The closest candidate by edit distance, if it is close enough to be a plausible typo. */
-export function closest(word: string, candidates: Iterable<string>): string | undefined {
+function closest(word: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestDist = Infinity;
   for (const c of candidates) {

@@ -11,7 +11,7 @@ import { describeFailure } from './failure.js';
  * sees a new inode) at its first event; after that, one append to the file,
  * kept open for the run, per stage start and finish. A run where nothing runs writes nothing at all.
  */
-export const EVENTS_FILE = 'events.jsonl';
+const EVENTS_FILE = 'events.jsonl';
 
 export type RunEvent =
   | { readonly kind: 'run'; readonly t: number; readonly pid: number }

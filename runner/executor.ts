@@ -66,7 +66,7 @@ export interface StageRunner {
 }
 
 /** The real runner, loaded on first use: a no-op run never pays for the process machinery. */
-export const processRunner: StageRunner = {
+const processRunner: StageRunner = {
   run: async (stage, opts) => (await import('./process.js')).runStage(stage, opts),
   prewarm: (root, wanted) => void import('./process.js').then((p) => p.prewarmModuleHosts(root, wanted)),
   discardWarm: () => void import('./process.js').then((p) => p.discardWarmHosts()),

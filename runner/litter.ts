@@ -92,7 +92,7 @@ export function sweepWorkspace(ws: Workspace, cacheDir?: string): string[] {
 }
 
 /** `<cache>/tmp/<pid>-<random>`: files left by a writer that no longer exists. */
-export function sweepCacheTemp(cacheDir: string): void {
+function sweepCacheTemp(cacheDir: string): void {
   sweepDeadOwners(path.join(cacheDir, 'tmp'), /^(\d+)-/);
 }
 

@@ -15,10 +15,6 @@ export function toRepoPath(root: string, wdir: string, p: string): RepoPath | un
   return rel.split(path.sep).join('/') as RepoPath;
 }
 
-export function absPath(root: string, p: RepoPath | string): string {
-  return path.join(root, p);
-}
-
 /** True when `inner` is `outer` or lies inside it. */
 export function isWithin(outer: string, inner: string): boolean {
   return inner === outer || inner.startsWith(outer.endsWith('/') ? outer : outer + '/');

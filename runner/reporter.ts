@@ -2,7 +2,7 @@ import { describeReason, type Reason } from './staleness.js';
 import { describeFailure, type StageFailure } from './failure.js';
 import { runOk } from './decide.js';
 
-export type FinalState =
+type FinalState =
   | 'done'        // ran and succeeded
   | 'restored'    // outputs restored from the run-cache instead of running
   | 'skipped'     // up to date

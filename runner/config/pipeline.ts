@@ -12,7 +12,7 @@ import { CONTAINER_FIELDS, NETWORKS, type ContainerSpec, type Network } from '..
 
 export const PIPELINE_FILE = 'pipeline.yaml';
 /** DVC's name for the same file: a DVC repository works without renaming it. */
-export const DVC_PIPELINE_FILE = 'dvc.yaml';
+const DVC_PIPELINE_FILE = 'dvc.yaml';
 
 /** The pipeline file in `dir`: pipeline.yaml, else dvc.yaml; undefined when there is neither. */
 export function pipelineFileIn(dir: string): string | undefined {

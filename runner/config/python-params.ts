@@ -332,7 +332,7 @@ function trailingComment(line: string, from: number): string {
 }
 
 /** A value written as Python source. */
-export function pythonLiteral(v: ParamValue): string {
+function pythonLiteral(v: ParamValue): string {
   if (v === null) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';

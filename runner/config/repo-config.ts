@@ -3,7 +3,7 @@ import { UserError, didYouMean } from '../errors.js';
 import { YamlSource } from './yaml-source.js';
 
 /** The fields `.lockstep/config` (and `config.local`) may hold; each section is read by its own module. */
-export const CONFIG_TOP_KEYS = ['remotes', 'default', 'cache', 'allow_symlinked', 'container', 'scheduler'];
+const CONFIG_TOP_KEYS = ['remotes', 'default', 'cache', 'allow_symlinked', 'container', 'scheduler'];
 
 export interface ConfigFile {
   /** `.lockstep/config` or `.lockstep/config.local`, as shown in messages. */

@@ -2,7 +2,7 @@ import type { Pipeline } from '../config/pipeline.js';
 import { isPlainObject, posixJoin } from '../config/pipeline.js';
 
 /** One file (or folder of files) a plot reads, with the columns it takes from it. */
-export interface PlotSource {
+interface PlotSource {
   /** Repo-relative path: a data file, an image, or a folder of them. */
   readonly path: string;
   /** The x column; undefined means DVC's default, the row index (`step`). */

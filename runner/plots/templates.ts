@@ -4,8 +4,8 @@ import { UserError, didYouMean } from '../errors.js';
 import type { Row } from './data.js';
 
 /** The templates DVC ships (dvc-render), drawn by our own vega-lite specs. */
-export const TEMPLATES = ['linear', 'simple', 'scatter', 'scatter_jitter', 'smooth', 'bar_horizontal', 'bar_horizontal_sorted', 'confusion', 'confusion_normalized'] as const;
-export type Template = (typeof TEMPLATES)[number];
+const TEMPLATES = ['linear', 'simple', 'scatter', 'scatter_jitter', 'smooth', 'bar_horizontal', 'bar_horizontal_sorted', 'confusion', 'confusion_normalized'] as const;
+type Template = (typeof TEMPLATES)[number];
 
 export interface PlotProps {
   /** A built-in template, or a custom template's vega-lite text (with DVC's `<DVC_METRIC_…>` placeholders). */

@@ -5,7 +5,7 @@ export class TransientError extends Error {}
 
 const NETWORK = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
 
-export function isTransient(e: unknown): boolean {
+function isTransient(e: unknown): boolean {
   if (e instanceof TransientError || e instanceof RemoteUnavailable) return true;
   const err = e as { code?: string; cause?: { code?: string }; $metadata?: { httpStatusCode?: number }; name?: string };
   if (err?.name === 'AbortError') return false;

@@ -15,7 +15,7 @@ import { ClientError, compareData, experimentsData, pipelineData, registryData,
  */
 
 /** The package root: the nearest folder above this file with runner/ui/static (works from runner/ui and dist/bundle). */
-export function packageRoot(): string {
+function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     if (fs.existsSync(path.join(dir, 'runner', 'ui', 'static', 'index.html'))) return dir;
