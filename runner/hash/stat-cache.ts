@@ -203,6 +203,8 @@ export class StatCache {
     try {
       writeFileAtomic(this.file, body, { durable: false });
       this.dirty = false;
+      // The JSON cache of earlier versions: nothing reads it any more.
+      fs.rmSync(path.join(path.dirname(this.file), 'stat-cache.json'), { force: true });
     } catch {
       // only a cache
     }

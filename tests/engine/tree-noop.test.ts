@@ -108,8 +108,11 @@ describe('stat signature', () => {
 describe('folder records', () => {
   it('an unchanged folder is answered from its record: same hash and manifest, nothing to save', async () => {
     const { data, state } = folder();
+    fs.mkdirSync(state);
+    fs.writeFileSync(path.join(state, 'stat-cache.json'), '{"version":2,"entries":{}}'); // an earlier version's
     await settle();
     const first = await hashWithCache(state, data);
+    expect(fs.existsSync(path.join(state, 'stat-cache.json'))).toBe(false);
     const file = path.join(state, 'stat-cache.bin');
     const before = fs.statSync(file);
     const again = await hashWithCache(state, data);
