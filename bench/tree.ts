@@ -8,6 +8,7 @@
  * before/after pair shares the machine's load.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { LOCKSTEP, median, tempDir, type Row } from './util.js';
@@ -72,7 +73,7 @@ function outWorkspace(): string {
 const GNU_TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
 function time(bin: string, cwd: string, args: string[]): { wall: number; cpu?: number } {
-  const out = GNU_TIME && path.join(cwd, '.lockstep', 'bench-time.txt');
+  const out = GNU_TIME && path.join(os.tmpdir(), `lockstep-bench-time-${process.pid}.txt`);
   const argv = [process.execPath, bin, ...args];
   const t0 = performance.now();
   const r = out ? spawnSync(GNU_TIME!, ['-f', '%U %S', '-o', out, ...argv], { cwd, encoding: 'utf8' }) : spawnSync(argv[0]!, argv.slice(1), { cwd, encoding: 'utf8' });
