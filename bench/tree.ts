@@ -71,9 +71,10 @@ function outWorkspace(): string {
  * system) is measured too.
  */
 const GNU_TIME = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const TIME_FILE = GNU_TIME && path.join(os.tmpdir(), `lockstep-bench-time-${process.pid}.txt`);
 
 function time(bin: string, cwd: string, args: string[]): { wall: number; cpu?: number } {
-  const out = GNU_TIME && path.join(os.tmpdir(), `lockstep-bench-time-${process.pid}.txt`);
+  const out = TIME_FILE;
   const argv = [process.execPath, bin, ...args];
   const t0 = performance.now();
   const r = out ? spawnSync(GNU_TIME!, ['-f', '%U %S', '-o', out, ...argv], { cwd, encoding: 'utf8' }) : spawnSync(argv[0]!, argv.slice(1), { cwd, encoding: 'utf8' });
@@ -114,20 +115,28 @@ export async function benchTree(): Promise<Row[]> {
   const builds: Build[] = [{ label: '', bin: LOCKSTEP, dep: '', out: '', xs: {}, cpu: {} }];
   const before = process.env.LOCKSTEP_BEFORE;
   if (before) builds.unshift({ label: ' [before]', bin: before, dep: '', out: '', xs: {}, cpu: {} });
-  const ready = builds.map((b) => {
-    const w = { ...b, dep: depWorkspace(), out: outWorkspace() };
-    for (const d of [w.dep, w.out]) {
-      time(w.bin, d, ['repro']); // cold: hashes everything, runs the stage
-      time(w.bin, d, ['repro']); // settles the stat cache
-      checkRan(w.bin, d, 0);
-    }
-    return w;
-  });
+  // Every workspace made is removed however the run ends (a failing build included).
+  const made: string[] = [];
+  const workspace = (make: () => string) => {
+    const d = make();
+    made.push(d);
+    return d;
+  };
   const add = (b: Build, key: string, t: { wall: number; cpu?: number }) => {
     (b.xs[key] ??= []).push(t.wall);
     if (t.cpu !== undefined) (b.cpu[key] ??= []).push(t.cpu);
   };
+  const ready: Build[] = [];
   try {
+    for (const b of builds) {
+      const w = { ...b, dep: workspace(depWorkspace), out: workspace(outWorkspace) };
+      for (const d of [w.dep, w.out]) {
+        time(w.bin, d, ['repro']); // cold: hashes everything, runs the stage
+        time(w.bin, d, ['repro']); // settles the stat cache
+        checkRan(w.bin, d, 0);
+      }
+      ready.push(w);
+    }
     for (let i = 0; i < RUNS; i++) {
       for (const b of ready) {
         add(b, 'repro', time(b.bin, b.dep, ['repro']));
@@ -143,7 +152,8 @@ export async function benchTree(): Promise<Row[]> {
       checkRan(b.bin, b.dep, 1);
     }
   } finally {
-    for (const b of ready) for (const d of [b.dep, b.out]) fs.rmSync(d, { recursive: true, force: true });
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+    if (TIME_FILE) fs.rmSync(TIME_FILE, { force: true });
   }
   const walk = bareWalkMs();
   const rows: Row[] = [];

@@ -195,7 +195,13 @@ export class StatCache {
       parts.push(rec.encode(key));
       count++;
     }
-    const body = Buffer.concat([Buffer.alloc(FILE_HEAD), ...parts]);
+    // Buffer.alloc never hands out a slice of the shared pool: the typed-array views below are aligned.
+    const body = Buffer.alloc(parts.reduce((n, p) => n + p.length, FILE_HEAD));
+    let at = FILE_HEAD;
+    for (const p of parts) {
+      body.set(p, at);
+      at += p.length;
+    }
     const head = new Uint32Array(body.buffer, body.byteOffset, FILE_HEAD / 4);
     head[0] = MAGIC;
     head[1] = count;
