@@ -195,7 +195,13 @@ export class StatCache {
       parts.push(rec.encode(key));
       count++;
     }
-    const body = Buffer.concat([Buffer.alloc(FILE_HEAD), ...parts]);
+    // Buffer.alloc never hands out a slice of the shared pool: the typed-array views below are aligned.
+    const body = Buffer.alloc(parts.reduce((n, p) => n + p.length, FILE_HEAD));
+    let at = FILE_HEAD;
+    for (const p of parts) {
+      body.set(p, at);
+      at += p.length;
+    }
     const head = new Uint32Array(body.buffer, body.byteOffset, FILE_HEAD / 4);
     head[0] = MAGIC;
     head[1] = count;
@@ -203,6 +209,8 @@ export class StatCache {
     try {
       writeFileAtomic(this.file, body, { durable: false });
       this.dirty = false;
+      // The JSON cache of earlier versions: nothing reads it any more.
+      fs.rmSync(path.join(path.dirname(this.file), 'stat-cache.json'), { force: true });
     } catch {
       // only a cache
     }

@@ -79,7 +79,8 @@ export class TreeHasher {
     const rootReal = realOr(root) ?? root;
     const reals = new Map<string, string[] | null>();
     const files = emptyListing();
-    for (const relpath of matches) {
+    // fast-glob's order depends on which read finished first: sorted, a listing matches the record run after run.
+    for (const relpath of matches.sort()) {
       const chain = chainOf(rootReal, path.posix.dirname(relpath), reals);
       if (chain === null || this.skip.some((s) => chain.some((c) => isWithin(s, c)))) continue;
       files.relpaths.push(relpath);

@@ -108,8 +108,11 @@ describe('stat signature', () => {
 describe('folder records', () => {
   it('an unchanged folder is answered from its record: same hash and manifest, nothing to save', async () => {
     const { data, state } = folder();
+    fs.mkdirSync(state);
+    fs.writeFileSync(path.join(state, 'stat-cache.json'), '{"version":2,"entries":{}}'); // an earlier version's
     await settle();
     const first = await hashWithCache(state, data);
+    expect(fs.existsSync(path.join(state, 'stat-cache.json'))).toBe(false);
     const file = path.join(state, 'stat-cache.bin');
     const before = fs.statSync(file);
     const again = await hashWithCache(state, data);
@@ -234,7 +237,9 @@ describe('folder records', () => {
 });
 
 describe('the folder no-op through the CLI', () => {
-  const pipeline = 'stages:\n  count:\n    cmd: ls -R data | wc -l > count.txt && cp -r data copy\n    deps: [data]\n    outs: [count.txt, copy]\n';
+  const pipeline =
+    'stages:\n  count:\n    cmd: ls -R data | wc -l > count.txt && cp -r data copy\n    deps: [data]\n    outs: [count.txt, copy]\n' +
+    "  globbed:\n    cmd: cat data/*/*.txt > all.txt\n    deps: ['data/**/*.txt']\n    outs: [all.txt]\n";
 
   function dataRepo(): TempRepo {
     const files: Record<string, string> = { 'pipeline.yaml': pipeline };
@@ -247,13 +252,13 @@ describe('the folder no-op through the CLI', () => {
     const r = dataRepo();
     const putBack = pinMtime(r.path(pin));
     await settle();
-    expect((await reproJson(r)).ran).toEqual(['count']);
+    expect((await reproJson(r)).ran.sort()).toEqual(['count', 'globbed']);
     await settle();
     expect((await reproJson(r)).ran).toEqual([]);
     return { r, putBack };
   }
 
-  it('a no-op reruns nothing and rewrites nothing in .lockstep nor the lock; status agrees', async () => {
+  it('a no-op (folder and glob deps, folder output) reruns nothing and rewrites nothing in .lockstep nor the lock; status agrees', async () => {
     repo = (await settledRepo('data/d0/f0.txt')).r;
     const watched = ['.lockstep/stat-cache.bin', '.lockstep/parsed-cache.json', 'pipeline.lock'];
     const before = watched.map((f) => fs.statSync(repo!.path(f)).mtimeMs);
@@ -270,7 +275,8 @@ describe('the folder no-op through the CLI', () => {
     s.putBack();
     const status = await repo.run(['status', '--json']);
     expect(JSON.parse(status.stdout).stages.count.stale).toBe(true);
-    expect((await reproJson(repo)).ran).toEqual(['count']);
+    expect(JSON.parse(status.stdout).stages.globbed.stale).toBe(true);
+    expect((await reproJson(repo)).ran.sort()).toEqual(['count', 'globbed']);
     expect(repo.read('copy/d2/f8.txt')).toBe('ROW 008\n');
   });
 
@@ -295,6 +301,6 @@ describe('the folder no-op through the CLI', () => {
     expect((await reproJson(repo)).ran).toEqual([]);
     fs.writeFileSync(file, 'not a cache');
     repo.write({ 'data/d0/f0.txt': 'ROW 000\n' });
-    expect((await reproJson(repo)).ran).toEqual(['count']);
+    expect((await reproJson(repo)).ran.sort()).toEqual(['count', 'globbed']);
   });
 });
