@@ -44,19 +44,11 @@ interface RegistryIndex {
   readonly versions: readonly ModelVersion[];
 }
 
-export interface NewVersion {
-  readonly name: string;
-  readonly family: string;
-  readonly model_md5: string;
-  readonly data_checksum: string;
-  readonly params: Readonly<Record<string, unknown>>;
-  readonly metrics: { readonly train: ClassificationMetrics; readonly test: ClassificationMetrics };
-  readonly objects: Readonly<Record<keyof VersionFiles, string>>;
-  readonly run_id: string | null;
-  readonly lock_entry: Readonly<Record<string, unknown>>;
+/** What registering a version is given: its facts as the version will record them, and its files' contents. */
+export type NewVersion = Pick<ModelVersion, 'name' | 'family' | 'model_md5' | 'data_checksum' | 'params' | 'metrics' | 'objects' | 'run_id' | 'lock_entry'> & {
   /** Contents to store, keyed as VersionFiles. */
   readonly contents: Readonly<Record<keyof VersionFiles, string>>;
-}
+};
 
 export function parseStage(text: string): RegistryStage {
   const found = REGISTRY_STAGES.find((s) => s.toLowerCase() === text.toLowerCase());
