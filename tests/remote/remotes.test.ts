@@ -327,6 +327,9 @@ describe('run-cache entries pulled without their objects (folder remote)', () =>
       expect(fs.existsSync(remote.objectFile(`files/xxh64/${lost.slice(0, 2)}/${lost.slice(2)}`))).toBe(false);
       // prepare's entry and the size 5000 train entry went up; the size 4000 one did not.
       expect(remote.storedFiles().filter((f) => f.includes('/runs/')).length).toBe(entriesBefore + 2);
+      const json = await b.run(['push', '--json']);
+      expect(json.code, json.stderr).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, transferred: 0, entriesNotPushed: [{ fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/), stage: 'train' }] });
     } finally {
       b.cleanup();
     }
