@@ -26,9 +26,11 @@ export interface SyncReport {
   readonly unavailable: { path: string; where: string }[];
   /** Keys whose remote copy was wrong and was uploaded again (push). */
   readonly replaced: string[];
+  /** Run-cache entries left out of a push because some object they name is neither local nor on the remote (not a failure). */
+  readonly entriesNotPushed: { fingerprint: string; stage: string }[];
 }
 
-const newReport = (): SyncReport => ({ transferred: 0, bytes: 0, alreadyThere: 0, failures: [], unavailable: [], replaced: [] });
+const newReport = (): SyncReport => ({ transferred: 0, bytes: 0, alreadyThere: 0, failures: [], unavailable: [], replaced: [], entriesNotPushed: [] });
 
 export interface SyncOptions {
   readonly jobs: number;
@@ -72,14 +74,10 @@ export async function push(cache: LocalCache, remote: RemoteStore, outs: readonl
     return true;
   };
   for (const { path, out } of outs) await add(path, out);
-  const entries: string[] = [];
-  for (const fp of runs) {
-    const r = cache.runs.lookup(fp);
-    if (r.kind !== 'hit') continue;
-    let complete = true;
-    for (const o of r.entry.outs) complete = (await add(`${o.path} (run-cache entry ${fp})`, o)) && complete;
-    if (complete) entries.push(fp);
-  }
+  const entries = await entriesToPush(cache, remote, runs, report, (h, label) => {
+    (isDirHash(h) ? manifests : files).add(h);
+    if (!owner.has(h)) owner.set(h, label);
+  });
   const phases: { keys: string[]; file: (k: string) => string; objects: boolean }[] = [
     { keys: [...files].map(objectKey), file: (k) => cache.store.pathOf(hashOf(k)), objects: true },
     { keys: [...manifests].map(objectKey), file: (k) => cache.store.pathOf(hashOf(k)), objects: true },
@@ -121,6 +119,53 @@ export async function push(cache: LocalCache, remote: RemoteStore, outs: readonl
     if (report.failures.length) break;
   }
   return report;
+}
+
+/**
+ * Which run-cache entries a push publishes, and the local objects they bring
+ * (handed to `use`). `pull` brings every entry on the remote but only the
+ * objects the workspace's lock needs, so entries whose objects are not local
+ * are normal ("remote-only"), not a failure. An entry goes up when each object
+ * it names is either local (uploaded with it) or already on the remote: one
+ * `existing` call for all the missing ones, and a manifest the remote has
+ * vouches for its files, since a push publishes files before manifests. An
+ * entry with an object on neither side is left out and said (entriesNotPushed):
+ * publishing it would hand others an entry they can never restore from.
+ *
+ * Why not have `pull` fetch the objects of every entry it brings, as
+ * `dvc pull --run-cache` does: our pull takes the run-cache by default, and
+ * the remote's entries are every params combination anyone ever pushed (each
+ * with its models), so that would turn every pull into a full mirror. The
+ * objects of an entry are fetched when it is used (`repro --pull`); without
+ * --pull such an entry is passed over and the stage runs.
+ */
+async function entriesToPush(cache: LocalCache, remote: RemoteStore, runs: readonly string[], report: SyncReport, use: (hash: string, label: string) => void): Promise<string[]> {
+  const found: { fp: string; entry: RunEntry; missing: string[] }[] = [];
+  for (const fp of runs) {
+    const r = cache.runs.lookup(fp);
+    if (r.kind !== 'hit') continue;
+    const seen = cache.store.quarantined.length;
+    const missing: string[] = [];
+    for (const o of r.entry.outs) missing.push(...(await missingObjects(cache.store, o)));
+    for (const q of cache.store.quarantined.slice(seen)) report.failures.push({ what: `run-cache entry ${fp}`, why: `${new CorruptObject(q).message}; it was not pushed` });
+    found.push({ fp, entry: r.entry, missing });
+  }
+  const wanted = [...new Set(found.flatMap((f) => f.missing))].map(objectKey);
+  const there = wanted.length ? await remote.existing(wanted) : new Map<string, number | undefined>();
+  const entries: string[] = [];
+  for (const { fp, entry, missing } of found) {
+    if (!missing.every((h) => there.has(objectKey(h)))) {
+      report.entriesNotPushed.push({ fingerprint: fp, stage: entry.stage });
+      continue;
+    }
+    for (const o of entry.outs) {
+      // An output with missing parts is known from the remote; only what is here goes up.
+      if (missing.includes(o.hash)) continue;
+      for (const h of await objectsOf(cache.store, o)) if (!missing.includes(h)) use(h, `${o.path} (run-cache entry ${fp})`);
+    }
+    entries.push(fp);
+  }
+  return entries;
 }
 
 /**

@@ -250,3 +250,88 @@ describe('remote configuration', () => {
     }
   }, 60_000);
 });
+
+// Issue 11 follow-up: `pull` brings every run-cache entry on the remote but only the objects the lock needs.
+describe('run-cache entries pulled without their objects (folder remote)', () => {
+  let remote: Remote;
+  beforeAll(async () => {
+    remote = await startRemote('dir');
+  });
+  afterAll(async () => remote?.stop());
+
+  const snapshot = () => new Map(remote.storedFiles().map((f) => [f, fs.readFileSync(f).toString('base64')]));
+  const modelHash = (repo: TempRepo) => /path: model\.bin\n\s+xxh64: ([0-9a-f]{16})/.exec(repo.read('pipeline.lock'))![1]!;
+
+  it('A runs three params values and pushes; B pulls into an empty cache and pushes: no failure, nothing uploaded or deleted; repro uses such an entry only with --pull', async () => {
+    const a = clone(undefined, remote.config, 'seed: 5\nsize: 1000\n');
+    let b: TempRepo | undefined;
+    try {
+      for (const size of [1000, 2000, 3000]) {
+        a.write({ 'params.yaml': `seed: 5\nsize: ${size}\n` });
+        expect((await a.run(['repro'])).code).toBe(0);
+      }
+      const pushedA = await a.run(['push']);
+      expect(pushedA.code, pushedA.stderr).toBe(0);
+      const onRemote = snapshot();
+      expect([...onRemote.keys()].filter((f) => f.includes('/runs/'))).toHaveLength(4); // prepare, train × 3
+
+      b = clone(a, remote.config, 'seed: 5\nsize: 3000\n');
+      const pulled = await b.run(['pull']);
+      expect(pulled.code, pulled.stderr).toBe(0);
+      expect(filesUnder(b.path('.lockstep/cache/runs'))).toHaveLength(4);
+
+      const pushed = await b.run(['push']);
+      expect(pushed.code, pushed.stderr + pushed.stdout).toBe(0);
+      expect(pushed.stderr).toBe('');
+      expect(pushed.stdout).toMatch(/pushed 0 objects/);
+      expect(snapshot()).toEqual(onRemote); // nothing uploaded, nothing deleted
+
+      // Without --pull an entry whose objects are not here is passed over: the stage runs, quietly.
+      b.write({ 'params.yaml': 'seed: 5\nsize: 1000\n' });
+      const ran = await b.run(['repro', '--json']);
+      expect(ran.code, ran.stderr).toBe(0);
+      expect(statesOf(ran.stdout).train).toBe('done');
+      expect(ran.stderr).not.toMatch(/error|warn|✗/i);
+      expect(b.read('runs.txt')).toBe('run\n');
+
+      // With --pull it fetches the entry's objects and restores instead of running.
+      b.write({ 'params.yaml': 'seed: 5\nsize: 2000\n' });
+      const restored = await b.run(['repro', '--pull', '--json']);
+      expect(restored.code, restored.stderr).toBe(0);
+      expect(statesOf(restored.stdout).train).toBe('restored');
+      expect(b.read('runs.txt')).toBe('run\n');
+      expect(fs.statSync(b.path('model.bin')).size).toBe(2000);
+
+      const again = await b.run(['push']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(snapshot()).toEqual(onRemote);
+    } finally {
+      a.cleanup();
+      b?.cleanup();
+    }
+  }, 60_000);
+
+  it('an entry whose objects neither the local cache nor the remote has is not pushed, and push does not fail for it', async () => {
+    const b = clone(undefined, remote.config, 'seed: 6\nsize: 4000\n');
+    try {
+      expect((await b.run(['repro'])).code).toBe(0);
+      const lost = modelHash(b);
+      b.write({ 'params.yaml': 'seed: 6\nsize: 5000\n' });
+      expect((await b.run(['repro'])).code).toBe(0);
+      b.rm(`.lockstep/cache/files/xxh64/${lost.slice(0, 2)}/${lost.slice(2)}`);
+      const entriesBefore = remote.storedFiles().filter((f) => f.includes('/runs/')).length;
+      const pushed = await b.run(['push']);
+      expect(pushed.code, pushed.stderr + pushed.stdout).toBe(0);
+      expect(pushed.stderr).toBe('');
+      expect(pushed.stdout).toMatch(/run-cache entry [0-9a-f]{16} \(train\) not pushed: .*neither in the local cache nor on 'origin'/);
+      expect(fs.existsSync(remote.objectFile(`files/xxh64/${lost.slice(0, 2)}/${lost.slice(2)}`))).toBe(false);
+      // prepare's entry and the size 5000 train entry went up; the size 4000 one did not.
+      expect(remote.storedFiles().filter((f) => f.includes('/runs/')).length).toBe(entriesBefore + 2);
+      const json = await b.run(['push', '--json']);
+      expect(json.code, json.stderr).toBe(0);
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, transferred: 0, entriesNotPushed: [{ fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/), stage: 'train' }] });
+    } finally {
+      b.cleanup();
+    }
+  }, 60_000);
+});
