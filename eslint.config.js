@@ -8,14 +8,32 @@ const COMMANDS_RE = '/(^|\\/)commands\\//';
 const COMMANDS_MESSAGE = 'runner/commands/ only parses, calls and renders: import the engine module the command calls instead';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.lockstep/**', 'data/**', 'registry/**', 'mlruns/**', 'lockstep_plots/**', 'drift/**', 'tests/artifacts/**', 'runner/ui/static/**', 'bin/**', 'scripts/**'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.lockstep/**',
+      'data/**',
+      'registry/**',
+      'mlruns/**',
+      'lockstep_plots/**',
+      'drift/**',
+      'tests/artifacts/**',
+      'runner/ui/static/**',
+      'bin/**',
+      'scripts/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
     languageOptions: { ecmaVersion: 2022, sourceType: 'module' },
     rules: {
       // Unused names prefixed with _ are deliberate (destructuring to drop a field).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none', destructuredArrayIgnorePattern: '^_' },
+      ],
       // Tests and a few parsers handle untyped JSON; `any` there is explicit and local.
       '@typescript-eslint/no-explicit-any': 'off',
       // `!` after a lookup the code has just guaranteed is clearer than a redundant check.
@@ -42,7 +60,10 @@ export default tseslint.config(
     // The example app reaches the engine through runner/api.ts only: everything else in runner/ is internal.
     files: ['stages/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/runner/*', '!**/runner/api.js'], message: 'the app uses the engine through runner/api.ts only (add an export there)' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/runner/*', '!**/runner/api.js'], message: 'the app uses the engine through runner/api.ts only (add an export there)' }] },
+      ],
     },
   },
 );

@@ -38,7 +38,11 @@ async function remotes(): Promise<{ name: string; make: () => Promise<Remote> }[
       name: 'folder',
       make: async () => {
         const dir = tempDir('remote');
-        return { url: dir, reset: () => fs.rmSync(path.join(dir, 'files'), { recursive: true, force: true }), stop: async () => fs.rmSync(dir, { recursive: true, force: true }) };
+        return {
+          url: dir,
+          reset: () => fs.rmSync(path.join(dir, 'files'), { recursive: true, force: true }),
+          stop: async () => fs.rmSync(dir, { recursive: true, force: true }),
+        };
       },
     },
     {
@@ -78,7 +82,12 @@ export async function benchCache(): Promise<Row[]> {
           }
           const amount = per === 'files' ? SMALL_FILES : BIG_MB;
           rows.push({ name: `push ${label} to ${kind.name}`, value: amount / (median(push) / 1000), unit: `${per}/s`, note: `${median(push).toFixed(0)} ms` });
-          rows.push({ name: `pull ${label} from ${kind.name}`, value: amount / (median(pull) / 1000), unit: `${per}/s`, note: `${median(pull).toFixed(0)} ms, with checkout` });
+          rows.push({
+            name: `pull ${label} from ${kind.name}`,
+            value: amount / (median(pull) / 1000),
+            unit: `${per}/s`,
+            note: `${median(pull).toFixed(0)} ms, with checkout`,
+          });
         }
       } finally {
         await remote.stop();
@@ -164,7 +173,12 @@ async function benchRestoreVerify(): Promise<Row[]> {
         const b = median(before);
         const a = median(after);
         rows.push({ name: `restore ${label} (${mode}), before: no verification`, value: amount / (b / 1000), unit, note: `${b.toFixed(0)} ms` });
-        rows.push({ name: `restore ${label} (${mode}), after: verified`, value: amount / (a / 1000), unit, note: `${a.toFixed(0)} ms (${a >= b ? '+' : ''}${(a - b).toFixed(0)} ms${b >= 1 ? `, ${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(0)}%` : ''})` });
+        rows.push({
+          name: `restore ${label} (${mode}), after: verified`,
+          value: amount / (a / 1000),
+          unit,
+          note: `${a.toFixed(0)} ms (${a >= b ? '+' : ''}${(a - b).toFixed(0)} ms${b >= 1 ? `, ${a >= b ? '+' : ''}${(((a - b) / b) * 100).toFixed(0)}%` : ''})`,
+        });
       }
     }
     fs.rmSync(out, { recursive: true, force: true });
@@ -182,7 +196,12 @@ async function benchRestoreVerify(): Promise<Row[]> {
         fs.rmSync(path.join(repo, target), { recursive: true, force: true });
         times.push(timeCli(repo, ['checkout', target]));
       }
-      rows.push({ name: `lockstep checkout ${label} (verified, end to end)`, value: amount / (median(times) / 1000), unit, note: `${median(times).toFixed(0)} ms` });
+      rows.push({
+        name: `lockstep checkout ${label} (verified, end to end)`,
+        value: amount / (median(times) / 1000),
+        unit,
+        note: `${median(times).toFixed(0)} ms`,
+      });
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -470,7 +470,8 @@ async function check(sweep: Sweep, command: CrashCommand): Promise<void> {
   const r = await sweep.must(['repro', '-j', '2']);
   const now = snapshot(sweep.repo);
   for (const [f, bytes] of sweep.reference) {
-    if (now.get(f) !== bytes) throw new Problem(`${f} ${now.has(f) ? 'differs from' : 'is missing, unlike'} a clean run after the rerun (${lastLines(r.stdout)})`);
+    if (now.get(f) !== bytes)
+      throw new Problem(`${f} ${now.has(f) ? 'differs from' : 'is missing, unlike'} a clean run after the rerun (${lastLines(r.stdout)})`);
   }
   for (const f of now.keys()) if (!sweep.reference.has(f)) throw new Problem(`${f} is not in a clean run`);
   await sweep.recordExperiments();

@@ -40,7 +40,9 @@ export async function benchEngine(): Promise<Row[]> {
       now: () => timeCli(dir, ['repro']),
       ...(BEFORE ? { before: () => timeCli(dir, ['repro'], BEFORE) } : {}),
       node: () => timeCmd(dir, process.execPath, ['-e', '0']),
-      ...(noCa ? { nowNoCa: () => timeCmd(dir, process.execPath, [LOCKSTEP, 'repro'], noCa), nodeNoCa: () => timeCmd(dir, process.execPath, ['-e', '0'], noCa) } : {}),
+      ...(noCa
+        ? { nowNoCa: () => timeCmd(dir, process.execPath, [LOCKSTEP, 'repro'], noCa), nodeNoCa: () => timeCmd(dir, process.execPath, ['-e', '0'], noCa) }
+        : {}),
     });
     rows.push({ name: 'no-op repro, 4-stage chain (wall)', value: m.now, unit: 'ms', target: '<= 115 ms', ok: m.now <= 115, note: before(m) });
     rows.push({ name: '  (for scale: `node -e 0` on this machine)', value: m.node, unit: 'ms' });
@@ -59,7 +61,14 @@ export async function benchEngine(): Promise<Row[]> {
     if (BEFORE) runCli(dir, ['repro'], BEFORE);
     timeCli(dir, ['repro']);
     const noop = interleave(RUNS, { now: () => timeCli(dir, ['repro']), ...(BEFORE ? { before: () => timeCli(dir, ['repro'], BEFORE) } : {}) });
-    rows.push({ name: '200 stages (20 chains of 10), no-op (wall)', value: noop.now, unit: 'ms', target: '<= 150 ms', ok: noop.now <= 150, note: before(noop) });
+    rows.push({
+      name: '200 stages (20 chains of 10), no-op (wall)',
+      value: noop.now,
+      unit: 'ms',
+      target: '<= 150 ms',
+      ok: noop.now <= 150,
+      note: before(noop),
+    });
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
@@ -78,7 +87,7 @@ export async function benchEngine(): Promise<Row[]> {
       await hashFile(file);
       xs.push(performance.now() - t0);
     }
-    const gbps = 256 * 1024 * 1024 / 1e9 / (median(xs) / 1000);
+    const gbps = (256 * 1024 * 1024) / 1e9 / (median(xs) / 1000);
     rows.push({ name: 'first-hash throughput, 256 MiB file (xxh64, page cache)', value: gbps, unit: 'GB/s', target: '>= 1 GB/s', ok: gbps >= 1 });
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -87,7 +96,8 @@ export async function benchEngine(): Promise<Row[]> {
     const dir = tempDir('module');
     writeFiles(dir, {
       'pipeline.yaml': 'stages:\n  mod:\n    module: noop.ts\n    outs: [m.txt]\n  sh:\n    cmd: touch s.txt\n    outs: [s.txt]\n',
-      'noop.ts': "import fs from 'node:fs';\nexport default function (ctx: { resolve(p: string): string }): void { fs.writeFileSync(ctx.resolve('m.txt'), ''); }\n",
+      'noop.ts':
+        "import fs from 'node:fs';\nexport default function (ctx: { resolve(p: string): string }): void { fs.writeFileSync(ctx.resolve('m.txt'), ''); }\n",
     });
     runCli(dir, ['repro']);
     const stageMs = (name: string) => {
@@ -96,7 +106,14 @@ export async function benchEngine(): Promise<Row[]> {
     };
     const mod = median(Array.from({ length: RUNS }, () => stageMs('mod')));
     const sh = median(Array.from({ length: RUNS }, () => stageMs('sh')));
-    rows.push({ name: 'trivial TypeScript-module stage: stage time', value: mod, unit: 'ms', target: '< 100 ms', ok: mod < 100, note: `(a shell \`touch\` stage: ${sh.toFixed(0)} ms)` });
+    rows.push({
+      name: 'trivial TypeScript-module stage: stage time',
+      value: mod,
+      unit: 'ms',
+      target: '< 100 ms',
+      ok: mod < 100,
+      note: `(a shell \`touch\` stage: ${sh.toFixed(0)} ms)`,
+    });
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
@@ -106,7 +123,8 @@ export async function benchEngine(): Promise<Row[]> {
     const n = 6;
     const files: Record<string, string> = { 'pipeline.yaml': 'stages:\n' };
     for (let i = 0; i < n; i++) {
-      files[`m${i}.ts`] = `import fs from 'node:fs';\nexport default function (ctx: { resolve(p: string): string }): void { fs.writeFileSync(ctx.resolve('o${i}.txt'), '${i}'); }\n`;
+      files[`m${i}.ts`] =
+        `import fs from 'node:fs';\nexport default function (ctx: { resolve(p: string): string }): void { fs.writeFileSync(ctx.resolve('o${i}.txt'), '${i}'); }\n`;
       files['pipeline.yaml'] += `  m${i}:\n    module: m${i}.ts\n    outs: [o${i}.txt]\n${i ? `    deps: [o${i - 1}.txt]\n` : ''}`;
     }
     writeFiles(dir, files);

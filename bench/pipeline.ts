@@ -39,7 +39,9 @@ export async function benchPipeline(): Promise<Row[]> {
 /** The repository's tracked files plus node_modules (linked): what a fresh clone after `npm ci` has. */
 export function copyRepo(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-bench-pipeline-'));
-  const files = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO, encoding: 'utf8' }).stdout.split('\0').filter(Boolean);
+  const files = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO, encoding: 'utf8' })
+    .stdout.split('\0')
+    .filter(Boolean);
   for (const f of files) {
     if (f === 'pipeline.lock' || !fs.existsSync(path.join(REPO, f))) continue;
     fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });

@@ -91,7 +91,12 @@ async function benchQueueOn(subject: Subject): Promise<Row[]> {
       const firstStart = Math.min(...jobs.map((j) => j.processedOn!));
       const pickUp = median(jobs.map((j) => j.processedOn! - j.timestamp));
       const perJob = median(jobs.map((j) => j.finishedOn! - j.processedOn!));
-      rows.push({ name: `${subject.label}: grid of 12 on ${n} worker${n === 1 ? '' : 's'} (--distributed, wall)`, value: wall, unit: 'ms', note: `${(local / wall).toFixed(2)}× of --run-all -j 2` });
+      rows.push({
+        name: `${subject.label}: grid of 12 on ${n} worker${n === 1 ? '' : 's'} (--distributed, wall)`,
+        value: wall,
+        unit: 'ms',
+        note: `${(local / wall).toFixed(2)}× of --run-all -j 2`,
+      });
       if (n === 1) {
         rows.push({ name: '  submit → first job started (bundle, push, 12 adds, pick-up)', value: firstStart - t0, unit: 'ms' });
         rows.push({ name: '  a queued job waiting for a free worker (median)', value: pickUp, unit: 'ms' });

@@ -15,7 +15,10 @@ export async function benchServe(): Promise<Row[]> {
   try {
     setSource(dir);
     runCli(dir, ['repro']);
-    const srv = spawn(process.execPath, [path.join(REPO, 'bin', 'leads.js'), 'serve', '--port', '0', '--quiet'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const srv = spawn(process.execPath, [path.join(REPO, 'bin', 'leads.js'), 'serve', '--port', '0', '--quiet'], {
+      cwd: dir,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     try {
       const url = await new Promise<string>((resolve, reject) => {
         let err = '';

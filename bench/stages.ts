@@ -38,7 +38,8 @@ function chains(count: number, length: number, jobs = 2): StageWorkload {
   }
   const files: Record<string, string> = { 'pipeline.yaml': y };
   for (let c = 0; c < count; c++) files[`c${c}/.keep`] = '';
-  const name = count * length === 1 ? `1 stage (the fixed cost), cold, -j ${jobs}` : `${count * length} stages (${count} chains of ${length}), cold, -j ${jobs}`;
+  const name =
+    count * length === 1 ? `1 stage (the fixed cost), cold, -j ${jobs}` : `${count * length} stages (${count} chains of ${length}), cold, -j ${jobs}`;
   return { name, files, jobs, expected };
 }
 

@@ -77,7 +77,9 @@ function time(bin: string, cwd: string, args: string[]): { wall: number; cpu?: n
   const out = TIME_FILE;
   const argv = [process.execPath, bin, ...args];
   const t0 = performance.now();
-  const r = out ? spawnSync(GNU_TIME!, ['-f', '%U %S', '-o', out, ...argv], { cwd, encoding: 'utf8' }) : spawnSync(argv[0]!, argv.slice(1), { cwd, encoding: 'utf8' });
+  const r = out
+    ? spawnSync(GNU_TIME!, ['-f', '%U %S', '-o', out, ...argv], { cwd, encoding: 'utf8' })
+    : spawnSync(argv[0]!, argv.slice(1), { cwd, encoding: 'utf8' });
   const wall = performance.now() - t0;
   if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
   if (!out) return { wall };

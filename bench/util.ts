@@ -76,6 +76,8 @@ export function printRows(title: string, rows: readonly Row[]): void {
   console.log(`\n## ${title}`);
   for (const r of rows) {
     const target = r.target ? `  (target ${r.target}: ${r.ok ? 'met' : 'MISSED'})` : '';
-    console.log(`${r.name.padEnd(58)} ${r.value.toFixed(r.unit === 'x' ? 2 : r.value < 10 ? 2 : 0).padStart(9)} ${r.unit}${target}${r.note ? `  ${r.note}` : ''}`);
+    console.log(
+      `${r.name.padEnd(58)} ${r.value.toFixed(r.unit === 'x' ? 2 : r.value < 10 ? 2 : 0).padStart(9)} ${r.unit}${target}${r.note ? `  ${r.note}` : ''}`,
+    );
   }
 }

@@ -35,7 +35,16 @@ export function createProgram(name: string, description: string, io: Io, opts: {
       writeErr: (s) => io.err(s.replace(/\n$/, '')),
       // commander says "error: …" and "(Did you mean x?)"; keep our shape: one error line, then a hint line.
       outputError: (s, write) =>
-        write(`${prefix}${s.replace(/\n$/, '').replace(/\n\(Did you mean (?:one of )?(.+)\?\)$/, (_m, c: string) => `\n  hint: did you mean ${c.split(', ').map((x) => `'${x}'`).join(' or ')}?`)}`),
+        write(
+          `${prefix}${s.replace(/\n$/, '').replace(
+            /\n\(Did you mean (?:one of )?(.+)\?\)$/,
+            (_m, c: string) =>
+              `\n  hint: did you mean ${c
+                .split(', ')
+                .map((x) => `'${x}'`)
+                .join(' or ')}?`,
+          )}`,
+        ),
     });
   if (opts.version) root.version(opts.version, '-V, --version');
   return {
@@ -81,7 +90,9 @@ export function wholeNumber(name: string, min: number, max = Number.MAX_SAFE_INT
   return (v) => {
     const n = Number(v);
     if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < min || n > max) {
-      throw new UserError({ message: `${name} must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}, got '${v}'` });
+      throw new UserError({
+        message: `${name} must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}, got '${v}'`,
+      });
     }
     return n;
   };

@@ -9,14 +9,14 @@ import { VERSION } from './version.js';
  * nothing it does not use), calls one function and returns its exit code.
  */
 
-
 type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 const list = (v: unknown): string[] => (Array.isArray(v) ? (v as string[]) : []);
 
 function oneOf(opts: Opts, names: readonly string[]): void {
   const given = names.filter((n) => opts[n]);
-  if (given.length > 1) throw new UserError({ message: `choose one of ${names.map((n) => `--${n.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`).join(', ')}` });
+  if (given.length > 1)
+    throw new UserError({ message: `choose one of ${names.map((n) => `--${n.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`).join(', ')}` });
 }
 
 function tableFormat(o: Opts): 'json' | 'md' | 'text' {
@@ -25,7 +25,26 @@ function tableFormat(o: Opts): 'json' | 'md' | 'text' {
 }
 
 /** Every top-level command; `build` registers only the one being run when it knows which (a few ms saved per run). */
-const COMMANDS = ['repro', 'status', 'dag', 'add', 'checkout', 'push', 'pull', 'fetch', 'remote', 'cache', 'gc', 'params', 'metrics', 'plots', 'exp', 'worker', 'queue', 'ui'];
+const COMMANDS = [
+  'repro',
+  'status',
+  'dag',
+  'add',
+  'checkout',
+  'push',
+  'pull',
+  'fetch',
+  'remote',
+  'cache',
+  'gc',
+  'params',
+  'metrics',
+  'plots',
+  'exp',
+  'worker',
+  'queue',
+  'ui',
+];
 
 function build(io: Io, only?: string): Program {
   const want = (name: string) => only === undefined || only === name;
@@ -54,8 +73,13 @@ function build(io: Io, only?: string): Program {
       .action(
         p.action(async (targets: string[], o: Opts, cmd: { getOptionValueSource(k: string): string | undefined }) => {
           if (o.distributed) {
-            const given = ['force', 'singleItem', 'downstream', 'dry', 'keepGoing', 'jobs', 'wait', 'json', 'runCache', 'allowMissing', 'pull', 'push'].find((k) => cmd.getOptionValueSource(k) === 'cli');
-            if (given) throw new UserError({ message: `--${given.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace(/^run-cache$/, 'no-run-cache')} does not go with --distributed (workers run each stage with repro --pull --push)` });
+            const given = ['force', 'singleItem', 'downstream', 'dry', 'keepGoing', 'jobs', 'wait', 'json', 'runCache', 'allowMissing', 'pull', 'push'].find(
+              (k) => cmd.getOptionValueSource(k) === 'cli',
+            );
+            if (given)
+              throw new UserError({
+                message: `--${given.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace(/^run-cache$/, 'no-run-cache')} does not go with --distributed (workers run each stage with repro --pull --push)`,
+              });
             const { reproDistributed } = await import('./queue/stages.js');
             return reproDistributed(io, { targets, ...(typeof o.remote === 'string' ? { remote: o.remote } : {}) });
           }
@@ -166,14 +190,21 @@ function build(io: Io, only?: string): Program {
       if (verb === 'push') cmd.option('--verify', 'also download and hash the copies the remote already has (wrong ones are replaced)');
       else cmd.addOption(new Option('--verify').hideHelp());
       cmd.action(
-          p.action(async (targets: string[], o: Opts) => {
-            if (o.verify && verb !== 'push') throw new UserError({ message: `--verify goes with push (${verb} always verifies what it downloads)` });
-            const m = await import('./commands/transfer.js');
-            const args = { targets, remote: str(o.remote), jobs: o.jobs as number | undefined, runCache: o.runCache !== false, json: !!o.json, verify: !!o.verify };
-            if (verb === 'push') return m.pushCommand(io, args);
-            return m.fetchCommand(io, args, verb === 'pull' ? 'checkout' : undefined);
-          }),
-        );
+        p.action(async (targets: string[], o: Opts) => {
+          if (o.verify && verb !== 'push') throw new UserError({ message: `--verify goes with push (${verb} always verifies what it downloads)` });
+          const m = await import('./commands/transfer.js');
+          const args = {
+            targets,
+            remote: str(o.remote),
+            jobs: o.jobs as number | undefined,
+            runCache: o.runCache !== false,
+            json: !!o.json,
+            verify: !!o.verify,
+          };
+          if (verb === 'push') return m.pushCommand(io, args);
+          return m.fetchCommand(io, args, verb === 'pull' ? 'checkout' : undefined);
+        }),
+      );
     }
   }
 
@@ -329,7 +360,12 @@ function build(io: Io, only?: string): Program {
       .command('run')
       .description('set params from the command line, run repro, record an experiment (several values make a queued grid)')
       .argument('[targets...]', 'only these stages and what they need (default: every stage)')
-      .option('-S, --set-param <override>', 'key=value (a,b,c or range()/choice() make a grid), +key=v adds, ++key=v adds or sets, ~key deletes (repeatable)', collect, [])
+      .option(
+        '-S, --set-param <override>',
+        'key=value (a,b,c or range()/choice() make a grid), +key=v adds, ++key=v adds or sets, ~key deletes (repeatable)',
+        collect,
+        [],
+      )
       .option('-n, --name <name>', 'the experiment’s name (default exp-N)')
       .option('--queue', 'queue the experiment(s) instead of running now')
       .option('--run-all', 'run the queued experiments, each in a temporary copy of the repository')
@@ -368,7 +404,10 @@ function build(io: Io, only?: string): Program {
       .action(
         p.action(async (o: Opts) => {
           oneOf(o, ['json', 'csv', 'md']);
-          const globs = (x: unknown) => list(x).flatMap((g) => g.split(',')).filter(Boolean);
+          const globs = (x: unknown) =>
+            list(x)
+              .flatMap((g) => g.split(','))
+              .filter(Boolean);
           const { expShowCommand } = await import('./exp/show.js');
           return expShowCommand(io, {
             format: o.json ? 'json' : o.csv ? 'csv' : o.md ? 'md' : 'text',
@@ -429,7 +468,12 @@ function build(io: Io, only?: string): Program {
       .action(
         p.action(async (o: Opts) => {
           const { workerCommand } = await import('./queue/worker.js');
-          return workerCommand(io, { jobs: o.jobs as number, ...(typeof o.queue === 'string' ? { queue: o.queue } : {}), once: !!o.once, ...(o.idleExit !== undefined ? { idleExitS: o.idleExit as number } : {}) });
+          return workerCommand(io, {
+            jobs: o.jobs as number,
+            ...(typeof o.queue === 'string' ? { queue: o.queue } : {}),
+            once: !!o.once,
+            ...(o.idleExit !== undefined ? { idleExitS: o.idleExit as number } : {}),
+          });
         }),
       );
   }
@@ -441,9 +485,12 @@ function build(io: Io, only?: string): Program {
       return queueCommand(io, { sub, names, failed: !!o.failed, all: !!o.all, json: !!o.json, ...(typeof o.queue === 'string' ? { queue: o.queue } : {}) });
     };
     const queueOpt = (c: ReturnType<typeof queue.command>) => c.option('--queue <name>', 'which queue (default: the configured one)');
-    queueOpt(queue.command('status', { isDefault: true }).description('every job with its state (queued, running on WORKER, done, failed)').option('--json', 'machine-readable output')).action(
-      p.action(async (o: Opts) => queueCall('status', [], o)),
-    );
+    queueOpt(
+      queue
+        .command('status', { isDefault: true })
+        .description('every job with its state (queued, running on WORKER, done, failed)')
+        .option('--json', 'machine-readable output'),
+    ).action(p.action(async (o: Opts) => queueCall('status', [], o)));
     queueOpt(queue.command('logs').description("a job's log (stage output kept in the cache, also for failed runs)").argument('<name>')).action(
       p.action(async (name: string, o: Opts) => queueCall('logs', [name], o)),
     );

@@ -54,7 +54,10 @@ const STATE_DIRS = ['.git', '.lockstep'];
 export class PathGuard {
   readonly rootReal: string;
 
-  constructor(readonly root: string, private readonly allowed: readonly string[] = []) {
+  constructor(
+    readonly root: string,
+    private readonly allowed: readonly string[] = [],
+  ) {
     this.rootReal = fs.realpathSync(root);
   }
 

@@ -69,7 +69,8 @@ export function decide({ stage, reasons: found, lock, upstream, opts }: DecideIn
   // absent that way, as long as the lock records this stage as having read exactly that version of them.
   const leftUpstream = new Map(upstream.flatMap((u) => (u.kind === 'current' && u.leftMissing ? [...u.leftMissing] : [])));
   const allowed = (r: Reason) =>
-    r.kind === 'out-missing' || (r.kind === 'dep-missing' && leftUpstream.has(r.path) && lock!.deps.some((d) => d.path === r.path && d.hash === leftUpstream.get(r.path)));
+    r.kind === 'out-missing' ||
+    (r.kind === 'dep-missing' && leftUpstream.has(r.path) && lock!.deps.some((d) => d.path === r.path && d.hash === leftUpstream.get(r.path)));
   if (opts.allowMissing && lock && reasons.length > 0 && reasons.every(allowed)) {
     return { kind: 'up-to-date', leftMissing: new Map(lock.outs.map((o) => [o.path, o.hash])) };
   }

@@ -80,7 +80,9 @@ export function adoptDvcEntry(e: DvcLockEntry, stage: Stage, { root, inputs, out
     return { path: rel, hash: `${p.hashName}:${p.md5}`, size: 0 };
   };
   // Params files are named relative to the wdir too.
-  const params: Record<string, Record<string, ParamValue>> = Object.fromEntries(Object.entries(e.params).map(([file, values]) => [posixJoin(stage.wdir, file), { ...values }]));
+  const params: Record<string, Record<string, ParamValue>> = Object.fromEntries(
+    Object.entries(e.params).map(([file, values]) => [posixJoin(stage.wdir, file), { ...values }]),
+  );
   // DVC records only declared params; a value the stage merely interpolates is covered by the cmd it recorded.
   for (const { file, key } of stage.trackedVars ?? []) {
     const now = inputs.params[file];

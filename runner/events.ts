@@ -59,7 +59,14 @@ export function withEventLog(inner: Reporter, stateDir: string): Reporter {
       if (open || (r.state !== 'skipped' && r.state !== 'frozen')) {
         const ms = durationOf(r);
         const failure = failureOf(r);
-        write({ kind: 'finished', t: Date.now(), stage: r.name, state: r.state, ...(ms !== undefined ? { ms: Math.round(ms) } : {}), ...(failure ? { error: describeFailure(failure) } : {}) });
+        write({
+          kind: 'finished',
+          t: Date.now(),
+          stage: r.name,
+          state: r.state,
+          ...(ms !== undefined ? { ms: Math.round(ms) } : {}),
+          ...(failure ? { error: describeFailure(failure) } : {}),
+        });
       }
       inner.finished(r);
     },

@@ -251,7 +251,13 @@ export class Executor {
     const reasons = staleReasons({ lock: lockEntry, inputs, outs: outsBefore, alwaysChanged: stage.alwaysChanged });
 
     // 3. Decide, in the one place status decides too.
-    const decision = decide({ stage, reasons, lock: lockEntry, upstream, opts: { force: this.opts.force, dry: this.opts.dry, allowMissing: this.opts.allowMissing ?? false } });
+    const decision = decide({
+      stage,
+      reasons,
+      lock: lockEntry,
+      upstream,
+      opts: { force: this.opts.force, dry: this.opts.dry, allowMissing: this.opts.allowMissing ?? false },
+    });
     switch (decision.kind) {
       case 'blocked': // found in step 1 already; said the same way should it come here
         this.record({ name: stage.name, state: 'blocked', reasons: [], failure: { kind: 'upstream-failed', stage: decision.by } });
@@ -302,14 +308,19 @@ export class Executor {
       const leftOut = [...this.leftMissing.values()].some((m) => m.has(missing.path));
       const hint = leftOut
         ? '--allow-missing left it out; pull it or repro without --allow-missing'
-        : pointer ? `it is tracked by ${pointer}: 'lockstep pull ${pointer}' brings it` : undefined;
+        : pointer
+          ? `it is tracked by ${pointer}: 'lockstep pull ${pointer}' brings it`
+          : undefined;
       return { kind: 'missing-dep', path: missing.path, ...(hint ? { hint } : {}) };
     }
     if (inputs.container && !inputs.container.id) {
       const { missingImage } = await import('./container/image.js');
       const { resolveEngine } = await import('./container/engine.js');
       const spec = stage.container!;
-      const message = spec.image !== undefined ? missingImage(resolveEngine(this.ws.stateDir), spec.image) : `Containerfile '${spec.build.file}' or its context '${spec.build.context}/' does not exist`;
+      const message =
+        spec.image !== undefined
+          ? missingImage(resolveEngine(this.ws.stateDir), spec.image)
+          : `Containerfile '${spec.build.file}' or its context '${spec.build.context}/' does not exist`;
       return { kind: 'image-unavailable', message };
     }
     return undefined;
@@ -395,7 +406,8 @@ export class Executor {
     } catch (e) {
       const failure = failureFrom(stage, e);
       // Located problems (a stage module that does not compile) keep their file:line:col, one line each.
-      if (failure.kind === 'compile-error') for (const d of failure.diagnostics) for (const l of formatDiagnostic(d).split('\n')) this.reporter.line(stage.name, l, 'stderr');
+      if (failure.kind === 'compile-error')
+        for (const d of failure.diagnostics) for (const l of formatDiagnostic(d).split('\n')) this.reporter.line(stage.name, l, 'stderr');
       this.fail(stage, reasons, failure, performance.now() - t0);
     } finally {
       this.running.delete(stage.name);

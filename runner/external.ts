@@ -112,7 +112,9 @@ export async function fetchExternal(url: string, etag: string, store: ObjectStor
       const { bucket, key } = s3Parts(url);
       const { sdk, client } = await s3Client();
       try {
-        const r = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: key, ...(etag.startsWith('version:') ? { VersionId: etag.slice(8) } : { IfMatch: etag }) }));
+        const r = await client.send(
+          new sdk.GetObjectCommand({ Bucket: bucket, Key: key, ...(etag.startsWith('version:') ? { VersionId: etag.slice(8) } : { IfMatch: etag }) }),
+        );
         got = r.VersionId && r.VersionId !== 'null' ? `version:${r.VersionId}` : r.ETag;
         await pipeline(r.Body as Readable, fs.createWriteStream(tmp));
       } catch (e) {

@@ -36,13 +36,20 @@ export function describeFailure(f: StageFailure): string {
 
 function failureText(f: StageFailure): string {
   switch (f.kind) {
-    case 'exit-code': return `exit code ${f.code}`;
-    case 'signal': return `killed by ${f.signal}`;
-    case 'spawn-error': return `could not start: ${f.message}`;
-    case 'missing-outputs': return `it did not produce ${f.paths.map((p) => `'${p}'`).join(', ')}`;
-    case 'missing-dep': return `dep '${f.path}' does not exist`;
-    case 'upstream-failed': return `upstream stage '${f.stage}' did not complete`;
-    case 'interrupted': return 'interrupted; it will run again next time';
+    case 'exit-code':
+      return `exit code ${f.code}`;
+    case 'signal':
+      return `killed by ${f.signal}`;
+    case 'spawn-error':
+      return `could not start: ${f.message}`;
+    case 'missing-outputs':
+      return `it did not produce ${f.paths.map((p) => `'${p}'`).join(', ')}`;
+    case 'missing-dep':
+      return `dep '${f.path}' does not exist`;
+    case 'upstream-failed':
+      return `upstream stage '${f.stage}' did not complete`;
+    case 'interrupted':
+      return 'interrupted; it will run again next time';
     case 'compile-error': {
       const first = f.diagnostics[0];
       if (!first) return 'cannot compile stage module';

@@ -62,7 +62,10 @@ export class Graph {
   private readonly up: Map<string, Set<string>>;
   private readonly down: Map<string, Set<string>>;
 
-  private constructor(readonly stages: ReadonlyMap<string, Stage>, up: Map<string, Set<string>>) {
+  private constructor(
+    readonly stages: ReadonlyMap<string, Stage>,
+    up: Map<string, Set<string>>,
+  ) {
     this.up = up;
     this.down = new Map([...stages.keys()].map((n) => [n, new Set<string>()]));
     for (const [n, ups] of up) for (const u of ups) this.down.get(u)!.add(n);
@@ -114,7 +117,10 @@ export class Graph {
             diags.push({
               message: `dep '${d.path}' of stage '${st.name}' does not exist and no stage produces it`,
               location: st.location,
-              hint: didYouMean(d.path, producers.map((x) => x.path)),
+              hint: didYouMean(
+                d.path,
+                producers.map((x) => x.path),
+              ),
             });
           }
         }
@@ -168,12 +174,20 @@ export class Graph {
       }
       // From a subfolder with its own pipeline file, a bare name means a stage of that file, as in DVC.
       const here = path.relative(root, process.cwd()).split(path.sep).join('/');
-      const local = here && !here.startsWith('..') ? [...this.stages.keys()].find((n) => /^(.*)\/(pipeline|dvc)\.yaml:/.exec(n)?.[1] === here && n.endsWith(`:${t}`)) : undefined;
+      const local =
+        here && !here.startsWith('..')
+          ? [...this.stages.keys()].find((n) => /^(.*)\/(pipeline|dvc)\.yaml:/.exec(n)?.[1] === here && n.endsWith(`:${t}`))
+          : undefined;
       if (local) {
         out.push(local);
         continue;
       }
-      const localGroup = here && !here.startsWith('..') ? [...this.stages.values()].filter((s) => s.group !== undefined && /^(.*)\/(pipeline|dvc)\.yaml:/.exec(s.group)?.[1] === here && s.group.endsWith(`:${t}`)) : [];
+      const localGroup =
+        here && !here.startsWith('..')
+          ? [...this.stages.values()].filter(
+              (s) => s.group !== undefined && /^(.*)\/(pipeline|dvc)\.yaml:/.exec(s.group)?.[1] === here && s.group.endsWith(`:${t}`),
+            )
+          : [];
       if (localGroup.length) {
         out.push(...localGroup.map((s) => s.name));
         continue;

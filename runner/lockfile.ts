@@ -73,7 +73,13 @@ export class Lockfile {
         }
         checkSchema(doc, src);
         for (const [name, e] of Object.entries((raw ?? {}) as Record<string, unknown>)) {
-          stages.set(ref.prefix + name, fromFolder(parseEntry(name, e, (p) => src.locate(['stages', name, ...p])), ref.dir));
+          stages.set(
+            ref.prefix + name,
+            fromFolder(
+              parseEntry(name, e, (p) => src.locate(['stages', name, ...p])),
+              ref.dir,
+            ),
+          );
         }
       }
       const dvcDisplay = posixJoin(ref.dir, DVC_LOCK_FILE);
@@ -109,7 +115,11 @@ export class Lockfile {
     const stages = new Map<string, LockEntry>();
     if (!isPlainObject(raw)) return stages;
     checkSchema(doc, src);
-    for (const [name, e] of Object.entries(raw)) stages.set(name, parseEntry(name, e, (p) => src.locate(['stages', name, ...p])));
+    for (const [name, e] of Object.entries(raw))
+      stages.set(
+        name,
+        parseEntry(name, e, (p) => src.locate(['stages', name, ...p])),
+      );
     return stages;
   }
 
@@ -129,11 +139,16 @@ export class Lockfile {
       // A nested pipeline's lock appears once one of its stages has run (and none at a root without a pipeline file).
       const optional = ref.dir !== '' || !fs.existsSync(path.join(this.root, ref.file));
       if (optional && mine.length === 0 && !fs.existsSync(file)) continue;
-      const local = new Map(mine.flatMap((n) => {
-        const e = this.stages.get(n);
-        return e ? [[n.slice(ref.prefix.length), toFolder(e, ref.dir)] as const] : [];
-      }));
-      const doc = lockDocument(local, mine.map((n) => n.slice(ref.prefix.length)));
+      const local = new Map(
+        mine.flatMap((n) => {
+          const e = this.stages.get(n);
+          return e ? [[n.slice(ref.prefix.length), toFolder(e, ref.dir)] as const] : [];
+        }),
+      );
+      const doc = lockDocument(
+        local,
+        mine.map((n) => n.slice(ref.prefix.length)),
+      );
       writeFileAtomic(file, YAML.stringify(doc, YAML_OPTIONS));
       // We know what we just wrote: the next run need not parse it.
       this.cache?.put(file, fs.statSync(file), doc);
@@ -183,7 +198,13 @@ function lockDocument(stages: ReadonlyMap<string, LockEntry>, order: readonly st
 }
 
 function lockedPathYaml(p: LockedPath): Record<string, unknown> {
-  return { path: p.path, xxh64: p.hash, size: p.size, ...(p.nfiles !== undefined ? { nfiles: p.nfiles } : {}), ...(p.etag !== undefined ? { etag: p.etag } : {}) };
+  return {
+    path: p.path,
+    xxh64: p.hash,
+    size: p.size,
+    ...(p.nfiles !== undefined ? { nfiles: p.nfiles } : {}),
+    ...(p.etag !== undefined ? { etag: p.etag } : {}),
+  };
 }
 
 /** The lock schemas this version reads; a newer (or foreign) lock must not be used and then rewritten. */
@@ -222,13 +243,20 @@ function parseEntry(name: string, e: unknown, at: (p: (string | number)[]) => So
       if (!HASH_RE.test(x.xxh64)) {
         throw corrupt(`'${x.xxh64}' (${what} of stage '${name}', ${x.path}) is not an xxh64 hash (16 hex digits, '.dir' for a folder)`, at([what, i, 'xxh64']));
       }
-      return { path: x.path, hash: x.xxh64, size: x.size, ...(typeof x.nfiles === 'number' ? { nfiles: x.nfiles } : {}), ...(typeof x.etag === 'string' ? { etag: x.etag } : {}) };
+      return {
+        path: x.path,
+        hash: x.xxh64,
+        size: x.size,
+        ...(typeof x.nfiles === 'number' ? { nfiles: x.nfiles } : {}),
+        ...(typeof x.etag === 'string' ? { etag: x.etag } : {}),
+      };
     });
   };
   const params = e.params ?? {};
   if (!isPlainObject(params) || !Object.values(params).every(isPlainObject)) throw corrupt(`params of stage '${name}' are malformed`, at(['params']));
   const c = e.container;
-  if (c !== undefined && (!isPlainObject(c) || typeof c.image !== 'string' || typeof c.id !== 'string')) throw corrupt(`container of stage '${name}' lacks image or id`, at(['container']));
+  if (c !== undefined && (!isPlainObject(c) || typeof c.image !== 'string' || typeof c.id !== 'string'))
+    throw corrupt(`container of stage '${name}' lacks image or id`, at(['container']));
   const container = c === undefined ? {} : { container: { image: c.image as string, id: c.id as string } };
   return { cmd: e.cmd, deps: paths(e.deps, 'deps'), params: params as LockedParams, outs: paths(e.outs, 'outs'), ...container };
 }

@@ -12,13 +12,7 @@
  */
 
 /** A params value as it appears in params.yaml after parsing. */
-export type ParamValue =
-  | string
-  | number
-  | boolean
-  | null
-  | ParamValue[]
-  | { [key: string]: ParamValue };
+export type ParamValue = string | number | boolean | null | ParamValue[] | { [key: string]: ParamValue };
 
 export interface StageContext {
   /** The stage name as in pipeline.yaml (`train`, or `train@lr` for foreach). */

@@ -91,7 +91,13 @@ export async function observeOuts(stage: Stage, root: string, hasher: TreeHasher
 export function toLocked(o: Observed): LockedPath | undefined {
   const s = o.state;
   if (s.kind === 'missing') return undefined;
-  return { path: o.path, hash: s.hash, size: s.size, ...(s.kind === 'dir' ? { nfiles: s.nfiles } : {}), ...(s.kind === 'file' && s.etag !== undefined ? { etag: s.etag } : {}) };
+  return {
+    path: o.path,
+    hash: s.hash,
+    size: s.size,
+    ...(s.kind === 'dir' ? { nfiles: s.nfiles } : {}),
+    ...(s.kind === 'file' && s.etag !== undefined ? { etag: s.etag } : {}),
+  };
 }
 
 /**
@@ -110,7 +116,12 @@ export async function fingerprint(inputs: Inputs): Promise<string | undefined> {
 
 /** The same key for what a lock entry recorded, so a lock entry is a run-cache entry too. */
 export function lockFingerprint(e: { cmd: string; deps: readonly LockedPath[]; params: LockedParams; container?: LockedContainer }): Promise<string> {
-  return fingerprintOf(e.cmd, e.deps.map((d) => [d.path, d.hash]), e.params, e.container?.id);
+  return fingerprintOf(
+    e.cmd,
+    e.deps.map((d) => [d.path, d.hash]),
+    e.params,
+    e.container?.id,
+  );
 }
 
 function fingerprintOf(cmd: string, deps: readonly (readonly [string, string])[], params: LockedParams, image: string | undefined): Promise<string> {

@@ -10,7 +10,7 @@ export type RepoPath = string & { readonly __brand: 'RepoPath' };
 export function toRepoPath(root: string, wdir: string, p: string): RepoPath | undefined {
   const abs = path.resolve(root, wdir, p);
   const rel = path.relative(root, abs);
-  if (rel === '' ) return '.' as RepoPath;
+  if (rel === '') return '.' as RepoPath;
   if (rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
   return rel.split(path.sep).join('/') as RepoPath;
 }

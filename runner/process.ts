@@ -12,9 +12,7 @@ import type { ImageIdentity } from './container/spec.js';
 import type { StageFailure } from './failure.js';
 import { canPass, ShellSpawner } from './shell-spawner.js';
 
-export type RunResult =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly failure: StageFailure };
+export type RunResult = { readonly ok: true } | { readonly ok: false; readonly failure: StageFailure };
 
 export interface RunOptions {
   readonly root: string;
@@ -32,9 +30,7 @@ export interface RunOptions {
 }
 
 // Beside this file: module-host.mjs in the bundle, module-host.js in plain tsc output.
-const HOST = ['module-host.mjs', 'module-host.js']
-  .map((f) => path.join(path.dirname(fileURLToPath(import.meta.url)), f))
-  .find((f) => fs.existsSync(f))!;
+const HOST = ['module-host.mjs', 'module-host.js'].map((f) => path.join(path.dirname(fileURLToPath(import.meta.url)), f)).find((f) => fs.existsSync(f))!;
 const KILL_GRACE_MS = 3000;
 
 /** Secrets Lockstep itself uses and stage code must never see (a stage could sign forged run-cache entries with the key). */
@@ -105,7 +101,12 @@ const warm: ChildProcess[] = [];
 
 export function prewarmModuleHosts(root: string, wanted: number): void {
   for (let i = warm.filter((w) => w.exitCode === null).length; i < Math.min(wanted, 2); i++) {
-    const w = spawn(process.execPath, ['--enable-source-maps', HOST, '--wait'], { cwd: root, env: stageEnv(), detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const w = spawn(process.execPath, ['--enable-source-maps', HOST, '--wait'], {
+      cwd: root,
+      env: stageEnv(),
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     w.on('error', () => undefined); // a failed spawn just means a stage starts its own host
     w.stdin!.on('error', () => undefined);
     live.add(w);
@@ -172,7 +173,14 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
   try {
     if (stage.container) {
       // The host script and the compiled module are files on the mounted paths; node is the image's.
-      return await runContained(stage, opts, cwd, { ...env, LOCKSTEP_CONTEXT_FILE: ctxFile }, ['node', '--enable-source-maps', HOST, compiled], [path.dirname(HOST)]);
+      return await runContained(
+        stage,
+        opts,
+        cwd,
+        { ...env, LOCKSTEP_CONTEXT_FILE: ctxFile },
+        ['node', '--enable-source-maps', HOST, compiled],
+        [path.dirname(HOST)],
+      );
     }
     const host = takeWarmHost();
     if (host) {
@@ -196,13 +204,24 @@ export async function runStage(stage: Stage, opts: RunOptions): Promise<RunResul
 }
 
 /** A stage inside its container: the image made ready (built if need be), then the engine's `run`. */
-async function runContained(stage: Stage, opts: RunOptions, cwd: string, env: Record<string, string>, argv: string[], readOnly: string[] = []): Promise<RunResult> {
+async function runContained(
+  stage: Stage,
+  opts: RunOptions,
+  cwd: string,
+  env: Record<string, string>,
+  argv: string[],
+  readOnly: string[] = [],
+): Promise<RunResult> {
   const { resolveEngine } = await import('./container/engine.js');
   const { prepareImage } = await import('./container/image.js');
   const { containerArgs } = await import('./container/run.js');
   const spec = stage.container!;
   const engine = resolveEngine(opts.stateDir);
-  const prepared = await prepareImage(engine, spec, opts.image ?? { image: '', id: undefined }, { root: opts.root, onLine: (l) => opts.onLine(l, 'stderr'), onNote: opts.onNote ?? ((l) => opts.onLine(l, 'stderr')) });
+  const prepared = await prepareImage(engine, spec, opts.image ?? { image: '', id: undefined }, {
+    root: opts.root,
+    onLine: (l) => opts.onLine(l, 'stderr'),
+    onNote: opts.onNote ?? ((l) => opts.onLine(l, 'stderr')),
+  });
   if (!prepared.ok) return { ok: false, failure: { kind: 'image-unavailable', message: prepared.reason } };
   // Deps outside the repository are read where they are.
   const outside = stage.deps.filter((d) => d.path.startsWith('../')).map((d) => path.resolve(opts.root, d.glob ? globBase(d.path) : d.path));
@@ -218,11 +237,21 @@ async function runContained(stage: Stage, opts: RunOptions, cwd: string, env: Re
   try {
     const r = await spawnLogged(child, { ...opts, onLine });
     if (!r.ok && rlimits) {
-      return { ok: false, failure: { kind: 'container-start', message: `${engine.name} could not start the container: its default ulimits are above this machine's limits`, hint: 'set lower default_ulimits in a containers.conf and point CONTAINERS_CONF at it' } };
+      return {
+        ok: false,
+        failure: {
+          kind: 'container-start',
+          message: `${engine.name} could not start the container: its default ulimits are above this machine's limits`,
+          hint: 'set lower default_ulimits in a containers.conf and point CONTAINERS_CONF at it',
+        },
+      };
     }
     // Exit 125-127 are the engine's own (bad option, cannot start, command not found), not the stage's.
     if (!r.ok && spec.network === 'none' && !(r.failure.kind === 'exit-code' && r.failure.code >= 125 && r.failure.code <= 127)) {
-      return { ok: false, failure: { ...r.failure, hint: 'in a container with network: none; if the stage needs the network, set container.network: host or bridge' } };
+      return {
+        ok: false,
+        failure: { ...r.failure, hint: 'in a container with network: none; if the stage needs the network, set container.network: host or bridge' },
+      };
     }
     return r;
   } finally {

@@ -47,10 +47,13 @@ export class RepoLock {
         continue;
       }
       if (Date.now() >= deadline) {
-        throw new UserError({
-          message: `another lockstep (${holder ? `pid ${holder.pid}, running '${holder.what}' since ${holder.since}` : 'unknown process'}) holds ${kind.label}`,
-          hint: kind.hint,
-        }, EXIT.busy);
+        throw new UserError(
+          {
+            message: `another lockstep (${holder ? `pid ${holder.pid}, running '${holder.what}' since ${holder.since}` : 'unknown process'}) holds ${kind.label}`,
+            hint: kind.hint,
+          },
+          EXIT.busy,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -3,15 +3,15 @@ import { describeFailure, type StageFailure } from './failure.js';
 import { runOk } from './decide.js';
 
 type FinalState =
-  | 'done'        // ran and succeeded
-  | 'restored'    // outputs restored from the run-cache instead of running
-  | 'skipped'     // up to date
-  | 'frozen'      // frozen: never run by repro
+  | 'done' // ran and succeeded
+  | 'restored' // outputs restored from the run-cache instead of running
+  | 'skipped' // up to date
+  | 'frozen' // frozen: never run by repro
   | 'failed'
-  | 'blocked'     // an upstream stage failed
-  | 'not-run'     // stopped after a failure elsewhere (no --keep-going)
+  | 'blocked' // an upstream stage failed
+  | 'not-run' // stopped after a failure elsewhere (no --keep-going)
   | 'interrupted'
-  | 'would-run';  // --dry
+  | 'would-run'; // --dry
 
 interface Outcome<S extends FinalState> {
   readonly name: string;
@@ -60,12 +60,24 @@ export function formatDuration(ms: number): string {
 }
 
 const MARK: Record<FinalState, string> = {
-  done: '✓', restored: '↺', skipped: '·', frozen: '❄', failed: '✗', blocked: '-', 'not-run': '-', interrupted: '!', 'would-run': '?',
+  done: '✓',
+  restored: '↺',
+  skipped: '·',
+  frozen: '❄',
+  failed: '✗',
+  blocked: '-',
+  'not-run': '-',
+  interrupted: '!',
+  'would-run': '?',
 };
 
 /** Lines a person can follow; with several jobs, stage output is prefixed by its stage name. */
 export class HumanReporter implements Reporter {
-  constructor(private readonly out: NodeJS.WritableStream, private readonly prefixOutput: boolean, private readonly verbose = false) {}
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly prefixOutput: boolean,
+    private readonly verbose = false,
+  ) {}
 
   started(name: string, reasons: readonly Reason[]): void {
     const why = reasons.length ? ` (${reasons.slice(0, 3).map(describeReason).join('; ')}${reasons.length > 3 ? '; …' : ''})` : '';
@@ -109,7 +121,10 @@ export class HumanReporter implements Reporter {
 
 /** Machine-readable: stage output goes to stderr so stdout holds exactly one JSON document. */
 export class JsonReporter implements Reporter {
-  constructor(private readonly out: NodeJS.WritableStream, private readonly err: NodeJS.WritableStream) {}
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly err: NodeJS.WritableStream,
+  ) {}
   started(): void {}
   line(name: string, line: string): void {
     this.err.write(`${name} | ${line}\n`);

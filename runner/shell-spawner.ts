@@ -112,14 +112,22 @@ class Lane {
     this.proc = spawn('/bin/sh', ['-s'], { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.on('error', () => undefined); // reported through 'close'
     this.proc.stdin!.on('error', () => undefined);
-    const out = new LineSplitter(this.mark, (l) => this.job?.onLine(l, 'stdout'), (tail) => {
-      if (this.job) this.job.status = Number(tail.trim());
-      this.settleIfDone();
-    });
-    const err = new LineSplitter(this.mark, (l) => this.job?.onLine(l, 'stderr'), () => {
-      if (this.job) this.job.errDone = true;
-      this.settleIfDone();
-    });
+    const out = new LineSplitter(
+      this.mark,
+      (l) => this.job?.onLine(l, 'stdout'),
+      (tail) => {
+        if (this.job) this.job.status = Number(tail.trim());
+        this.settleIfDone();
+      },
+    );
+    const err = new LineSplitter(
+      this.mark,
+      (l) => this.job?.onLine(l, 'stderr'),
+      () => {
+        if (this.job) this.job.errDone = true;
+        this.settleIfDone();
+      },
+    );
     this.proc.stdout!.setEncoding('utf8');
     this.proc.stderr!.setEncoding('utf8');
     this.proc.stdout!.on('data', (c: string) => out.push(c));

@@ -2,9 +2,7 @@ import type { SourceLocation } from './errors.js';
 import type { ContainerSpec } from './container/spec.js';
 
 /** What a stage runs: shell commands in order, or a TypeScript stage module. */
-export type Command =
-  | { readonly kind: 'shell'; readonly commands: readonly string[] }
-  | { readonly kind: 'module'; readonly module: string };
+export type Command = { readonly kind: 'shell'; readonly commands: readonly string[] } | { readonly kind: 'module'; readonly module: string };
 
 export interface DepDecl {
   /** Repo-relative POSIX path (may start with `../` for deps outside the repository). */

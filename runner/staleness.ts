@@ -30,12 +30,7 @@ export type Reason =
  * Compare a stage's current inputs and outputs with its lock entry.
  * Pure: no I/O, so it is trivially testable and cheap to call.
  */
-export function staleReasons(opts: {
-  lock: LockEntry | undefined;
-  inputs: Inputs;
-  outs: readonly Observed[];
-  alwaysChanged: boolean;
-}): Reason[] {
+export function staleReasons(opts: { lock: LockEntry | undefined; inputs: Inputs; outs: readonly Observed[]; alwaysChanged: boolean }): Reason[] {
   const { lock, inputs, outs } = opts;
   const reasons: Reason[] = [];
   for (const d of inputs.deps) if (d.state.kind === 'missing') reasons.push({ kind: 'dep-missing', path: d.path });
@@ -105,26 +100,46 @@ function paramChanges(file: string, key: string, was: ParamValue, now: ParamValu
 
 export function describeReason(r: Reason): string {
   switch (r.kind) {
-    case 'never-run': return 'never run';
-    case 'always-changed': return 'always_changed is set';
-    case 'forced': return 'forced';
-    case 'cmd-changed': return 'cmd changed';
-    case 'dep-added': return `dep added: ${r.path}`;
-    case 'dep-removed': return `dep removed: ${r.path}`;
-    case 'dep-missing': return `dep missing: ${r.path}`;
-    case 'dep-changed': return `dep changed: ${r.path}`;
-    case 'param-added': return `param added: ${r.key} = ${show(r.value)} (${r.file})`;
-    case 'param-removed': return `param removed: ${r.key} (${r.file})`;
-    case 'param-changed': return `param changed: ${r.key}: ${show(r.old)} -> ${show(r.new)} (${r.file})`;
-    case 'out-added': return `out added: ${r.path}`;
-    case 'out-removed': return `out removed: ${r.path}`;
-    case 'out-missing': return `out missing: ${r.path}`;
-    case 'out-modified': return `out modified: ${r.path}`;
-    case 'upstream-stale': return `upstream stale: ${r.stage}`;
-    case 'image-missing': return `image missing: ${r.image}`;
-    case 'image-changed': return `image changed: ${r.image} ${r.old} → ${r.new}`;
-    case 'image-added': return `container added: ${r.image}`;
-    case 'image-removed': return `container removed: ${r.image}`;
+    case 'never-run':
+      return 'never run';
+    case 'always-changed':
+      return 'always_changed is set';
+    case 'forced':
+      return 'forced';
+    case 'cmd-changed':
+      return 'cmd changed';
+    case 'dep-added':
+      return `dep added: ${r.path}`;
+    case 'dep-removed':
+      return `dep removed: ${r.path}`;
+    case 'dep-missing':
+      return `dep missing: ${r.path}`;
+    case 'dep-changed':
+      return `dep changed: ${r.path}`;
+    case 'param-added':
+      return `param added: ${r.key} = ${show(r.value)} (${r.file})`;
+    case 'param-removed':
+      return `param removed: ${r.key} (${r.file})`;
+    case 'param-changed':
+      return `param changed: ${r.key}: ${show(r.old)} -> ${show(r.new)} (${r.file})`;
+    case 'out-added':
+      return `out added: ${r.path}`;
+    case 'out-removed':
+      return `out removed: ${r.path}`;
+    case 'out-missing':
+      return `out missing: ${r.path}`;
+    case 'out-modified':
+      return `out modified: ${r.path}`;
+    case 'upstream-stale':
+      return `upstream stale: ${r.stage}`;
+    case 'image-missing':
+      return `image missing: ${r.image}`;
+    case 'image-changed':
+      return `image changed: ${r.image} ${r.old} → ${r.new}`;
+    case 'image-added':
+      return `container added: ${r.image}`;
+    case 'image-removed':
+      return `container removed: ${r.image}`;
   }
 }
 

@@ -62,7 +62,11 @@ export async function computeStatus(cwd: string, targets: readonly string[], ope
     const reasons = staleReasons({ lock, inputs, outs, alwaysChanged: st.alwaysChanged });
     const upstream = [...ws.graph.upstream(name)]
       .filter((u) => selected.has(u))
-      .map((u): Upstream => (out.get(u)!.decision.kind === 'would-run' ? { name: u, kind: 'pending', outs: ws.pipeline.stages.get(u)!.outs.map((o) => o.path) } : { name: u, kind: 'current' }));
+      .map((u): Upstream =>
+        out.get(u)!.decision.kind === 'would-run'
+          ? { name: u, kind: 'pending', outs: ws.pipeline.stages.get(u)!.outs.map((o) => o.path) }
+          : { name: u, kind: 'current' },
+      );
     const decision = decide({ stage: st, reasons, lock, upstream, opts: { force: false, dry: true, allowMissing: false } });
     out.set(name, { name, frozen: st.frozen, reasons: reasonsOf(decision), decision });
   }

@@ -5,14 +5,14 @@ export function renderTable(header: readonly string[], rows: readonly (readonly 
   if (format === 'csv') return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n');
   if (format === 'md') {
     const esc = (s: string) => s.replace(/\|/g, '\\|');
-    return [
-      `| ${header.map(esc).join(' | ')} |`,
-      `| ${header.map(() => '---').join(' | ')} |`,
-      ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
-    ].join('\n');
+    return [`| ${header.map(esc).join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
   }
   const width = header.map((h, i) => Math.max(visible(h), ...rows.map((r) => visible(r[i] ?? ''))));
-  const line = (r: readonly string[]) => r.map((c, i) => c + ' '.repeat(width[i]! - visible(c))).join('  ').trimEnd();
+  const line = (r: readonly string[]) =>
+    r
+      .map((c, i) => c + ' '.repeat(width[i]! - visible(c)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 

@@ -45,7 +45,12 @@ const MD5 = /^[0-9a-f]{32}(\.dir)?$/;
 export function parsePointer(rel: string, text: string): PointerFile {
   const src = YamlSource.parse(rel, text);
   const doc = src.toJS();
-  const bad = (message: string, at: (string | number)[] = []): UserError => new UserError({ message: `${message} (in ${rel})`, location: src.locate(at), hint: `a ${POINTER_EXT} file is 'outs: [{xxh64 or md5: HASH, path: NAME}]', as 'lockstep add' writes it` });
+  const bad = (message: string, at: (string | number)[] = []): UserError =>
+    new UserError({
+      message: `${message} (in ${rel})`,
+      location: src.locate(at),
+      hint: `a ${POINTER_EXT} file is 'outs: [{xxh64 or md5: HASH, path: NAME}]', as 'lockstep add' writes it`,
+    });
   if (!isPlainObject(doc) || !Array.isArray(doc.outs) || doc.outs.length === 0) throw bad(`a ${POINTER_EXT} file needs a non-empty 'outs' list`);
   if (doc.deps !== undefined) throw bad(`'deps' in a ${POINTER_EXT} file (imports, import-url) is not supported by Lockstep`, ['deps']);
   const base = path.posix.join(path.posix.dirname(rel), typeof doc.wdir === 'string' ? doc.wdir : '.');
@@ -59,7 +64,8 @@ export function parsePointer(rel: string, text: string): PointerFile {
     else if (o.md5 !== undefined) [algo, hash] = ['md5', o.md5];
     else throw bad(`outs entry '${o.path}' names no hash (xxh64 or md5)`, ['outs', i]);
     if (o.hash !== undefined && o.hash !== algo) throw bad(`outs entry '${o.path}' says 'hash: ${String(o.hash)}' but gives ${algo}`, ['outs', i, 'hash']);
-    if (typeof hash !== 'string' || !(algo === 'md5' ? MD5.test(hash) : isContentHash(hash))) throw bad(`'${String(hash)}' is not a valid ${algo} hash`, ['outs', i, algo]);
+    if (typeof hash !== 'string' || !(algo === 'md5' ? MD5.test(hash) : isContentHash(hash)))
+      throw bad(`'${String(hash)}' is not a valid ${algo} hash`, ['outs', i, algo]);
     return {
       path: p,
       algo,

@@ -50,7 +50,10 @@ export function findRoot(start: string): string {
   if (found) return found;
   // A DVC repository may keep its dvc.yaml files in subfolders only.
   if (repoDir && findNestedPipelineFiles(repoDir, new Set()).length) return repoDir;
-  throw new UserError({ message: `no ${PIPELINE_FILE} found in ${start} or any parent folder`, hint: `create one (a DVC repository's dvc.yaml works too), or cd into the project` });
+  throw new UserError({
+    message: `no ${PIPELINE_FILE} found in ${start} or any parent folder`,
+    hint: `create one (a DVC repository's dvc.yaml works too), or cd into the project`,
+  });
 }
 
 export function openWorkspace(cwd: string, opts: { checkDeps?: boolean } = {}): Workspace {

@@ -33,7 +33,9 @@ fs.rmSync('dist/bundle', { recursive: true, force: true });
 const lazyChildProcess = {
   name: 'lazy-child-process-for-commander',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) => (args.importer.includes('/node_modules/commander/') ? { path: 'lazy-child-process', namespace: 'lazy' } : undefined));
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      args.importer.includes('/node_modules/commander/') ? { path: 'lazy-child-process', namespace: 'lazy' } : undefined,
+    );
     b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
       contents: "module.exports = new Proxy({}, { get: (_t, k) => require('node:child_process')[k] });",
       loader: 'js',
@@ -128,10 +130,18 @@ await build({
  */
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-code-cache-'));
 try {
-  fs.writeFileSync(path.join(tmp, 'pipeline.yaml'), 'stages:\n  a:\n    cmd: cp in.txt a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n  b:\n    cmd: cp a.txt b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n');
+  fs.writeFileSync(
+    path.join(tmp, 'pipeline.yaml'),
+    'stages:\n  a:\n    cmd: cp in.txt a.txt\n    deps: [in.txt]\n    outs: [a.txt]\n  b:\n    cmd: cp a.txt b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n',
+  );
   fs.writeFileSync(path.join(tmp, 'in.txt'), 'x\n');
   const bin = path.resolve('bin/lockstep.js');
-  for (const [args, record] of [[['repro'], false], [['repro'], true], [['status'], true], [['repro'], true]]) {
+  for (const [args, record] of [
+    [['repro'], false],
+    [['repro'], true],
+    [['status'], true],
+    [['repro'], true],
+  ]) {
     const env = { ...process.env, ...(record ? { LOCKSTEP_WRITE_CODE_CACHE: '1' } : {}) };
     const r = spawnSync(process.execPath, [bin, ...args], { cwd: tmp, encoding: 'utf8', env });
     if (r.status !== 0) throw new Error(`recording the code cache: lockstep ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);

@@ -16,5 +16,7 @@ export default async function (ctx: StageContext): Promise<void> {
   writeOutput(ctx.resolve(LAYOUT.cleanArtifacts), toStableJson(artifacts));
   writeOutput(ctx.resolve(LAYOUT.cleanColumns), toStableJson(artifacts.columns));
   const ones = rows.filter((r) => r.lead_indicator === 1).length;
-  ctx.log(`clean: ${rows.length} rows (${rows.length - ones} zeros, ${ones} ones), dates ${artifacts.date_limits.min_date} .. ${artifacts.date_limits.max_date}`);
+  ctx.log(
+    `clean: ${rows.length} rows (${rows.length - ones} zeros, ${ones} ones), dates ${artifacts.date_limits.min_date} .. ${artifacts.date_limits.max_date}`,
+  );
 }

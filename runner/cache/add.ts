@@ -1,13 +1,13 @@
-import fs from "node:fs";
-import path from "node:path";
-import { STATE_DIR, type Workspace } from "../workspace.js";
-import { UserError } from "../errors.js";
-import { isWithin, toRepoPath } from "../paths.js";
-import { openLocalCache, stageCacheFor } from "./open.js";
-import { LOCK_FILE } from "../lockfile.js";
-import { PIPELINE_FILE } from "../config/pipeline.js";
-import { POINTER_EXT, findPointers, writePointer } from "../tracked.js";
-import { ensureGitIgnored, trackedByGit } from "../gitignore.js";
+import fs from 'node:fs';
+import path from 'node:path';
+import { STATE_DIR, type Workspace } from '../workspace.js';
+import { UserError } from '../errors.js';
+import { isWithin, toRepoPath } from '../paths.js';
+import { openLocalCache, stageCacheFor } from './open.js';
+import { LOCK_FILE } from '../lockfile.js';
+import { PIPELINE_FILE } from '../config/pipeline.js';
+import { POINTER_EXT, findPointers, writePointer } from '../tracked.js';
+import { ensureGitIgnored, trackedByGit } from '../gitignore.js';
 
 /**
  * Tracking data that no stage makes (a raw dataset, a downloaded model), as
@@ -44,56 +44,36 @@ export async function addData(
   // Check every path before touching anything: a bad one leaves the repository as it was.
   for (const p of opts.paths) {
     const abs = path.resolve(opts.cwd, p);
-    const rel = toRepoPath(ws.root, ".", abs);
-    if (!rel || rel === ".")
+    const rel = toRepoPath(ws.root, '.', abs);
+    if (!rel || rel === '.')
       throw new UserError({
         message: `'${p}' is not inside the repository (${ws.root})`,
       });
-    if (!fs.existsSync(abs))
-      throw new UserError({ message: `'${p}' does not exist` });
+    if (!fs.existsSync(abs)) throw new UserError({ message: `'${p}' does not exist` });
     if (rel.endsWith(POINTER_EXT))
       throw new UserError({
         message: `'${p}' is a pointer file itself; add the data it names`,
       });
-    if (
-      [
-        PIPELINE_FILE,
-        LOCK_FILE,
-        "dvc.yaml",
-        "dvc.lock",
-        STATE_DIR,
-        ".git",
-        ".dvc",
-      ].some((x) => isWithin(x, rel) || isWithin(rel, x))
-    ) {
+    if ([PIPELINE_FILE, LOCK_FILE, 'dvc.yaml', 'dvc.lock', STATE_DIR, '.git', '.dvc'].some((x) => isWithin(x, rel) || isWithin(rel, x))) {
       throw new UserError({
         message: `'${p}' is part of the repository's own state and cannot be added`,
       });
     }
     for (const st of ws.pipeline.stages.values()) {
-      const o = st.outs.find(
-        (x) => isWithin(x.path, rel) || isWithin(rel, x.path),
-      );
+      const o = st.outs.find((x) => isWithin(x.path, rel) || isWithin(rel, x.path));
       if (o)
         throw new UserError({
           message: `'${p}' overlaps output '${o.path}' of stage '${st.name}', which pipeline.lock already tracks`,
           hint: `a stage's outputs are cached by 'lockstep repro'; add only data no stage makes`,
         });
     }
-    const tracked = existing.find((x) =>
-      x.outs.some(
-        (o) =>
-          o.path !== rel && (isWithin(o.path, rel) || isWithin(rel, o.path)),
-      ),
-    );
+    const tracked = existing.find((x) => x.outs.some((o) => o.path !== rel && (isWithin(o.path, rel) || isWithin(rel, o.path))));
     if (tracked)
       throw new UserError({
         message: `'${p}' overlaps data tracked by ${tracked.file}`,
         hint: `add the folder ${tracked.file} tracks again, or remove that pointer first`,
       });
-    const other = targets.find(
-      (t) => isWithin(t.rel, rel) || isWithin(rel, t.rel),
-    );
+    const other = targets.find((t) => isWithin(t.rel, rel) || isWithin(rel, t.rel));
     if (other)
       throw new UserError({
         message: `'${p}' and '${other.rel}' overlap; add one of them`,
@@ -115,7 +95,7 @@ export async function addData(
   const added: AddedData[] = [];
   for (const t of targets) {
     const state = await ws.hasher.hashPath(t.abs);
-    if (state.kind === "missing")
+    if (state.kind === 'missing')
       throw new UserError({
         message: `'${t.rel}' disappeared while it was being added`,
       });
@@ -123,14 +103,14 @@ export async function addData(
     const pointer = writePointer(ws.root, t.rel, {
       hash: state.hash,
       size: state.size,
-      ...(state.kind === "dir" ? { nfiles: state.nfiles } : {}),
+      ...(state.kind === 'dir' ? { nfiles: state.nfiles } : {}),
     });
     for (const g of ensureGitIgnored(ws.root, [t.rel])) ignores.add(g);
     const a: AddedData = {
       path: t.rel,
       pointer,
       hash: state.hash,
-      ...(state.kind === "dir" ? { nfiles: state.nfiles } : {}),
+      ...(state.kind === 'dir' ? { nfiles: state.nfiles } : {}),
     };
     added.push(a);
     opts.onAdded?.(a);

@@ -181,7 +181,11 @@ export interface CheckoutOptions {
   readonly withPointers?: boolean;
 }
 
-export async function checkoutOutputs(ws: Workspace, cache: LocalCache, { targets, force = false, withPointers = true }: CheckoutOptions): Promise<CheckoutItem[]> {
+export async function checkoutOutputs(
+  ws: Workspace,
+  cache: LocalCache,
+  { targets, force = false, withPointers = true }: CheckoutOptions,
+): Promise<CheckoutItem[]> {
   const items: CheckoutItem[] = [];
   for (const { stage, out } of lockedOuts(ws, targets, withPointers, cache.settings.dir)) {
     const abs = path.join(ws.root, out.path);

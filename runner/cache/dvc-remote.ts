@@ -72,7 +72,8 @@ export async function fetchMd5(remote: RemoteStore, store: ObjectStore, cacheDir
       if (!Array.isArray(listing)) throw new Error(`md5 object ${md5} is not a DVC folder listing`);
       const entries: ManifestEntry[] = [];
       for (const e of listing as { md5?: unknown; relpath?: unknown }[]) {
-        if (typeof e?.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(e.md5) || typeof e.relpath !== 'string') throw new Error(`md5 object ${md5} has a malformed entry`);
+        if (typeof e?.md5 !== 'string' || !/^[0-9a-f]{32}$/.test(e.md5) || typeof e.relpath !== 'string')
+          throw new Error(`md5 object ${md5} has a malformed entry`);
         const bad = unsafeRelpath(e.relpath);
         if (bad) throw new Error(`md5 object ${md5} names '${e.relpath}', which ${bad}`);
         const h = await fetchMd5(remote, store, cacheDir, e.md5);

@@ -1,18 +1,18 @@
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { spawnSync } from "node:child_process";
-import { ownerDead } from "../owner.js";
-import { liveRun } from "../exp/reap.js";
-import { ExpStore, type ExpRecord } from "../exp/store.js";
-import { Lockfile, LOCK_FILE, type LockEntry } from "../lockfile.js";
-import { gitFilesNamed, gitRevisions, gitShow } from "../git.js";
-import { UserError } from "../errors.js";
-import { findPointers, parsePointer, type PointerFile } from "../tracked.js";
-import { objectsOf } from "./checkout.js";
-import { lookupMd5 } from "./dvc-remote.js";
-import type { LocalCache } from "./open.js";
-import type { Workspace } from "../workspace.js";
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { ownerDead } from '../owner.js';
+import { liveRun } from '../exp/reap.js';
+import { ExpStore, type ExpRecord } from '../exp/store.js';
+import { Lockfile, LOCK_FILE, type LockEntry } from '../lockfile.js';
+import { gitFilesNamed, gitRevisions, gitShow } from '../git.js';
+import { UserError } from '../errors.js';
+import { findPointers, parsePointer, type PointerFile } from '../tracked.js';
+import { objectsOf } from './checkout.js';
+import { lookupMd5 } from './dvc-remote.js';
+import type { LocalCache } from './open.js';
+import type { Workspace } from '../workspace.js';
 
 /**
  * Garbage collection of the local cache: which objects and run-cache entries
@@ -22,7 +22,7 @@ import type { Workspace } from "../workspace.js";
  */
 
 /** The part of a workspace gc reads: where it is and its pipeline.lock. */
-export type GcWorkspace = Pick<Workspace, "root" | "stateDir" | "lock">;
+export type GcWorkspace = Pick<Workspace, 'root' | 'stateDir' | 'lock'>;
 
 export interface GcScope {
   readonly branches: boolean;
@@ -52,12 +52,7 @@ export function runningWork(store: ExpStore): RunningWork | undefined {
   const entries: LockEntry[] = [];
   for (const r of live) {
     try {
-      entries.push(
-        ...Lockfile.parseText(
-          fs.readFileSync(path.join(r.lease!.dir, LOCK_FILE), "utf8"),
-          LOCK_FILE,
-        ).values(),
-      );
+      entries.push(...Lockfile.parseText(fs.readFileSync(path.join(r.lease!.dir, LOCK_FILE), 'utf8'), LOCK_FILE).values());
     } catch {
       // not written yet, or mid-copy: the time rule covers what it will name
     }
@@ -76,49 +71,34 @@ export interface GcPlan {
 }
 
 /** Every lock entry that still matters: the workspace's, and per the scope, git's and the experiments'. */
-function liveEntries(
-  ws: GcWorkspace,
-  scope: GcScope,
-  cacheDir: string,
-): LockEntry[] {
+function liveEntries(ws: GcWorkspace, scope: GcScope, cacheDir: string): LockEntry[] {
   const { root, stateDir } = ws;
   const entries: LockEntry[] = [...ws.lock.stages.values()];
   // Data tracked by .dvc pointers ('lockstep add'), in the workspace and at the revisions in scope, counts as outputs.
   // md5 pointers (a DVC repository's) count for what was fetched for them from a DVC remote.
-  const hashOf = (o: PointerFile["outs"][number]) =>
-    o.algo === "xxh64" ? o.hash : lookupMd5(cacheDir, o.hash);
+  const hashOf = (o: PointerFile['outs'][number]) => (o.algo === 'xxh64' ? o.hash : lookupMd5(cacheDir, o.hash));
   const pointed = (files: PointerFile[]): LockEntry => ({
-    cmd: "",
+    cmd: '',
     deps: [],
     params: {},
-    outs: files.flatMap((p) =>
-      p.outs.flatMap((o) =>
-        hashOf(o)
-          ? [{ path: o.path, hash: hashOf(o)!, size: o.size ?? 0 }]
-          : [],
-      ),
-    ),
+    outs: files.flatMap((p) => p.outs.flatMap((o) => (hashOf(o) ? [{ path: o.path, hash: hashOf(o)!, size: o.size ?? 0 }] : []))),
   });
   entries.push(pointed(findPointers(root)));
   const revs = new Set<string>();
-  if (scope.branches)
-    for (const r of gitRevisions(root, "branches")) revs.add(r);
-  if (scope.tags) for (const r of gitRevisions(root, "tags")) revs.add(r);
-  if (scope.commits) for (const r of gitRevisions(root, "commits")) revs.add(r);
+  if (scope.branches) for (const r of gitRevisions(root, 'branches')) revs.add(r);
+  if (scope.tags) for (const r of gitRevisions(root, 'tags')) revs.add(r);
+  if (scope.commits) for (const r of gitRevisions(root, 'commits')) revs.add(r);
   for (const rev of revs) {
-    const ls = spawnSync("git", ["ls-tree", "-r", "--name-only", rev], {
+    const ls = spawnSync('git', ['ls-tree', '-r', '--name-only', rev], {
       cwd: root,
-      encoding: "utf8",
+      encoding: 'utf8',
       maxBuffer: 256 << 20,
     });
-    const pointerFiles =
-      ls.status === 0
-        ? ls.stdout.split("\n").filter((f) => f.endsWith(".dvc"))
-        : [];
+    const pointerFiles = ls.status === 0 ? ls.stdout.split('\n').filter((f) => f.endsWith('.dvc')) : [];
     const ptrs: PointerFile[] = [];
     for (const f of pointerFiles) {
       try {
-        ptrs.push(parsePointer(f, gitShow(root, rev, f) ?? ""));
+        ptrs.push(parsePointer(f, gitShow(root, rev, f) ?? ''));
       } catch {
         // a pointer that cannot be read names nothing to keep
       }
@@ -129,20 +109,16 @@ function liveEntries(
       const text = gitShow(root, rev, file);
       if (text === undefined) continue;
       try {
-        entries.push(
-          ...Lockfile.parseText(text, `${rev.slice(0, 8)}:${file}`).values(),
-        );
+        entries.push(...Lockfile.parseText(text, `${rev.slice(0, 8)}:${file}`).values());
       } catch {
         throw new UserError({
           message: `${file} at commit ${rev.slice(0, 8)} cannot be read, so gc cannot tell what it needs`,
-          hint: "nothing was removed; gc without that --all-… flag, or fix the commit",
+          hint: 'nothing was removed; gc without that --all-… flag, or fix the commit',
         });
       }
     }
   }
-  if (scope.experiments)
-    for (const rec of new ExpStore(stateDir).list())
-      entries.push(...Object.values(rec.lock ?? {}));
+  if (scope.experiments) for (const rec of new ExpStore(stateDir).list()) entries.push(...Object.values(rec.lock ?? {}));
   return entries;
 }
 
@@ -172,38 +148,25 @@ export interface GcInventory {
  * hit must restore whole outputs.
  */
 export function planRemoval(inv: GcInventory): GcPlan {
-  const objects = inv.objects
-    .filter((o) => !inv.keep.has(o.hash) && !o.recent)
-    .map(({ hash, size }) => ({ hash, size }));
+  const objects = inv.objects.filter((o) => !inv.keep.has(o.hash) && !o.recent).map(({ hash, size }) => ({ hash, size }));
   const gone = new Set(objects.map((o) => o.hash));
   const stored = new Set(inv.objects.map((o) => o.hash));
-  const runEntries = inv.runEntries
-    .filter(
-      (r) => !r.needs || r.needs.some((h) => gone.has(h) || !stored.has(h)),
-    )
-    .map((r) => r.fingerprint);
+  const runEntries = inv.runEntries.filter((r) => !r.needs || r.needs.some((h) => gone.has(h) || !stored.has(h))).map((r) => r.fingerprint);
   return { objects, runEntries, kept: inv.keep.size };
 }
 
 /** Reads the cache and every lock entry in scope into an inventory (see `planRemoval` for the decision). */
-export async function gcInventory(
-  ws: GcWorkspace,
-  cache: LocalCache,
-  scope: GcScope,
-  running?: RunningWork,
-): Promise<GcInventory> {
+export async function gcInventory(ws: GcWorkspace, cache: LocalCache, scope: GcScope, running?: RunningWork): Promise<GcInventory> {
   const keep = new Set<string>();
-  const keepOuts = async (outs: LockEntry["outs"]) => {
-    for (const o of outs)
-      for (const h of await objectsOf(cache.store, o)) keep.add(h);
+  const keepOuts = async (outs: LockEntry['outs']) => {
+    for (const o of outs) for (const h of await objectsOf(cache.store, o)) keep.add(h);
   };
-  for (const e of liveEntries(ws, scope, cache.settings.dir))
-    await keepOuts(e.outs);
+  for (const e of liveEntries(ws, scope, cache.settings.dir)) await keepOuts(e.outs);
   if (running) {
     for (const e of running.entries) await keepOuts(e.outs);
     for (const fp of cache.runs.list()) {
       const r = cache.runs.lookup(fp);
-      if (r.kind === "hit") await keepOuts(r.entry.outs);
+      if (r.kind === 'hit') await keepOuts(r.entry.outs);
     }
   }
   const recent = (h: string) => {
@@ -213,25 +176,19 @@ export async function gcInventory(
       return false;
     }
   };
-  const objects = cache.store
-    .list()
-    .map((hash) => ({
-      hash,
-      size: cache.store.size(hash),
-      ...(running && !keep.has(hash) && recent(hash) ? { recent: true } : {}),
-    }));
+  const objects = cache.store.list().map((hash) => ({
+    hash,
+    size: cache.store.size(hash),
+    ...(running && !keep.has(hash) && recent(hash) ? { recent: true } : {}),
+  }));
   const runEntries: { fingerprint: string; needs?: string[] }[] = [];
   for (const fp of cache.runs.list()) {
     const r = cache.runs.lookup(fp);
     runEntries.push(
-      r.kind === "hit"
+      r.kind === 'hit'
         ? {
             fingerprint: fp,
-            needs: (
-              await Promise.all(
-                r.entry.outs.map((o) => objectsOf(cache.store, o)),
-              )
-            ).flat(),
+            needs: (await Promise.all(r.entry.outs.map((o) => objectsOf(cache.store, o)))).flat(),
           }
         : { fingerprint: fp },
     );
@@ -240,12 +197,7 @@ export async function gcInventory(
 }
 
 /** What gc would remove: objects no live lock entry needs, and run-cache entries left without their objects. */
-export async function planGc(
-  ws: GcWorkspace,
-  cache: LocalCache,
-  scope: GcScope,
-  running?: RunningWork,
-): Promise<GcPlan> {
+export async function planGc(ws: GcWorkspace, cache: LocalCache, scope: GcScope, running?: RunningWork): Promise<GcPlan> {
   return planRemoval(await gcInventory(ws, cache, scope, running));
 }
 

@@ -29,7 +29,10 @@ export interface Quarantined {
 export class CorruptObject extends UserError {
   constructor(readonly q: Quarantined) {
     super(
-      { message: `object ${q.hash} in the cache is damaged: it ${q.problem}; moved to ${shown(q.movedTo)}`, hint: `'lockstep cache verify --repair' fetches a good copy from the remote, or rerun the stage that makes it` },
+      {
+        message: `object ${q.hash} in the cache is damaged: it ${q.problem}; moved to ${shown(q.movedTo)}`,
+        hint: `'lockstep cache verify --repair' fetches a good copy from the remote, or rerun the stage that makes it`,
+      },
       EXIT_DAMAGED_CACHE,
     );
   }
@@ -113,7 +116,11 @@ export class ObjectStore {
         }
         got = (await hashFile(tmp)).hash;
       }
-      if (got !== hash) throw new UserError({ message: `'${label}' changed while it was being saved to the cache`, hint: 'run the stage again once nothing else writes to it' });
+      if (got !== hash)
+        throw new UserError({
+          message: `'${label}' changed while it was being saved to the cache`,
+          hint: 'run the stage again once nothing else writes to it',
+        });
       this.commit(tmp, hash, link === 'copy');
       committed = true;
     } finally {

@@ -25,10 +25,7 @@ export interface RunEntry {
   readonly signature?: string;
 }
 
-export type RunLookup =
-  | { readonly kind: 'hit'; readonly entry: RunEntry }
-  | { readonly kind: 'none' }
-  | { readonly kind: 'ignored'; readonly why: string };
+export type RunLookup = { readonly kind: 'hit'; readonly entry: RunEntry } | { readonly kind: 'none' } | { readonly kind: 'ignored'; readonly why: string };
 
 export interface RunCacheTrust {
   /** Signing key (LOCKSTEP_RUN_CACHE_KEY). When set, entries are signed and only valid signatures are trusted. */
@@ -67,7 +64,10 @@ export function checkEntry(raw: unknown, fingerprint: string, trust: RunCacheTru
 }
 
 export class RunCache {
-  constructor(readonly dir: string, readonly trust: RunCacheTrust) {}
+  constructor(
+    readonly dir: string,
+    readonly trust: RunCacheTrust,
+  ) {}
 
   fileOf(fingerprint: string): string {
     return path.join(this.dir, runKey(fingerprint));

@@ -125,10 +125,18 @@ export class StageCache implements CacheHooks {
   async saved(stage: Stage, fp: string | undefined, outs: readonly Observed[], log: string): Promise<void> {
     for (const o of outs) await this.save(o);
     // Cached outputs stay out of git as DVC keeps them: a `/name` line in the .gitignore beside them.
-    ensureGitIgnored(this.root, stage.outs.filter((o) => o.cache).map((o) => o.path));
+    ensureGitIgnored(
+      this.root,
+      stage.outs.filter((o) => o.cache).map((o) => o.path),
+    );
     // Uncached outs (metrics kept in git) are stored too, so a run-cache hit can restore everything the stage made.
     if (fp && this.useRunCache && outs.length > 0 && !stage.alwaysChanged) {
-      this.runs.record(stage.name, fp, outs.map((o) => toLocked(o)!), log);
+      this.runs.record(
+        stage.name,
+        fp,
+        outs.map((o) => toLocked(o)!),
+        log,
+      );
     }
   }
 
@@ -169,4 +177,3 @@ export class StageCache implements CacheHooks {
 function samePaths(outs: readonly LockedPath[], stage: Stage): boolean {
   return outs.length === stage.outs.length && stage.outs.every((o) => outs.some((l) => l.path === o.path));
 }
-

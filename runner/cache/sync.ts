@@ -54,7 +54,13 @@ function describe(e: unknown): string {
  * checked: by size always (the remote says it when asked whether it has the
  * key: free), by content with `verify` (each is downloaded and hashed).
  */
-export async function push(cache: LocalCache, remote: RemoteStore, outs: readonly { path: string; out: LockedPath }[], runs: readonly string[], opts: SyncOptions & { verify?: boolean }): Promise<SyncReport> {
+export async function push(
+  cache: LocalCache,
+  remote: RemoteStore,
+  outs: readonly { path: string; out: LockedPath }[],
+  runs: readonly string[],
+  opts: SyncOptions & { verify?: boolean },
+): Promise<SyncReport> {
   const report = newReport();
   const files = new Set<string>();
   const manifests = new Set<string>();
@@ -92,29 +98,33 @@ export async function push(cache: LocalCache, remote: RemoteStore, outs: readonl
     const wrong = phase.objects ? await wrongRemoteCopies(cache, remote, there, opts) : new Set<string>();
     report.alreadyThere += there.size - wrong.size;
     done += there.size - wrong.size;
-    await pool(phase.keys.filter((k) => !there.has(k) || wrong.has(k)), opts.jobs, async (key) => {
-      const file = phase.file(key);
-      try {
-        if (phase.objects) {
-          const hash = hashOf(key);
-          const problem = await cache.store.problemWith(hash);
-          if (problem) {
-            const q = cache.store.quarantine(hash, problem);
-            report.failures.push({ what: owner.get(hash) ?? hash, why: `${new CorruptObject(q).message}; it was not pushed` });
-            opts.progress?.(++done, total, report.bytes);
-            return;
+    await pool(
+      phase.keys.filter((k) => !there.has(k) || wrong.has(k)),
+      opts.jobs,
+      async (key) => {
+        const file = phase.file(key);
+        try {
+          if (phase.objects) {
+            const hash = hashOf(key);
+            const problem = await cache.store.problemWith(hash);
+            if (problem) {
+              const q = cache.store.quarantine(hash, problem);
+              report.failures.push({ what: owner.get(hash) ?? hash, why: `${new CorruptObject(q).message}; it was not pushed` });
+              opts.progress?.(++done, total, report.bytes);
+              return;
+            }
           }
+          await remote.upload(key, file);
+          report.transferred++;
+          if (wrong.has(key)) report.replaced.push(key);
+          report.bytes += fs.statSync(file).size;
+        } catch (e) {
+          if (e instanceof UserError) throw e; // unreachable or refused: every other key would fail the same way
+          report.failures.push({ what: key, why: describe(e) });
         }
-        await remote.upload(key, file);
-        report.transferred++;
-        if (wrong.has(key)) report.replaced.push(key);
-        report.bytes += fs.statSync(file).size;
-      } catch (e) {
-        if (e instanceof UserError) throw e; // unreachable or refused: every other key would fail the same way
-        report.failures.push({ what: key, why: describe(e) });
-      }
-      opts.progress?.(++done, total, report.bytes);
-    });
+        opts.progress?.(++done, total, report.bytes);
+      },
+    );
     // Never publish a manifest or an entry whose parts did not all arrive.
     if (report.failures.length) break;
   }
@@ -139,7 +149,13 @@ export async function push(cache: LocalCache, remote: RemoteStore, outs: readonl
  * objects of an entry are fetched when it is used (`repro --pull`); without
  * --pull such an entry is passed over and the stage runs.
  */
-async function entriesToPush(cache: LocalCache, remote: RemoteStore, runs: readonly string[], report: SyncReport, use: (hash: string, label: string) => void): Promise<string[]> {
+async function entriesToPush(
+  cache: LocalCache,
+  remote: RemoteStore,
+  runs: readonly string[],
+  report: SyncReport,
+  use: (hash: string, label: string) => void,
+): Promise<string[]> {
   const found: { fp: string; entry: RunEntry; missing: string[] }[] = [];
   for (const fp of runs) {
     const r = cache.runs.lookup(fp);
@@ -147,7 +163,8 @@ async function entriesToPush(cache: LocalCache, remote: RemoteStore, runs: reado
     const seen = cache.store.quarantined.length;
     const missing: string[] = [];
     for (const o of r.entry.outs) missing.push(...(await missingObjects(cache.store, o)));
-    for (const q of cache.store.quarantined.slice(seen)) report.failures.push({ what: `run-cache entry ${fp}`, why: `${new CorruptObject(q).message}; it was not pushed` });
+    for (const q of cache.store.quarantined.slice(seen))
+      report.failures.push({ what: `run-cache entry ${fp}`, why: `${new CorruptObject(q).message}; it was not pushed` });
     found.push({ fp, entry: r.entry, missing });
   }
   const wanted = [...new Set(found.flatMap((f) => f.missing))].map(objectKey);
@@ -172,7 +189,12 @@ async function entriesToPush(cache: LocalCache, remote: RemoteStore, runs: reado
  * Keys the remote has whose copy is wrong: a size that differs from the local
  * object's, or with `verify`, content that does not hash to the key's name.
  */
-async function wrongRemoteCopies(cache: LocalCache, remote: RemoteStore, there: ReadonlyMap<string, number | undefined>, opts: SyncOptions & { verify?: boolean }): Promise<Set<string>> {
+async function wrongRemoteCopies(
+  cache: LocalCache,
+  remote: RemoteStore,
+  there: ReadonlyMap<string, number | undefined>,
+  opts: SyncOptions & { verify?: boolean },
+): Promise<Set<string>> {
   const wrong = new Set<string>();
   const check: string[] = [];
   for (const [key, size] of there) {
@@ -234,7 +256,12 @@ export async function fetchObjects(
 }
 
 /** Bring the objects of these outputs into the local cache (manifests first: they name the files). */
-export async function fetchOutputs(cache: LocalCache, remote: RemoteStore, outs: readonly { path: string; out: LockedPath }[], opts: SyncOptions & { readonly report?: SyncReport }): Promise<SyncReport> {
+export async function fetchOutputs(
+  cache: LocalCache,
+  remote: RemoteStore,
+  outs: readonly { path: string; out: LockedPath }[],
+  opts: SyncOptions & { readonly report?: SyncReport },
+): Promise<SyncReport> {
   const report = opts.report ?? newReport();
   const owner = new Map<string, string>();
   for (let round = 0; round < 2; round++) {

@@ -1,36 +1,21 @@
-import fs from "node:fs";
-import path from "node:path";
-import { isWithin } from "../paths.js";
-import { sweepWorkspace } from "../litter.js";
-import type { Workspace } from "../workspace.js";
-import { UserError } from "../errors.js";
-import type { LocalCache } from "./open.js";
-import {
-  fetchOutputs,
-  fetchRunEntries,
-  newReport,
-  push,
-  remoteFetcher,
-  type SyncOptions,
-  type SyncReport,
-} from "./sync.js";
-import type { Fetcher } from "./stage-cache.js";
-import {
-  checkoutOut,
-  checkoutOutputs,
-  lockedOuts,
-  missingObjects,
-  selectPointers,
-  type CheckoutItem,
-} from "./checkout.js";
-import { objectKey } from "./layout.js";
-import { fetchMd5, lookupMd5 } from "./dvc-remote.js";
-import type { RemoteConfig } from "../remote/config.js";
-import { remoteFor } from "../remote/open.js";
-import type { RemoteStore } from "../remote/types.js";
-import type { LockedPath } from "../lockfile.js";
-import type { Stage } from "../stage.js";
-import { findPointers, type PointerFile } from "../tracked.js";
+import fs from 'node:fs';
+import path from 'node:path';
+import { isWithin } from '../paths.js';
+import { sweepWorkspace } from '../litter.js';
+import type { Workspace } from '../workspace.js';
+import { UserError } from '../errors.js';
+import type { LocalCache } from './open.js';
+import { fetchOutputs, fetchRunEntries, newReport, push, remoteFetcher, type SyncOptions, type SyncReport } from './sync.js';
+import type { Fetcher } from './stage-cache.js';
+import { checkoutOut, checkoutOutputs, lockedOuts, missingObjects, selectPointers, type CheckoutItem } from './checkout.js';
+import { objectKey } from './layout.js';
+import { fetchMd5, lookupMd5 } from './dvc-remote.js';
+import type { RemoteConfig } from '../remote/config.js';
+import { remoteFor } from '../remote/open.js';
+import type { RemoteStore } from '../remote/types.js';
+import type { LockedPath } from '../lockfile.js';
+import type { Stage } from '../stage.js';
+import { findPointers, type PointerFile } from '../tracked.js';
 
 /**
  * push, fetch, pull and remote status for a workspace: which outputs (and
@@ -58,7 +43,7 @@ export interface TransferOptions {
   readonly jobs?: number;
   /** Include run-cache entries. */
   readonly runCache: boolean;
-  readonly progress?: SyncOptions["progress"];
+  readonly progress?: SyncOptions['progress'];
 }
 
 /**
@@ -67,26 +52,14 @@ export interface TransferOptions {
  * is not pushed to this one (it would upload what must stay out, or dangle).
  */
 function entryFitsRemote(stage: Stage, chosen: string | undefined): boolean {
-  return stage.outs.every(
-    (o) => o.push && (o.remote === undefined || o.remote === chosen),
-  );
+  return stage.outs.every((o) => o.push && (o.remote === undefined || o.remote === chosen));
 }
 
-function runEntriesOf(
-  ws: Workspace,
-  cache: LocalCache,
-  targets: readonly string[],
-  keep: (stage: Stage) => boolean = () => true,
-): string[] {
-  const names = new Set(
-    (targets.length
-      ? ws.graph.resolveTargets(targets, ws.root)
-      : ws.graph.order
-    ).filter((n) => keep(ws.pipeline.stages.get(n)!)),
-  );
+function runEntriesOf(ws: Workspace, cache: LocalCache, targets: readonly string[], keep: (stage: Stage) => boolean = () => true): string[] {
+  const names = new Set((targets.length ? ws.graph.resolveTargets(targets, ws.root) : ws.graph.order).filter((n) => keep(ws.pipeline.stages.get(n)!)));
   return cache.runs.list().filter((fp) => {
     const r = cache.runs.lookup(fp);
-    return r.kind === "hit" && names.has(r.entry.stage);
+    return r.kind === 'hit' && names.has(r.entry.stage);
   });
 }
 
@@ -108,22 +81,14 @@ function outputsByRemote(
   const groups = new Map<string | undefined, OutputRef[]>([[undefined, []]]);
   const skipped: string[] = [];
   // Data tracked by .dvc pointers travels with the outputs (it has no stage: default remote, always pushed).
-  for (const { stage, out } of lockedOuts(
-    ws,
-    opts.targets,
-    true,
-    cache.settings.dir,
-  )) {
-    const decl = ws.pipeline.stages
-      .get(stage)
-      ?.outs.find((o) => o.path === out.path);
+  for (const { stage, out } of lockedOuts(ws, opts.targets, true, cache.settings.dir)) {
+    const decl = ws.pipeline.stages.get(stage)?.outs.find((o) => o.path === out.path);
     if (opts.forPush && decl?.push === false) {
       skipped.push(out.path);
       continue;
     }
     const own = decl?.remote;
-    if (opts.chosen !== undefined && own !== undefined && own !== opts.chosen)
-      continue;
+    if (opts.chosen !== undefined && own !== undefined && own !== opts.chosen) continue;
     const key = own !== undefined && own !== opts.chosen ? own : undefined;
     const list = groups.get(key) ?? groups.set(key, []).get(key)!;
     list.push({ path: out.path, out });
@@ -136,12 +101,7 @@ async function eachRemote(
   ws: Workspace,
   chosen: string | undefined,
   groups: Map<string | undefined, OutputRef[]>,
-  work: (
-    cfg: RemoteConfig,
-    store: RemoteStore,
-    outs: OutputRef[],
-    primary: boolean,
-  ) => Promise<SyncReport>,
+  work: (cfg: RemoteConfig, store: RemoteStore, outs: OutputRef[], primary: boolean) => Promise<SyncReport>,
 ): Promise<RemoteResult[]> {
   const done: RemoteResult[] = [];
   for (const [name, outs] of groups) {
@@ -151,13 +111,7 @@ async function eachRemote(
       opened = await remoteFor(ws, name ?? chosen);
     } catch (e) {
       // Every output names its own remote and there is no default: nothing needs one.
-      if (
-        primary &&
-        outs.length === 0 &&
-        groups.size > 1 &&
-        e instanceof UserError
-      )
-        continue;
+      if (primary && outs.length === 0 && groups.size > 1 && e instanceof UserError) continue;
       throw e;
     }
     const { cfg, store } = opened;
@@ -181,29 +135,19 @@ export async function pushOutputs(
     chosen: opts.remote,
     forPush: true,
   });
-  const results = await eachRemote(
-    ws,
-    opts.remote,
-    groups,
-    async (cfg, store, outs, primary) => {
-      if (cfg.readOnly)
-        throw new UserError({
-          message: `remote '${cfg.name}' is read-only (read_only: true); nothing was pushed`,
-        });
-      // Run-cache entries go to the default (or -r) remote; a read-only run-cache (untrusted builds) never publishes them.
-      const runs =
-        primary && opts.runCache && !cache.runs.trust.readOnly
-          ? runEntriesOf(ws, cache, opts.targets, (st) =>
-              entryFitsRemote(st, opts.remote),
-            )
-          : [];
-      return push(cache, store, outs, runs, {
-        jobs: opts.jobs ?? cfg.jobs,
-        progress: opts.progress,
-        verify: opts.verify,
+  const results = await eachRemote(ws, opts.remote, groups, async (cfg, store, outs, primary) => {
+    if (cfg.readOnly)
+      throw new UserError({
+        message: `remote '${cfg.name}' is read-only (read_only: true); nothing was pushed`,
       });
-    },
-  );
+    // Run-cache entries go to the default (or -r) remote; a read-only run-cache (untrusted builds) never publishes them.
+    const runs = primary && opts.runCache && !cache.runs.trust.readOnly ? runEntriesOf(ws, cache, opts.targets, (st) => entryFitsRemote(st, opts.remote)) : [];
+    return push(cache, store, outs, runs, {
+      jobs: opts.jobs ?? cfg.jobs,
+      progress: opts.progress,
+      verify: opts.verify,
+    });
+  });
   return { results, skipped };
 }
 
@@ -223,41 +167,24 @@ export async function fetchOutputsOf(
     chosen: opts.remote,
     forPush: false,
   });
-  const retry = new Map<
-    string,
-    { outs: OutputRef[]; opts: SyncOptions; report: SyncReport }
-  >();
-  const results = await eachRemote(
-    ws,
-    opts.remote,
-    groups,
-    async (cfg, store, outs, primary) => {
-      const sync: SyncOptions = {
-        jobs: opts.jobs ?? cfg.jobs,
-        progress: opts.progress,
-      };
-      const report = newReport();
-      if (primary && opts.runCache)
-        await fetchRunEntries(cache, store, sync, report);
-      // Data a DVC repository tracks by md5 comes from the default remote's DVC layout.
-      if (primary)
-        await fetchMd5Pointers(
-          cache,
-          store,
-          selectPointers(ws, opts.targets).pointers,
-          report,
-        );
-      await fetchOutputs(cache, store, outs, { ...sync, report });
-      if (opts.checkout) retry.set(cfg.name, { outs, opts: sync, report });
-      return report;
-    },
-  );
+  const retry = new Map<string, { outs: OutputRef[]; opts: SyncOptions; report: SyncReport }>();
+  const results = await eachRemote(ws, opts.remote, groups, async (cfg, store, outs, primary) => {
+    const sync: SyncOptions = {
+      jobs: opts.jobs ?? cfg.jobs,
+      progress: opts.progress,
+    };
+    const report = newReport();
+    if (primary && opts.runCache) await fetchRunEntries(cache, store, sync, report);
+    // Data a DVC repository tracks by md5 comes from the default remote's DVC layout.
+    if (primary) await fetchMd5Pointers(cache, store, selectPointers(ws, opts.targets).pointers, report);
+    await fetchOutputs(cache, store, outs, { ...sync, report });
+    if (opts.checkout) retry.set(cfg.name, { outs, opts: sync, report });
+    return report;
+  });
   if (!opts.checkout) return { results, items: [] };
   sweepWorkspace(ws, cache.settings.dir);
   let items = await checkoutOutputs(ws, cache, { targets: opts.targets });
-  const damaged = items
-    .filter((i) => i.outcome === "damaged")
-    .map((i) => i.path);
+  const damaged = items.filter((i) => i.outcome === 'damaged').map((i) => i.path);
   if (damaged.length) {
     for (const [name, again] of retry) {
       const { store } = await remoteFor(ws, name);
@@ -300,40 +227,27 @@ export async function remoteStatus(
     chosen: opts.remote,
     forPush: false,
   });
-  const stageOf = new Map(
-    lockedOuts(ws, opts.targets, true, cache.settings.dir).map(
-      ({ stage, out }) => [out.path, stage],
-    ),
-  );
+  const stageOf = new Map(lockedOuts(ws, opts.targets, true, cache.settings.dir).map(({ stage, out }) => [out.path, stage]));
   const rows: RemoteStatusRow[] = [];
-  let primaryName = "";
-  await eachRemote(
-    ws,
-    opts.remote,
-    groups,
-    async (_cfg, store, outs, primary) => {
-      if (primary) primaryName = store.name;
-      const there = await store.existing(
-        outs.map(({ out }) => objectKey(out.hash)),
-      );
-      for (const { path: p, out } of outs) {
-        const stage = stageOf.get(p)!;
-        const push =
-          ws.pipeline.stages.get(stage)?.outs.find((o) => o.path === p)
-            ?.push !== false;
-        const local = (await missingObjects(cache.store, out)).length === 0;
-        rows.push({
-          stage,
-          path: p,
-          remoteName: store.name,
-          local,
-          remote: there.has(objectKey(out.hash)),
-          push,
-        });
-      }
-      return newReport();
-    },
-  );
+  let primaryName = '';
+  await eachRemote(ws, opts.remote, groups, async (_cfg, store, outs, primary) => {
+    if (primary) primaryName = store.name;
+    const there = await store.existing(outs.map(({ out }) => objectKey(out.hash)));
+    for (const { path: p, out } of outs) {
+      const stage = stageOf.get(p)!;
+      const push = ws.pipeline.stages.get(stage)?.outs.find((o) => o.path === p)?.push !== false;
+      const local = (await missingObjects(cache.store, out)).length === 0;
+      rows.push({
+        stage,
+        path: p,
+        remoteName: store.name,
+        local,
+        remote: there.has(objectKey(out.hash)),
+        push,
+      });
+    }
+    return newReport();
+  });
   return { primary: primaryName, remotes: groups.size, rows };
 }
 
@@ -351,13 +265,7 @@ export async function pullFetcher(
   const primary = await remoteFor(ws, chosen);
   const named = new Set(
     [...ws.pipeline.stages.values()].flatMap((st) =>
-      st.outs.flatMap((o) =>
-        o.remote !== undefined &&
-        chosen === undefined &&
-        o.remote !== primary.cfg.name
-          ? [o.remote]
-          : [],
-      ),
+      st.outs.flatMap((o) => (o.remote !== undefined && chosen === undefined && o.remote !== primary.cfg.name ? [o.remote] : [])),
     ),
   );
   const stores = [primary];
@@ -367,9 +275,7 @@ export async function pullFetcher(
     await Promise.all(stores.map((r) => r.store.close()));
     throw e;
   }
-  const fetchers = stores.map((r) =>
-    remoteFetcher(cache, r.store, { jobs: r.cfg.jobs }, warn),
-  );
+  const fetchers = stores.map((r) => remoteFetcher(cache, r.store, { jobs: r.cfg.jobs }, warn));
   return {
     fetcher: {
       objects: async (hashes) => {
@@ -382,8 +288,7 @@ export async function pullFetcher(
       },
       runEntry: (fp) => fetchers[0]!.runEntry(fp),
     },
-    close: async () =>
-      void (await Promise.all(stores.map((r) => r.store.close()))),
+    close: async () => void (await Promise.all(stores.map((r) => r.store.close()))),
   };
 }
 
@@ -403,7 +308,7 @@ export async function pullTrackedDeps(
     warn: (message: string) => void;
   },
 ): Promise<void> {
-  const { selectStages } = await import("../executor.js");
+  const { selectStages } = await import('../executor.js');
   const selected = selectStages(ws, {
     targets: opts.targets,
     single: false,
@@ -415,16 +320,8 @@ export async function pullTrackedDeps(
       .deps.filter((d) => !d.external)
       .map((d) => d.path),
   );
-  const needed = (p: string) =>
-    deps.some((d) => isWithin(p, d) || isWithin(d, p));
-  const md5 = findPointers(ws.root).filter((p) =>
-    p.outs.some(
-      (o) =>
-        o.algo === "md5" &&
-        needed(o.path) &&
-        !fs.existsSync(path.join(ws.root, o.path)),
-    ),
-  );
+  const needed = (p: string) => deps.some((d) => isWithin(p, d) || isWithin(d, p));
+  const md5 = findPointers(ws.root).filter((p) => p.outs.some((o) => o.algo === 'md5' && needed(o.path) && !fs.existsSync(path.join(ws.root, o.path))));
   const early = newReport();
   try {
     await fetchMd5Pointers(cache, store, md5, early);
@@ -434,9 +331,7 @@ export async function pullTrackedDeps(
   for (const f of early.failures) opts.warn(`${f.what}: ${f.why}`);
   const wanted = lockedOuts(ws, [], true, cache.settings.dir).filter(
     ({ stage, out }) =>
-      stage.endsWith(".dvc") &&
-      deps.some((d) => isWithin(out.path, d) || isWithin(d, out.path)) &&
-      !fs.existsSync(path.join(ws.root, out.path)),
+      stage.endsWith('.dvc') && deps.some((d) => isWithin(out.path, d) || isWithin(d, out.path)) && !fs.existsSync(path.join(ws.root, out.path)),
   );
   if (!wanted.length) return;
   let report: SyncReport;
@@ -466,18 +361,12 @@ export async function pullTrackedDeps(
  * layout (files/md5/…) into our cache; once there it is pulled, checked out
  * and pushed like everything else.
  */
-async function fetchMd5Pointers(
-  cache: LocalCache,
-  store: RemoteStore,
-  pointers: readonly PointerFile[],
-  report: SyncReport,
-): Promise<void> {
+async function fetchMd5Pointers(cache: LocalCache, store: RemoteStore, pointers: readonly PointerFile[], report: SyncReport): Promise<void> {
   for (const p of pointers) {
     for (const o of p.outs) {
-      if (o.algo !== "md5") continue;
+      if (o.algo !== 'md5') continue;
       const known = lookupMd5(cache.settings.dir, o.hash);
-      if (known && !(await missingObjects(cache.store, { hash: known })).length)
-        continue;
+      if (known && !(await missingObjects(cache.store, { hash: known })).length) continue;
       try {
         await fetchMd5(store, cache.store, cache.settings.dir, o.hash);
         report.transferred++;

@@ -14,7 +14,8 @@ export async function addCommand(io: Io, args: { paths: string[] }): Promise<num
     const { added, ignores } = await addData(ws, {
       cwd: io.cwd,
       paths: args.paths,
-      onAdded: (a) => io.out(`added ${a.path}${a.nfiles !== undefined ? ` (${a.nfiles} file${a.nfiles === 1 ? '' : 's'})` : ''}: ${a.pointer} (xxh64 ${a.hash})`),
+      onAdded: (a) =>
+        io.out(`added ${a.path}${a.nfiles !== undefined ? ` (${a.nfiles} file${a.nfiles === 1 ? '' : 's'})` : ''}: ${a.pointer} (xxh64 ${a.hash})`),
     });
     saveCaches(ws);
     io.out(`\nTo track the changes with git, run:\n    git add ${[...added.map((a) => a.pointer), ...ignores].join(' ')}`);

@@ -29,7 +29,9 @@ export async function cacheVerifyCommand(io: Io, args: CacheVerifyArgs): Promise
       io.out(JSON.stringify({ ok: remaining.length === 0, objects: hashes.length, damaged }, null, 2));
     } else {
       for (const d of damaged) {
-        const used = d.usedBy.length ? ` (${d.usedBy.slice(0, 3).join(', ')}${d.usedBy.length > 3 ? `, … ${d.usedBy.length - 3} more` : ''})` : ' (no output in pipeline.lock uses it)';
+        const used = d.usedBy.length
+          ? ` (${d.usedBy.slice(0, 3).join(', ')}${d.usedBy.length > 3 ? `, … ${d.usedBy.length - 3} more` : ''})`
+          : ' (no output in pipeline.lock uses it)';
         io.err(`✗ object ${d.hash}${used} ${d.problem}`);
         if (d.movedTo) io.err(`    ${d.earlier ? 'it lies in' : 'moved to'} ${path.relative(io.cwd, d.movedTo)}`);
         if (d.repairedFrom) io.out(`↻ ${d.hash}: repaired from ${d.repairedFrom === 'workspace' ? 'a workspace file with that content' : remoteNote}`);
@@ -40,7 +42,9 @@ export async function cacheVerifyCommand(io: Io, args: CacheVerifyArgs): Promise
       const earlier = damaged.length - now;
       io.out(
         `verified ${hashes.length} object${hashes.length === 1 ? '' : 's'}: ${now ? `${now} damaged` : 'all intact'}` +
-          (earlier ? `; ${earlier} needed object${earlier === 1 ? ' was' : 's were'} quarantined earlier and ${earlier === 1 ? 'has' : 'have'} no good copy` : '') +
+          (earlier
+            ? `; ${earlier} needed object${earlier === 1 ? ' was' : 's were'} quarantined earlier and ${earlier === 1 ? 'has' : 'have'} no good copy`
+            : '') +
           (args.repair && damaged.length ? `; ${fixed} repaired` : '') +
           (remaining.length && !args.repair ? `; 'lockstep cache verify --repair' moves damaged objects aside and fetches good copies` : ''),
       );
@@ -50,4 +54,3 @@ export async function cacheVerifyCommand(io: Io, args: CacheVerifyArgs): Promise
     lock?.release();
   }
 }
-

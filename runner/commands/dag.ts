@@ -14,7 +14,12 @@ export async function dagCommand(io: Io, args: { format: 'text' | 'mermaid' | 'd
   const g = ws.graph;
   const names = args.targets.length ? g.closure(g.resolveTargets(args.targets, ws.root), 'up') : new Set(g.order);
   const order = g.order.filter((n) => names.has(n));
-  const edges = order.flatMap((n) => [...g.upstream(n)].filter((u) => names.has(u)).sort().map((u) => [u, n] as const));
+  const edges = order.flatMap((n) =>
+    [...g.upstream(n)]
+      .filter((u) => names.has(u))
+      .sort()
+      .map((u) => [u, n] as const),
+  );
   if (args.format === 'mermaid') {
     const id = new Map(order.map((n, i) => [n, `s${i}`]));
     io.out('flowchart TD');

@@ -29,10 +29,18 @@ export async function gcCommand(io: Io, args: GcScope & { force: boolean; json: 
     if (args.force) removePlanned(cache, plan);
     const n = running ? store.list().filter((r) => liveRun(store, r)).length : 0;
     if (running && !args.json) {
-      io.err(`${n} experiment${n === 1 ? ' is' : 's are'} running: kept what ${n === 1 ? 'it' : 'they'} may need; run gc again once ${n === 1 ? 'it has' : 'they have'} finished to remove the rest`);
+      io.err(
+        `${n} experiment${n === 1 ? ' is' : 's are'} running: kept what ${n === 1 ? 'it' : 'they'} may need; run gc again once ${n === 1 ? 'it has' : 'they have'} finished to remove the rest`,
+      );
     }
     if (args.json) {
-      io.out(JSON.stringify({ removed: args.force, objects: plan.objects.length, bytes, runEntries: plan.runEntries.length, kept: plan.kept, runningExperiments: n }, null, 2));
+      io.out(
+        JSON.stringify(
+          { removed: args.force, objects: plan.objects.length, bytes, runEntries: plan.runEntries.length, kept: plan.kept, runningExperiments: n },
+          null,
+          2,
+        ),
+      );
       return 0;
     }
     const what = `${plan.objects.length} object${plan.objects.length === 1 ? '' : 's'} (${mb(bytes)}) and ${plan.runEntries.length} run-cache entr${plan.runEntries.length === 1 ? 'y' : 'ies'}`;

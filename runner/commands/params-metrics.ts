@@ -27,13 +27,7 @@ function printDiff(io: Io, rows: DiffRow[], { a, b, format, what }: { a: Revisio
     return;
   }
   const header = ['Path', what === 'params' ? 'Param' : 'Metric', revisionName(a), revisionName(b), ...(withChange ? ['Change'] : [])];
-  const body = rows.map((r) => [
-    r.path,
-    r.key,
-    formatValue(r.old),
-    formatValue(r.new),
-    ...(withChange ? [formatChange(r.change)] : []),
-  ]);
+  const body = rows.map((r) => [r.path, r.key, formatValue(r.old), formatValue(r.new), ...(withChange ? [formatChange(r.change)] : [])]);
   io.out(renderTable(header, body, format));
 }
 
@@ -57,7 +51,8 @@ export function metricsShowCommand(io: Io, args: { revs: string[]; format: Outpu
     return 0;
   }
   const rows: string[][] = [];
-  for (const d of data) for (const [file, kv] of Object.entries(d.metrics)) for (const [k, v] of Object.entries(kv)) rows.push([d.rev, file, k, formatValue(v)]);
+  for (const d of data)
+    for (const [file, kv] of Object.entries(d.metrics)) for (const [k, v] of Object.entries(kv)) rows.push([d.rev, file, k, formatValue(v)]);
   if (rows.length === 0) {
     io.out(files.length ? 'No metrics files found.' : 'The pipeline declares no metrics.');
     return 0;

@@ -65,7 +65,12 @@ export async function plotsCommand(io: Io, args: PlotsArgs): Promise<number> {
       }
     }
     const inline = images.map((img, k) => ({ label: img.label, src: dataUri(content.images[k]!) }));
-    sections.push({ title: p.path, ...(svg ? { svg } : {}), images: inline, caption: content.missing.length ? `not shown: ${content.missing.join('; ')}` : undefined });
+    sections.push({
+      title: p.path,
+      ...(svg ? { svg } : {}),
+      images: inline,
+      caption: content.missing.length ? `not shown: ${content.missing.join('; ')}` : undefined,
+    });
   }
   if (args.json) {
     io.out(JSON.stringify({ revisions: revs.map((r) => r.name), plots: specs }, null, 2));
@@ -79,7 +84,9 @@ export async function plotsCommand(io: Io, args: PlotsArgs): Promise<number> {
   for (const n of notes) io.err(`warning: ${n}`);
   const drawn = sections.filter((s) => s.svg || s.images?.length).length;
   const notYet = specs.filter((x) => 'missing' in x).length;
-  io.out(`${drawn} plot${drawn === 1 ? '' : 's'} written to ${path.relative(io.cwd, file) || file}${notYet ? `; ${notYet} without data yet` : ''}${failed ? `; ${failed} could not be read (see the report)` : ''}`);
+  io.out(
+    `${drawn} plot${drawn === 1 ? '' : 's'} written to ${path.relative(io.cwd, file) || file}${notYet ? `; ${notYet} without data yet` : ''}${failed ? `; ${failed} could not be read (see the report)` : ''}`,
+  );
   // The report is written either way; a plot that could not be read is still bad input.
   return failed ? 2 : 0;
 }

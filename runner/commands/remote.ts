@@ -10,7 +10,8 @@ export function remoteCommand(io: Io, args: { sub: string | undefined; positiona
   const [a, b] = args.positionals;
   switch (args.sub) {
     case 'add': {
-      if (!a || !b || args.positionals.length > 2) throw new UserError({ message: 'usage: lockstep remote add NAME URL [--default] [--local] [-o key=value …]' });
+      if (!a || !b || args.positionals.length > 2)
+        throw new UserError({ message: 'usage: lockstep remote add NAME URL [--default] [--local] [-o key=value …]' });
       addRemote(stateDir, { name: a, url: b, options: args.options, makeDefault: args.default, local: args.local });
       io.out(`added remote '${a}' → ${b}${args.default ? ' (default)' : ''} in ${STATE_DIR}/${args.local ? 'config.local' : 'config'}`);
       return 0;

@@ -68,20 +68,30 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
         closers.push(() => primary.store.close());
         if (args.pull) {
           // Deps tracked by .dvc pointers come first: no stage makes them, so nothing else would bring them.
-          await pullTrackedDeps(ws, local, primary.store, { jobs: primary.cfg.jobs, targets: args.targets, pulled: (p) => io.out(`↺ ${p}: pulled`), warn: (m) => io.err(`warning: ${m}`) });
+          await pullTrackedDeps(ws, local, primary.store, {
+            jobs: primary.cfg.jobs,
+            targets: args.targets,
+            pulled: (p) => io.out(`↺ ${p}: pulled`),
+            warn: (m) => io.err(`warning: ${m}`),
+          });
           // The default (or -r) remote, and the remotes outputs name themselves.
           const pulled = await pullFetcher(ws, local, args.remote, (m) => io.err(`warning: ${m}`));
           closers.push(pulled.close);
           fetcher = pulled.fetcher;
         }
         if (args.push) {
-          if (primary.cfg.readOnly) throw new UserError({ message: `remote '${primary.cfg.name}' is read-only (read_only: true); repro --push cannot upload to it` });
+          if (primary.cfg.readOnly)
+            throw new UserError({ message: `remote '${primary.cfg.name}' is read-only (read_only: true); repro --push cannot upload to it` });
           pushStage = stagePusher(local, primary.store, primary.cfg.jobs, (m) => io.err(`warning: ${m}`));
         }
       }
       const hooks = () =>
         (open ??= import('../cache/open.js').then((m) =>
-          m.stageCacheFor(workspace, m.openLocalCache(workspace.stateDir, settings), { warn: (stage, message) => io.err(`warning: ${stage}: ${message}`), useRunCache: args.runCache, fetcher }),
+          m.stageCacheFor(workspace, m.openLocalCache(workspace.stateDir, settings), {
+            warn: (stage, message) => io.err(`warning: ${stage}: ${message}`),
+            useRunCache: args.runCache,
+            fetcher,
+          }),
         ));
       cache = {
         restore: async (stage, fp, entry) => (await hooks()).restore(stage, fp, entry),
@@ -145,7 +155,13 @@ function stagePusher(local: LocalCache, remote: RemoteStore, jobs: number, warn:
     const locked = outs.map((o) => toLocked(o)!);
     const entries = fp && local.runs.has(fp) && !local.runs.trust.readOnly ? [fp] : [];
     try {
-      const r = await push(local, remote, locked.map((o) => ({ path: o.path, out: o })), entries, { jobs });
+      const r = await push(
+        local,
+        remote,
+        locked.map((o) => ({ path: o.path, out: o })),
+        entries,
+        { jobs },
+      );
       for (const f of r.failures) warn(`${stage.name}: not pushed: ${f.what}: ${f.why}`);
     } catch (e) {
       if (!(e instanceof UserError)) throw e;

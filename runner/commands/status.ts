@@ -17,7 +17,10 @@ export async function statusCommand(io: Io, args: { targets: string[]; json: boo
           upToDate: stale.length === 0 && tracked.length === 0,
           tracked,
           stages: Object.fromEntries(
-            all.map((s) => [s.name, { stale: s.decision.kind === 'would-run', frozen: s.frozen, reasons: s.reasons.map((r) => ({ ...r, text: describeReason(r) })) }]),
+            all.map((s) => [
+              s.name,
+              { stale: s.decision.kind === 'would-run', frozen: s.frozen, reasons: s.reasons.map((r) => ({ ...r, text: describeReason(r) })) },
+            ]),
           ),
         },
         null,
@@ -36,7 +39,8 @@ export async function statusCommand(io: Io, args: { targets: string[]; json: boo
   }
   for (const file of [...new Set(tracked.map((t) => t.file))]) {
     io.out(`${file}:`);
-    for (const t of tracked.filter((x) => x.file === file)) io.out(`    ${t.state}: ${t.path}${t.state === 'not in workspace' ? ` (lockstep pull ${file})` : ` (lockstep add ${t.path} records it)`}`);
+    for (const t of tracked.filter((x) => x.file === file))
+      io.out(`    ${t.state}: ${t.path}${t.state === 'not in workspace' ? ` (lockstep pull ${file})` : ` (lockstep add ${t.path} records it)`}`);
   }
   return 0;
 }

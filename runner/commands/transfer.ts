@@ -34,16 +34,41 @@ function progressLine(io: Io, verb: string): SyncOptions['progress'] {
   };
 }
 
-function finish(io: Io, verb: string, { store: remote, report: r }: RemoteResult, { json, extra = {} }: { json: boolean; extra?: Record<string, unknown> }): number {
+function finish(
+  io: Io,
+  verb: string,
+  { store: remote, report: r }: RemoteResult,
+  { json, extra = {} }: { json: boolean; extra?: Record<string, unknown> },
+): number {
   const ok = r.failures.length === 0 && r.unavailable.length === 0;
   if (json) {
-    io.out(JSON.stringify({ ok, remote: remote.name, transferred: r.transferred, bytes: r.bytes, alreadyThere: r.alreadyThere, replaced: r.replaced, entriesNotPushed: r.entriesNotPushed, failures: r.failures, unavailable: r.unavailable, ...extra }, null, 2));
+    io.out(
+      JSON.stringify(
+        {
+          ok,
+          remote: remote.name,
+          transferred: r.transferred,
+          bytes: r.bytes,
+          alreadyThere: r.alreadyThere,
+          replaced: r.replaced,
+          entriesNotPushed: r.entriesNotPushed,
+          failures: r.failures,
+          unavailable: r.unavailable,
+          ...extra,
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     for (const f of r.failures) io.err(`✗ ${f.what}: ${f.why}`);
     for (const u of r.unavailable) io.err(`✗ ${u.path}: not in ${u.where}`);
-    for (const e of r.entriesNotPushed) io.out(`· run-cache entry ${e.fingerprint} (${e.stage}) not pushed: an object it names is neither in the local cache nor on '${remote.name}'`);
+    for (const e of r.entriesNotPushed)
+      io.out(`· run-cache entry ${e.fingerprint} (${e.stage}) not pushed: an object it names is neither in the local cache nor on '${remote.name}'`);
     for (const k of r.replaced) io.out(`↻ ${k}: the copy on '${remote.name}' was wrong; uploaded again`);
-    io.out(`${verb} ${r.transferred} object${r.transferred === 1 ? '' : 's'} (${mb(r.bytes)}) ${verb === 'pushed' ? 'to' : 'from'} '${remote.name}' (${remote.description})${r.alreadyThere ? `; ${r.alreadyThere} already there` : ''}`);
+    io.out(
+      `${verb} ${r.transferred} object${r.transferred === 1 ? '' : 's'} (${mb(r.bytes)}) ${verb === 'pushed' ? 'to' : 'from'} '${remote.name}' (${remote.description})${r.alreadyThere ? `; ${r.alreadyThere} already there` : ''}`,
+    );
   }
   return ok ? 0 : 1;
 }
@@ -101,7 +126,13 @@ export async function remoteStatusCommand(io: Io, args: { targets: string[]; rem
   const { primary: primaryName, remotes, rows } = await remoteStatus(ws, cache, args);
   saveCaches(ws);
   if (args.json) {
-    io.out(JSON.stringify({ remote: primaryName, outputs: rows.map(({ remoteName, ...r }) => ({ ...r, ...(remoteName !== primaryName ? { remoteName } : {}) })) }, null, 2));
+    io.out(
+      JSON.stringify(
+        { remote: primaryName, outputs: rows.map(({ remoteName, ...r }) => ({ ...r, ...(remoteName !== primaryName ? { remoteName } : {}) })) },
+        null,
+        2,
+      ),
+    );
     return 0;
   }
   // An output that is never pushed is only expected in the local cache.

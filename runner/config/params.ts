@@ -13,7 +13,10 @@ export type ParamsTree = { [key: string]: ParamValue };
 /** Params files, read once per command and shared by every stage. */
 export class ParamsFiles {
   private readonly trees = new Map<string, ParamsTree | undefined>();
-  constructor(private readonly root: string, private readonly parsed?: ParsedFileCache) {}
+  constructor(
+    private readonly root: string,
+    private readonly parsed?: ParsedFileCache,
+  ) {}
 
   /** Parsed content of a repo-relative params file, or undefined if it does not exist. */
   get(file: string): ParamsTree | undefined {
@@ -33,7 +36,11 @@ export class ParamsFiles {
       const text = readText(abs, file);
       tree = text === undefined ? undefined : parsePythonParams(text, file);
     } else {
-      throw new UserError({ message: `unsupported params file format: ${file}`, location: { file }, hint: 'use a .yaml, .yml, .json, .toml or .py file (as DVC reads them)' });
+      throw new UserError({
+        message: `unsupported params file format: ${file}`,
+        location: { file },
+        hint: 'use a .yaml, .yml, .json, .toml or .py file (as DVC reads them)',
+      });
     }
     this.trees.set(file, tree);
     return tree;
@@ -63,7 +70,10 @@ function parseToml(text: string, file: string): ParamsTree {
     doc = parseTomlText(text);
   } catch (e) {
     const err = e as { line?: number; column?: number; message: string };
-    throw new UserError({ message: `invalid TOML: ${err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '')}`, location: { file, ...(err.line ? { line: err.line, column: err.column ?? 1 } : {}) } });
+    throw new UserError({
+      message: `invalid TOML: ${err.message.split('\n')[0]!.replace(/^Invalid TOML document: /, '')}`,
+      location: { file, ...(err.line ? { line: err.line, column: err.column ?? 1 } : {}) },
+    });
   }
   const plain = (v: unknown): ParamValue => {
     if (v instanceof Date) return v.toISOString();

@@ -20,7 +20,10 @@ export class ParsedFileCache {
   private dirty = false;
   /** Before any file of this run was read: the reference for `settled`. */
   private readonly openedAt = Date.now();
-  private constructor(private readonly file: string | undefined, private readonly entries: Map<string, Entry>) {}
+  private constructor(
+    private readonly file: string | undefined,
+    private readonly entries: Map<string, Entry>,
+  ) {}
 
   static load(stateDir: string): ParsedFileCache {
     const file = path.join(stateDir, 'parsed-cache.json');

@@ -22,10 +22,7 @@ export function pipelineFileIn(dir: string): string | undefined {
 export const DEFAULT_PARAMS = 'params.yaml';
 
 const TOP_FIELDS = ['stages', 'vars', 'params', 'metrics', 'plots', 'artifacts', 'datasets'];
-const STAGE_FIELDS = [
-  'cmd', 'module', 'wdir', 'deps', 'params', 'outs', 'metrics', 'plots',
-  'frozen', 'always_changed', 'desc', 'meta', 'vars', 'container',
-];
+const STAGE_FIELDS = ['cmd', 'module', 'wdir', 'deps', 'params', 'outs', 'metrics', 'plots', 'frozen', 'always_changed', 'desc', 'meta', 'vars', 'container'];
 const OUT_FIELDS = ['cache', 'persist', 'remote', 'push', 'desc', 'checkpoint', 'type', 'labels', 'meta'];
 
 /**
@@ -211,7 +208,12 @@ function ignoredFolders(root: string): { source: string; test: (rel: string) => 
       const body = line.replace(/^\//, '').replace(/\/$/, '');
       const re = body
         .split('**')
-        .map((part) => part.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]'))
+        .map((part) =>
+          part
+            .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+            .replace(/\*/g, '[^/]*')
+            .replace(/\?/g, '[^/]'),
+        )
         .join('.*');
       patterns.push(new RegExp(anchored ? `^${re}$` : `(^|/)${re}$`));
     });
@@ -428,7 +430,10 @@ class PipelineBuilder {
         let picked: ParamsTree = data;
         if (keysRaw) {
           picked = {};
-          for (const k of keysRaw.split(',').map((s) => s.trim()).filter(Boolean)) {
+          for (const k of keysRaw
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)) {
             if (Object.hasOwn(data, k)) picked[k] = data[k]!;
             else this.error(`key '${k}' not found in vars file '${file}'`, [...p, i], { hint: didYouMean(k, Object.keys(data)) });
           }
@@ -525,8 +530,10 @@ class PipelineBuilder {
     const rawWdir = def.wdir === undefined ? undefined : this.catching(() => outer.resolve(def.wdir, () => this.loc([...p, 'wdir'])));
     const wdir = posixJoin(this.dir, typeof rawWdir === 'string' ? rawWdir : '.');
     if (def.wdir !== undefined && typeof def.wdir !== 'string') this.error(`'wdir' must be a string`, [...p, 'wdir']);
-    else if (rawWdir !== undefined && typeof rawWdir !== 'string') this.error(`'wdir' must be a path, but \${…} gave ${JSON.stringify(rawWdir)}`, [...p, 'wdir']);
-    else if (typeof rawWdir === 'string' && path.isAbsolute(rawWdir)) this.error(`'wdir' must be a path inside the repository, not an absolute path`, [...p, 'wdir']);
+    else if (rawWdir !== undefined && typeof rawWdir !== 'string')
+      this.error(`'wdir' must be a path, but \${…} gave ${JSON.stringify(rawWdir)}`, [...p, 'wdir']);
+    else if (typeof rawWdir === 'string' && path.isAbsolute(rawWdir))
+      this.error(`'wdir' must be a path inside the repository, not an absolute path`, [...p, 'wdir']);
     else if (wdir === '..' || wdir.startsWith('../')) this.error(`'wdir' must stay inside the repository`, [...p, 'wdir']);
     else if (wdir !== '.') {
       // The stage runs there and writes relative to it: where it resolves matters, not how it reads.
@@ -536,8 +543,7 @@ class PipelineBuilder {
     const interp = def.vars !== undefined ? withScopes(outer, this.varsScopes(def.vars, [...p, 'vars'], wdir, outer.scopeList, shortName)) : outer;
     // A params value read for wdir (through `outer`) is a param of the stage too.
     if (interp !== outer) interp.used.push(...outer.used);
-    const r = <T>(field: string, cmd = false): T | undefined =>
-      this.catching(() => interp.resolve(def[field], () => this.loc([...p, field]), { cmd }) as T);
+    const r = <T>(field: string, cmd = false): T | undefined => this.catching(() => interp.resolve(def[field], () => this.loc([...p, field]), { cmd }) as T);
 
     const command = this.command(name, def, p, r, wdir);
     const deps = this.deps(r('deps'), [...p, 'deps'], wdir);
@@ -575,7 +581,13 @@ class PipelineBuilder {
     };
   }
 
-  private command(name: string, def: Record<string, unknown>, p: KeyPath, r: <T>(f: string, cmd?: boolean) => T | undefined, wdir: string): Command | undefined {
+  private command(
+    name: string,
+    def: Record<string, unknown>,
+    p: KeyPath,
+    r: <T>(f: string, cmd?: boolean) => T | undefined,
+    wdir: string,
+  ): Command | undefined {
     if (def.cmd !== undefined && def.module !== undefined) {
       this.error(`stage '${name}' has both 'cmd' and 'module'; give one`, [...p, 'module'], { key: true });
       return undefined;
@@ -637,15 +649,20 @@ class PipelineBuilder {
     const cpus = raw.cpus;
     if (cpus !== undefined && (typeof cpus !== 'number' || !(cpus > 0))) this.error(`'container.cpus' must be a positive number`, [...p, 'cpus']);
     const memory = raw.memory === undefined ? undefined : String(raw.memory);
-    if (memory !== undefined && !/^\d+(\.\d+)?[bkmg]?$/i.test(memory)) this.error(`'container.memory' must be a size such as 512m or 2g, got '${memory}'`, [...p, 'memory']);
+    if (memory !== undefined && !/^\d+(\.\d+)?[bkmg]?$/i.test(memory))
+      this.error(`'container.memory' must be a size such as 512m or 2g, got '${memory}'`, [...p, 'memory']);
     const limits = { network, env, ...(typeof cpus === 'number' ? { cpus } : {}), ...(memory !== undefined ? { memory } : {}) };
     if ((raw.image === undefined) === (raw.build === undefined)) {
       this.error(`'container' needs exactly one of 'image' (a name) or 'build' (a Containerfile)`, p, { key: true });
       return undefined;
     }
     if (raw.image !== undefined) {
-      if (raw.context !== undefined || raw.args !== undefined) this.error(`'container.context' and 'container.args' go with 'build', not 'image'`, [...p, raw.context !== undefined ? 'context' : 'args'], { key: true });
-      if (typeof raw.image !== 'string' || !/^[\w][\w.\-/:@]*$/.test(raw.image)) this.error(`'container.image' must be an image name such as debian:bookworm`, [...p, 'image']);
+      if (raw.context !== undefined || raw.args !== undefined)
+        this.error(`'container.context' and 'container.args' go with 'build', not 'image'`, [...p, raw.context !== undefined ? 'context' : 'args'], {
+          key: true,
+        });
+      if (typeof raw.image !== 'string' || !/^[\w][\w.\-/:@]*$/.test(raw.image))
+        this.error(`'container.image' must be an image name such as debian:bookworm`, [...p, 'image']);
       return this.diags.length > before ? undefined : { ...limits, image: raw.image as string };
     }
     const file = inRepo(raw.build, 'build');
@@ -690,7 +707,10 @@ class PipelineBuilder {
         const real = guardFor(this.root).real(rp, this.realMemo);
         if (isWithin(path.join(guardFor(this.root).rootReal, '.lockstep'), real)) {
           const direct = rp === '.lockstep' || rp.startsWith('.lockstep/');
-          return this.error(`dep '${d}' ${direct ? 'is' : 'leads through a symlink'} inside .lockstep/, Lockstep's own state, which changes on every run`, [...p, i]);
+          return this.error(`dep '${d}' ${direct ? 'is' : 'leads through a symlink'} inside .lockstep/, Lockstep's own state, which changes on every run`, [
+            ...p,
+            i,
+          ]);
         }
       }
       deps.push({ path: rp, glob: isGlob(d) });
@@ -725,7 +745,8 @@ class PipelineBuilder {
           if (kind === 'plot') this.checkPlotProps(o, at, k, false);
         });
       } else return this.error(`an entry of '${field}' must be a path or {path: {options}}`, [...p, i]);
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rawPath)) return this.error(`'${rawPath}': external outputs (URLs) are not supported; outputs live in the repository`, [...p, i]);
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rawPath))
+        return this.error(`'${rawPath}': external outputs (URLs) are not supported; outputs live in the repository`, [...p, i]);
       if (rawPath === '' || isGlob(rawPath)) return this.error(`'${rawPath}' is not a valid output path (no globs)`, [...p, i]);
       if (path.isAbsolute(rawPath) || posixJoin(wdir, rawPath).startsWith('..')) {
         return this.error(`output '${rawPath}' is outside the repository; outputs must stay inside it`, [...p, i]);
@@ -739,13 +760,15 @@ class PipelineBuilder {
       for (const b of ['cache', 'persist', 'push'] as const) {
         if (opts[b] !== undefined && typeof opts[b] !== 'boolean') this.error(`'${b}' must be true or false`, [...p, i]);
       }
-      if (opts.remote !== undefined && (typeof opts.remote !== 'string' || opts.remote === '')) this.error(`'remote' must be the name of a remote`, [...p, i, rawPath, 'remote']);
+      if (opts.remote !== undefined && (typeof opts.remote !== 'string' || opts.remote === ''))
+        this.error(`'remote' must be the name of a remote`, [...p, i, rawPath, 'remote']);
       const plots = kind === 'plot' ? (variants.length ? variants : [{}]).map((o) => pick(o, PLOT_PROPS)) : undefined;
       const better: { lower?: string[]; higher?: string[] } = {};
       for (const d of ['lower', 'higher'] as const) {
         if (opts[d] === undefined) continue;
         const list = typeof opts[d] === 'string' ? [opts[d]] : opts[d];
-        if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x !== '')) this.error(`'${d}' must be a list of metric names (globs allowed), such as [loss, '*.fn']`, [...p, i, rawPath, d]);
+        if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && x !== ''))
+          this.error(`'${d}' must be a list of metric names (globs allowed), such as [loss, '*.fn']`, [...p, i, rawPath, d]);
         else better[d] = list as string[];
       }
       outs.push({
@@ -773,7 +796,7 @@ class PipelineBuilder {
       }
       const cur = byFile.get(file);
       if (key === 'all' || cur === 'all') byFile.set(file, 'all');
-      else (cur ?? byFile.set(file, new Set()).get(file) as Set<string>).add(key);
+      else (cur ?? (byFile.set(file, new Set()).get(file) as Set<string>)).add(key);
     };
     if (raw !== undefined) {
       if (!Array.isArray(raw)) this.error(`'params' must be a list`, p);
@@ -801,7 +824,7 @@ class PipelineBuilder {
     });
     for (const u of interp.used) {
       const cur = byFile.get(u.file);
-      if (cur !== 'all') (cur ?? byFile.set(u.file, new Set()).get(u.file) as Set<string>).add(u.key);
+      if (cur !== 'all') (cur ?? (byFile.set(u.file, new Set()).get(u.file) as Set<string>)).add(u.key);
     }
     return [...byFile.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

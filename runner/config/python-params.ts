@@ -17,7 +17,11 @@ export function parsePythonParams(text: string, file: string, positions?: Map<st
   const out: ParamsTree = {};
   let i = 0;
   const fail = (line: number, msg: string): never => {
-    throw new UserError({ message: msg, location: { file, line, column: 1 }, hint: 'Lockstep reads module-level constants and class attributes whose values are literals' });
+    throw new UserError({
+      message: msg,
+      location: { file, line, column: 1 },
+      hint: 'Lockstep reads module-level constants and class attributes whose values are literals',
+    });
   };
 
   /** Parse a block of statements at `indent`; `mode` says what may appear in it. */
@@ -295,8 +299,13 @@ export function setPythonParams(text: string, file: string, values: ReadonlyMap<
   const lines = text.split('\n');
   for (const [key, value] of values) {
     const pos = positions.get(key);
-    if (!pos) throw new UserError({ message: `cannot set '${key}' in ${file}: Lockstep edits only assignments that exist there`, hint: 'add it to the file first (adding or deleting Python params with +/~ is not supported)' });
-    if (pos.lines !== 1) throw new UserError({ message: `cannot set '${key}' in ${file}: its value spans several lines`, location: { file, line: pos.line, column: 1 } });
+    if (!pos)
+      throw new UserError({
+        message: `cannot set '${key}' in ${file}: Lockstep edits only assignments that exist there`,
+        hint: 'add it to the file first (adding or deleting Python params with +/~ is not supported)',
+      });
+    if (pos.lines !== 1)
+      throw new UserError({ message: `cannot set '${key}' in ${file}: its value spans several lines`, location: { file, line: pos.line, column: 1 } });
     const old = lines[pos.line - 1]!;
     const eq = assignmentEquals(old);
     const comment = trailingComment(old, eq + 1);
@@ -339,5 +348,7 @@ function pythonLiteral(v: ParamValue): string {
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : v > 0 ? "float('inf')" : v < 0 ? "float('-inf')" : "float('nan')";
   if (typeof v === 'string') return JSON.stringify(v); // a JSON string is a valid Python string literal
   if (Array.isArray(v)) return `[${v.map(pythonLiteral).join(', ')}]`;
-  return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pythonLiteral(x)}`).join(', ')}}`;
+  return `{${Object.entries(v)
+    .map(([k, x]) => `${JSON.stringify(k)}: ${pythonLiteral(x)}`)
+    .join(', ')}}`;
 }

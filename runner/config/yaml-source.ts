@@ -55,7 +55,11 @@ export class YamlSource {
       throw new UserError({ message: `cannot read ${displayName}: ${(e as Error).message}`, location: { file: displayName } });
     }
     // Reading a FIFO would block until a writer comes (signals included): refuse anything but a file.
-    if (!st.isFile()) throw new UserError({ message: `not a regular file but ${st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : 'a special file'}`, location: { file: displayName } });
+    if (!st.isFile())
+      throw new UserError({
+        message: `not a regular file but ${st.isFIFO() ? 'a FIFO' : st.isDirectory() ? 'a directory' : 'a special file'}`,
+        location: { file: displayName },
+      });
     const hit = cache?.get(file, st);
     if (hit) return new YamlSource(displayName, hit.value, file);
     let text: string;

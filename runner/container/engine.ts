@@ -42,7 +42,10 @@ function configuredEngine(stateDir: string, env: NodeJS.ProcessEnv): EngineName 
     }
     if (c.engine !== undefined) {
       if (!ENGINES.includes(c.engine as EngineName)) {
-        throw new UserError({ message: `container.engine must be podman or docker, got '${String(c.engine)}'`, location: src!.locate(['container', 'engine']) });
+        throw new UserError({
+          message: `container.engine must be podman or docker, got '${String(c.engine)}'`,
+          location: src!.locate(['container', 'engine']),
+        });
       }
       chosen = c.engine as EngineName;
     }

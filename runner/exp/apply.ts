@@ -29,7 +29,10 @@ export async function expApplyCommand(io: Io, args: { name: string }): Promise<n
       for (const o of entry.outs) {
         if (!decls.find((d) => d.path === o.path)?.cache) continue;
         if ((await missingObjects(cache.store, o)).length) {
-          throw new UserError({ message: `experiment '${rec.name}' cannot be applied: output '${o.path}' is no longer in the cache`, hint: `'lockstep pull' it from a remote, or rerun it with 'lockstep exp run' and its params` });
+          throw new UserError({
+            message: `experiment '${rec.name}' cannot be applied: output '${o.path}' is no longer in the cache`,
+            hint: `'lockstep pull' it from a remote, or rerun it with 'lockstep exp run' and its params`,
+          });
         }
       }
     }
@@ -55,7 +58,8 @@ async function fetchRemoteOutputs(io: Io, ws: Workspace, cache: LocalCache, rec:
   const outs: { path: string; out: LockedPath }[] = [];
   for (const [name, entry] of Object.entries(rec.lock ?? {})) {
     const decls = ws.pipeline.stages.get(name)?.outs ?? [];
-    for (const o of entry.outs) if (decls.find((d) => d.path === o.path)?.cache && (await missingObjects(cache.store, o)).length) outs.push({ path: o.path, out: o });
+    for (const o of entry.outs)
+      if (decls.find((d) => d.path === o.path)?.cache && (await missingObjects(cache.store, o)).length) outs.push({ path: o.path, out: o });
   }
   if (outs.length === 0) return;
   const [{ remoteFor }, { fetchOutputs }] = await Promise.all([import('../remote/open.js'), import('../cache/sync.js')]);

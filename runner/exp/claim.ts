@@ -47,7 +47,7 @@ export class Claims {
     const token = crypto.randomBytes(8).toString('hex');
     const tmp = path.join(this.dir, `.tmp-${process.pid}-${token}`);
     try {
-      for (let gen = 0; gen < 10_000; ) {
+      for (let gen = 0; gen < 10_000;) {
         const lease: Lease = { ...owner, token, since: new Date().toISOString(), gen, dir };
         fs.writeFileSync(tmp, JSON.stringify(lease));
         try {

@@ -59,7 +59,11 @@ export function paramsOfRecord(r: ExpRecord, workspaceParams: PerFile): PerFile 
  * Rows for experiment records. A queued experiment has no recorded params yet:
  * it shows the workspace's params with its own overrides on top, the values it will run with.
  */
-export function rowsOf(recs: readonly ExpRecord[], workspaceParams: PerFile, extra: readonly { name: string; status: string; params: PerFile; metrics: PerFile }[] = []): Rows {
+export function rowsOf(
+  recs: readonly ExpRecord[],
+  workspaceParams: PerFile,
+  extra: readonly { name: string; status: string; params: PerFile; metrics: PerFile }[] = [],
+): Rows {
   const paramsOf = (r: ExpRecord) => paramsOfRecord(r, workspaceParams);
   const sources: { name: string; status: string; createdAt?: string; params: PerFile; metrics: PerFile }[] = [
     ...extra.map((e) => ({ name: e.name, status: e.status, params: e.params, metrics: e.metrics })),
@@ -123,7 +127,10 @@ export function describeColumn(rows: readonly TableRow[], c: ColumnMeta, declare
 
 /** Glob over column names: `*` any run of characters, `?` one. */
 export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`);
 }
 
@@ -249,9 +256,15 @@ export function resolveColumn(t: Rows, name: string): ColumnMeta {
   if (matches.length > 1) {
     const shown = matches.slice(0, 8).map((c) => c.id);
     const more = matches.length - shown.length;
-    throw new UserError({ message: `'${name}' is ambiguous: ${matches.length} columns end with it`, hint: `one of: ${shown.join(', ')}${more ? `, … and ${more} more` : ''}` });
+    throw new UserError({
+      message: `'${name}' is ambiguous: ${matches.length} columns end with it`,
+      hint: `one of: ${shown.join(', ')}${more ? `, … and ${more} more` : ''}`,
+    });
   }
-  const leaves = cols.filter((c) => c.id.toLowerCase().includes(name.toLowerCase())).slice(0, 8).map((c) => c.id);
+  const leaves = cols
+    .filter((c) => c.id.toLowerCase().includes(name.toLowerCase()))
+    .slice(0, 8)
+    .map((c) => c.id);
   throw new UserError({
     message: `cannot sort by '${name}': no metric or param ends with it`,
     hint: leaves.length ? `did you mean one of: ${leaves.join(', ')}` : `${cols.length} columns; see them with 'lockstep exp show --all'`,

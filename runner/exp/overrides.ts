@@ -49,7 +49,11 @@ export function parseOverride(arg: string): Override {
 /** `key=v`, `+key=v`, `++key=v` (the file and the prefix already taken off into `rest`). */
 function parseAssign(arg: string, kind: Exclude<OverrideKind, 'delete'>, file: string, rest: string): Override {
   const eq = rest.indexOf('=');
-  if (eq <= 0) throw new UserError({ message: `-S expects key=value, got '${arg}'`, hint: `for example -S train.lr.C=0.1, -S +train.new=1, -S ~train.old or -S params.yaml:split.seed=1,2` });
+  if (eq <= 0)
+    throw new UserError({
+      message: `-S expects key=value, got '${arg}'`,
+      hint: `for example -S train.lr.C=0.1, -S +train.new=1, -S ~train.old or -S params.yaml:split.seed=1,2`,
+    });
   const key = checkKey(arg, rest.slice(0, eq));
   const values = parseSweep(arg, rest.slice(eq + 1));
   return { kind, file, key, values, arg };
@@ -67,7 +71,10 @@ function parseDelete(arg: string, file: string, rest: string): Override {
 
 function checkKey(arg: string, key: string): string {
   if (!/^[A-Za-z_][\w-]*(\[\d+\])*(\.[\w-]+(\[\d+\])*)*$/.test(key)) {
-    throw new UserError({ message: `-S ${arg}: '${key}' is not a params key`, hint: 'a key is dotted names, with [i] for list items: train.lr, layers[0].size' });
+    throw new UserError({
+      message: `-S ${arg}: '${key}' is not a params key`,
+      hint: 'a key is dotted names, with [i] for list items: train.lr, layers[0].size',
+    });
   }
   return key;
 }
@@ -98,10 +105,15 @@ function parseChoice(arg: string, inner: string): ParamValue[] {
 function parseRange(arg: string, inner: string): ParamValue[] {
   const nums = splitTopLevel(arg, inner).map((t) => {
     const n = Number(t);
-    if (t === '' || !Number.isFinite(n)) throw new UserError({ message: `-S ${arg}: range() takes numbers, got '${t}'`, hint: 'range(stop), range(start, stop) or range(start, stop, step)' });
+    if (t === '' || !Number.isFinite(n))
+      throw new UserError({ message: `-S ${arg}: range() takes numbers, got '${t}'`, hint: 'range(stop), range(start, stop) or range(start, stop, step)' });
     return n;
   });
-  if (nums.length < 1 || nums.length > 3) throw new UserError({ message: `-S ${arg}: range() takes 1 to 3 numbers, got ${nums.length}`, hint: 'range(stop), range(start, stop) or range(start, stop, step)' });
+  if (nums.length < 1 || nums.length > 3)
+    throw new UserError({
+      message: `-S ${arg}: range() takes 1 to 3 numbers, got ${nums.length}`,
+      hint: 'range(stop), range(start, stop) or range(start, stop, step)',
+    });
   const [start, stop, step] = nums.length === 1 ? [0, nums[0]!, 1] : [nums[0]!, nums[1]!, nums[2] ?? 1];
   if (step === 0) throw new UserError({ message: `-S ${arg}: range() step must not be zero` });
   const out: number[] = [];
@@ -121,7 +133,10 @@ function parseValue(arg: string, text: string): ParamValue {
   try {
     return YAML.parse(text, { prettyErrors: false }) as ParamValue;
   } catch (e) {
-    throw new UserError({ message: `-S ${arg}: '${text}' is not a valid value (${(e as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')})`, hint: `quote it to set a string: -S "${arg.slice(0, arg.length - text.length)}'${text.replace(/'/g, "''")}'"` });
+    throw new UserError({
+      message: `-S ${arg}: '${text}' is not a valid value (${(e as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')})`,
+      hint: `quote it to set a string: -S "${arg.slice(0, arg.length - text.length)}'${text.replace(/'/g, "''")}'"`,
+    });
   }
 }
 

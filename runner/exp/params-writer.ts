@@ -58,7 +58,9 @@ function applyToToml(text: string, kv: Readonly<Record<string, ParamValue>>): st
 
 /** Python: existing single-line assignments get their new value, as DVC edits them; nothing is added or deleted. */
 function applyToPython(text: string, file: string, kv: Readonly<Record<string, ParamValue>>): string {
-  const deleted = Object.keys(kv).map(deletedKey).find((k) => k !== undefined);
+  const deleted = Object.keys(kv)
+    .map(deletedKey)
+    .find((k) => k !== undefined);
   if (deleted !== undefined) throw new UserError({ message: `cannot delete '${deleted}' from ${file}: Lockstep does not delete Python params` });
   return setPythonParams(text, file, new Map(Object.entries(kv)));
 }

@@ -53,7 +53,11 @@ export function declaredDirections(ws: Workspace, t: Rows): Map<string, Directio
 /** Collect results of experiments running on workers; with the scheduler away, say so once and show what is known. */
 async function syncDistributed(io: Io, ws: Workspace, store: ExpStore): Promise<void> {
   if (!store.list().some((r) => r.distributed && r.status !== 'success')) return;
-  const [{ readSchedulerConfig }, { openQueue }, { syncRecords }] = await Promise.all([import('../queue/config.js'), import('../queue/connection.js'), import('../queue/sync.js')]);
+  const [{ readSchedulerConfig }, { openQueue }, { syncRecords }] = await Promise.all([
+    import('../queue/config.js'),
+    import('../queue/connection.js'),
+    import('../queue/sync.js'),
+  ]);
   const cfg = readSchedulerConfig(ws.stateDir);
   if (!cfg) return;
   const queues = new Set(store.list().flatMap((r) => (r.distributed && r.status !== 'success' ? [r.distributed.queue] : [])));
@@ -155,7 +159,10 @@ export async function expShowCommand(io: Io, args: ShowArgs): Promise<number> {
   if (args.format === 'text') {
     const hidden = t.params.length + t.metrics.length - cols.length;
     io.out(`\n${args.color ? 'highlighted' : '*'}: differs from the workspace's params   ★: best value (metrics with a known direction)`);
-    if (hidden > 0 && !args.all) io.out(`${hidden} more column${hidden === 1 ? '' : 's'} (the same in every row, intermediate metrics files, training-set twins): --all shows them, --only/--drop GLOB choose`);
+    if (hidden > 0 && !args.all)
+      io.out(
+        `${hidden} more column${hidden === 1 ? '' : 's'} (the same in every row, intermediate metrics files, training-set twins): --all shows them, --only/--drop GLOB choose`,
+      );
   }
   return 0;
 }

@@ -105,7 +105,10 @@ export class ExpStore {
       return JSON.parse(fs.readFileSync(this.file(name), 'utf8')) as ExpRecord;
     } catch {
       const names = this.list().map((r) => r.name);
-      throw new UserError({ message: `no experiment named '${name}'`, hint: didYouMean(name, names) ?? (names.length ? `run 'lockstep exp show' to list them` : 'no experiments recorded yet') });
+      throw new UserError({
+        message: `no experiment named '${name}'`,
+        hint: didYouMean(name, names) ?? (names.length ? `run 'lockstep exp show' to list them` : 'no experiments recorded yet'),
+      });
     }
   }
 

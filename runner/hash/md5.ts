@@ -15,7 +15,7 @@ function md5File(abs: string): string {
   const buf = Buffer.allocUnsafe(1 << 20);
   const fd = fs.openSync(abs, 'r');
   try {
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(n === buf.length ? buf : buf.subarray(0, n));
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(n === buf.length ? buf : buf.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }
@@ -56,7 +56,10 @@ type Md5Entry = [...Sig, string];
 
 export class Md5Memo {
   private changed = false;
-  private constructor(private readonly file: string, private readonly map: Record<string, Md5Entry>) {}
+  private constructor(
+    private readonly file: string,
+    private readonly map: Record<string, Md5Entry>,
+  ) {}
 
   static load(stateDir: string): Md5Memo {
     const file = path.join(stateDir, 'md5-cache.json');

@@ -128,7 +128,10 @@ export class StatCache {
   private loose: Map<string, { sig: Float64Array; hash: string }> | undefined;
   private readonly used = new Set<string>();
 
-  private constructor(private readonly file: string, private readonly trees: Map<string, TreeRecord>) {}
+  private constructor(
+    private readonly file: string,
+    private readonly trees: Map<string, TreeRecord>,
+  ) {}
 
   static load(stateDir: string): StatCache {
     const file = path.join(stateDir, 'stat-cache.bin');

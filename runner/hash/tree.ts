@@ -36,7 +36,10 @@ export class TreeHasher {
   /** The repository's own state, never part of a directory's content even when a link leads there. */
   private readonly skip: readonly string[];
 
-  constructor(private readonly statCache: StatCache, private readonly root?: string) {
+  constructor(
+    private readonly statCache: StatCache,
+    private readonly root?: string,
+  ) {
     const real = root === undefined ? undefined : realOr(root);
     this.skip = real === undefined ? [] : [path.join(real, '.git'), path.join(real, '.lockstep')];
   }
@@ -58,7 +61,10 @@ export class TreeHasher {
       return this.manifestOf(abs, abs, files, readStart);
     }
     // Opening a FIFO blocks until a writer comes (and a device may never end): refuse before any open.
-    if (!st.isFile()) throw new UserError({ message: `'${this.display(abs)}' is ${specialKind(st)}, not a file or directory; only files and directories can be deps or outputs` });
+    if (!st.isFile())
+      throw new UserError({
+        message: `'${this.display(abs)}' is ${specialKind(st)}, not a file or directory; only files and directories can be deps or outputs`,
+      });
     return { kind: 'file', ...(await this.hashRegular(abs, st, readStart)) };
   }
 
@@ -73,7 +79,13 @@ export class TreeHasher {
     const readStart = Date.now();
     const { default: fg } = await import('fast-glob'); // only glob deps pay for loading it
     // Temp litter (a checkout or a killed run's) is not content; nor is the repository's own state.
-    const matches = await fg(pattern, { cwd: root, dot: true, onlyFiles: true, followSymbolicLinks: true, ignore: ['.git/**', '.lockstep/**', '**/*.lockstep-tmp-*', '**/*.lockstep-tmp-*/**'] });
+    const matches = await fg(pattern, {
+      cwd: root,
+      dot: true,
+      onlyFiles: true,
+      followSymbolicLinks: true,
+      ignore: ['.git/**', '.lockstep/**', '**/*.lockstep-tmp-*', '**/*.lockstep-tmp-*/**'],
+    });
     // fast-glob follows links round a cycle until the OS stops it (d/up/d/up/…): keep only matches reached
     // without revisiting a folder, and none that a link leads into .git or .lockstep.
     const rootReal = realOr(root) ?? root;

@@ -116,7 +116,7 @@ export async function copyFileHashing(src: string, dest: string, mode = 0o644): 
       const data = buf.subarray(0, n);
       const outFd = fs.openSync(dest, 'w', mode);
       try {
-        for (let off = 0; off < n; ) off += fs.writeSync(outFd, data, off, n - off);
+        for (let off = 0; off < n;) off += fs.writeSync(outFd, data, off, n - off);
       } finally {
         fs.closeSync(outFd);
       }

@@ -1,5 +1,5 @@
-import { canonicalJson } from "../config/params.js";
-import type { FlatValues } from "./read.js";
+import { canonicalJson } from '../config/params.js';
+import type { FlatValues } from './read.js';
 
 /** One key that differs between two sets of flattened values (or every key, with `all`). */
 export interface DiffRow {
@@ -17,29 +17,16 @@ export interface DiffRow {
  * key present on one side only is a change (old or new is undefined), even
  * when the other side holds null.
  */
-export function diffFlat(
-  a: FlatValues,
-  b: FlatValues,
-  all: boolean,
-): DiffRow[] {
+export function diffFlat(a: FlatValues, b: FlatValues, all: boolean): DiffRow[] {
   const rows: DiffRow[] = [];
-  for (const file of [
-    ...new Set([...Object.keys(a), ...Object.keys(b)]),
-  ].sort()) {
+  for (const file of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
     const x = a[file] ?? {};
     const y = b[file] ?? {};
-    for (const key of [
-      ...new Set([...Object.keys(x), ...Object.keys(y)]),
-    ].sort()) {
+    for (const key of [...new Set([...Object.keys(x), ...Object.keys(y)])].sort()) {
       // canonicalJson writes a missing value as null: presence is compared first.
-      const same =
-        key in x === key in y &&
-        canonicalJson(x[key]) === canonicalJson(y[key]);
+      const same = key in x === key in y && canonicalJson(x[key]) === canonicalJson(y[key]);
       if (same && !all) continue;
-      const change =
-        typeof x[key] === "number" && typeof y[key] === "number"
-          ? (y[key] as number) - (x[key] as number)
-          : undefined;
+      const change = typeof x[key] === 'number' && typeof y[key] === 'number' ? (y[key] as number) - (x[key] as number) : undefined;
       rows.push({
         path: file,
         key,

@@ -1,18 +1,13 @@
-import path from "node:path";
-import type { Workspace } from "../workspace.js";
-import { UserError, didYouMean, formatDiagnostic } from "../errors.js";
-import { requireRevision } from "../git.js";
-import { openLocalCache } from "../cache/open.js";
-import { ExpStore } from "../exp/store.js";
-import {
-  experimentRevision,
-  gitRevision,
-  workspaceRevision,
-  type PlotRevision,
-} from "./sources.js";
-import { declaredPlots, type PlotDecl } from "./decls.js";
-import { NoPlotData, plotContent, type PlotContent } from "./series.js";
-import { vegaLiteSpec } from "./templates.js";
+import path from 'node:path';
+import type { Workspace } from '../workspace.js';
+import { UserError, didYouMean, formatDiagnostic } from '../errors.js';
+import { requireRevision } from '../git.js';
+import { openLocalCache } from '../cache/open.js';
+import { ExpStore } from '../exp/store.js';
+import { experimentRevision, gitRevision, workspaceRevision, type PlotRevision } from './sources.js';
+import { declaredPlots, type PlotDecl } from './decls.js';
+import { NoPlotData, plotContent, type PlotContent } from './series.js';
+import { vegaLiteSpec } from './templates.js';
 
 /**
  * The declared plots of a workspace at some revisions and experiments, as
@@ -50,35 +45,19 @@ export type PlotEntry =
     };
 
 /** A target names a plot by its id, or by a path it reads (a file, a folder, or a file inside a plotted folder). */
-function select(
-  decls: PlotDecl[],
-  targets: readonly string[],
-  root: string,
-  cwd: string,
-): PlotDecl[] {
+function select(decls: PlotDecl[], targets: readonly string[], root: string, cwd: string): PlotDecl[] {
   if (!targets.length) return decls;
   return targets.flatMap((t) => {
-    const rel = path
-      .relative(root, path.resolve(cwd, t))
-      .split(path.sep)
-      .join("/");
+    const rel = path.relative(root, path.resolve(cwd, t)).split(path.sep).join('/');
     const hit = decls.filter(
-      (d) =>
-        d.id === t ||
-        d.id === rel ||
-        d.sources.some(
-          (s) =>
-            s.path === rel ||
-            s.path.startsWith(`${rel}/`) ||
-            rel.startsWith(`${s.path}/`),
-        ),
+      (d) => d.id === t || d.id === rel || d.sources.some((s) => s.path === rel || s.path.startsWith(`${rel}/`) || rel.startsWith(`${s.path}/`)),
     );
     if (!hit.length) {
       const ids = decls.map((d) => d.id);
       const near = didYouMean(rel, ids);
       throw new UserError({
-        message: `'${t}' is not a declared plot${near ? `; ${near}` : ""}`,
-        hint: `plots: ${ids.join(", ")}`,
+        message: `'${t}' is not a declared plot${near ? `; ${near}` : ''}`,
+        hint: `plots: ${ids.join(', ')}`,
       });
     }
     return hit;
@@ -89,16 +68,9 @@ function select(
 function revisionsOf(ws: Workspace, req: PlotsRequest): PlotRevision[] {
   const store = openLocalCache(ws.stateDir).store;
   const revs: PlotRevision[] = [];
-  const names =
-    req.diff && !req.revisions.length && !req.experiments.length
-      ? ["HEAD", "workspace"]
-      : req.revisions;
-  for (const r of req.diff ? names : ["workspace"])
-    revs.push(
-      r === "workspace"
-        ? workspaceRevision(ws.root)
-        : gitRevision(ws.root, r, requireRevision(ws.root, r), store),
-    );
+  const names = req.diff && !req.revisions.length && !req.experiments.length ? ['HEAD', 'workspace'] : req.revisions;
+  for (const r of req.diff ? names : ['workspace'])
+    revs.push(r === 'workspace' ? workspaceRevision(ws.root) : gitRevision(ws.root, r, requireRevision(ws.root, r), store));
   if (req.experiments.length) {
     const exps = new ExpStore(ws.stateDir);
     for (const n of req.experiments) {
@@ -114,34 +86,20 @@ function revisionsOf(ws: Workspace, req: PlotsRequest): PlotRevision[] {
 }
 
 /** Bad targets, revisions or experiments throw a UserError; a plot that cannot be read is an `error` entry. */
-export function buildPlots(
-  ws: Workspace,
-  req: PlotsRequest,
-): { revisions: PlotRevision[]; plots: PlotEntry[] } {
-  const decls = select(
-    declaredPlots(ws.pipeline),
-    req.targets,
-    ws.root,
-    req.cwd,
-  );
+export function buildPlots(ws: Workspace, req: PlotsRequest): { revisions: PlotRevision[]; plots: PlotEntry[] } {
+  const decls = select(declaredPlots(ws.pipeline), req.targets, ws.root, req.cwd);
   if (!decls.length)
     throw new UserError({
-      message: "no plots are declared in pipeline.yaml",
-      hint: "declare them under a stage: plots: [path/to/data.csv]",
+      message: 'no plots are declared in pipeline.yaml',
+      hint: 'declare them under a stage: plots: [path/to/data.csv]',
     });
   const revs = revisionsOf(ws, req);
   const plots: PlotEntry[] = [];
   for (const d of decls) {
     try {
       const content = plotContent(ws.root, d, revs);
-      const spec = content.props
-        ? vegaLiteSpec(content.props, content.rows)
-        : undefined;
-      const template = content.props
-        ? typeof content.props.template === "string"
-          ? content.props.template
-          : content.props.template.file
-        : "image";
+      const spec = content.props ? vegaLiteSpec(content.props, content.rows) : undefined;
+      const template = content.props ? (typeof content.props.template === 'string' ? content.props.template : content.props.template.file) : 'image';
       const images = content.images.map((img) => ({
         label: revs.length > 1 ? `${img.rev}: ${img.path}` : img.path,
         rev: img.rev,
@@ -157,11 +115,10 @@ export function buildPlots(
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       // Not made yet (as DVC does, a warning), not an error.
-      if (e instanceof NoPlotData)
-        plots.push({ path: d.id, missing: e.message });
+      if (e instanceof NoPlotData) plots.push({ path: d.id, missing: e.message });
       else {
         const diagnostics = e.diagnostics.map((x) => formatDiagnostic(x));
-        plots.push({ path: d.id, error: diagnostics.join("\n"), diagnostics });
+        plots.push({ path: d.id, error: diagnostics.join('\n'), diagnostics });
       }
     }
   }

@@ -21,7 +21,10 @@ export function parsePlotFile(f: PlotFile, rev: string, opts: { header?: boolean
     } catch (e) {
       const m = /position (\d+)/.exec((e as Error).message);
       const line = m ? text.slice(0, Number(m[1])).split('\n').length : (e as { linePos?: { line: number }[] }).linePos?.[0]?.line;
-      throw new UserError({ message: `cannot parse plot data ${where}: ${(e as Error).message.split('\n')[0]}`, location: { file: f.path, ...(line ? { line } : {}) } });
+      throw new UserError({
+        message: `cannot parse plot data ${where}: ${(e as Error).message.split('\n')[0]}`,
+        location: { file: f.path, ...(line ? { line } : {}) },
+      });
     }
     if (!Array.isArray(v) && v && typeof v === 'object') {
       const arrays = Object.values(v).filter(Array.isArray);
@@ -36,10 +39,15 @@ export function parsePlotFile(f: PlotFile, rev: string, opts: { header?: boolean
     const delimiter = /\.tsv$/i.test(f.path) ? '\t' : ',';
     const header = opts.header !== false;
     const raw = parse(text, { columns: header, delimiter, skip_empty_lines: true, trim: true }) as Record<string, string>[] | string[][];
-    const rows: Record<string, string>[] = header ? (raw as Record<string, string>[]) : (raw as string[][]).map((cells) => Object.fromEntries(cells.map((c, i) => [String(i), c])));
+    const rows: Record<string, string>[] = header
+      ? (raw as Record<string, string>[])
+      : (raw as string[][]).map((cells) => Object.fromEntries(cells.map((c, i) => [String(i), c])));
     return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, x]) => [k, x !== '' && Number.isFinite(Number(x)) ? Number(x) : x])));
   } catch (e) {
     const err = e as Error & { lines?: number };
-    throw new UserError({ message: `cannot parse plot data ${where}: ${err.message.split('\n')[0]}`, location: { file: f.path, ...(err.lines ? { line: err.lines } : {}) } });
+    throw new UserError({
+      message: `cannot parse plot data ${where}: ${err.message.split('\n')[0]}`,
+      location: { file: f.path, ...(err.lines ? { line: err.lines } : {}) },
+    });
   }
 }

@@ -20,7 +20,9 @@ function sectionHtml(s: Section): string {
   if (s.error) parts.push(`<p class="plot-error" role="alert">${escapeHtml(s.error)}</p>`);
   if (s.svg) parts.push(s.svg);
   for (const img of s.images ?? []) {
-    parts.push(`<div class="plot-image"><img src="${escapeHtml(img.src)}" alt="${escapeHtml(img.label)}"><div class="label">${escapeHtml(img.label)}</div></div>`);
+    parts.push(
+      `<div class="plot-image"><img src="${escapeHtml(img.src)}" alt="${escapeHtml(img.label)}"><div class="label">${escapeHtml(img.label)}</div></div>`,
+    );
   }
   const caption = s.caption ? `<figcaption>${escapeHtml(s.caption)}</figcaption>` : '';
   return `<section${s.error ? ' class="failed"' : ''}><h2>${escapeHtml(s.title)}</h2><figure>${parts.join('')}${caption}</figure></section>`;

@@ -63,15 +63,22 @@ export function plotContent(root: string, d: PlotDecl, revs: readonly PlotRevisi
         const rows = parsePlotFile(file, rev.name, { header: d.props.header !== false });
         const fields = rows.length ? Object.keys(rows[0]!).filter((k) => !OURS.has(k)) : [];
         const x = src.x ?? (confusion ? 'predicted' : 'step');
-        const ys = src.y ?? [confusion ? 'actual' : fields.filter((k) => k !== x).at(-1) ?? 'y'];
+        const ys = src.y ?? [confusion ? 'actual' : (fields.filter((k) => k !== x).at(-1) ?? 'y')];
         for (const [axis, field] of [['x', x], ...ys.map((y) => ['y', y])] as const) {
           if (field === 'step' && axis === 'x') continue;
           if (rows.length && !rows.some((r) => Object.hasOwn(r, field))) {
-            throw new UserError({ message: `plot '${d.id}': ${axis} field '${field}' is not in the data of ${file.path}`, hint: `fields: ${fields.join(', ')}` });
+            throw new UserError({
+              message: `plot '${d.id}': ${axis} field '${field}' is not in the data of ${file.path}`,
+              hint: `fields: ${fields.join(', ')}`,
+            });
           }
         }
         const inFolder = file.path !== src.path;
-        const label = inFolder ? file.path.slice(src.path.length + 1).replace(/\.[^./]+$/, '') : many ? file.path.replace(/\.[^./]+$/, '') : path.posix.basename(file.path).replace(/\.[^./]+$/, '');
+        const label = inFolder
+          ? file.path.slice(src.path.length + 1).replace(/\.[^./]+$/, '')
+          : many
+            ? file.path.replace(/\.[^./]+$/, '')
+            : path.posix.basename(file.path).replace(/\.[^./]+$/, '');
         parts.push({ rev: rev.name, file: file.path, label, x, ys, rows });
       }
     }

@@ -63,12 +63,20 @@ function fromLock(entries: Iterable<LockEntry>, store: ObjectStore, plotPath: st
     if (!out) continue;
     const obj = store.pathOf(out.hash);
     if (!fs.existsSync(obj)) return { missing: `'${out.path}' at ${where} is not in the cache (lockstep pull, or fetch it from a remote)` };
-    if (!isDirHash(out.hash)) return out.path === plotPath ? [{ path: plotPath, bytes: fs.readFileSync(obj) }] : { missing: `'${plotPath}' is not recorded at ${where}` };
+    if (!isDirHash(out.hash))
+      return out.path === plotPath ? [{ path: plotPath, bytes: fs.readFileSync(obj) }] : { missing: `'${plotPath}' is not recorded at ${where}` };
     const inner = out.path === plotPath ? '' : plotPath.slice(out.path.length + 1);
     const manifest = JSON.parse(fs.readFileSync(obj, 'utf8')) as { relpath: string; hash: string }[];
     const files: PlotFile[] = [];
     for (const m of manifest) {
-      const under = inner === '' ? m.relpath : m.relpath === inner ? path.posix.basename(m.relpath) : m.relpath.startsWith(`${inner}/`) ? m.relpath.slice(inner.length + 1) : undefined;
+      const under =
+        inner === ''
+          ? m.relpath
+          : m.relpath === inner
+            ? path.posix.basename(m.relpath)
+            : m.relpath.startsWith(`${inner}/`)
+              ? m.relpath.slice(inner.length + 1)
+              : undefined;
       if (under === undefined || !PLOT_FILE(m.relpath)) continue;
       const f = store.pathOf(m.hash);
       if (!fs.existsSync(f)) return { missing: `'${out.path}/${m.relpath}' at ${where} is not in the cache` };

@@ -4,7 +4,17 @@ import { UserError, didYouMean } from '../errors.js';
 import type { Row } from './data.js';
 
 /** The templates DVC ships (dvc-render), drawn by our own vega-lite specs. */
-const TEMPLATES = ['linear', 'simple', 'scatter', 'scatter_jitter', 'smooth', 'bar_horizontal', 'bar_horizontal_sorted', 'confusion', 'confusion_normalized'] as const;
+const TEMPLATES = [
+  'linear',
+  'simple',
+  'scatter',
+  'scatter_jitter',
+  'smooth',
+  'bar_horizontal',
+  'bar_horizontal_sorted',
+  'confusion',
+  'confusion_normalized',
+] as const;
 type Template = (typeof TEMPLATES)[number];
 
 export interface PlotProps {
@@ -32,7 +42,10 @@ export function resolveTemplate(root: string, plotId: string, raw: unknown): Plo
     if (fs.existsSync(abs) && fs.statSync(abs).isFile()) return { custom: fs.readFileSync(abs, 'utf8'), file: cand };
   }
   const near = didYouMean(name, TEMPLATES);
-  throw new UserError({ message: `plot '${plotId}': unknown template '${name}'${near ? `; ${near}` : ''}`, hint: `templates: ${TEMPLATES.join(', ')}, or the path of a vega-lite template file` });
+  throw new UserError({
+    message: `plot '${plotId}': unknown template '${name}'${near ? `; ${near}` : ''}`,
+    hint: `templates: ${TEMPLATES.join(', ')}, or the path of a vega-lite template file`,
+  });
 }
 
 /** vega-lite reads `a.b` as a nested field; DVC's flattened names are plain ones. */
@@ -48,7 +61,13 @@ export function vegaLiteSpec(p: PlotProps, rows: readonly Row[]): Record<string,
   switch (p.template) {
     case 'linear':
     case 'simple':
-      return { ...base, width: 420, height: 300, mark: { type: 'line', point: p.template === 'linear', interpolate: 'linear' }, encoding: { x: xq, y: yq, color } };
+      return {
+        ...base,
+        width: 420,
+        height: 300,
+        mark: { type: 'line', point: p.template === 'linear', interpolate: 'linear' },
+        encoding: { x: xq, y: yq, color },
+      };
     case 'scatter':
       return { ...base, width: 420, height: 300, mark: { type: 'point', filled: true }, encoding: { x: xq, y: yq, color } };
     case 'scatter_jitter':
@@ -72,7 +91,14 @@ export function vegaLiteSpec(p: PlotProps, rows: readonly Row[]): Record<string,
         },
       };
     case 'smooth':
-      return { ...base, width: 420, height: 300, transform: [{ loess: f(p.y), on: f(p.x), groupby: ['series'], bandwidth: 0.3 }], mark: 'line', encoding: { x: xq, y: yq, color } };
+      return {
+        ...base,
+        width: 420,
+        height: 300,
+        transform: [{ loess: f(p.y), on: f(p.x), groupby: ['series'], bandwidth: 0.3 }],
+        mark: 'line',
+        encoding: { x: xq, y: yq, color },
+      };
     case 'bar_horizontal':
     case 'bar_horizontal_sorted':
       return {
@@ -91,7 +117,10 @@ export function vegaLiteSpec(p: PlotProps, rows: readonly Row[]): Record<string,
       const normalized = p.template === 'confusion_normalized';
       const transform: Record<string, unknown>[] = [{ aggregate: [{ op: 'count', as: 'count' }], groupby: ['series', f(p.x), f(p.y)] }];
       if (normalized) {
-        transform.push({ joinaggregate: [{ op: 'sum', field: 'count', as: 'row_total' }], groupby: ['series', f(p.y)] }, { calculate: 'datum.count / datum.row_total', as: 'share' });
+        transform.push(
+          { joinaggregate: [{ op: 'sum', field: 'count', as: 'row_total' }], groupby: ['series', f(p.y)] },
+          { calculate: 'datum.count / datum.row_total', as: 'share' },
+        );
       }
       const value = normalized ? 'share' : 'count';
       const cell = {
@@ -140,7 +169,14 @@ function customSpec(p: PlotProps, t: { custom: string; file: string }, rows: rea
   let text = t.custom;
   for (const [k, v] of Object.entries(values)) text = text.split(k).join(v);
   const left = /<DVC_METRIC_[A-Z_]+>/.exec(text);
-  if (left) throw new UserError({ message: `template ${t.file} uses ${left[0]}, which Lockstep does not fill in`, location: { file: t.file }, hint: `supported: ${Object.keys(values).map((k) => k.replace(/"/g, '')).join(', ')}` });
+  if (left)
+    throw new UserError({
+      message: `template ${t.file} uses ${left[0]}, which Lockstep does not fill in`,
+      location: { file: t.file },
+      hint: `supported: ${Object.keys(values)
+        .map((k) => k.replace(/"/g, ''))
+        .join(', ')}`,
+    });
   try {
     return JSON.parse(text) as Record<string, unknown>;
   } catch (e) {

@@ -127,7 +127,12 @@ async function status(io: Io, queue: Queue, json: boolean): Promise<number> {
   const now = Date.now();
   const table = rows.map((r) => {
     const j = r.job;
-    const when = r.state === 'completed' || r.state === 'failed' ? (j.finishedOn && j.processedOn ? formatDuration(j.finishedOn - j.processedOn) : '') : `${formatDuration(now - j.timestamp)} ago`;
+    const when =
+      r.state === 'completed' || r.state === 'failed'
+        ? j.finishedOn && j.processedOn
+          ? formatDuration(j.finishedOn - j.processedOn)
+          : ''
+        : `${formatDuration(now - j.timestamp)} ago`;
     const d = j.data as JobData | undefined;
     const what = d?.kind === 'stage' ? `stage ${d.stage}` : describeAssignment(d?.overrides ?? {});
     return [d?.name ?? j.name, shown(r), what, when, r.state === 'failed' ? (j.failedReason ?? '').slice(0, 100) : ''];
@@ -233,7 +238,8 @@ async function retry(io: Io, store: ExpStore, queue: Queue, args: QueueArgs): Pr
 async function cancel({ io, store, queue, cfg }: { io: Io; store: ExpStore; queue: Queue; cfg: SchedulerConfig }, args: QueueArgs): Promise<number> {
   const targets: { name: string; job: Job<ExpJobData> }[] = [];
   if (args.all) {
-    for (const r of await allJobs(queue)) if (r.state !== 'completed' && r.state !== 'failed') targets.push({ name: r.job.data?.name ?? r.job.id!, job: r.job });
+    for (const r of await allJobs(queue))
+      if (r.state !== 'completed' && r.state !== 'failed') targets.push({ name: r.job.data?.name ?? r.job.id!, job: r.job });
   } else {
     for (const n of args.names) {
       const { job } = await findJob(store, queue, n);

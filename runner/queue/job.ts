@@ -90,13 +90,16 @@ export function jobIdOf(d: Pick<ExpJobData, 'commit' | 'overrides' | 'targets'>)
 
 /** A stage job's id: the commit, the stage and what its upstream stages produced (a restarted submitter finds its jobs again). */
 export function stageJobIdOf(d: Pick<StageJobData, 'commit' | 'stage' | 'upstream'>): string {
-  const digest = createHash('sha256').update(canonicalJson({ commit: d.commit, stage: d.stage, upstream: d.upstream })).digest('hex');
+  const digest = createHash('sha256')
+    .update(canonicalJson({ commit: d.commit, stage: d.stage, upstream: d.upstream }))
+    .digest('hex');
   return `s${digest.slice(0, 24)}`;
 }
 
 /** Why this worker cannot run the job, or undefined. */
 export function refusal(d: Partial<JobData> | undefined, version: string): string | undefined {
   if (!d || (d.kind !== 'experiment' && d.kind !== 'stage') || typeof d.commit !== 'string' || typeof d.name !== 'string') return 'it is not a Lockstep job';
-  if (d.version !== version) return `it was queued by Lockstep ${String(d.version)} and this worker runs ${version}; run a ${String(d.version)} worker, or queue it again with this version`;
+  if (d.version !== version)
+    return `it was queued by Lockstep ${String(d.version)} and this worker runs ${version}; run a ${String(d.version)} worker, or queue it again with this version`;
   return undefined;
 }

@@ -42,11 +42,18 @@ export async function reproDistributed(io: Io, args: DistributedReproArgs): Prom
   const { cfg: rcfg, store: remote } = await remoteFor(ws, args.remote);
   let queue: Queue | undefined;
   try {
-    if (rcfg.readOnly) throw new UserError({ message: `remote '${rcfg.name}' is read-only: repro --distributed passes stage outputs between workers through it` });
+    if (rcfg.readOnly)
+      throw new UserError({ message: `remote '${rcfg.name}' is read-only: repro --distributed passes stage outputs between workers through it` });
     queue = await openQueue(cfg);
     const bundle = await uploadBundle(ws.root, remote);
     const cache = openLocalCache(ws.stateDir);
-    await push(cache, remote, lockedOuts(ws, []).map(({ out }) => ({ path: out.path, out })), [], { jobs: rcfg.jobs });
+    await push(
+      cache,
+      remote,
+      lockedOuts(ws, []).map(({ out }) => ({ path: out.path, out })),
+      [],
+      { jobs: rcfg.jobs },
+    );
 
     const selected = selectStages(ws, { targets: args.targets, single: false, downstream: false });
     const order = ws.graph.order.filter((s) => selected.has(s));
@@ -77,7 +84,17 @@ export async function reproDistributed(io: Io, args: DistributedReproArgs): Prom
               // Queued only when every upstream stage is done: its job carries their results.
               if (!before.every((u) => done.has(u))) continue;
               const upstream: Record<string, LockEntry> = Object.fromEntries(before.map((u) => [u, done.get(u)!.entry]));
-              const data: StageJobData = { kind: 'stage', version: VERSION, name: s, stage: s, commit, bundle, remote: rcfg.name, upstream, submittedAt: new Date().toISOString() };
+              const data: StageJobData = {
+                kind: 'stage',
+                version: VERSION,
+                name: s,
+                stage: s,
+                commit,
+                bundle,
+                remote: rcfg.name,
+                upstream,
+                submittedAt: new Date().toISOString(),
+              };
               jobs.set(s, { id: stageJobIdOf(data), data });
             }
             for (const [s, { id, data }] of jobs) {
@@ -137,7 +154,12 @@ export async function reproDistributed(io: Io, args: DistributedReproArgs): Prom
       repoLock.release();
     }
     const count = (how: string) => [...done.values()].filter((r) => r.how === how).length;
-    const parts = [`${count('ran')} ran`, count('restored') ? `${count('restored')} restored` : '', `${count('skipped')} up to date`, failed.size ? `${failed.size} failed or not run` : ''].filter(Boolean);
+    const parts = [
+      `${count('ran')} ran`,
+      count('restored') ? `${count('restored')} restored` : '',
+      `${count('skipped')} up to date`,
+      failed.size ? `${failed.size} failed or not run` : '',
+    ].filter(Boolean);
     io.out(`${order.length} stage${order.length === 1 ? '' : 's'} on workers: ${parts.join(', ')} in ${formatDuration(Date.now() - t0)}`);
     return failed.size ? 1 : 0;
   } finally {

@@ -119,7 +119,11 @@ export async function submitExperiments(io: Io, ws: Workspace, store: ExpStore, 
       const jobId = jobIdOf(data);
       const mine = known.get(jobId);
       if (mine) {
-        io.out(mine.status === 'success' ? `${mine.name} already ran with these params at this commit` : `${mine.name} is already queued with these params (${mine.status})`);
+        io.out(
+          mine.status === 'success'
+            ? `${mine.name} already ran with these params at this commit`
+            : `${mine.name} is already queued with these params (${mine.status})`,
+        );
         followed.add(mine.name);
         continue;
       }

@@ -1,16 +1,10 @@
-import fs from "node:fs";
-import path from "node:path";
-import YAML, { isMap } from "yaml";
-import { STATE_DIR } from "../workspace.js";
-import { UserError } from "../errors.js";
-import { writeFileAtomic } from "../fs-util.js";
-import {
-  endpointProblem,
-  readRemotesConfig,
-  remoteUrlProblem,
-  REMOTE_URL_HINT,
-  type RemotesConfig,
-} from "./config.js";
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML, { isMap } from 'yaml';
+import { STATE_DIR } from '../workspace.js';
+import { UserError } from '../errors.js';
+import { writeFileAtomic } from '../fs-util.js';
+import { endpointProblem, readRemotesConfig, remoteUrlProblem, REMOTE_URL_HINT, type RemotesConfig } from './config.js';
 
 /**
  * Changing the configured remotes (`lockstep remote add/remove/default`).
@@ -19,15 +13,9 @@ import {
  * write so a bad value never stays behind.
  */
 
-function editConfig(
-  stateDir: string,
-  local: boolean,
-  edit: (doc: YAML.Document) => void,
-): void {
-  const file = path.join(stateDir, local ? "config.local" : "config");
-  const doc = fs.existsSync(file)
-    ? YAML.parseDocument(fs.readFileSync(file, "utf8"))
-    : new YAML.Document({});
+function editConfig(stateDir: string, local: boolean, edit: (doc: YAML.Document) => void): void {
+  const file = path.join(stateDir, local ? 'config.local' : 'config');
+  const doc = fs.existsSync(file) ? YAML.parseDocument(fs.readFileSync(file, 'utf8')) : new YAML.Document({});
   if (doc.errors.length)
     throw new UserError({
       message: `${path.join(STATE_DIR, path.basename(file))} is not valid YAML; fix it first`,
@@ -40,17 +28,10 @@ function editConfig(
 }
 
 /** The keys `-o key=value` may set. */
-const OPTION_KEYS = [
-  "jobs",
-  "read_only",
-  "endpoint",
-  "region",
-  "force_path_style",
-  "user",
-];
+const OPTION_KEYS = ['jobs', 'read_only', 'endpoint', 'region', 'force_path_style', 'user'];
 
 function optionValue(key: string, raw: string): string | number | boolean {
-  if (key === "jobs") {
+  if (key === 'jobs') {
     const n = Number(raw);
     if (!Number.isInteger(n) || n < 1)
       throw new UserError({
@@ -58,33 +39,25 @@ function optionValue(key: string, raw: string): string | number | boolean {
       });
     return n;
   }
-  if (key === "read_only" || key === "force_path_style") {
-    if (raw !== "true" && raw !== "false")
+  if (key === 'read_only' || key === 'force_path_style') {
+    if (raw !== 'true' && raw !== 'false')
       throw new UserError({
         message: `${key} must be true or false, got '${raw}'`,
       });
-    return raw === "true";
+    return raw === 'true';
   }
-  if (key === "endpoint") {
+  if (key === 'endpoint') {
     const why = endpointProblem(raw);
     if (why) throw new UserError({ message: why });
   }
   return raw;
 }
 
-function requireRemote(
-  cfg: RemotesConfig,
-  name: string,
-  addHint: boolean,
-): void {
+function requireRemote(cfg: RemotesConfig, name: string, addHint: boolean): void {
   if (cfg.remotes.has(name)) return;
   throw new UserError({
     message: `no remote named '${name}'`,
-    hint: cfg.remotes.size
-      ? `configured: ${[...cfg.remotes.keys()].join(", ")}`
-      : addHint
-        ? `add it first: lockstep remote add ${name} URL`
-        : undefined,
+    hint: cfg.remotes.size ? `configured: ${[...cfg.remotes.keys()].join(', ')}` : addHint ? `add it first: lockstep remote add ${name} URL` : undefined,
   });
 }
 
@@ -114,13 +87,13 @@ export function addRemote(
     const m = /^([\w]+)=(.*)$/.exec(o);
     if (!m || !OPTION_KEYS.includes(m[1]!))
       throw new UserError({
-        message: `-o takes key=value with key one of ${OPTION_KEYS.join(", ")}, got '${o}'`,
+        message: `-o takes key=value with key one of ${OPTION_KEYS.join(', ')}, got '${o}'`,
       });
     opts[m[1]!] = optionValue(m[1]!, m[2]!);
   }
   editConfig(stateDir, r.local, (doc) => {
-    doc.setIn(["remotes", r.name], doc.createNode({ url: r.url, ...opts }));
-    if (r.makeDefault) doc.set("default", r.name);
+    doc.setIn(['remotes', r.name], doc.createNode({ url: r.url, ...opts }));
+    if (r.makeDefault) doc.set('default', r.name);
   });
 }
 
@@ -128,20 +101,15 @@ export function addRemote(
 export function removeRemote(stateDir: string, name: string): void {
   requireRemote(readRemotesConfig(stateDir), name, false);
   for (const local of [false, true]) {
-    if (!fs.existsSync(path.join(stateDir, local ? "config.local" : "config")))
-      continue;
+    if (!fs.existsSync(path.join(stateDir, local ? 'config.local' : 'config'))) continue;
     editConfig(stateDir, local, (doc) => {
-      doc.deleteIn(["remotes", name]);
-      if (doc.get("default") === name) doc.delete("default");
+      doc.deleteIn(['remotes', name]);
+      if (doc.get('default') === name) doc.delete('default');
     });
   }
 }
 
-export function setDefaultRemote(
-  stateDir: string,
-  name: string,
-  local: boolean,
-): void {
+export function setDefaultRemote(stateDir: string, name: string, local: boolean): void {
   requireRemote(readRemotesConfig(stateDir), name, true);
-  editConfig(stateDir, local, (doc) => doc.set("default", name));
+  editConfig(stateDir, local, (doc) => doc.set('default', name));
 }

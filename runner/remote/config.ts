@@ -32,11 +32,15 @@ export function readRemotesConfig(stateDir: string): RemotesConfig {
     if (doc.remotes === undefined) continue;
     if (!isPlainObject(doc.remotes)) throw new UserError({ message: '`remotes` must map names to settings', location: src.locate(['remotes']) });
     for (const [rname, r] of Object.entries(doc.remotes)) {
-      if (!isPlainObject(r)) throw new UserError({ message: `remote '${rname}' must be a mapping with at least a url`, location: src.locate(['remotes', rname]) });
+      if (!isPlainObject(r))
+        throw new UserError({ message: `remote '${rname}' must be a mapping with at least a url`, location: src.locate(['remotes', rname]) });
       for (const k of Object.keys(r)) {
         if (!REMOTE_KEYS.includes(k)) {
           const near = didYouMean(k, REMOTE_KEYS);
-          throw new UserError({ message: `unknown field '${k}' in remote '${rname}'${near ? `; ${near}` : ''}`, location: src.locate(['remotes', rname, k], true) });
+          throw new UserError({
+            message: `unknown field '${k}' in remote '${rname}'${near ? `; ${near}` : ''}`,
+            location: src.locate(['remotes', rname, k], true),
+          });
         }
       }
       if (r.jobs !== undefined && (!Number.isInteger(r.jobs) || (r.jobs as number) < 1)) {
@@ -107,10 +111,17 @@ export function endpointProblem(endpoint: unknown): string | undefined {
 export function chooseRemote(cfg: RemotesConfig, name: string | undefined): RemoteConfig {
   const names = [...cfg.remotes.keys()];
   if (names.length === 0) {
-    throw new UserError({ message: 'no remote is configured', hint: "add one with 'lockstep remote add NAME URL' (a folder, http(s)://… or s3://bucket/prefix)" });
+    throw new UserError({
+      message: 'no remote is configured',
+      hint: "add one with 'lockstep remote add NAME URL' (a folder, http(s)://… or s3://bucket/prefix)",
+    });
   }
   const pick = name ?? cfg.default ?? (names.length === 1 ? names[0] : undefined);
-  if (pick === undefined) throw new UserError({ message: `${names.length} remotes are configured and none is the default`, hint: `choose one with -r (${names.join(', ')}) or set one with 'lockstep remote default NAME'` });
+  if (pick === undefined)
+    throw new UserError({
+      message: `${names.length} remotes are configured and none is the default`,
+      hint: `choose one with -r (${names.join(', ')}) or set one with 'lockstep remote default NAME'`,
+    });
   const r = cfg.remotes.get(pick);
   if (!r) {
     const near = didYouMean(pick, names);

@@ -34,7 +34,10 @@ export class DirRemote implements RemoteStore {
   /** Folders this process has swept of abandoned uploads (once each is enough). */
   private readonly swept = new Set<string>();
 
-  constructor(readonly name: string, private readonly root: string) {}
+  constructor(
+    readonly name: string,
+    private readonly root: string,
+  ) {}
 
   get description(): string {
     return this.root;

@@ -3,14 +3,20 @@ import { UserError } from '../errors.js';
 /** The remote did not answer (refused, reset, timed out, unknown host): worth retrying, then a clear message. */
 export class RemoteUnavailable extends UserError {
   constructor(remote: string, description: string, why: string) {
-    super({ message: `remote '${remote}' (${description}) cannot be reached: ${why}`, hint: "check the URL ('lockstep remote list') and that the server is up" }, 1);
+    super(
+      { message: `remote '${remote}' (${description}) cannot be reached: ${why}`, hint: "check the URL ('lockstep remote list') and that the server is up" },
+      1,
+    );
   }
 }
 
 /** The remote answered no: credentials or permissions. Retrying would not help. */
 export class RemoteRefused extends UserError {
   constructor(remote: string, description: string, why: string) {
-    super({ message: `remote '${remote}' (${description}) refused access: ${why}`, hint: 'check the credentials in the environment (never in .lockstep/config)' }, 1);
+    super(
+      { message: `remote '${remote}' (${description}) refused access: ${why}`, hint: 'check the credentials in the environment (never in .lockstep/config)' },
+      1,
+    );
   }
 }
 

@@ -19,7 +19,11 @@ export class HttpRemote implements RemoteStore {
   private readonly base: string;
   private readonly headers: Record<string, string>;
 
-  constructor(readonly name: string, url: string, auth?: { user: string; password: string }) {
+  constructor(
+    readonly name: string,
+    url: string,
+    auth?: { user: string; password: string },
+  ) {
     this.base = url.replace(/\/+$/, '') + '/';
     this.headers = auth ? { authorization: `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}` } : {};
   }
@@ -32,7 +36,12 @@ export class HttpRemote implements RemoteStore {
     return this.base + key.split('/').map(encodeURIComponent).join('/');
   }
 
-  private async request(method: string, key: string, init: RequestInit & { headers?: Record<string, string> } = {}, okStatuses = [200, 201, 204]): Promise<Response> {
+  private async request(
+    method: string,
+    key: string,
+    init: RequestInit & { headers?: Record<string, string> } = {},
+    okStatuses = [200, 201, 204],
+  ): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(this.url(key), { ...init, method, headers: { ...this.headers, ...init.headers } });
@@ -42,7 +51,11 @@ export class HttpRemote implements RemoteStore {
     }
     if (res.status === 401 || res.status === 403) {
       await res.body?.cancel();
-      throw new RemoteRefused(this.name, this.description, `HTTP ${res.status} ${res.statusText}${this.headers.authorization ? '' : ' (no user is configured)'}`);
+      throw new RemoteRefused(
+        this.name,
+        this.description,
+        `HTTP ${res.status} ${res.statusText}${this.headers.authorization ? '' : ' (no user is configured)'}`,
+      );
     }
     if (okStatuses.includes(res.status)) return res;
     await res.body?.cancel();
@@ -109,7 +122,12 @@ export class HttpRemote implements RemoteStore {
         return;
       }
       const body = fs.createReadStream(srcFile).pipe(counter(progress));
-      await this.request('PUT', tmpKey, { body: Readable.toWeb(body) as never, duplex: 'half', signal, headers: { 'content-length': String(size) } } as RequestInit & { headers: Record<string, string> });
+      await this.request('PUT', tmpKey, {
+        body: Readable.toWeb(body) as never,
+        duplex: 'half',
+        signal,
+        headers: { 'content-length': String(size) },
+      } as RequestInit & { headers: Record<string, string> });
     });
     try {
       await withRetries(() => this.request('MOVE', tmpKey, { signal, headers: { destination: this.url(key), overwrite: 'T' } }));

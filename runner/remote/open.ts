@@ -5,7 +5,10 @@ import { chooseRemote, readRemotesConfig, type RemoteConfig } from './config.js'
 import type { RemoteStore } from './types.js';
 
 /** The configured remote named `name` (the default when none), opened. */
-export async function remoteFor(ws: { readonly root: string; readonly stateDir: string }, name: string | undefined): Promise<{ cfg: RemoteConfig; store: RemoteStore }> {
+export async function remoteFor(
+  ws: { readonly root: string; readonly stateDir: string },
+  name: string | undefined,
+): Promise<{ cfg: RemoteConfig; store: RemoteStore }> {
   const cfg = chooseRemote(readRemotesConfig(ws.stateDir), name);
   return { cfg, store: await openRemote(ws.root, cfg) };
 }
@@ -27,7 +30,10 @@ export async function openRemote(root: string, cfg: RemoteConfig): Promise<Remot
     // The password never sits in a config file that could be committed: it comes from the environment.
     const password = process.env[`LOCKSTEP_REMOTE_${envName(cfg.name)}_PASSWORD`] ?? process.env.LOCKSTEP_HTTP_PASSWORD;
     if (user && password === undefined) {
-      throw new UserError({ message: `remote '${cfg.name}' has user '${user}' but no password`, hint: `set LOCKSTEP_REMOTE_${envName(cfg.name)}_PASSWORD in the environment` });
+      throw new UserError({
+        message: `remote '${cfg.name}' has user '${user}' but no password`,
+        hint: `set LOCKSTEP_REMOTE_${envName(cfg.name)}_PASSWORD in the environment`,
+      });
     }
     return new HttpRemote(cfg.name, url, user ? { user, password: password! } : undefined);
   }

@@ -62,7 +62,8 @@ export class S3Remote implements RemoteStore {
       const err = e as { name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
       const status = err.$metadata?.httpStatusCode;
       if (err.name === 'AbortError') throw e;
-      if (status === 403 || status === 401 || err.name === 'CredentialsProviderError') throw new RemoteRefused(this.name, this.description, `${err.name ?? 'denied'}: ${err.message ?? ''}`.trim());
+      if (status === 403 || status === 401 || err.name === 'CredentialsProviderError')
+        throw new RemoteRefused(this.name, this.description, `${err.name ?? 'denied'}: ${err.message ?? ''}`.trim());
       if (status === undefined) throw new RemoteUnavailable(this.name, this.description, networkReason(e));
       throw e;
     }
@@ -90,7 +91,9 @@ export class S3Remote implements RemoteStore {
     const out: string[] = [];
     let token: string | undefined;
     do {
-      const r = await this.send<import('@aws-sdk/client-s3').ListObjectsV2CommandOutput>(new this.sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.k(prefix), ContinuationToken: token }));
+      const r = await this.send<import('@aws-sdk/client-s3').ListObjectsV2CommandOutput>(
+        new this.sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.k(prefix), ContinuationToken: token }),
+      );
       for (const o of r.Contents ?? []) if (o.Key) out.push(this.prefix ? o.Key.slice(this.prefix.length + 1) : o.Key);
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
@@ -101,7 +104,10 @@ export class S3Remote implements RemoteStore {
     await withRetries(async () => {
       let r;
       try {
-        r = await this.send<import('@aws-sdk/client-s3').GetObjectCommandOutput>(new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }), signal);
+        r = await this.send<import('@aws-sdk/client-s3').GetObjectCommandOutput>(
+          new this.sdk.GetObjectCommand({ Bucket: this.bucket, Key: this.k(key) }),
+          signal,
+        );
       } catch (e) {
         if ((e as { name?: string }).name === 'NoSuchKey') throw new Error(`'${key}' is not on remote '${this.name}'`);
         throw e;
@@ -113,7 +119,15 @@ export class S3Remote implements RemoteStore {
   async upload(key: string, srcFile: string, progress?: (bytes: number) => void, signal?: AbortSignal): Promise<void> {
     const size = fs.statSync(srcFile).size;
     await withRetries(() =>
-      this.send(new this.sdk.PutObjectCommand({ Bucket: this.bucket, Key: this.k(key), Body: fs.createReadStream(srcFile).pipe(counter(progress)), ContentLength: size }), signal),
+      this.send(
+        new this.sdk.PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.k(key),
+          Body: fs.createReadStream(srcFile).pipe(counter(progress)),
+          ContentLength: size,
+        }),
+        signal,
+      ),
     );
   }
 

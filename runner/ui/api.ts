@@ -28,7 +28,10 @@ type PerFile = Record<string, Record<string, unknown>>;
 
 /** A client mistake (unknown experiment, bad stage name): answered with this status, never 500. */
 export class ClientError extends Error {
-  constructor(readonly statusCode: number, message: string) {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -52,7 +55,9 @@ const headMemo = new Map<string, Source>();
 function baseSources(ws: Workspace): Source[] {
   const pf = paramsFilesOf(ws);
   const mf = metricsFilesOf(ws);
-  const out: Source[] = [{ name: 'workspace', kind: 'workspace', status: 'workspace', params: readFlat(ws, pf, WORKSPACE, false), metrics: readFlat(ws, mf, WORKSPACE, true) }];
+  const out: Source[] = [
+    { name: 'workspace', kind: 'workspace', status: 'workspace', params: readFlat(ws, pf, WORKSPACE, false), metrics: readFlat(ws, mf, WORKSPACE, true) },
+  ];
   const sha = gitRevParse(ws.root, 'HEAD');
   if (sha) {
     const key = `${ws.root}\0${sha}\0${pf.join()}\0${mf.join()}`;
@@ -116,7 +121,16 @@ export function experimentsData(root: string) {
       metrics: r.metrics,
     };
   });
-  const columns = all.map((c) => ({ kind: c.kind, id: c.id, labels: labelCandidates(c), file: c.file, key: c.key, ...(c.direction ? { direction: c.direction } : {}), constant: c.constant, default: shown.has(`${c.kind}:${c.id}`) }));
+  const columns = all.map((c) => ({
+    kind: c.kind,
+    id: c.id,
+    labels: labelCandidates(c),
+    file: c.file,
+    key: c.key,
+    ...(c.direction ? { direction: c.direction } : {}),
+    constant: c.constant,
+    default: shown.has(`${c.kind}:${c.id}`),
+  }));
   return { rows, columns };
 }
 

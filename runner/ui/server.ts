@@ -5,8 +5,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { UserError } from '../errors.js';
 import { STATE_DIR } from '../workspace.js';
 import { eventsFile, parseEventLines } from '../events.js';
-import { ClientError, compareData, experimentsData, pipelineData, registryData,
-  artifactBytes, runsData, transitionVersion } from './api.js';
+import { ClientError, compareData, experimentsData, pipelineData, registryData, artifactBytes, runsData, transitionVersion } from './api.js';
 
 /**
  * `lockstep ui`: a local web app over the repository. Plain HTML, JS and CSS
@@ -26,7 +25,12 @@ function packageRoot(): string {
 }
 
 const PAGES = ['experiments', 'pipeline', 'models'] as const;
-const TYPES: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+};
 
 export function buildUiApp(root: string): FastifyInstance {
   const pkg = packageRoot();
@@ -61,7 +65,10 @@ export function buildUiApp(root: string): FastifyInstance {
   });
 
   const sendFile = (file: string, reply: import('fastify').FastifyReply) =>
-    reply.type(TYPES[path.extname(file)] ?? 'application/octet-stream').header('cache-control', 'no-cache').send(fs.readFileSync(file));
+    reply
+      .type(TYPES[path.extname(file)] ?? 'application/octet-stream')
+      .header('cache-control', 'no-cache')
+      .send(fs.readFileSync(file));
 
   app.get('/', (_req, reply) => reply.redirect('/experiments'));
   for (const p of PAGES) app.get(`/${p}`, (_req, reply) => sendFile(path.join(staticDir, 'index.html'), reply));

@@ -84,10 +84,20 @@ function build(io: Io): Program {
         const list = new RunStore(root).list();
         if (o.json) return io.out(JSON.stringify(list, null, 2));
         if (list.length === 0) return io.out('no runs yet (run the pipeline: lockstep repro)');
-        io.out(renderTable(['ID', 'MODEL', 'TEST ACC', 'TEST F1', 'TEST F1(W)', 'GIT', 'STARTED'], list.map((r: RunRecord) => [
-          r.id, r.model, fmt(r.metrics.test.accuracy), fmt(r.metrics.test.f1), fmt(r.metrics.test.f1_weighted),
-          r.git ? r.git.commit.slice(0, 8) + (r.git.dirty ? '+' : '') : '-', r.started_at,
-        ])));
+        io.out(
+          renderTable(
+            ['ID', 'MODEL', 'TEST ACC', 'TEST F1', 'TEST F1(W)', 'GIT', 'STARTED'],
+            list.map((r: RunRecord) => [
+              r.id,
+              r.model,
+              fmt(r.metrics.test.accuracy),
+              fmt(r.metrics.test.f1),
+              fmt(r.metrics.test.f1_weighted),
+              r.git ? r.git.commit.slice(0, 8) + (r.git.dirty ? '+' : '') : '-',
+              r.started_at,
+            ]),
+          ),
+        );
       }),
     );
   runs
@@ -112,9 +122,12 @@ function build(io: Io): Program {
         const list = await failing(() => new ModelRegistry(root).list());
         if (o.json) return io.out(JSON.stringify(list, null, 2));
         if (list.length === 0) return io.out('the registry is empty: the pipeline has not selected a model here yet (run: lockstep repro)');
-        io.out(renderTable(['VERSION', 'STAGE', 'MODEL', 'TEST ACC', 'TEST F1(W)', 'CREATED'], list.map((x: ModelVersion) => [
-          String(x.version), x.stage, x.name, fmt(x.metrics.test.accuracy), fmt(x.metrics.test.f1_weighted), x.created_at,
-        ])));
+        io.out(
+          renderTable(
+            ['VERSION', 'STAGE', 'MODEL', 'TEST ACC', 'TEST F1(W)', 'CREATED'],
+            list.map((x: ModelVersion) => [String(x.version), x.stage, x.name, fmt(x.metrics.test.accuracy), fmt(x.metrics.test.f1_weighted), x.created_at]),
+          ),
+        );
       }),
     );
   registry
@@ -161,7 +174,9 @@ function build(io: Io): Program {
       if (outcome.errors.length > shown.length) io.err(`… and ${outcome.errors.length - shown.length} more rows with errors`);
       if (outcome.errors.length && !o.skipInvalid) {
         const hint = mode === 'raw' ? ' (rows in the 12-column feature form need --features)' : ' (raw_data.csv rows need no --features)';
-        throw new Failure(`${outcome.errors.length} of ${csvTable.rows.length} rows cannot be predicted; nothing written${hint}; --skip-invalid predicts the others`);
+        throw new Failure(
+          `${outcome.errors.length} of ${csvTable.rows.length} rows cannot be predicted; nothing written${hint}; --skip-invalid predicts the others`,
+        );
       }
       const good = csvTable.rows.flatMap((r, i): Record<string, CsvCell>[] => {
         const pr = outcome.predictions[i];
@@ -193,7 +208,11 @@ function build(io: Io): Program {
     p.action(async (o: ModelOptions & { port: number; host: string; quiet?: boolean; bodyLimit?: number; timeoutMs?: number }) => {
       const root = rootOf(io);
       const { serve } = await import('../serve/serve-command.js');
-      await serve(root, { ref: modelChoice(o), port: o.port, host: o.host, quiet: !!o.quiet, bodyLimit: o.bodyLimit, timeoutMs: o.timeoutMs }, (m) => new Failure(m));
+      await serve(
+        root,
+        { ref: modelChoice(o), port: o.port, host: o.host, quiet: !!o.quiet, bodyLimit: o.bodyLimit, timeoutMs: o.timeoutMs },
+        (m) => new Failure(m),
+      );
     }),
   );
 

@@ -34,7 +34,7 @@ export class ParamReader {
   }
 
   fail(expected: string): never {
-    const got = this.value === undefined ? 'nothing (is it declared in params.yaml and in the stage\'s params?)' : JSON.stringify(this.value);
+    const got = this.value === undefined ? "nothing (is it declared in params.yaml and in the stage's params?)" : JSON.stringify(this.value);
     throw new Error(`params: ${this.where} must be ${expected}, got ${got}`);
   }
 

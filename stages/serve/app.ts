@@ -34,7 +34,11 @@ export function buildApp(holder: ModelHolder, opts: ServeOptions = DEFAULT_SERVE
     requestTimeout: opts.requestTimeoutMs,
     // Node's own timeouts win over Fastify's (headers: 60 s) and are checked only every 30 s by default:
     // hand them to the HTTP server and check at a quarter of the timeout, so --timeout-ms means what it says.
-    http: { connectionsCheckingInterval: Math.max(100, Math.min(1000, opts.requestTimeoutMs / 4)), requestTimeout: opts.requestTimeoutMs, headersTimeout: opts.requestTimeoutMs },
+    http: {
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, opts.requestTimeoutMs / 4)),
+      requestTimeout: opts.requestTimeoutMs,
+      headersTimeout: opts.requestTimeoutMs,
+    },
     return503OnClosing: true,
     // A key named __proto__ or constructor is an unknown field like any other (refused by name by the schema),
     // not malformed JSON: parsed as an own property, it never touches a prototype.
@@ -51,19 +55,31 @@ export function buildApp(holder: ModelHolder, opts: ServeOptions = DEFAULT_SERVE
     const status = err.statusCode ?? 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
     const message =
-      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the request body is larger than the ${opts.bodyLimit} bytes allowed; send smaller batches`
-      : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'send JSON (content-type: application/json)'
-      : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'the request body is empty; send a lead record or a list of them'
-      : err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ? 'malformed JSON: the body could not be parsed'
-      : status === 400 && err instanceof SyntaxError ? `malformed JSON: ${err.message}`
-      : err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' ? 'the content-length does not match the body'
-      : status >= 500 ? 'internal error' : err.message;
+      err.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? `the request body is larger than the ${opts.bodyLimit} bytes allowed; send smaller batches`
+        : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'send JSON (content-type: application/json)'
+          : err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
+            ? 'the request body is empty; send a lead record or a list of them'
+            : err.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
+              ? 'malformed JSON: the body could not be parsed'
+              : status === 400 && err instanceof SyntaxError
+                ? `malformed JSON: ${err.message}`
+                : err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH'
+                  ? 'the content-length does not match the body'
+                  : status >= 500
+                    ? 'internal error'
+                    : err.message;
     void reply.status(status).send({ error: message });
   });
 
   app.setNotFoundHandler((req, reply) => {
     const allowed = ROUTES[req.url.split('?')[0]!];
-    if (allowed) return reply.status(405).header('allow', allowed.join(', ')).send({ error: `${req.method} is not allowed on ${req.url.split('?')[0]}; use ${allowed.filter((m) => m !== 'HEAD').join(' or ')}` });
+    if (allowed)
+      return reply
+        .status(405)
+        .header('allow', allowed.join(', '))
+        .send({ error: `${req.method} is not allowed on ${req.url.split('?')[0]}; use ${allowed.filter((m) => m !== 'HEAD').join(' or ')}` });
     return reply.status(404).send({ error: `no such endpoint: ${req.method} ${req.url.split('?')[0]} (see GET /docs)` });
   });
 
@@ -77,7 +93,17 @@ export function buildApp(holder: ModelHolder, opts: ServeOptions = DEFAULT_SERVE
   app.get('/model', async () => {
     // The stage is read from the registry now: a promotion or archive since loading shows at once.
     const v = holder.currentRecord();
-    return { version: v.version, name: v.name, family: v.family, stage: v.stage, following: holder.following, metrics: v.metrics, data_checksum: v.data_checksum, model_md5: v.model_md5, created_at: v.created_at };
+    return {
+      version: v.version,
+      name: v.name,
+      family: v.family,
+      stage: v.stage,
+      following: holder.following,
+      metrics: v.metrics,
+      data_checksum: v.data_checksum,
+      model_md5: v.model_md5,
+      created_at: v.created_at,
+    };
   });
 
   app.post('/predict', { schema: { body: predictBodySchema }, attachValidation: true }, async (req, reply) => {

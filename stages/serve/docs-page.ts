@@ -12,10 +12,13 @@ interface Operation {
 export function docsPage(doc: Record<string, unknown>): string {
   const info = doc.info as { title: string; version: string; description: string };
   const paths = doc.paths as Record<string, Record<string, Operation>>;
-  const record = (doc.components as { schemas: Record<string, { required: readonly string[]; properties: Record<string, { type: readonly string[] }> }> }).schemas.LeadRecord!;
+  const record = (doc.components as { schemas: Record<string, { required: readonly string[]; properties: Record<string, { type: readonly string[] }> }> })
+    .schemas.LeadRecord!;
   const endpoints = Object.entries(paths).flatMap(([p, ops]) =>
     Object.entries(ops).map(([method, op]) => {
-      const codes = Object.entries(op.responses ?? {}).map(([code, r]) => `<li><code>${code}</code> ${esc(r.description ?? '')}</li>`).join('');
+      const codes = Object.entries(op.responses ?? {})
+        .map(([code, r]) => `<li><code>${code}</code> ${esc(r.description ?? '')}</li>`)
+        .join('');
       return `<section><h3><code>${method.toUpperCase()} ${esc(p)}</code></h3><p>${esc(op.summary ?? '')}</p><ul>${codes}</ul></section>`;
     }),
   );

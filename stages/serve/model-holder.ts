@@ -17,7 +17,11 @@ export class ModelHolder {
   private loaded: LoadedModel;
   private reloading: Promise<{ changed: boolean; version: number }> | undefined;
 
-  private constructor(private readonly root: string, private readonly ref: VersionRef, first: LoadedModel) {
+  private constructor(
+    private readonly root: string,
+    private readonly ref: VersionRef,
+    first: LoadedModel,
+  ) {
     this.loaded = first;
   }
 

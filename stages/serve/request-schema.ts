@@ -30,10 +30,7 @@ export const recordSchema = {
 } as const;
 
 export const predictBodySchema = {
-  anyOf: [
-    { $ref: 'LeadRecord#' },
-    { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: { $ref: 'LeadRecord#' } },
-  ],
+  anyOf: [{ $ref: 'LeadRecord#' }, { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: { $ref: 'LeadRecord#' } }],
 } as const;
 
 const predictionSchema = {
@@ -83,7 +80,12 @@ const error = (description: string) => ({ description, content: json({ $ref: '#/
 /** OpenAPI 3.1 for the service (served at /openapi.json, rendered at /docs). */
 export function openApiDocument(version: string): Record<string, unknown> {
   const { $id: _id, ...record } = recordSchema;
-  const body = { anyOf: [{ $ref: '#/components/schemas/LeadRecord' }, { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: { $ref: '#/components/schemas/LeadRecord' } }] };
+  const body = {
+    anyOf: [
+      { $ref: '#/components/schemas/LeadRecord' },
+      { type: 'array', minItems: 1, maxItems: MAX_BATCH, items: { $ref: '#/components/schemas/LeadRecord' } },
+    ],
+  };
   return {
     openapi: '3.1.0',
     info: { title: 'leads serve', version, description: 'Lead-conversion predictions from the model registry.' },
@@ -93,7 +95,15 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary: 'Predict one lead, or a batch of up to 1,000',
           requestBody: { required: true, content: json(body) },
           responses: {
-            200: { description: 'one prediction for one record; {predictions: [...]} for a batch', content: json({ anyOf: [{ $ref: '#/components/schemas/Prediction' }, { type: 'object', properties: { predictions: { type: 'array', items: { $ref: '#/components/schemas/Prediction' } } } }] }) },
+            200: {
+              description: 'one prediction for one record; {predictions: [...]} for a batch',
+              content: json({
+                anyOf: [
+                  { $ref: '#/components/schemas/Prediction' },
+                  { type: 'object', properties: { predictions: { type: 'array', items: { $ref: '#/components/schemas/Prediction' } } } },
+                ],
+              }),
+            },
             400: error('malformed JSON, or records with problems (each named by record index and field)'),
             408: error('the request was not received in time'),
             413: error('the body is larger than the limit'),
@@ -101,12 +111,30 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
-      '/model': { get: { summary: 'The model version being served', responses: { 200: { description: 'the version', content: json({ $ref: '#/components/schemas/Model' }) } } } },
-      '/health': { get: { summary: 'Liveness', responses: { 200: { description: 'ok', content: json({ type: 'object', properties: { status: { type: 'string' }, version: { type: 'integer' } } }) } } } },
+      '/model': {
+        get: {
+          summary: 'The model version being served',
+          responses: { 200: { description: 'the version', content: json({ $ref: '#/components/schemas/Model' }) } },
+        },
+      },
+      '/health': {
+        get: {
+          summary: 'Liveness',
+          responses: {
+            200: { description: 'ok', content: json({ type: 'object', properties: { status: { type: 'string' }, version: { type: 'integer' } } }) },
+          },
+        },
+      },
       '/reload': {
         post: {
           summary: 'Load what the service follows again (also on SIGHUP)',
-          responses: { 200: { description: 'reloaded or unchanged', content: json({ type: 'object', properties: { reloaded: { type: 'boolean' }, version: { type: 'integer' } } }) }, 409: error('nothing to load; the current version keeps serving') },
+          responses: {
+            200: {
+              description: 'reloaded or unchanged',
+              content: json({ type: 'object', properties: { reloaded: { type: 'boolean' }, version: { type: 'integer' } } }),
+            },
+            409: error('nothing to load; the current version keeps serving'),
+          },
         },
       },
       '/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } } },

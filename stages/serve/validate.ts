@@ -28,7 +28,11 @@ function describe(e: ErrorObject, rec: Readonly<Record<string, unknown>>, index:
   if (e.keyword === 'type' && field) {
     const types = ([] as string[]).concat(p.type ?? []);
     const named = types.filter((t) => t !== 'null').join(' or ');
-    return { record: index, field, message: `must be ${named}${types.includes('null') ? ' (or null)' : ''}, got ${show(Object.getOwnPropertyDescriptor(rec, field)?.value)}` };
+    return {
+      record: index,
+      field,
+      message: `must be ${named}${types.includes('null') ? ' (or null)' : ''}, got ${show(Object.getOwnPropertyDescriptor(rec, field)?.value)}`,
+    };
   }
   if (e.keyword === 'type') return { record: index, field: '', message: `a record must be a JSON object, got ${kind(rec)}` };
   return { record: index, field, message: e.message ?? 'is invalid' };
@@ -56,7 +60,12 @@ function recordProblems(rec: unknown, index: number, bundle: ModelBundle): Field
 }
 
 /** Values the model version cannot encode, in a record whose shape is already checked. */
-export function categoryProblems(r: Readonly<Record<string, unknown>>, index: number, bundle: ModelBundle, skip: ReadonlySet<string> = new Set()): FieldProblem[] {
+export function categoryProblems(
+  r: Readonly<Record<string, unknown>>,
+  index: number,
+  bundle: ModelBundle,
+  skip: ReadonlySet<string> = new Set(),
+): FieldProblem[] {
   const problems: FieldProblem[] = [];
   const badFields = skip;
   const allowed = allowedValues(bundle);

@@ -272,7 +272,7 @@ describe('gc', () => {
     expect(repo.read('model.bin')).toContain('lr 0.5');
   });
 
-  it('--all-branches keeps what another branch\'s pipeline.lock needs', async () => {
+  it("--all-branches keeps what another branch's pipeline.lock needs", async () => {
     repo = setup();
     execSync('git init -q -b main && git config user.email t@t && git config user.name t', { cwd: repo.dir });
     await repo.run(['repro']);
@@ -296,7 +296,7 @@ describe('gc', () => {
 });
 
 describe('experiments and the cache', () => {
-  it('exp apply restores an experiment\'s params and outputs byte-identically, without running anything', async () => {
+  it("exp apply restores an experiment's params and outputs byte-identically, without running anything", async () => {
     repo = setup();
     await repo.run(['repro']);
     const grid = await repo.run(['exp', 'run', '-S', 'lr=0.3,0.9', '--queue']);

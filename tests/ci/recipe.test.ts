@@ -50,7 +50,13 @@ describe('the CI recipe on the real pipeline', () => {
       expect(ra.code, ra.stderr).toBe(0);
       // A has the committed lock but no outputs: everything up to train runs; train's outputs come out
       // byte-identical to the committed lock's, so select (whose metrics are committed) is cut off.
-      expect(JSON.parse(ra.stdout).stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual(['ingest:done', 'clean:done', 'split:done', 'train:done', 'select:skipped']);
+      expect(JSON.parse(ra.stdout).stages.map((s: { name: string; state: string }) => `${s.name}:${s.state}`)).toEqual([
+        'ingest:done',
+        'clean:done',
+        'split:done',
+        'train:done',
+        'select:skipped',
+      ]);
       expect(run(LOCKSTEP, a, ['push']).code).toBe(0);
 
       const rb = run(LOCKSTEP, b, ['repro', '--pull', '--json']);
@@ -66,7 +72,15 @@ describe('the CI recipe on the real pipeline', () => {
         }
       }
       // The workflow's validation step, in B: the model B restored, not one B trained.
-      const pred = run(LEADS, b, ['predict', '--workspace', '--features', '--input', path.join(VALIDATOR, 'X_test.csv'), '--output', path.join(b, 'predictions.csv')]);
+      const pred = run(LEADS, b, [
+        'predict',
+        '--workspace',
+        '--features',
+        '--input',
+        path.join(VALIDATOR, 'X_test.csv'),
+        '--output',
+        path.join(b, 'predictions.csv'),
+      ]);
       expect(pred.code, pred.stderr).toBe(0);
       // B restored everything; its registry follows what it restored: the model A trained, as version 1.
       expect(pred.stderr).toMatch(/^leads: registry: the workspace's model \(xgboost_boost\) registered as version 1, in Staging/m);
@@ -74,14 +88,24 @@ describe('the CI recipe on the real pipeline', () => {
       const predA = run(LEADS, a, ['predict', '--features', '--input', path.join(VALIDATOR, 'X_test.csv'), '--output', path.join(a, 'predictions.csv')]);
       expect(predA.code, predA.stderr).toBe(0);
       expect(fs.readFileSync(path.join(b, 'predictions.csv'), 'utf8')).toBe(fs.readFileSync(path.join(a, 'predictions.csv'), 'utf8'));
-      const versions = (dir: string) => JSON.parse(run(LEADS, dir, ['registry', 'list', '--json']).stdout) as { version: number; stage: string; objects: Record<string, string>; run_id: string }[];
+      const versions = (dir: string) =>
+        JSON.parse(run(LEADS, dir, ['registry', 'list', '--json']).stdout) as {
+          version: number;
+          stage: string;
+          objects: Record<string, string>;
+          run_id: string;
+        }[];
       const [va, vb] = [versions(a), versions(b)];
       expect(vb.map((v) => [v.version, v.stage])).toEqual([[1, 'Staging']]);
       expect(vb[0]!.objects).toEqual(va[0]!.objects);
       // The run that trained it came along with the outputs (a run record is an output), so B knows it too.
       expect(vb[0]!.run_id).toBe(va[0]!.run_id);
       expect(run(LEADS, b, ['runs', 'show', vb[0]!.run_id]).code).toBe(0);
-      const check = spawnSync(process.execPath, [path.join(REPO, 'scripts/check-predictions.mjs'), path.join(b, 'predictions.csv'), path.join(VALIDATOR, 'y_test.csv')], { encoding: 'utf8' });
+      const check = spawnSync(
+        process.execPath,
+        [path.join(REPO, 'scripts/check-predictions.mjs'), path.join(b, 'predictions.csv'), path.join(VALIDATOR, 'y_test.csv')],
+        { encoding: 'utf8' },
+      );
       expect(check.stdout).toMatch(/first five: \[0,1,0,1,0\]/);
       expect(check.status).toBe(0);
     } finally {

@@ -33,7 +33,31 @@ function walk(bin: string, name: string): { path: string[]; help: ReturnType<typ
 }
 
 describe.each([
-  ['lockstep', LOCKSTEP, ['repro', 'status', 'dag', 'checkout', 'push', 'pull', 'fetch', 'remote add', 'gc', 'params diff', 'metrics show', 'metrics diff', 'plots show', 'plots diff', 'exp run', 'exp show', 'exp diff', 'exp apply', 'exp remove']],
+  [
+    'lockstep',
+    LOCKSTEP,
+    [
+      'repro',
+      'status',
+      'dag',
+      'checkout',
+      'push',
+      'pull',
+      'fetch',
+      'remote add',
+      'gc',
+      'params diff',
+      'metrics show',
+      'metrics diff',
+      'plots show',
+      'plots diff',
+      'exp run',
+      'exp show',
+      'exp diff',
+      'exp apply',
+      'exp remove',
+    ],
+  ],
   ['leads', LEADS, ['runs list', 'runs show', 'registry list', 'registry show', 'registry promote', 'predict', 'serve', 'drift']],
 ])('%s --help', (name, bin, expected) => {
   const all = walk(bin as string, name as string);

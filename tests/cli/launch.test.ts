@@ -106,7 +106,10 @@ describe('the code cache', () => {
     fs.rmSync(path.join(inst, 'dist', 'bundle', 'cli.cjs.code-cache'));
     const cwd = project();
     fs.writeFileSync(path.join(cwd, 'pipeline.yaml'), 'stages:\n  m:\n    module: m.ts\n    outs: [o.txt]\n');
-    fs.writeFileSync(path.join(cwd, 'm.ts'), "import fs from 'node:fs';\nexport default function (ctx: { resolve(p: string): string }): void { fs.writeFileSync(ctx.resolve('o.txt'), 'ok'); }\n");
+    fs.writeFileSync(
+      path.join(cwd, 'm.ts'),
+      "import fs from 'node:fs';\nexport default function (ctx: { resolve(p: string): string }): void { fs.writeFileSync(ctx.resolve('o.txt'), 'ok'); }\n",
+    );
     const r = run(process.execPath, [path.join(inst, 'bin', 'lockstep.js'), 'repro'], cwd);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(fs.readFileSync(path.join(cwd, 'o.txt'), 'utf8')).toBe('ok');

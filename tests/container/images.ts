@@ -16,7 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 
 // Beside this file; or, compiled into dist/ for the bench, in the sources.
-const CONTAINERS_CONF = [path.join(import.meta.dirname, 'containers.conf'), path.resolve(import.meta.dirname, '../../../tests/container/containers.conf')].find((f) => fs.existsSync(f))!;
+const CONTAINERS_CONF = [path.join(import.meta.dirname, 'containers.conf'), path.resolve(import.meta.dirname, '../../../tests/container/containers.conf')].find(
+  (f) => fs.existsSync(f),
+)!;
 // Every podman the tests start (directly or through lockstep) uses it.
 process.env.CONTAINERS_CONF = CONTAINERS_CONF;
 
@@ -69,7 +71,10 @@ async function ensure(tag: string, make: (tag: string) => Promise<void>): Promis
 
 function aptSources(): string {
   const files = ['/etc/apt/sources.list', ...fs.readdirSync('/etc/apt/sources.list.d').map((f) => `/etc/apt/sources.list.d/${f}`)];
-  return files.filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
+  return files
+    .filter((f) => fs.existsSync(f))
+    .map((f) => fs.readFileSync(f, 'utf8'))
+    .join('\n');
 }
 
 const MMDEBSTRAP = 'mmdebstrap --quiet --variant=minbase bookworm -';

@@ -73,11 +73,22 @@ afterAll(async () => {
   process.stderr.write(`service image built in ${buildSeconds.toFixed(1)}s\n`);
 });
 
-const record = (over: Record<string, unknown> = {}) => ({ purchases: 3, time_spent: 110.5, n_visits: 7, customer_group: 6, onboarding: 'True', source: 'signup', ...over });
+const record = (over: Record<string, unknown> = {}) => ({
+  purchases: 3,
+  time_spent: 110.5,
+  n_visits: 7,
+  customer_group: 6,
+  onboarding: 'True',
+  source: 'signup',
+  ...over,
+});
 
 async function both(method: string, route: string, body?: unknown): Promise<[unknown, unknown]> {
   const ask = async (base: string) => {
-    const res = await fetch(`${base}${route}`, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
+    const res = await fetch(`${base}${route}`, {
+      method,
+      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+    });
     return { status: res.status, body: (await res.json()) as unknown };
   };
   return [await ask(host.url), await ask(containerUrl)];

@@ -22,7 +22,9 @@ beforeAll(async () => {
   node = await nodeImage();
 }, 900_000);
 afterAll(() => {
-  const ids = podman(['images', '-q', '--filter', `label=lockstep.test=${nonce}`]).stdout.split('\n').filter(Boolean);
+  const ids = podman(['images', '-q', '--filter', `label=lockstep.test=${nonce}`])
+    .stdout.split('\n')
+    .filter(Boolean);
   if (ids.length) podman(['rmi', '-f', ...new Set(ids)]);
 });
 afterEach(() => repo?.cleanup());
@@ -114,7 +116,7 @@ describe('a stage in a container', () => {
       expect(podman(['tag', base, tag]).code).toBe(0);
       repo = new TempRepo({
         'pipeline.yaml': `stages:\n  s:\n    cmd: cat /etc/debian_version > v.txt\n    outs: [v.txt]\n    container: {image: "${tag}"}\n`,
-        'Containerfile': `${from()}RUN echo changed > /etc/extra\n`,
+        Containerfile: `${from()}RUN echo changed > /etc/extra\n`,
       });
       expect((await repo.run(['repro'])).code).toBe(0);
       const baseId = podman(['image', 'inspect', '--format', '{{.Id}}', base]).stdout.trim();
@@ -179,7 +181,9 @@ describe('network', () => {
     repo = new TempRepo({ 'pipeline.yaml': pipeline() });
     const r = await repo.run(['repro']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/✗ call: failed in [\d.]+m?s: exit code 1 \(in a container with network: none; if the stage needs the network, set container\.network: host or bridge\)/);
+    expect(r.stdout).toMatch(
+      /✗ call: failed in [\d.]+m?s: exit code 1 \(in a container with network: none; if the stage needs the network, set container\.network: host or bridge\)/,
+    );
     expect(received).toEqual([]);
     expect(repo.exists('called.txt')).toBe(false);
     // The stage before it keeps its result; the failed one stays stale.
@@ -254,7 +258,9 @@ describe('bad input', () => {
     expect((await repo.run(['status'])).stdout).toContain('ghost:\n    never run\n    image missing: lockstep-test-no-such-image:1');
     const r = await repo.run(['repro', '-k']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain("✗ ghost: failed in 0ms: image 'lockstep-test-no-such-image:1' does not exist in podman's image store (Lockstep never pulls: build, pull or load it first)");
+    expect(r.stdout).toContain(
+      "✗ ghost: failed in 0ms: image 'lockstep-test-no-such-image:1' does not exist in podman's image store (Lockstep never pulls: build, pull or load it first)",
+    );
     expect(repo.read('ok.txt')).toBe('ok\n');
     expect(repo.read('pipeline.lock')).toContain('ok:');
   });
@@ -278,7 +284,9 @@ describe('bad input', () => {
     expect(r.stdout).toMatch(/✗ bad: failed in [\d.]+m?s: Containerfile 'bad\/Containerfile' failed to build \(podman build exit code \d+; its log is above\)/);
     expect(repo.read('pipeline.lock')).toContain('ok:');
     expect(repo.exists('bad.txt')).toBe(false);
-    expect(podman(['images', '--format', '{{.Repository}}:{{.Tag}}']).stdout).not.toContain(/id: xxh64:(\w+)/.exec(repo.read('pipeline.lock'))?.[1] ?? 'no-such');
+    expect(podman(['images', '--format', '{{.Repository}}:{{.Tag}}']).stdout).not.toContain(
+      /id: xxh64:(\w+)/.exec(repo.read('pipeline.lock'))?.[1] ?? 'no-such',
+    );
   });
 
   it('no container engine: exit 2 before anything runs, one line', async () => {

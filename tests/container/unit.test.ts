@@ -56,7 +56,17 @@ describe('container: in pipeline.yaml', () => {
 describe('container run arguments', () => {
   it('mounts the repository at its own path, runs as the given uid:gid with no network and pins the image', () => {
     const args = containerArgs(
-      { engine: { name: 'podman', bin: '/usr/bin/podman' }, spec: spec({ env: { A: '1' }, cpus: 2, memory: '1g' }), ref: 'abc', root: '/r', cwd: '/r/sub', readOnly: ['/opt/ls/dist', '/opt/ls/dist/bundle', '/r/inside'], env: { LOCKSTEP_STAGE: 's' }, name: 'n', argv: ['true'] },
+      {
+        engine: { name: 'podman', bin: '/usr/bin/podman' },
+        spec: spec({ env: { A: '1' }, cpus: 2, memory: '1g' }),
+        ref: 'abc',
+        root: '/r',
+        cwd: '/r/sub',
+        readOnly: ['/opt/ls/dist', '/opt/ls/dist/bundle', '/r/inside'],
+        env: { LOCKSTEP_STAGE: 's' },
+        name: 'n',
+        argv: ['true'],
+      },
       { uid: 1000, gid: 100 },
     );
     expect(args.join(' ')).toBe(
@@ -112,8 +122,12 @@ describe('the image is an input', () => {
     const changed = staleReasons({ lock: lock('sha256:aa'), inputs: inputs('sha256:bb'), outs: [], alwaysChanged: false });
     expect(changed.map(describeReason)).toEqual(['image changed: img sha256:aa → sha256:bb']);
     expect(staleReasons({ lock: lock(), inputs: inputs('sha256:bb'), outs: [], alwaysChanged: false }).map(describeReason)).toEqual(['container added: img']);
-    expect(staleReasons({ lock: lock('sha256:aa'), inputs: { cmd: 'make', deps: [], params: {} }, outs: [], alwaysChanged: false }).map(describeReason)).toEqual(['container removed: img']);
-    expect(staleReasons({ lock: lock('sha256:aa'), inputs: inputs(undefined), outs: [], alwaysChanged: false }).map(describeReason)).toEqual(['image missing: img']);
+    expect(
+      staleReasons({ lock: lock('sha256:aa'), inputs: { cmd: 'make', deps: [], params: {} }, outs: [], alwaysChanged: false }).map(describeReason),
+    ).toEqual(['container removed: img']);
+    expect(staleReasons({ lock: lock('sha256:aa'), inputs: inputs(undefined), outs: [], alwaysChanged: false }).map(describeReason)).toEqual([
+      'image missing: img',
+    ]);
   });
 
   it('the fingerprint covers the image; a lock entry and the inputs it records agree; host stages keep their old keys', async () => {

@@ -56,7 +56,12 @@ describe('lockstep add', () => {
     expect(r.stdout).toContain('git add data/data.xml.dvc images.dvc data/.gitignore .gitignore');
     const ptr = YAML.parse(repo.read('data/data.xml.dvc')) as { outs: Record<string, unknown>[] };
     expect(ptr.outs).toEqual([{ xxh64: expect.stringMatching(/^[0-9a-f]{16}$/), size: XML.length, hash: 'xxh64', path: 'data.xml' }]);
-    expect((YAML.parse(repo.read('images.dvc')) as { outs: Record<string, unknown>[] }).outs[0]).toMatchObject({ xxh64: expect.stringMatching(/\.dir$/), size: 3, nfiles: 2, path: 'images' });
+    expect((YAML.parse(repo.read('images.dvc')) as { outs: Record<string, unknown>[] }).outs[0]).toMatchObject({
+      xxh64: expect.stringMatching(/\.dir$/),
+      size: 3,
+      nfiles: 2,
+      path: 'images',
+    });
     expect(repo.read('data/.gitignore')).toBe('/data.xml\n');
     expect(repo.read('.gitignore')).toBe('/images\n');
     git(repo.dir, 'git add -A');
@@ -73,7 +78,13 @@ describe('lockstep add', () => {
   });
 
   it('an output is ignored once, where DVC puts it, and not at all when a rule of the repository already ignores it', async () => {
-    repo = gitRepo({ '.gitignore': '*.bin\n', 'pipeline.yaml': PIPELINE + `  pack:\n    cmd: cp data/data.xml model.bin && cp data/data.xml models/m.txt\n    deps: [data/data.xml]\n    outs: [model.bin, models/m.txt]\n  report:\n    cmd: echo 1 > report.txt\n    outs: [{report.txt: {cache: false}}]\n`, 'models/.keep': '' });
+    repo = gitRepo({
+      '.gitignore': '*.bin\n',
+      'pipeline.yaml':
+        PIPELINE +
+        `  pack:\n    cmd: cp data/data.xml model.bin && cp data/data.xml models/m.txt\n    deps: [data/data.xml]\n    outs: [model.bin, models/m.txt]\n  report:\n    cmd: echo 1 > report.txt\n    outs: [{report.txt: {cache: false}}]\n`,
+      'models/.keep': '',
+    });
     expect((await repo.run(['repro'])).code).toBe(0);
     expect(repo.read('data/.gitignore')).toBe('/prepared\n');
     expect(repo.read('models/.gitignore')).toBe('/m.txt\n');
@@ -112,7 +123,9 @@ describe('lockstep add', () => {
     expect(st.stdout).toContain('data/data.xml.dvc:\n    not in workspace: data/data.xml (lockstep pull data/data.xml.dvc)');
     const repro = await c.run(['repro'], { cwd: clone });
     expect(repro.code).toBe(1);
-    expect(repro.stdout + repro.stderr).toContain("dep 'data/data.xml' does not exist (it is tracked by data/data.xml.dvc: 'lockstep pull data/data.xml.dvc' brings it)");
+    expect(repro.stdout + repro.stderr).toContain(
+      "dep 'data/data.xml' does not exist (it is tracked by data/data.xml.dvc: 'lockstep pull data/data.xml.dvc' brings it)",
+    );
     // repro --pull brings the tracked dep first, then restores the stage from the remote
     const clone2 = path.join(path.dirname(clone), 'clone2');
     git(path.dirname(clone), `git clone -q ${repo.dir} clone2`);
@@ -149,7 +162,10 @@ describe('lockstep add', () => {
 
   it("reads a DVC repository's md5 .dvc file: status compares md5; add moves it to our cache and keeps its other fields", async () => {
     const md5 = crypto.createHash('md5').update(XML).digest('hex');
-    repo = gitRepo({ 'data/data.xml.dvc': `outs:\n- md5: ${md5}\n  size: ${XML.length}\n  hash: md5\n  path: data.xml\n  desc: StackOverflow posts\n`, 'data/.gitignore': '/data.xml\n' });
+    repo = gitRepo({
+      'data/data.xml.dvc': `outs:\n- md5: ${md5}\n  size: ${XML.length}\n  hash: md5\n  path: data.xml\n  desc: StackOverflow posts\n`,
+      'data/.gitignore': '/data.xml\n',
+    });
     let st = await repo.run(['status']);
     expect(st.code, st.stderr).toBe(0);
     expect(st.stdout).toBe('prepare:\n    never run');
@@ -182,11 +198,17 @@ describe('lockstep add', () => {
     expect(JSON.parse(st.stdout).tracked).toEqual([{ file: 'imgs.dvc', path: 'imgs', state: 'modified' }]);
   });
 
-  it("pulls md5-tracked data from the DVC remote it was pushed to (DVC 3 and DVC 2 layouts), verified, then serves it from our cache", async () => {
+  it('pulls md5-tracked data from the DVC remote it was pushed to (DVC 3 and DVC 2 layouts), verified, then serves it from our cache', async () => {
     const md5 = (b: string | Buffer) => crypto.createHash('md5').update(b).digest('hex');
     const files: Record<string, string> = { 'Z.txt': 'z', 'a.txt': 'a\r\nb\r\n', 'café.txt': 'é', 'sub/b.bin': 'B' };
     // The folder's .dir object, byte for byte as dvc-data writes it (json.dumps, sort_keys, ASCII escapes).
-    const listing = '[' + Object.keys(files).sort().map((f) => `{"md5": "${md5(files[f]!)}", "relpath": "${f.replace('é', '\\u00e9')}"}`).join(', ') + ']';
+    const listing =
+      '[' +
+      Object.keys(files)
+        .sort()
+        .map((f) => `{"md5": "${md5(files[f]!)}", "relpath": "${f.replace('é', '\\u00e9')}"}`)
+        .join(', ') +
+      ']';
     const dirMd5 = md5(listing) + '.dir';
     expect(dirMd5).toBe('a6945ea3ba6247afbbaa69e39764b722.dir'); // the value Python's json module gives
     const dvcRemote = tmpDir();
@@ -224,7 +246,9 @@ describe('lockstep add', () => {
       expect((await other.run(['remote', 'add', 'dvc', dvcRemote, '--default'])).code).toBe(0);
       const bad = await other.run(['pull']);
       expect(bad.code).toBe(1);
-      expect(bad.stderr).toMatch(new RegExp(`✗ data/data.xml: md5 object ${xmlMd5} from remote 'dvc' has md5 [0-9a-f]{32} \\(corrupted or tampered with\\); it was not used`));
+      expect(bad.stderr).toMatch(
+        new RegExp(`✗ data/data.xml: md5 object ${xmlMd5} from remote 'dvc' has md5 [0-9a-f]{32} \\(corrupted or tampered with\\); it was not used`),
+      );
       expect(other.exists('data/data.xml')).toBe(false);
     } finally {
       other.cleanup();

@@ -8,8 +8,7 @@ import { dvcTreeMd5, isTextBlock } from '../../runner/hash/dvc-md5.js';
 // md5 of the bytes (DVC 3), of the bytes with CRLF → LF for text (DVC 2), and for a directory
 // md5 of Python's json.dumps(sorted [{"md5", "relpath"}], sort_keys=True) + ".dir".
 const md5 = (s: string | Buffer) => crypto.createHash('md5').update(s).digest('hex');
-const dirMd5 = (files: [string, string][]) =>
-  md5('[' + files.map(([rel, h]) => `{"md5": "${h}", "relpath": "${rel}"}`).join(', ') + ']') + '.dir';
+const dirMd5 = (files: [string, string][]) => md5('[' + files.map(([rel, h]) => `{"md5": "${h}", "relpath": "${rel}"}`).join(', ') + ']') + '.dir';
 
 let repo: TempRepo;
 afterEach(() => repo?.cleanup());
@@ -54,7 +53,10 @@ function dvcRepo(): TempRepo {
     'model/model.txt': RAW,
     'model/metrics.json': '{"acc":0.9}\n',
   });
-  const prepared = dirMd5([['test.txt', md5(RAW.toUpperCase())], ['train.txt', md5(RAW)]]);
+  const prepared = dirMd5([
+    ['test.txt', md5(RAW.toUpperCase())],
+    ['train.txt', md5(RAW)],
+  ]);
   const entry = (p: string, h: string, size: number, extra: Record<string, unknown> = {}) => ({ path: p, hash: 'md5', md5: h, size, ...extra });
   const lock = {
     schema: '2.0',
@@ -140,7 +142,16 @@ describe('dvc.lock from DVC 2 (no hash field: md5 of text with CRLF turned into 
     repo.write({
       'dvc.lock': YAML.stringify({
         schema: '2.0',
-        stages: { copy: { cmd: 'cp in.csv out.csv', deps: [{ path: 'in.csv', md5: lf, size: 10 }, { path: 'blob.bin', md5: md5(bin), size: 5 }], outs: [{ path: 'out.csv', md5: lf, size: 10 }] } },
+        stages: {
+          copy: {
+            cmd: 'cp in.csv out.csv',
+            deps: [
+              { path: 'in.csv', md5: lf, size: 10 },
+              { path: 'blob.bin', md5: md5(bin), size: 5 },
+            ],
+            outs: [{ path: 'out.csv', md5: lf, size: 10 }],
+          },
+        },
       }),
     });
     const st = await repo.run(['status']);
@@ -176,9 +187,12 @@ describe('our pipeline.lock', () => {
 describe('DVC hashing (unit)', () => {
   it('hashes a directory listing exactly as json.dumps(sort_keys=True) does, non-ASCII escaped', () => {
     const h = 'd41d8cd98f00b204e9800998ecf8427e';
-    expect(dvcTreeMd5([{ relpath: 'b/x.txt', md5: h }, { relpath: 'a.txt', md5: h }])).toBe(
-      md5(`[{"md5": "${h}", "relpath": "a.txt"}, {"md5": "${h}", "relpath": "b/x.txt"}]`) + '.dir',
-    );
+    expect(
+      dvcTreeMd5([
+        { relpath: 'b/x.txt', md5: h },
+        { relpath: 'a.txt', md5: h },
+      ]),
+    ).toBe(md5(`[{"md5": "${h}", "relpath": "a.txt"}, {"md5": "${h}", "relpath": "b/x.txt"}]`) + '.dir');
     // The hash DVC gives an empty directory, well known from DVC repositories: md5 of "[]".
     expect(dvcTreeMd5([])).toBe('d751713988987e9331980363e24189ce.dir');
     expect(dvcTreeMd5([{ relpath: 'café "q".txt', md5: h }])).toBe(md5(`[{"md5": "${h}", "relpath": "caf\\u00e9 \\"q\\".txt"}]`) + '.dir');
@@ -205,7 +219,13 @@ describe('a DVC monorepo: dvc.yaml and dvc.lock only in a subfolder', () => {
     repo.write({
       'proj/dvc.lock': YAML.stringify({
         schema: '2.0',
-        stages: { up: { cmd: 'tr a-z A-Z < in.txt > out.txt', deps: [{ path: 'in.txt', hash: 'md5', md5: md5(text), size: 6 }], outs: [{ path: 'out.txt', hash: 'md5', md5: md5(text.toUpperCase()), size: 6 }] } },
+        stages: {
+          up: {
+            cmd: 'tr a-z A-Z < in.txt > out.txt',
+            deps: [{ path: 'in.txt', hash: 'md5', md5: md5(text), size: 6 }],
+            outs: [{ path: 'out.txt', hash: 'md5', md5: md5(text.toUpperCase()), size: 6 }],
+          },
+        },
       }),
     });
     const st = await repo.run(['status']);
@@ -227,7 +247,12 @@ describe('dvc.lock and interpolated params', () => {
       'params.yaml': 'train:\n  lr: 0.1\n',
       'out.txt': '0.1\n',
     });
-    repo.write({ 'dvc.lock': YAML.stringify({ schema: '2.0', stages: { fit: { cmd: 'echo 0.1 > out.txt', outs: [{ path: 'out.txt', hash: 'md5', md5: md5('0.1\n'), size: 4 }] } } }) });
+    repo.write({
+      'dvc.lock': YAML.stringify({
+        schema: '2.0',
+        stages: { fit: { cmd: 'echo 0.1 > out.txt', outs: [{ path: 'out.txt', hash: 'md5', md5: md5('0.1\n'), size: 4 }] } },
+      }),
+    });
     expect((await repo.run(['status'])).stdout.trim()).toBe('Pipeline is up to date.');
     repo.write({ 'params.yaml': 'train:\n  lr: 0.2\n' });
     expect((await repo.run(['status'])).stdout).toBe('fit:\n    cmd changed');

@@ -88,7 +88,9 @@ describe('DVCLive layout: top-level params and metrics', () => {
     const e = await repo.run(['exp', 'run', '-S', 'train.lr=0.5', '--name', 'fast']);
     expect(e.code, e.stderr).toBe(0);
     expect((await repo.run(['exp', 'run', '-S', 'train.lr=0.25', '--name', 'slow'])).code).toBe(0);
-    const j = JSON.parse((await repo.run(['exp', 'show', '--json'])).stdout) as { experiments: { name: string; params: Record<string, unknown>; metrics: Record<string, number> }[] };
+    const j = JSON.parse((await repo.run(['exp', 'show', '--json'])).stdout) as {
+      experiments: { name: string; params: Record<string, unknown>; metrics: Record<string, number> }[];
+    };
     const fast = j.experiments.find((x) => x.name === 'fast')!;
     expect(fast.metrics).toEqual({ 'train.loss': 0.04, 'train.acc': 0.7, step: 4 });
     // params of both files, the stage's params.yaml and the logged dvclive/params.yaml (those that vary)
@@ -112,9 +114,17 @@ describe('DVCLive layout: top-level params and metrics', () => {
   });
 });
 
-type PlotJson = { plots: { path: string; template: string; error?: string; spec?: { title: string; data: { values: Record<string, unknown>[] }; encoding?: Record<string, { field?: string; title?: string; sort?: string }> } }[] };
+type PlotJson = {
+  plots: {
+    path: string;
+    template: string;
+    error?: string;
+    spec?: { title: string; data: { values: Record<string, unknown>[] }; encoding?: Record<string, { field?: string; title?: string; sort?: string }> };
+  }[];
+};
 
-const roc = (k: number) => JSON.stringify({ roc: Array.from({ length: 6 }, (_, i) => ({ fpr: i / 5, tpr: Math.min(1, (i / 5) ** (1 / k)), threshold: 1 - i / 5 })) });
+const roc = (k: number) =>
+  JSON.stringify({ roc: Array.from({ length: 6 }, (_, i) => ({ fpr: i / 5, tpr: Math.min(1, (i / 5) ** (1 / k)), threshold: 1 - i / 5 })) });
 
 /** example-get-started's evaluation layout: sklearn-style files named under top-level plot definitions. */
 const EVAL_PIPELINE = `metrics:
@@ -153,14 +163,22 @@ plots:
 stages: {}
 `;
 
-const AREA = JSON.stringify({
-  $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-  title: '<DVC_METRIC_TITLE>',
-  data: { values: '<DVC_METRIC_DATA>' },
-  width: '<DVC_METRIC_PLOT_WIDTH>',
-  mark: 'area',
-  encoding: { x: { field: '<DVC_METRIC_X>', type: 'quantitative', title: '<DVC_METRIC_X_LABEL>' }, y: { field: '<DVC_METRIC_Y>', type: 'quantitative', title: '<DVC_METRIC_Y_LABEL>' }, color: '<DVC_METRIC_COLOR>' },
-}, null, 2);
+const AREA = JSON.stringify(
+  {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: '<DVC_METRIC_TITLE>',
+    data: { values: '<DVC_METRIC_DATA>' },
+    width: '<DVC_METRIC_PLOT_WIDTH>',
+    mark: 'area',
+    encoding: {
+      x: { field: '<DVC_METRIC_X>', type: 'quantitative', title: '<DVC_METRIC_X_LABEL>' },
+      y: { field: '<DVC_METRIC_Y>', type: 'quantitative', title: '<DVC_METRIC_Y_LABEL>' },
+      color: '<DVC_METRIC_COLOR>',
+    },
+  },
+  null,
+  2,
+);
 
 function evalRepo(): TempRepo {
   const labels = Array.from({ length: 20 }, (_, i) => ({ actual: i % 2, predicted: i % 3 ? i % 2 : 1 - (i % 2) }));
@@ -224,7 +242,14 @@ describe('DVCLive layout: plots', () => {
 
     const rocValues = plots.get('ROC')!.spec!.data.values;
     expect(new Set(rocValues.map((v) => v.series))).toEqual(new Set(['eval/plots/sklearn/roc/train', 'eval/plots/sklearn/roc/test']));
-    expect(rocValues.filter((v) => v.series === 'eval/plots/sklearn/roc/test').map((v) => v.tpr)).toEqual([0, Math.sqrt(0.2), Math.sqrt(0.4), Math.sqrt(0.6), Math.sqrt(0.8), 1]);
+    expect(rocValues.filter((v) => v.series === 'eval/plots/sklearn/roc/test').map((v) => v.tpr)).toEqual([
+      0,
+      Math.sqrt(0.2),
+      Math.sqrt(0.4),
+      Math.sqrt(0.6),
+      Math.sqrt(0.8),
+      1,
+    ]);
     expect(plots.get('ROC')!.spec!.title).toBe('ROC');
 
     expect(plots.get('eval/importance.csv')!.template).toBe('bar_horizontal_sorted');
@@ -235,12 +260,21 @@ describe('DVCLive layout: plots', () => {
     expect(hist.filter((v) => v.series === 'loss').map((v) => v.dvc_inferred_y_value)).toEqual([0.9, 0.7, 0.5]);
 
     // no header row: columns by position; the first row is data
-    expect(plots.get('eval/raw.csv')!.spec!.data.values.map((v) => [v['0'], v['1']])).toEqual([[1, 10], [2, 20], [3, 15]]);
+    expect(plots.get('eval/raw.csv')!.spec!.data.values.map((v) => [v['0'], v['1']])).toEqual([
+      [1, 10],
+      [2, 20],
+      [3, 15],
+    ]);
 
     expect(plots.get('eval/labels.json')!.template).toBe('scatter_jitter');
     const custom = plots.get('custom')!;
     expect(custom.template).toBe('.dvc/plots/area.json');
-    expect(custom.spec).toMatchObject({ title: 'custom', width: 420, mark: 'area', encoding: { x: { field: 'step', title: 'step' }, y: { field: 'acc' }, color: { field: 'series' } } });
+    expect(custom.spec).toMatchObject({
+      title: 'custom',
+      width: 420,
+      mark: 'area',
+      encoding: { x: { field: 'step', title: 'step' }, y: { field: 'acc' }, color: { field: 'series' } },
+    });
     expect(custom.spec!.data.values.map((v) => v.acc)).toEqual([0.5, 0.6, 0.7]);
 
     // and every one of them draws
@@ -257,7 +291,10 @@ describe('DVCLive layout: plots', () => {
     expect((await repo.run(['repro'])).code).toBe(0);
     const r = await repo.run(['plots', 'show', '--json']);
     const plots = (JSON.parse(r.stdout) as PlotJson).plots;
-    expect(plots.map((p) => [p.path, p.template, p.spec!.title])).toEqual([['h.csv', 'linear', 'Accuracy'], ['h.csv #2', 'scatter', 'Loss']]);
+    expect(plots.map((p) => [p.path, p.template, p.spec!.title])).toEqual([
+      ['h.csv', 'linear', 'Accuracy'],
+      ['h.csv #2', 'scatter', 'Loss'],
+    ]);
     repo = evalRepo();
     const t = await repo.run(['plots', 'show', 'ROC', 'eval/plots/sklearn/cm/test.json', '--json']);
     expect((JSON.parse(t.stdout) as PlotJson).plots.map((p) => p.path)).toEqual(['ROC', 'Confusion-Matrix']);

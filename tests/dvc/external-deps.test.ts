@@ -145,19 +145,28 @@ describe('s3:// external deps', () => {
 
   async function put(key: string, body: string): Promise<void> {
     const sdk = await import('@aws-sdk/client-s3');
-    const client = new sdk.S3Client({ region: 'us-east-1', endpoint: s3.endpoint, forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const client = new sdk.S3Client({
+      region: 'us-east-1',
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
     await client.send(new sdk.PutObjectCommand({ Bucket: 'lockstep', Key: key, Body: body }));
     client.destroy();
   }
 
-  it('checked by the object\'s ETag (HEAD), fetched when the stage runs, rerun when the object changes', async () => {
+  it("checked by the object's ETag (HEAD), fetched when the stage runs, rerun when the object changes", async () => {
     await put('raw/data.csv', csv(7));
     repo = new TempRepo({ 'pipeline.yaml': pipeline('s3://lockstep/raw/data.csv'), 'count.js': COUNT });
     const env = { ...s3.env, AWS_ENDPOINT_URL: s3.endpoint! };
     let r = await repo.run(['repro'], { env });
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(repo.read('rows.txt')).toBe('7');
-    expect((YAML.parse(repo.read('pipeline.lock')) as Lock).stages.count.deps[0]).toMatchObject({ path: 's3://lockstep/raw/data.csv', etag: `"${crypto.createHash('md5').update(csv(7)).digest('hex')}"`, size: csv(7).length });
+    expect((YAML.parse(repo.read('pipeline.lock')) as Lock).stages.count.deps[0]).toMatchObject({
+      path: 's3://lockstep/raw/data.csv',
+      etag: `"${crypto.createHash('md5').update(csv(7)).digest('hex')}"`,
+      size: csv(7).length,
+    });
     expect((await repo.run(['status'], { env })).stdout).toBe('Pipeline is up to date.');
     await put('raw/data.csv', csv(2));
     expect((await repo.run(['status'], { env })).stdout).toBe('count:\n    dep changed: s3://lockstep/raw/data.csv');

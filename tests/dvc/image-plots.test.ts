@@ -31,7 +31,12 @@ function png(w: number, h: number, rgb: [number, number, number]): Buffer {
   ihdr.writeUInt32BE(h, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
   const raw = Buffer.concat(Array.from({ length: h }, () => Buffer.from([0, ...Array.from({ length: w }, () => rgb).flat()])));
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 const GIF = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
@@ -61,7 +66,11 @@ fs.writeFileSync('dvclive/plots/images/epoch0.png', Buffer.from(${JSON.stringify
 fs.writeFileSync('dvclive/plots/images/epoch1.gif', Buffer.from(${JSON.stringify(GIF.toString('base64'))}, 'base64'));
 `,
     'eval/curve.svg': SVG,
-    'eval/roc.json': JSON.stringify([{ fpr: 0, tpr: 0 }, { fpr: 0.5, tpr: 0.8 }, { fpr: 1, tpr: 1 }]),
+    'eval/roc.json': JSON.stringify([
+      { fpr: 0, tpr: 0 },
+      { fpr: 0.5, tpr: 0.8 },
+      { fpr: 1, tpr: 1 },
+    ]),
     'eval/broken.json': '[{"fpr": 0, "tpr": 0},\n {"fpr": 1 "tpr": 1}]',
     'eval/cols.csv': 'epoch,acc\n0,0.5\n1,0.6\n',
   });
@@ -90,16 +99,22 @@ describe('image plots and broken plots', () => {
     expect(html.match(/<img src="data:image\/svg\+xml;base64,/g)?.length).toBe(1);
     expect(html).toContain('dvclive/plots/images/epoch0.png');
     expect(html.match(/class="plot-error"/g)?.length).toBe(2);
-    expect(html).toContain("not shown: no data for plot &#39;eval/absent.csv&#39;");
+    expect(html).toContain('not shown: no data for plot &#39;eval/absent.csv&#39;');
     expect(html.match(/<svg/g)?.length).toBe(1); // the ROC chart
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
 
     const j = await repo.run(['plots', 'show', '--json']);
     expect(j.code).toBe(2);
     const doc = JSON.parse(j.stdout) as Json;
-    expect(doc.plots.find((p) => p.path === 'dvclive/plots/images')).toMatchObject({ template: 'image', images: [{ path: 'dvclive/plots/images/epoch0.png' }, { path: 'dvclive/plots/images/epoch1.gif' }] });
+    expect(doc.plots.find((p) => p.path === 'dvclive/plots/images')).toMatchObject({
+      template: 'image',
+      images: [{ path: 'dvclive/plots/images/epoch0.png' }, { path: 'dvclive/plots/images/epoch1.gif' }],
+    });
     expect(doc.plots.find((p) => p.path === 'eval/broken.json')!.error).toMatch(/cannot parse plot data/);
-    expect(doc.plots.find((p) => p.path === 'eval/absent.csv')).toEqual({ path: 'eval/absent.csv', missing: "no data for plot 'eval/absent.csv': 'eval/absent.csv' does not exist (run the stage that makes it: lockstep repro)" });
+    expect(doc.plots.find((p) => p.path === 'eval/absent.csv')).toEqual({
+      path: 'eval/absent.csv',
+      missing: "no data for plot 'eval/absent.csv': 'eval/absent.csv' does not exist (run the stage that makes it: lockstep repro)",
+    });
   });
 
   it('headless Chromium shows the images decoded, the error panels, and logs no console errors', async () => {
@@ -109,7 +124,16 @@ describe('image plots and broken plots', () => {
     await repo.run(['plots', 'show']);
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -118,7 +142,9 @@ describe('image plots and broken plots', () => {
       page.on('pageerror', (e) => errors.push(String(e)));
       page.on('requestfailed', (q) => errors.push(`request failed: ${q.url()}`));
       await page.goto(`file://${repo.path('lockstep_plots/index.html')}`);
-      const sizes = await page.locator('.plot-image img').evaluateAll((imgs) => imgs.map((i) => [(i as HTMLImageElement).alt, (i as HTMLImageElement).naturalWidth, (i as HTMLImageElement).naturalHeight]));
+      const sizes = await page
+        .locator('.plot-image img')
+        .evaluateAll((imgs) => imgs.map((i) => [(i as HTMLImageElement).alt, (i as HTMLImageElement).naturalWidth, (i as HTMLImageElement).naturalHeight]));
       expect(sizes).toEqual([
         ['eval/importance.png', 8, 8],
         ['dvclive/plots/images/epoch0.png', 6, 4],

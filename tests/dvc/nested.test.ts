@@ -98,7 +98,7 @@ describe('pipeline files in subfolders', () => {
 });
 
 describe('gc with nested pipelines', () => {
-  it("keeps what a nested pipeline.lock of an older commit needs (gc -A)", async () => {
+  it('keeps what a nested pipeline.lock of an older commit needs (gc -A)', async () => {
     repo = nestedRepo();
     const git = (cmd: string) => execSync(cmd, { cwd: repo.dir });
     git('git init -q && git config user.email t@t && git config user.name t');

@@ -28,7 +28,11 @@ function repoWith(files: Record<string, string>): TempRepo {
   cleanups.push(() => r.cleanup());
   return r;
 }
-const objects = (dir: string) => filesUnder(dir).filter((f) => f.includes('files/xxh64/')).map((f) => fs.readFileSync(f, 'utf8')).sort();
+const objects = (dir: string) =>
+  filesUnder(dir)
+    .filter((f) => f.includes('files/xxh64/'))
+    .map((f) => fs.readFileSync(f, 'utf8'))
+    .sort();
 
 describe("outputs' push: false and remote: NAME", () => {
   it('push sends each output to its own remote and never a push: false one; pull brings them back from there', async () => {
@@ -94,7 +98,10 @@ describe("outputs' push: false and remote: NAME", () => {
 
   it('an output naming a remote that is not configured is a clear error, exit 2', async () => {
     const origin = tmpDir();
-    const repo = repoWith({ 'pipeline.yaml': PIPELINE.replace('backup', 'bakup'), '.lockstep/config': `remotes:\n  origin:\n    url: ${origin}\n  backup:\n    url: ${origin}\ndefault: origin\n` });
+    const repo = repoWith({
+      'pipeline.yaml': PIPELINE.replace('backup', 'bakup'),
+      '.lockstep/config': `remotes:\n  origin:\n    url: ${origin}\n  backup:\n    url: ${origin}\ndefault: origin\n`,
+    });
     expect((await repo.run(['repro'])).code).toBe(0);
     const r = await repo.run(['push']);
     expect(r.code).toBe(2);

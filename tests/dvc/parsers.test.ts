@@ -8,7 +8,10 @@ import { foreachEntries, matrixEntries } from '../../runner/config/pipeline.js';
 import { applyAssignment } from '../../runner/exp/params-writer.js';
 import { expandGrid, parseOverride } from '../../runner/exp/overrides.js';
 
-const lit = (s: string) => parseLiteral(s, (m) => { throw new Error(m); });
+const lit = (s: string) =>
+  parseLiteral(s, (m) => {
+    throw new Error(m);
+  });
 const pyError = (text: string) => {
   try {
     parsePythonParams(text, 'p.py');
@@ -85,9 +88,14 @@ describe('writing -S overrides into params files', () => {
       expect(JSON.parse(fs.readFileSync(path.join(dir, 'p.json'), 'utf8'))).toEqual({ a: { b: 5 }, x: { y: [1] } });
       applyAssignment(dir, assign('p.toml:train.lr=0.3', 'p.toml:~train.drop', 'p.toml:+train.seed=7'));
       expect(fs.readFileSync(path.join(dir, 'p.toml'), 'utf8')).toBe('[train]\nlr = 0.3\nseed = 7\n');
-      fs.writeFileSync(path.join(dir, 'p.py'), 'import os\nLR = 0.1  # rate\nclass Train:\n    name = "a#b"\n    layers = [1,\n              2]\n    def __init__(self):\n        self.drop = 0.5\n');
+      fs.writeFileSync(
+        path.join(dir, 'p.py'),
+        'import os\nLR = 0.1  # rate\nclass Train:\n    name = "a#b"\n    layers = [1,\n              2]\n    def __init__(self):\n        self.drop = 0.5\n',
+      );
       applyAssignment(dir, assign('p.py:LR=0.2', 'p.py:Train.name=x y', 'p.py:Train.drop=[1, {a: true}]'));
-      expect(fs.readFileSync(path.join(dir, 'p.py'), 'utf8')).toBe('import os\nLR = 0.2  # rate\nclass Train:\n    name = "x y"\n    layers = [1,\n              2]\n    def __init__(self):\n        self.drop = [1, {"a": True}]\n');
+      expect(fs.readFileSync(path.join(dir, 'p.py'), 'utf8')).toBe(
+        'import os\nLR = 0.2  # rate\nclass Train:\n    name = "x y"\n    layers = [1,\n              2]\n    def __init__(self):\n        self.drop = [1, {"a": True}]\n',
+      );
       expect(() => applyAssignment(dir, assign('p.py:Train.layers=[3]'))).toThrow(/its value spans several lines/);
       expect(() => applyAssignment(dir, assign('p.py:+NEW=1'))).toThrow(/edits only assignments that exist/);
       expect(() => applyAssignment(dir, assign('p.py:~LR'))).toThrow(/does not delete Python params/);
@@ -102,7 +110,22 @@ describe('nested pipeline discovery', () => {
     const { findNestedPipelineFiles } = await import('../../runner/config/pipeline.js');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lockstep-discover-'));
     try {
-      const files = ['sub/.git', 'sub/pipeline.yaml', 'dvcsub/.dvc/config', 'dvcsub/x/dvc.yaml', 'a/pipeline.yaml', 'a/b/dvc.yaml', 'both/pipeline.yaml', 'both/dvc.yaml', 'node_modules/x/pipeline.yaml', '.git/pipeline.yaml', 'out/pipeline.yaml', 'tests/fixtures/one/dvc.yaml', 'deep/x/fixtures/two/dvc.yaml', 'keep/fixtures2/dvc.yaml'];
+      const files = [
+        'sub/.git',
+        'sub/pipeline.yaml',
+        'dvcsub/.dvc/config',
+        'dvcsub/x/dvc.yaml',
+        'a/pipeline.yaml',
+        'a/b/dvc.yaml',
+        'both/pipeline.yaml',
+        'both/dvc.yaml',
+        'node_modules/x/pipeline.yaml',
+        '.git/pipeline.yaml',
+        'out/pipeline.yaml',
+        'tests/fixtures/one/dvc.yaml',
+        'deep/x/fixtures/two/dvc.yaml',
+        'keep/fixtures2/dvc.yaml',
+      ];
       for (const f of files) {
         fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
         fs.writeFileSync(path.join(dir, f), 'stages: {}\n');

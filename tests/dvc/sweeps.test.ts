@@ -40,7 +40,21 @@ describe('-S as DVC spells it (unit)', () => {
   });
 
   it('bad forms are user errors', () => {
-    for (const bad of ['x=[1,2', 'x=range(1,2,0)', 'x=range(5,1)', 'x=range(a,b)', 'x=glob(*)', 'x=choice()', '~', '+=1', 'x', 'x=', 'x="open', '~x=1,2', 'a b=1']) {
+    for (const bad of [
+      'x=[1,2',
+      'x=range(1,2,0)',
+      'x=range(5,1)',
+      'x=range(a,b)',
+      'x=glob(*)',
+      'x=choice()',
+      '~',
+      '+=1',
+      'x',
+      'x=',
+      'x="open',
+      '~x=1,2',
+      'a b=1',
+    ]) {
       expect(() => parseOverride(bad), bad).toThrow(UserError);
     }
   });
@@ -93,12 +107,12 @@ describe('exp run with DVC overrides (CLI)', () => {
     repo = gitRepo();
     const q = await repo.run(['exp', 'run', 'a', '-S', 'train.lr=range(1,3)', '-S', 'other.n=choice(8,64)', '--queue']);
     expect(q.code, q.stderr).toBe(0);
-    expect(q.stdout.split('\n').filter((l) => l.startsWith('queued')).map((l) => l.replace(/^queued \S+: /, ''))).toEqual([
-      'train.lr=1 other.n=8',
-      'train.lr=1 other.n=64',
-      'train.lr=2 other.n=8',
-      'train.lr=2 other.n=64',
-    ]);
+    expect(
+      q.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('queued'))
+        .map((l) => l.replace(/^queued \S+: /, '')),
+    ).toEqual(['train.lr=1 other.n=8', 'train.lr=1 other.n=64', 'train.lr=2 other.n=8', 'train.lr=2 other.n=64']);
     const run = await repo.run(['exp', 'run', '--run-all', '-j', '2']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain('4 succeeded, 0 failed');

@@ -41,7 +41,8 @@ stages:
 describe('wdir', () => {
   it('is interpolated: the stage runs in the folder ${dirs.work} names, and tracks the param', async () => {
     repo = new TempRepo({
-      'pipeline.yaml': 'stages:\n  a:\n    wdir: ${dirs.work}\n    cmd: pwd > where.txt\n    outs: [where.txt]\n  b:\n    wdir: ${dirs.work}\n    vars: [{n: 2}]\n    cmd: echo ${n} > b.txt\n    outs: [b.txt]\n',
+      'pipeline.yaml':
+        'stages:\n  a:\n    wdir: ${dirs.work}\n    cmd: pwd > where.txt\n    outs: [where.txt]\n  b:\n    wdir: ${dirs.work}\n    vars: [{n: 2}]\n    cmd: echo ${n} > b.txt\n    outs: [b.txt]\n',
       'params.yaml': 'dirs:\n  work: sub/deep\n',
     });
     const r = await reproJson();
@@ -175,7 +176,8 @@ describe('dictionary unpacking in cmd', () => {
   it('spells arguments as DVC does (shlex quoting only where needed, None, Python list items), so dvc.lock cmds match', async () => {
     repo = new TempRepo({
       'pipeline.yaml': 'stages:\n  a:\n    cmd: echo ${opts} > a.txt\n    outs: [a.txt]\n',
-      'params.yaml': "opts:\n  name: plain-word.v1\n  msg: it's here\n  empty: ''\n  none: null\n  off: false\n  on: true\n  sizes: [1, true, a b]\n  nested: {k: 2}\n",
+      'params.yaml':
+        "opts:\n  name: plain-word.v1\n  msg: it's here\n  empty: ''\n  none: null\n  off: false\n  on: true\n  sizes: [1, true, a b]\n  nested: {k: 2}\n",
     });
     const r = await reproJson();
     expect(r.code, r.stderr).toBe(0);

@@ -15,7 +15,9 @@ function memRev(name: string, files: Record<string, string>): PlotRevision {
   return {
     name,
     files(p) {
-      const hits = Object.keys(files).filter((f) => f === p || f.startsWith(`${p}/`)).sort();
+      const hits = Object.keys(files)
+        .filter((f) => f === p || f.startsWith(`${p}/`))
+        .sort();
       return hits.length ? hits.map((f): PlotFile => ({ path: f, bytes: Buffer.from(files[f]!) })) : { missing: `'${p}' does not exist` };
     },
   };
@@ -26,7 +28,11 @@ afterEach(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('plot definitions (toDecl)', () => {
   it('a path with x/y strings is its own source; y lists stay lists', () => {
-    expect(toDecl('eval/h.csv', { x: 'step', y: ['acc', 'loss'], title: 'T' })).toEqual({ id: 'eval/h.csv', sources: [{ path: 'eval/h.csv', x: 'step', y: ['acc', 'loss'] }], props: { title: 'T' } });
+    expect(toDecl('eval/h.csv', { x: 'step', y: ['acc', 'loss'], title: 'T' })).toEqual({
+      id: 'eval/h.csv',
+      sources: [{ path: 'eval/h.csv', x: 'step', y: ['acc', 'loss'] }],
+      props: { title: 'T' },
+    });
   });
   it('a y map names the files; x may be per file; the id only titles the plot', () => {
     expect(toDecl('ROC', { x: { 'a.json': 'fpr', 'b.json': 'false_pos' }, y: { 'a.json': 'tpr', './b.json': ['tpr', 'tp'] }, template: 'simple' })).toEqual({
@@ -47,7 +53,10 @@ describe('plot rows (plotContent)', () => {
   const root = os.tmpdir();
   it('one file, one column: original field names, series = revision', () => {
     const c = plotContent(root, toDecl('a.csv', { x: 'e', y: 'v' }), [memRev('workspace', { 'a.csv': 'e,v\n0,1\n1,4\n' })]);
-    expect(c.rows.map((r) => [r.e, r.v, r.series])).toEqual([[0, 1, 'workspace'], [1, 4, 'workspace']]);
+    expect(c.rows.map((r) => [r.e, r.v, r.series])).toEqual([
+      [0, 1, 'workspace'],
+      [1, 4, 'workspace'],
+    ]);
     expect(c.props).toMatchObject({ x: 'e', y: 'v', xLabel: 'e', yLabel: 'v' });
   });
   it('two revisions × a folder of files with different columns: inferred y, series name both', () => {
@@ -55,10 +64,17 @@ describe('plot rows (plotContent)', () => {
     const b = memRev('workspace', { 'm/loss.tsv': 'step\tloss\n0\t0.7\n', 'm/acc.tsv': 'step\tacc\n0\t0.6\n' });
     const c = plotContent(root, toDecl('m', {}), [a, b]);
     expect(c.props!.y).toBe('dvc_inferred_y_value');
-    expect(c.rows.map((r) => `${r.series}=${r.dvc_inferred_y_value}`)).toEqual(['HEAD · acc=0.5', 'HEAD · loss=0.9', 'workspace · acc=0.6', 'workspace · loss=0.7']);
+    expect(c.rows.map((r) => `${r.series}=${r.dvc_inferred_y_value}`)).toEqual([
+      'HEAD · acc=0.5',
+      'HEAD · loss=0.9',
+      'workspace · acc=0.6',
+      'workspace · loss=0.7',
+    ]);
   });
   it('a missing column names the file and lists the fields; a revision without the file is only noted', () => {
-    expect(() => plotContent(root, toDecl('a.csv', { y: 'nope' }), [memRev('workspace', { 'a.csv': 'x,y\n1,2\n' })])).toThrow(/y field 'nope' is not in the data of a\.csv/);
+    expect(() => plotContent(root, toDecl('a.csv', { y: 'nope' }), [memRev('workspace', { 'a.csv': 'x,y\n1,2\n' })])).toThrow(
+      /y field 'nope' is not in the data of a\.csv/,
+    );
     const c = plotContent(root, toDecl('a.csv', {}), [memRev('HEAD', {}), memRev('workspace', { 'a.csv': 'x,y\n1,2\n' })]);
     expect(c.missing).toEqual(["'a.csv' does not exist"]);
     expect(c.rows).toHaveLength(1);
@@ -84,7 +100,10 @@ describe('plot rows (plotContent)', () => {
 describe('plot data files', () => {
   it('YAML lists, headerless CSV, and a JSON error with its line', () => {
     expect(parsePlotFile({ path: 'a.yaml', bytes: Buffer.from('- {x: 1}\n- {x: 2}\n') }, 'workspace')).toEqual([{ x: 1 }, { x: 2 }]);
-    expect(parsePlotFile({ path: 'a.csv', bytes: Buffer.from('1,a\n2,b\n') }, 'workspace', { header: false })).toEqual([{ 0: 1, 1: 'a' }, { 0: 2, 1: 'b' }]);
+    expect(parsePlotFile({ path: 'a.csv', bytes: Buffer.from('1,a\n2,b\n') }, 'workspace', { header: false })).toEqual([
+      { 0: 1, 1: 'a' },
+      { 0: 2, 1: 'b' },
+    ]);
     try {
       parsePlotFile({ path: 'a.json', bytes: Buffer.from('[\n{"x": 1}\n{"x": 2}]') }, 'HEAD');
       expect.unreachable();
@@ -97,8 +116,13 @@ describe('plot data files', () => {
 
 describe('.dvc pointer files', () => {
   it('reads ours and DVC 3/DVC 2 ones, relative to their folder', () => {
-    expect(parsePointer('data/raw.csv.dvc', 'outs:\n- xxh64: 0123456789abcdef\n  size: 3\n  hash: xxh64\n  path: raw.csv\n').outs).toEqual([{ path: 'data/raw.csv', algo: 'xxh64', hash: '0123456789abcdef', size: 3 }]);
-    expect(parsePointer('d.dvc', 'outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  nfiles: 2\n  hash: md5\n  path: d\n').outs[0]).toMatchObject({ algo: 'md5', nfiles: 2 });
+    expect(parsePointer('data/raw.csv.dvc', 'outs:\n- xxh64: 0123456789abcdef\n  size: 3\n  hash: xxh64\n  path: raw.csv\n').outs).toEqual([
+      { path: 'data/raw.csv', algo: 'xxh64', hash: '0123456789abcdef', size: 3 },
+    ]);
+    expect(parsePointer('d.dvc', 'outs:\n- md5: 0123456789abcdef0123456789abcdef.dir\n  nfiles: 2\n  hash: md5\n  path: d\n').outs[0]).toMatchObject({
+      algo: 'md5',
+      nfiles: 2,
+    });
     expect(parsePointer('x.dvc', 'outs:\n- md5: 0123456789abcdef0123456789abcdef\n  path: x\n').outs[0]!.legacy).toBe(true);
   });
   it('refuses what it cannot honour, with a location', () => {
@@ -112,7 +136,9 @@ describe('.dvc pointer files', () => {
       return 'accepted';
     };
     expect(err('outs: []\n')).toBe("1: a .dvc file needs a non-empty 'outs' list (in p.dvc)");
-    expect(err('deps:\n- path: https://x/y\nouts:\n- md5: 0123456789abcdef0123456789abcdef\n  path: y\n')).toMatch(/^2: 'deps' in a \.dvc file \(imports, import-url\) is not supported/);
+    expect(err('deps:\n- path: https://x/y\nouts:\n- md5: 0123456789abcdef0123456789abcdef\n  path: y\n')).toMatch(
+      /^2: 'deps' in a \.dvc file \(imports, import-url\) is not supported/,
+    );
     expect(err('outs:\n- path: ../up\n  md5: 0123456789abcdef0123456789abcdef\n')).toBe("2: '../up' is outside the repository (in p.dvc)");
     expect(err('outs:\n- path: a\n  md5: 0123456789abcdef0123456789abcdef\n  hash: xxh64\n')).toMatch(/^4: outs entry 'a' says 'hash: xxh64' but gives md5/);
     expect(err('outs:\n- path: a\n')).toMatch(/names no hash/);

@@ -26,7 +26,9 @@ function processesMatching(marker: string): string {
 describe('parallel stages', () => {
   it('-j N runs independent stages at the same time, with output prefixed by stage', async () => {
     const stages = ['a', 'b', 'c', 'd']
-      .map((n) => `  ${n}:\n    cmd: sh -c 'date +%s%N > ${n}.start; echo hello from ${n}; sleep 0.6; date +%s%N > ${n}.end'\n    outs: [${n}.start, ${n}.end]\n`)
+      .map(
+        (n) => `  ${n}:\n    cmd: sh -c 'date +%s%N > ${n}.start; echo hello from ${n}; sleep 0.6; date +%s%N > ${n}.end'\n    outs: [${n}.start, ${n}.end]\n`,
+      )
       .join('');
     repo = new TempRepo({ 'pipeline.yaml': `stages:\n${stages}` });
     const r = await repo.run(['repro', '-j', '4']);

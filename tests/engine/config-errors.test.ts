@@ -117,7 +117,7 @@ describe('bad pipeline.yaml gets a clear error', () => {
   });
 
   it('a missing pipeline.yaml is explained', async () => {
-    const err = await errorOf({ 'README': 'nothing here' });
+    const err = await errorOf({ README: 'nothing here' });
     expect(err).toContain('no pipeline.yaml found');
   });
 

@@ -143,7 +143,10 @@ describe('deps', () => {
   });
 
   it('a dep outside the repository is allowed and tracked', async () => {
-    repo = new TempRepo({ 'proj/pipeline.yaml': 'stages:\n  a:\n    cmd: cat ../ext.txt > out.txt\n    deps: [../ext.txt]\n    outs: [out.txt]\n', 'ext.txt': 'e1' });
+    repo = new TempRepo({
+      'proj/pipeline.yaml': 'stages:\n  a:\n    cmd: cat ../ext.txt > out.txt\n    deps: [../ext.txt]\n    outs: [out.txt]\n',
+      'ext.txt': 'e1',
+    });
     const cwd = repo.path('proj');
     expect((await repo.run(['repro'], { cwd })).code).toBe(0);
     repo.write({ 'ext.txt': 'e2' });
@@ -251,7 +254,8 @@ export default async function (ctx: Ctx): Promise<void> {
 
   it('a module without a default export, a missing module and a syntax error get clear errors', async () => {
     repo = new TempRepo({
-      'pipeline.yaml': 'stages:\n  a:\n    module: a.ts\n    outs: [a.txt]\n  b:\n    module: nope.ts\n    outs: [b.txt]\n  c:\n    module: c.ts\n    outs: [c.txt]\n',
+      'pipeline.yaml':
+        'stages:\n  a:\n    module: a.ts\n    outs: [a.txt]\n  b:\n    module: nope.ts\n    outs: [b.txt]\n  c:\n    module: c.ts\n    outs: [c.txt]\n',
       'a.ts': 'export const x = 1;\n',
       'c.ts': 'export default function ( {\n',
     });
@@ -289,7 +293,10 @@ describe('output into a closed pipe', () => {
     const stages = Array.from({ length: 3000 }, (_, i) => `  s${i}:\n    cmd: echo ${i}\n`).join('');
     repo = new TempRepo({ 'pipeline.yaml': `stages:\n${stages}` });
     const { execa } = await import('execa');
-    const r = await execa('bash', ['-c', `set -o pipefail; node ${JSON.stringify(path.resolve('bin/lockstep.js'))} status | head -1`], { cwd: repo.dir, reject: false });
+    const r = await execa('bash', ['-c', `set -o pipefail; node ${JSON.stringify(path.resolve('bin/lockstep.js'))} status | head -1`], {
+      cwd: repo.dir,
+      reject: false,
+    });
     expect(r.stdout).toBe('s0:');
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
@@ -317,13 +324,18 @@ export default function (ctx: { stage: string; resolve(p: string): string }) {
       expect(o).toEqual({ cwd: fs.realpathSync(repo.path(`w${i}`)), stage: `s${i}`, ctx: `s${i}` });
     }
     await new Promise((res) => setTimeout(res, 300));
-    const hosts = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try {
-        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('module-host') && fs.readlinkSync(`/proc/${p}/cwd`).startsWith(fs.realpathSync(repo.dir));
-      } catch {
-        return false;
-      }
-    });
+    const hosts = fs
+      .readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return (
+            fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('module-host') && fs.readlinkSync(`/proc/${p}/cwd`).startsWith(fs.realpathSync(repo.dir))
+          );
+        } catch {
+          return false;
+        }
+      });
     expect(hosts).toEqual([]);
   });
 });

@@ -17,7 +17,8 @@ export default async function (ctx: { resolve(p: string): string }): Promise<voi
 
 function setup(): TempRepo {
   return new TempRepo({
-    'pipeline.yaml': 'stages:\n  a:\n    module: stages/a.ts\n    outs: [a.txt]\n  b:\n    module: stages/b.ts\n    outs: [b.txt]\n  c:\n    module: stages/c.ts\n    deps: [a.txt]\n    outs: [c.txt]\n',
+    'pipeline.yaml':
+      'stages:\n  a:\n    module: stages/a.ts\n    outs: [a.txt]\n  b:\n    module: stages/b.ts\n    outs: [b.txt]\n  c:\n    module: stages/c.ts\n    deps: [a.txt]\n    outs: [c.txt]\n',
     'stages/a.ts': stage('a', ['shared', 'only-a']),
     'stages/b.ts': stage('b', ['shared']),
     'stages/c.ts': `import fs from 'node:fs';\nexport default async function (ctx: { resolve(p: string): string }): Promise<void> {\n  fs.writeFileSync(ctx.resolve('c.txt'), fs.readFileSync(ctx.resolve('a.txt')));\n}\n`,
@@ -27,7 +28,7 @@ function setup(): TempRepo {
   });
 }
 
-describe("module stages fingerprint their own code", () => {
+describe('module stages fingerprint their own code', () => {
   it('an edit reruns exactly the stages whose import closure holds the file; status names the file', async () => {
     repo = setup();
     const first = await repo.run(['repro', '--json']);
@@ -62,7 +63,7 @@ describe("module stages fingerprint their own code", () => {
   it('a module that does not compile makes its stage stale and fails it with the file and line', async () => {
     repo = setup();
     expect((await repo.run(['repro'])).code).toBe(0);
-    repo.write({ 'stages/lib/only-a.ts': "export const v = ;\n" });
+    repo.write({ 'stages/lib/only-a.ts': 'export const v = ;\n' });
     expect((await repo.run(['status'])).stdout).toMatch(/^a:\n/);
     const r = await repo.run(['repro', 'a', '-s']);
     expect(r.code).toBe(1);

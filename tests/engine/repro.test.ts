@@ -226,7 +226,7 @@ describe('failures', () => {
     repo = new TempRepo({ 'pipeline.yaml': 'stages:\n  a: {cmd: "true", outs: [never.txt]}\n' });
     const r = await repo.run(['repro']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain("a: failed");
+    expect(r.stdout).toContain('a: failed');
     expect(r.stdout).toContain("it did not produce 'never.txt'");
   });
 

@@ -68,16 +68,38 @@ describe('status and repro --dry agree', () => {
     // The human output lists the same stale stages, with the same reasons.
     const text = (await repo.run(['status'])).stdout;
     expect(text).toBe(
-      ['clean:', '    dep changed: clean.sh', 'features:', '    upstream stale: clean', 'gen:', '    dep changed: seed.txt', '    out missing: gen.txt', 'tail:', '    upstream stale: gen'].join('\n'),
+      [
+        'clean:',
+        '    dep changed: clean.sh',
+        'features:',
+        '    upstream stale: clean',
+        'gen:',
+        '    dep changed: seed.txt',
+        '    out missing: gen.txt',
+        'tail:',
+        '    upstream stale: gen',
+      ].join('\n'),
     );
 
     // What was said would run is what runs (clean's output changes, so no early cutoff spares features); afterwards
     // both say nothing is left.
     const real = await reproJson(repo);
     expect(real.code, real.stderr).toBe(0);
-    expect(real.ran.sort()).toEqual(plan.stages.filter((s) => s.state === 'would-run').map((s) => s.name).sort());
+    expect(real.ran.sort()).toEqual(
+      plan.stages
+        .filter((s) => s.state === 'would-run')
+        .map((s) => s.name)
+        .sort(),
+    );
     expect(real.states.report).toBe('frozen');
     expect(JSON.parse((await repo.run(['status', '--json'])).stdout).upToDate).toBe(true);
-    expect((await reproJson(repo, ['--dry'])).states).toEqual({ ingest: 'skipped', clean: 'skipped', features: 'skipped', report: 'frozen', gen: 'skipped', tail: 'skipped' });
+    expect((await reproJson(repo, ['--dry'])).states).toEqual({
+      ingest: 'skipped',
+      clean: 'skipped',
+      features: 'skipped',
+      report: 'frozen',
+      gen: 'skipped',
+      tail: 'skipped',
+    });
   });
 });

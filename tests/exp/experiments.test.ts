@@ -97,7 +97,12 @@ describe('experiments', () => {
     expect(JSON.parse(repo.read('metrics.json')).score).toBe(5.01);
     const show = JSON.parse((await repo.run(['exp', 'show', '--json'])).stdout);
     expect(show.experiments).toHaveLength(1);
-    expect(show.experiments[0]).toMatchObject({ name: 'big-lr', status: 'success', metrics: { score: 5.01, loss: 0.5 }, overrides: { 'params.yaml': { 'train.lr': 0.5 } } });
+    expect(show.experiments[0]).toMatchObject({
+      name: 'big-lr',
+      status: 'success',
+      metrics: { score: 5.01, loss: 0.5 },
+      overrides: { 'params.yaml': { 'train.lr': 0.5 } },
+    });
   });
 
   it('a grid of 6 queued experiments runs with -j 2 in temporary copies: workspace untouched, all recorded', async () => {
@@ -121,8 +126,14 @@ describe('experiments', () => {
       expect(e.status).toBe('success');
       expect(e.metrics.score).toBeCloseTo(10 * e.params['train.lr'] + e.params['split.seed'] / 100, 9);
     }
-    expect(show.best.score).toBe(show.experiments.find((e: { params: Record<string, number> }) => e.params['train.lr'] === 0.3 && e.params['split.seed'] === 2).name);
-    expect(show.best.loss).toBe(show.best.score === undefined ? undefined : show.experiments.find((e: { params: Record<string, number> }) => e.params['train.lr'] === 0.3 && e.params['split.seed'] === 1).name);
+    expect(show.best.score).toBe(
+      show.experiments.find((e: { params: Record<string, number> }) => e.params['train.lr'] === 0.3 && e.params['split.seed'] === 2).name,
+    );
+    expect(show.best.loss).toBe(
+      show.best.score === undefined
+        ? undefined
+        : show.experiments.find((e: { params: Record<string, number> }) => e.params['train.lr'] === 0.3 && e.params['split.seed'] === 1).name,
+    );
 
     const sorted = await repo.run(['exp', 'show', '--sort-by', 'score', '--csv']);
     const lines = sorted.stdout.trim().split('\n');

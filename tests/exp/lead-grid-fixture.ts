@@ -10,7 +10,12 @@ import { flatten } from '../../runner/revision.js';
  * each experiment's numbers nudged: what `exp show` sees after a real grid,
  * without training anything.
  */
-const METRICS_FILES = ['data/metrics/logistic_regression.json', 'data/metrics/selected.json', 'data/metrics/xgboost_boost.json', 'data/metrics/xgboost_rf.json'];
+const METRICS_FILES = [
+  'data/metrics/logistic_regression.json',
+  'data/metrics/selected.json',
+  'data/metrics/xgboost_boost.json',
+  'data/metrics/xgboost_rf.json',
+];
 
 function numericFlat(text: string): Record<string, unknown> {
   return Object.fromEntries(Object.entries(flatten(JSON.parse(text))).filter(([, v]) => typeof v === 'number' || typeof v === 'boolean'));

@@ -66,7 +66,10 @@ describe('experiments on the lead pipeline', () => {
     expect(combos).toEqual(['1/2', '1/3', '2/2', '2/3', '3/2', '3/3']);
 
     const store = path.join(dir, '.lockstep/exps');
-    const records = fs.readdirSync(store).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(fs.readFileSync(path.join(store, f), 'utf8')));
+    const records = fs
+      .readdirSync(store)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(fs.readFileSync(path.join(store, f), 'utf8')));
     const selectedScores = new Set<number>();
     for (const rec of records) {
       // The recorded metrics are exactly the files the experiment's select stage produced (kept in the cache).
@@ -84,9 +87,15 @@ describe('experiments on the lead pipeline', () => {
     const runs = JSON.parse(leads.stdout) as { id: string; model: string; artifacts: Record<string, { path: string; hash: string }> }[];
     for (const rec of records) {
       const runsOut = rec.lock.train.outs.find((o: { path: string }) => o.path === 'data/runs');
-      const ids = (JSON.parse(cached(runsOut.hash).toString('utf8')) as { hash: string }[]).map((f) => JSON.parse(cached(f.hash).toString('utf8')).id as string);
+      const ids = (JSON.parse(cached(runsOut.hash).toString('utf8')) as { hash: string }[]).map(
+        (f) => JSON.parse(cached(f.hash).toString('utf8')).id as string,
+      );
       expect(ids).toHaveLength(3);
-      for (const id of ids) expect(runs.map((r) => r.id), rec.name).toContain(id);
+      for (const id of ids)
+        expect(
+          runs.map((r) => r.id),
+          rec.name,
+        ).toContain(id);
     }
     // A run's model can be fetched from the cache by the hash its record names.
     for (const r of runs) expect(cached(r.artifacts.model!.hash).length).toBeGreaterThan(100);

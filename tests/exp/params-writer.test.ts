@@ -36,7 +36,9 @@ describe('setValueInText edits only the value it sets', () => {
 
   it('keeps a trailing comment and the quoting style of a string it replaces', () => {
     const text = `# top\nclean:\n  min_date: '2024-01-01'   # first day\n  name: "a"\n  plain: x # c\n`;
-    expect(setValueInText(text, ['clean', 'min_date'], '2024-02-01', { json: false })).toBe(`# top\nclean:\n  min_date: '2024-02-01'   # first day\n  name: "a"\n  plain: x # c\n`);
+    expect(setValueInText(text, ['clean', 'min_date'], '2024-02-01', { json: false })).toBe(
+      `# top\nclean:\n  min_date: '2024-02-01'   # first day\n  name: "a"\n  plain: x # c\n`,
+    );
     expect(setValueInText(text, ['clean', 'name'], 'b', { json: false })).toContain('  name: "b"\n');
     expect(setValueInText(text, ['clean', 'plain'], 'y', { json: false })).toContain('  plain: y # c\n');
     // a string that is not plain YAML gets quoted, and reads back as the same string
@@ -75,7 +77,8 @@ describe('exp run -S through the CLI', () => {
   it('changes only the line of the value it sets, in a file with comments and flow style', async () => {
     const params = `# tuning\ntrain:\n  lr: 0.1   # learning rate\n  space: {uniform: [0.01, 0.31]}\n  name: 'base'\n\nsplit:\n  seed: 1\n`;
     repo = new TempRepo({
-      'pipeline.yaml': 'stages:\n  t:\n    cmd: >-\n      node -e "require(\'fs\').writeFileSync(\'m.json\', JSON.stringify({score: ${train.lr}}))"\n    params: [train, split.seed]\n    metrics: [m.json]\n',
+      'pipeline.yaml':
+        "stages:\n  t:\n    cmd: >-\n      node -e \"require('fs').writeFileSync('m.json', JSON.stringify({score: ${train.lr}}))\"\n    params: [train, split.seed]\n    metrics: [m.json]\n",
       'params.yaml': params,
     });
     const r = await repo.run(['exp', 'run', '-S', 'train.lr=0.25', '-S', 'split.seed=3', '-n', 'one']);

@@ -7,8 +7,10 @@ import { GRID_6, leadGridRepo } from './lead-grid-fixture.js';
 
 describe('metric directions', () => {
   it('knows the usual names, composite ones, and leaves everything else undirected', () => {
-    for (const k of ['loss', 'test.confusion_matrix.fn', 'fp', 'false_negatives', 'val_loss', 'rmse', 'train_time', 'm.json:error']) expect(metricDirection(k), k).toBe('lower');
-    for (const k of ['accuracy', 'test.f1_weighted', 'test_roc_auc', 'precision_weighted', 'recall', 'search.best_score', 'tp']) expect(metricDirection(k), k).toBe('higher');
+    for (const k of ['loss', 'test.confusion_matrix.fn', 'fp', 'false_negatives', 'val_loss', 'rmse', 'train_time', 'm.json:error'])
+      expect(metricDirection(k), k).toBe('lower');
+    for (const k of ['accuracy', 'test.f1_weighted', 'test_roc_auc', 'precision_weighted', 'recall', 'search.best_score', 'tp'])
+      expect(metricDirection(k), k).toBe('higher');
     for (const k of ['n', 'test.n', 'search.n_iter', 'best_params.gamma', 'max_depth', 'loss_accuracy']) expect(metricDirection(k), k).toBeUndefined();
   });
 });
@@ -86,14 +88,19 @@ describe('exp show on the lead pipeline grid', () => {
   });
 
   it('★ marks the fewest false negatives, the highest F1, and nothing constant or undirected', async () => {
-    const j = JSON.parse((await repo.run(['exp', 'show', '--json'])).stdout) as { experiments: { name: string; metrics: Record<string, number> }[]; best: Record<string, string>; directions: Record<string, string> };
+    const j = JSON.parse((await repo.run(['exp', 'show', '--json'])).stdout) as {
+      experiments: { name: string; metrics: Record<string, number> }[];
+      best: Record<string, string>;
+      directions: Record<string, string>;
+    };
     const fn = 'data/metrics/selected.json:test.confusion_matrix.fn';
     const f1 = 'data/metrics/selected.json:test.f1_weighted';
     const values = (k: string) => j.experiments.map((e) => e.metrics[k]!);
     expect(j.directions[fn]).toBe('lower');
     expect(j.experiments.find((e) => e.name === j.best[fn])!.metrics[fn]).toBe(Math.min(...values(fn)));
     expect(j.experiments.find((e) => e.name === j.best[f1])!.metrics[f1]).toBe(Math.max(...values(f1)));
-    for (const k of ['data/metrics/selected.json:test.n', 'data/metrics/xgboost_rf.json:search.n_iter', 'data/metrics/selected.json:best_params.gamma']) expect(j.best[k], k).toBeUndefined();
+    for (const k of ['data/metrics/selected.json:test.n', 'data/metrics/xgboost_rf.json:search.n_iter', 'data/metrics/selected.json:best_params.gamma'])
+      expect(j.best[k], k).toBeUndefined();
     // in the table: the ★ of test.fn is on the row with the smallest value
     const text = (await repo.run(['exp', 'show', '--only', 'selected:test.confusion_matrix.fn'])).stdout.split('\n');
     expect(text[0]).toMatch(/test\.fn$/);
@@ -111,7 +118,11 @@ describe('exp show on the lead pipeline grid', () => {
     expect(amb.stderr.trim().split('\n')).toHaveLength(2);
     const ok = await repo.run(['exp', 'show', '--sort-by', 'selected:test.f1_weighted', '--csv', '--only', 'selected:test.f1_weighted']);
     expect(ok.code, ok.stderr).toBe(0);
-    const col = ok.stdout.trim().split('\n').slice(1).map((l) => Number(l.split(',').at(-1)!.replace(' ★', '')));
+    const col = ok.stdout
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.split(',').at(-1)!.replace(' ★', '')));
     expect(col).toEqual([...col].sort((a, b) => b - a));
     const missing = await repo.run(['exp', 'show', '--sort-by', 'f1_weightd']);
     expect(missing.code).toBe(2);

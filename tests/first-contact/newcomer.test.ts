@@ -45,8 +45,18 @@ describe('a newcomer on a fresh clone', () => {
     expect(pred.code, pred.stderr).toBe(0);
     expect(pred.stderr).toMatch(/^leads: registry: the workspace's model \(xgboost_boost\) registered as version 1, in Staging \(no model in Production\)$/m);
     expect(pred.stderr).toMatch(/^36 predictions by version 1 \(xgboost_boost, Staging, the workspace's model\) written to /m);
-    const predictions = fs.readFileSync(out, 'utf8').trim().split('\n').slice(1).map((l) => Number(l.split(',').at(-2)));
-    const truth = fs.readFileSync(Y, 'utf8').trim().split('\n').slice(1).map((l) => Number(l.trim()));
+    const predictions = fs
+      .readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.split(',').at(-2)));
+    const truth = fs
+      .readFileSync(Y, 'utf8')
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.trim()));
     expect(predictions.slice(0, 5)).toEqual([0, 1, 0, 1, 0]);
     expect(predictions.filter((p, i) => p === truth[i]).length / truth.length).toBeGreaterThanOrEqual(0.75);
     const registry = run(LEADS, dir, ['registry', 'list']);
@@ -66,9 +76,20 @@ describe('a newcomer on a fresh clone', () => {
         child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
       });
       const header = fs.readFileSync(path.join(dir, 'data/raw/raw_data.csv'), 'utf8').split('\n', 1)[0]!.split(',');
-      const line = fs.readFileSync(path.join(dir, 'data/raw/raw_data.csv'), 'utf8').split('\n').find((l) => l.includes(',signup,') && l.includes('2024-01-1'))!.split(',');
+      const line = fs
+        .readFileSync(path.join(dir, 'data/raw/raw_data.csv'), 'utf8')
+        .split('\n')
+        .find((l) => l.includes(',signup,') && l.includes('2024-01-1'))!
+        .split(',');
       const row = Object.fromEntries(header.map((h, i) => [h, line[i]]));
-      const record = { purchases: Number(row.purchases), time_spent: Number(row.time_spent), n_visits: Number(row.n_visits), customer_group: row.customer_group, onboarding: row.onboarding, source: 'signup' };
+      const record = {
+        purchases: Number(row.purchases),
+        time_spent: Number(row.time_spent),
+        n_visits: Number(row.n_visits),
+        customer_group: row.customer_group,
+        onboarding: row.onboarding,
+        source: 'signup',
+      };
       const res = await fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(record) });
       expect(res.status).toBe(200);
       expect(await res.json()).toMatchObject({ model_version: 1, prediction: expect.any(Number) });

@@ -10,7 +10,8 @@ import { quickTrainParams, runPipeline } from '../stages/pipeline-run.js';
 let repo: TempRepo;
 afterEach(() => repo?.cleanup());
 
-const lossCsv = (scale: number) => 'epoch,loss,acc\n' + Array.from({ length: 8 }, (_, i) => `${i},${(scale / (i + 1)).toFixed(4)},${(0.5 + i / 20).toFixed(3)}`).join('\n') + '\n';
+const lossCsv = (scale: number) =>
+  'epoch,loss,acc\n' + Array.from({ length: 8 }, (_, i) => `${i},${(scale / (i + 1)).toFixed(4)},${(0.5 + i / 20).toFixed(3)}`).join('\n') + '\n';
 const scatterJson = JSON.stringify(Array.from({ length: 20 }, (_, i) => ({ x: i, y: (i * 7) % 11 })));
 const confusionJson = JSON.stringify(Array.from({ length: 30 }, (_, i) => ({ actual: i % 2, predicted: i % 3 === 0 ? 1 - (i % 2) : i % 2 })));
 
@@ -105,7 +106,7 @@ describe('plots show', () => {
 });
 
 describe('plots diff', () => {
-  it('overlays a git revision and the workspace, reading cached plots through that revision\'s lock', async () => {
+  it("overlays a git revision and the workspace, reading cached plots through that revision's lock", async () => {
     repo = setup();
     execSync('git init -q && git config user.email t@t && git config user.name t', { cwd: repo.dir });
     await repo.run(['repro']);
@@ -149,7 +150,8 @@ describe('plots diff', () => {
 describe('dag --html', () => {
   it('shows every stage with its state and last duration', async () => {
     repo = new TempRepo({
-      'pipeline.yaml': 'stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n  b:\n    cmd: cat a.txt > b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n  c:\n    cmd: echo c > c.txt\n    outs: [c.txt]\n',
+      'pipeline.yaml':
+        'stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n  b:\n    cmd: cat a.txt > b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n  c:\n    cmd: echo c > c.txt\n    outs: [c.txt]\n',
     });
     await repo.run(['repro', 'b']);
     repo.write({ 'a.txt': 'edited\n' });
@@ -167,7 +169,7 @@ describe('dag --html', () => {
 });
 
 describe('the report in a real browser', () => {
-  it('headless Chromium opens the lead pipeline\'s plot report and the DAG with no console errors; the SVG plots are there', async () => {
+  it("headless Chromium opens the lead pipeline's plot report and the DAG with no console errors; the SVG plots are there", async () => {
     const { chromium } = await import('playwright-core');
     repo = new TempRepo({});
     fs.writeFileSync(repo.path('source.csv'), rawCsv(syntheticRaw(600, 3)));
@@ -181,7 +183,16 @@ describe('the report in a real browser', () => {
     expect(dag.code, dag.stderr).toBe(0);
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
@@ -191,10 +202,21 @@ describe('the report in a real browser', () => {
       page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
       await page.goto(`file://${repo.path('lockstep_plots/index.html')}`);
       expect(await page.locator('section svg').count()).toBe(3);
-      for (const title of ['data/plots/roc', 'data/plots/pr', 'data/plots/confusion']) await expect(page.locator('h2', { hasText: title }).count()).resolves.toBe(1);
+      for (const title of ['data/plots/roc', 'data/plots/pr', 'data/plots/confusion'])
+        await expect(page.locator('h2', { hasText: title }).count()).resolves.toBe(1);
       // axis titles drawn by vega, and one confusion panel per model
       const text = await page.locator('main').innerText();
-      for (const t of ['ROC curve (test set)', 'false positive rate', 'true positive rate', 'recall', 'precision', 'logistic_regression', 'xgboost_rf', 'xgboost_boost']) expect(text).toContain(t);
+      for (const t of [
+        'ROC curve (test set)',
+        'false positive rate',
+        'true positive rate',
+        'recall',
+        'precision',
+        'logistic_regression',
+        'xgboost_rf',
+        'xgboost_boost',
+      ])
+        expect(text).toContain(t);
       const box = await page.locator('section svg').first().boundingBox();
       expect(box!.width).toBeGreaterThan(300);
       fs.mkdirSync(path.join(REPO, 'tests', 'artifacts'), { recursive: true });

@@ -78,7 +78,14 @@ function comparable(repo: TempRepo): Map<string, unknown> {
   const dir = repo.path('.lockstep/exps');
   for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.json'))) {
     const r = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'));
-    out.set(JSON.stringify(r.overrides), { status: r.status, params: r.params, paramsText: r.paramsText, metrics: r.metrics, metricsText: r.metricsText, lock: r.lock });
+    out.set(JSON.stringify(r.overrides), {
+      status: r.status,
+      params: r.params,
+      paramsText: r.paramsText,
+      metrics: r.metrics,
+      metricsText: r.metricsText,
+      lock: r.lock,
+    });
   }
   return out;
 }
@@ -238,7 +245,11 @@ describe.concurrent('experiments on worker machines', () => {
     // A job queued by another Lockstep version is refused, with both versions named.
     const q = new Queue(queue, { connection: { url: redis.url }, prefix: 'lockstep' });
     later(() => q.close());
-    await q.add('future', { kind: 'experiment', version: '9.9.9', name: 'future', commit: 'f'.repeat(40), remote: 'origin', overrides: {}, targets: [], submittedAt: '' }, { jobId: 'xfuture' });
+    await q.add(
+      'future',
+      { kind: 'experiment', version: '9.9.9', name: 'future', commit: 'f'.repeat(40), remote: 'origin', overrides: {}, targets: [], submittedAt: '' },
+      { jobId: 'xfuture' },
+    );
     await until('the job to be refused', async () => (await q.getJob('xfuture'))?.failedReason);
     expect((await q.getJob('xfuture'))!.failedReason).toMatch(/refused by worker .*: it was queued by Lockstep 9\.9\.9 and this worker runs 0\.1\.0/);
     expect(w.output()).toContain('refused: it was queued by Lockstep 9.9.9');

@@ -126,7 +126,14 @@ export interface WorkerProc {
 }
 
 export function startWorker(dir: string, args: string[] = [], env: Record<string, string> = {}): WorkerProc {
-  const proc = execa(process.execPath, [LOCKSTEP, 'worker', ...args], { cwd: dir, env: { NO_COLOR: '1', ...env }, reject: false, stdin: 'ignore', buffer: false, all: true });
+  const proc = execa(process.execPath, [LOCKSTEP, 'worker', ...args], {
+    cwd: dir,
+    env: { NO_COLOR: '1', ...env },
+    reject: false,
+    stdin: 'ignore',
+    buffer: false,
+    all: true,
+  });
   let out = '';
   proc.all?.on('data', (d: Buffer) => void (out += d.toString()));
   return { dir, proc, output: () => out };

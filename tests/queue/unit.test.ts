@@ -81,21 +81,68 @@ describe('job ids', () => {
   });
 
   it('a worker refuses jobs of another version or of unknown shape, saying why', () => {
-    const job = { kind: 'experiment' as const, version: '0.1.0', name: 'exp-1', commit: base.commit, remote: 'origin', overrides: {}, targets: [], submittedAt: '' };
+    const job = {
+      kind: 'experiment' as const,
+      version: '0.1.0',
+      name: 'exp-1',
+      commit: base.commit,
+      remote: 'origin',
+      overrides: {},
+      targets: [],
+      submittedAt: '',
+    };
     expect(refusal(job, '0.1.0')).toBeUndefined();
-    expect(refusal({ ...job, version: '9.9.9' }, '0.1.0')).toBe('it was queued by Lockstep 9.9.9 and this worker runs 0.1.0; run a 9.9.9 worker, or queue it again with this version');
+    expect(refusal({ ...job, version: '9.9.9' }, '0.1.0')).toBe(
+      'it was queued by Lockstep 9.9.9 and this worker runs 0.1.0; run a 9.9.9 worker, or queue it again with this version',
+    );
     expect(refusal({ name: 'x' } as never, '0.1.0')).toBe('it is not a Lockstep job');
   });
 });
 
 describe('records from job states', () => {
-  const job = { kind: 'experiment' as const, version: '0.1.0', name: 'exp-1', commit: 'c'.repeat(40), remote: 'origin', overrides: { 'params.yaml': { 'train.lr': 0.2 } }, targets: [], submittedAt: '' };
-  const rec: ExpRecord = { name: 'exp-1', status: 'queued', createdAt: '2026-01-01T00:00:00.000Z', overrides: job.overrides, distributed: { jobId: 'x1', queue: 'q', job } };
+  const job = {
+    kind: 'experiment' as const,
+    version: '0.1.0',
+    name: 'exp-1',
+    commit: 'c'.repeat(40),
+    remote: 'origin',
+    overrides: { 'params.yaml': { 'train.lr': 0.2 } },
+    targets: [],
+    submittedAt: '',
+  };
+  const rec: ExpRecord = {
+    name: 'exp-1',
+    status: 'queued',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    overrides: job.overrides,
+    distributed: { jobId: 'x1', queue: 'q', job },
+  };
   const fake = (over: Record<string, unknown>) => ({ progress: {}, finishedOn: Date.UTC(2026, 0, 2), ...over }) as never;
 
   it('a finished job gives the record its results, worker and log', () => {
-    const r = recordFromJob(rec, fake({ returnvalue: { worker: 'w1:7', durationMs: 1234, log: 'abcdef0123456789', metrics: { 'm.json': { f1: 0.8 } }, params: {}, paramsText: {}, metricsText: {}, lock: {} } }), 'completed');
-    expect(r).toMatchObject({ status: 'success', durationMs: 1234, metrics: { 'm.json': { f1: 0.8 } }, finishedAt: '2026-01-02T00:00:00.000Z', distributed: { jobId: 'x1', worker: 'w1:7', log: 'abcdef0123456789' } });
+    const r = recordFromJob(
+      rec,
+      fake({
+        returnvalue: {
+          worker: 'w1:7',
+          durationMs: 1234,
+          log: 'abcdef0123456789',
+          metrics: { 'm.json': { f1: 0.8 } },
+          params: {},
+          paramsText: {},
+          metricsText: {},
+          lock: {},
+        },
+      }),
+      'completed',
+    );
+    expect(r).toMatchObject({
+      status: 'success',
+      durationMs: 1234,
+      metrics: { 'm.json': { f1: 0.8 } },
+      finishedAt: '2026-01-02T00:00:00.000Z',
+      distributed: { jobId: 'x1', worker: 'w1:7', log: 'abcdef0123456789' },
+    });
     expect(r.error).toBeUndefined();
   });
 
@@ -114,7 +161,16 @@ describe('records from job states', () => {
 });
 
 describe('collecting results', () => {
-  const job = { kind: 'experiment' as const, version: '0.1.0', name: 'exp-1', commit: 'c'.repeat(40), remote: 'origin', overrides: {}, targets: [], submittedAt: '' };
+  const job = {
+    kind: 'experiment' as const,
+    version: '0.1.0',
+    name: 'exp-1',
+    commit: 'c'.repeat(40),
+    remote: 'origin',
+    overrides: {},
+    targets: [],
+    submittedAt: '',
+  };
   const result = { worker: 'w:1', durationMs: 5, metrics: { 'm.json': { f1: 1 } }, params: {}, paramsText: {}, metricsText: {}, lock: {} };
 
   function storeWithOne(): ExpStore {

@@ -14,7 +14,6 @@ import { remoteUrlProblem } from '../../runner/remote/config.js';
 let repo: TempRepo;
 afterEach(() => repo?.cleanup());
 
-
 /** A billion-laughs document: each level doubles the aliases; parsing it whole would take ~2^20 nodes. */
 function aliasBomb(top: string): string {
   const lines = [`${top}:`, '  a0: &a0 [x, x]'];
@@ -65,7 +64,7 @@ describe('pipeline.lock', () => {
     expect(repo.read('pipeline.lock')).toBe(lock);
   });
 
-  it("a lock with an unknown schema is refused, not used and rewritten", async () => {
+  it('a lock with an unknown schema is refused, not used and rewritten', async () => {
     repo = new TempRepo({ 'pipeline.yaml': SIMPLE });
     expect((await repo.run(['repro'])).code).toBe(0);
     const lock = repo.read('pipeline.lock').replace('schema: "2.0"', 'schema: "9.1"');
@@ -81,7 +80,10 @@ describe('exp run -S values', () => {
   it("a value that is not YAML ('[1,2') is an error; quoting passes the string", async () => {
     repo = new TempRepo({ 'pipeline.yaml': 'stages:\n  t:\n    cmd: echo ${train.lr}\n', 'params.yaml': 'train:\n  lr: 0.1\n' });
     execSync('git init -q && git config user.email t@t && git config user.name t && git add -A && git commit -qm init', { cwd: repo.dir });
-    const err = expectOneError(await repo.run(['exp', 'run', '-S', 'train.lr=[1,2']), /-S train\.lr=\[1,2: '\[1,2' is not a valid value \(Flow sequence must end with a \]\)/);
+    const err = expectOneError(
+      await repo.run(['exp', 'run', '-S', 'train.lr=[1,2']),
+      /-S train\.lr=\[1,2: '\[1,2' is not a valid value \(Flow sequence must end with a \]\)/,
+    );
     expect(err).toBeTruthy();
     expect((await repo.run(['exp', 'run', '-S', 'train.lr=[1,2'])).stderr).toMatch(/hint: quote it to set a string: -S "train\.lr='\[1,2'"/);
     expect(repo.read('params.yaml')).toBe('train:\n  lr: 0.1\n');
@@ -153,7 +155,7 @@ describe('remote URLs', () => {
   });
 
   it('a folder remote that is a file stops push with one line, not an error per object', async () => {
-    repo = new TempRepo({ 'pipeline.yaml': SIMPLE, 'afile': 'x\n' });
+    repo = new TempRepo({ 'pipeline.yaml': SIMPLE, afile: 'x\n' });
     expect((await repo.run(['repro'])).code).toBe(0);
     expect((await repo.run(['remote', 'add', 'f', 'afile'])).code).toBe(0);
     expectOneError(await repo.run(['push']), /remote 'f': .*afile is not a folder/);
@@ -168,7 +170,15 @@ describe('remote URLs', () => {
   });
 
   it('remoteUrlProblem: what is accepted', () => {
-    for (const ok of ['../store', '/mnt/share', 'file:///mnt/share', 'https://dav.example.com/c', 'http://127.0.0.1:8080/x', 's3://my-bucket', 's3://my.bucket/a/b']) {
+    for (const ok of [
+      '../store',
+      '/mnt/share',
+      'file:///mnt/share',
+      'https://dav.example.com/c',
+      'http://127.0.0.1:8080/x',
+      's3://my-bucket',
+      's3://my.bucket/a/b',
+    ]) {
       expect(remoteUrlProblem(ok), ok).toBeUndefined();
     }
     for (const bad of ['', 'ftp://x/y', 'gs://b/p', 's3://', 'file://', 'http://']) expect(remoteUrlProblem(bad), bad).toBeDefined();

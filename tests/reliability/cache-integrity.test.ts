@@ -260,14 +260,19 @@ describe('push never spreads a damaged object, and repairs a wrong remote copy',
     expect(doc.transferred).toBe(1);
     expect(fs.readFileSync(onRemote, 'utf8')).toBe('HELLO WORLD\n');
     // and a clone's pull gets the good bytes
-    const b = new TempRepo({ 'pipeline.yaml': PIPELINE, 'in.txt': 'hello world\n', 'pipeline.lock': repo.read('pipeline.lock'), '.lockstep/config': repo.read('.lockstep/config') });
+    const b = new TempRepo({
+      'pipeline.yaml': PIPELINE,
+      'in.txt': 'hello world\n',
+      'pipeline.lock': repo.read('pipeline.lock'),
+      '.lockstep/config': repo.read('.lockstep/config'),
+    });
     extra.push(b.dir);
     const p = await b.run(['pull']);
     expect(p.code, p.stderr).toBe(0);
     expect(b.read('out.txt')).toBe('HELLO WORLD\n');
   });
 
-  it('the issue\'s scenario: a damaged object was pushed before; deleting the local cache and rerunning, push repairs the remote', async () => {
+  it("the issue's scenario: a damaged object was pushed before; deleting the local cache and rerunning, push repairs the remote", async () => {
     repo = setup();
     const remote = folderRemote();
     await repo.run(['repro']);
@@ -298,7 +303,7 @@ describe('push never spreads a damaged object, and repairs a wrong remote copy',
     expect(repo.exists('out.txt')).toBe(false);
   });
 
-  it('pull and repro --pull replace a damaged local object with the remote\'s good copy', async () => {
+  it("pull and repro --pull replace a damaged local object with the remote's good copy", async () => {
     repo = setup();
     folderRemote();
     await repo.run(['repro']);
@@ -355,7 +360,12 @@ describe('lockstep cache verify', () => {
     expect(quarantined()).toEqual([]);
     const j = JSON.parse((await repo.run(['cache', 'verify', '--json'])).stdout) as { ok: boolean; damaged: { hash: string; usedBy: string[] }[] };
     expect(j.ok).toBe(false);
-    expect(j.damaged.map((d) => [d.hash, d.usedBy])).toEqual(expect.arrayContaining([[h, ['out.txt']], [m, ['d']]]));
+    expect(j.damaged.map((d) => [d.hash, d.usedBy])).toEqual(
+      expect.arrayContaining([
+        [h, ['out.txt']],
+        [m, ['d']],
+      ]),
+    );
   });
 
   it('--repair re-creates damaged objects from workspace files with that content', async () => {

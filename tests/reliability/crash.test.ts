@@ -20,9 +20,14 @@ describe('randomized crash test (kill -9 of repro -j 2, push, pull, exp run --ru
     const lines: string[] = [];
     const r = await crashSweep({ seed: SEED, kills: KILLS, log: (l) => lines.push(l) });
     const detail = r.failures.map((f) => `kill ${f.kill} (${f.command} after ${f.delayMs} ms): ${f.problem}`).join('\n');
-    expect(r.failures, `crash sweep failed with seed ${SEED} (replay: LOCKSTEP_CRASH_SEED=${SEED} LOCKSTEP_CRASH_KILLS=${KILLS} npm run bench -- crash)\n${detail}\n${lines.join('\n')}`).toEqual([]);
+    expect(
+      r.failures,
+      `crash sweep failed with seed ${SEED} (replay: LOCKSTEP_CRASH_SEED=${SEED} LOCKSTEP_CRASH_KILLS=${KILLS} npm run bench -- crash)\n${detail}\n${lines.join('\n')}`,
+    ).toEqual([]);
     // Most kills must land mid-command, or the test tests little.
     expect(r.landed, lines.join('\n')).toBeGreaterThanOrEqual(KILLS / 2);
-    console.log(`crash sweep: seed ${SEED}, ${r.kills} kills (${r.landed} mid-command) in ${r.seconds.toFixed(1)} s; litter left for the cleanup change: ${JSON.stringify(r.litter)}`);
+    console.log(
+      `crash sweep: seed ${SEED}, ${r.kills} kills (${r.landed} mid-command) in ${r.seconds.toFixed(1)} s; litter left for the cleanup change: ${JSON.stringify(r.litter)}`,
+    );
   }, 120_000);
 });

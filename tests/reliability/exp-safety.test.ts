@@ -152,7 +152,10 @@ async function until(what: string, cond: () => boolean, ms = 30_000): Promise<vo
 function records(r: TempRepo): Record<string, { status: string; lease?: Lease }> {
   const dir = r.path('.lockstep/exps');
   return Object.fromEntries(
-    fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => [f.slice(0, -5), JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))]),
+    fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => [f.slice(0, -5), JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))]),
   );
 }
 
@@ -230,10 +233,15 @@ describe('experiments against gc and each other', () => {
     const { repo, out, env } = setup();
     expect((await repo.run(['exp', 'run', '-S', 'p.v=1,2,3,4', '--queue'], { env })).code).toBe(0);
     const slow = { ...env, EXP_GATE: '', EXP_SLEEP_MS: '300' };
-    const [x, y] = await Promise.all([repo.spawn(['exp', 'run', '--run-all', '-j', '2'], { env: slow }), repo.spawn(['exp', 'run', '--run-all', '-j', '2'], { env: slow })]);
+    const [x, y] = await Promise.all([
+      repo.spawn(['exp', 'run', '--run-all', '-j', '2'], { env: slow }),
+      repo.spawn(['exp', 'run', '--run-all', '-j', '2'], { env: slow }),
+    ]);
     expect(x.exitCode, `${x.stdout}\n${x.stderr}`).toBe(0);
     expect(y.exitCode, `${y.stdout}\n${y.stderr}`).toBe(0);
-    const runsOfB = logLines(out).filter((l) => l.startsWith('done b')).sort();
+    const runsOfB = logLines(out)
+      .filter((l) => l.startsWith('done b'))
+      .sort();
     expect(runsOfB).toEqual(['done b 1', 'done b 2', 'done b 3', 'done b 4']);
     expect(Object.values(records(repo)).map((r) => r.status)).toEqual(['success', 'success', 'success', 'success']);
     // Between them they ran four.
@@ -274,7 +282,11 @@ describe('experiments against gc and each other', () => {
     const again = await repo.run(['exp', 'run', '--run-all', '-j', '2'], { env });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toContain('2 succeeded, 0 failed');
-    expect(logLines(out).filter((l) => l.startsWith('done b')).sort()).toEqual(['done b 1', 'done b 2']);
+    expect(
+      logLines(out)
+        .filter((l) => l.startsWith('done b'))
+        .sort(),
+    ).toEqual(['done b 1', 'done b 2']);
     expect(Object.values(records(repo)).map((r) => r.status)).toEqual(['success', 'success']);
     expect(fs.readdirSync(env.TMPDIR!)).toEqual([]);
   });

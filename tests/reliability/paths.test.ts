@@ -32,7 +32,6 @@ async function runWithin(args: string[], ms: number): Promise<CliResult> {
   return { code: r.timedOut ? -1 : (r.exitCode ?? -1), stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
-
 describe('outputs and wdir that resolve outside the repository through a symlink', () => {
   it('an out link/d with link → ../outside is refused before anything is deleted', async () => {
     setup({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: mkdir -p link/d && echo new > link/d/x\n    outs: [link/d]\n' });
@@ -103,7 +102,17 @@ describe('outputs and wdir that resolve outside the repository through a symlink
 
   it('a restore from the cache re-checks right before writing (the link appeared during this run)', async () => {
     const pipeline = (mk: string) =>
-      ['stages:', '  mk:', `    cmd: ${mk} && echo > made.txt`, '    outs: [made.txt]', '  use:', '    cmd: mkdir -p link/d && echo new > link/d/x', '    deps: [made.txt]', '    outs: [link/d]', ''].join('\n');
+      [
+        'stages:',
+        '  mk:',
+        `    cmd: ${mk} && echo > made.txt`,
+        '    outs: [made.txt]',
+        '  use:',
+        '    cmd: mkdir -p link/d && echo new > link/d/x',
+        '    deps: [made.txt]',
+        '    outs: [link/d]',
+        '',
+      ].join('\n');
     setup({ 'pipeline.yaml': pipeline('mkdir -p link') });
     expect((await repo.run(['repro'])).code).toBe(0);
     repo.rm('link');
@@ -157,11 +166,27 @@ describe('outputs and wdir that resolve outside the repository through a symlink
 
 describe('files the pipeline itself reads are never outputs', () => {
   const cases: [string, string, RegExp][] = [
-    ['params.yaml', 'stages:\n  a:\n    cmd: echo lr 2 > params.yaml\n    params: [lr]\n    outs: [params.yaml]\n', /^pipeline\.yaml:5:12: error: 'params\.yaml' cannot be an output: it is the params file 'params\.yaml'/],
-    ['a folder holding a params file', 'stages:\n  a:\n    cmd: echo\n    params: [{conf/p.yaml: [lr]}]\n  b:\n    cmd: mkdir conf\n    outs: [conf]\n', /^pipeline\.yaml:7:12: error: 'conf' cannot be an output: it holds the params file 'conf\/p\.yaml'/],
-    ['a vars file', 'vars: [v.yaml]\nstages:\n  a:\n    cmd: echo ${vlr} > v.yaml\n    outs: [v.yaml]\n', /^pipeline\.yaml:5:12: error: 'v\.yaml' cannot be an output: it is the params file 'v\.yaml'/],
+    [
+      'params.yaml',
+      'stages:\n  a:\n    cmd: echo lr 2 > params.yaml\n    params: [lr]\n    outs: [params.yaml]\n',
+      /^pipeline\.yaml:5:12: error: 'params\.yaml' cannot be an output: it is the params file 'params\.yaml'/,
+    ],
+    [
+      'a folder holding a params file',
+      'stages:\n  a:\n    cmd: echo\n    params: [{conf/p.yaml: [lr]}]\n  b:\n    cmd: mkdir conf\n    outs: [conf]\n',
+      /^pipeline\.yaml:7:12: error: 'conf' cannot be an output: it holds the params file 'conf\/p\.yaml'/,
+    ],
+    [
+      'a vars file',
+      'vars: [v.yaml]\nstages:\n  a:\n    cmd: echo ${vlr} > v.yaml\n    outs: [v.yaml]\n',
+      /^pipeline\.yaml:5:12: error: 'v\.yaml' cannot be an output: it is the params file 'v\.yaml'/,
+    ],
     ['pipeline.yaml', 'stages:\n  a:\n    cmd: echo\n    outs: [pipeline.yaml]\n', /^pipeline\.yaml:4:12: error: 'pipeline\.yaml' cannot be an output/],
-    ['pipeline.lock', 'stages:\n  a:\n    cmd: echo\n    metrics: [./pipeline.lock]\n', /^pipeline\.yaml:4:15: error: '\.\/pipeline\.lock' cannot be an output/],
+    [
+      'pipeline.lock',
+      'stages:\n  a:\n    cmd: echo\n    metrics: [./pipeline.lock]\n',
+      /^pipeline\.yaml:4:15: error: '\.\/pipeline\.lock' cannot be an output/,
+    ],
     ['a file in .lockstep', 'stages:\n  a:\n    cmd: echo\n    outs: [.lockstep/config]\n', /'\.lockstep\/config' cannot be an output/],
     ['a file in .git', 'stages:\n  a:\n    cmd: echo\n    wdir: sub\n    outs: [../.git/HEAD]\n', /'\.\.\/\.git\/HEAD' cannot be an output/],
   ];

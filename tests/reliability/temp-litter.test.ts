@@ -41,7 +41,8 @@ const PIPELINE = `stages:
 `;
 
 const runs = (stage: string) => (repo.exists(`runs-${stage}.txt`) ? repo.read(`runs-${stage}.txt`).trim().split('\n').length : 0);
-const littered = () => [...new Set([...filesUnder(repo.dir), ...fs.readdirSync(repo.dir).map((f) => repo.path(f))])].filter((f) => f.includes('lockstep-tmp')).sort();
+const littered = () =>
+  [...new Set([...filesUnder(repo.dir), ...fs.readdirSync(repo.dir).map((f) => repo.path(f))])].filter((f) => f.includes('lockstep-tmp')).sort();
 
 /** Leave what a checkout killed mid-way leaves: a temp file beside out.txt, a staging folder beside d, a temp file inside d. */
 function litter(pid: number): void {
@@ -86,7 +87,10 @@ describe('temp files left by a killed run', () => {
     expect(repo.read('listing.txt')).not.toContain('lockstep-tmp');
     expect(repo.read('all.txt')).toBe('changed\nCHANGED\n'); // d/a.txt, out.txt: no temp file among them
     // the lock's manifest of d lists exactly the stage's files
-    const manifest = fs.readFileSync(repo.path('.lockstep/cache/files/xxh64/' + /path: d\n\s+xxh64: ([0-9a-f]{2})([0-9a-f]{14}\.dir)/.exec(repo.read('pipeline.lock'))!.slice(1, 3).join('/')), 'utf8');
+    const manifest = fs.readFileSync(
+      repo.path('.lockstep/cache/files/xxh64/' + /path: d\n\s+xxh64: ([0-9a-f]{2})([0-9a-f]{14}\.dir)/.exec(repo.read('pipeline.lock'))!.slice(1, 3).join('/')),
+      'utf8',
+    );
     expect(JSON.parse(manifest).map((e: { relpath: string }) => e.relpath)).toEqual(['a.txt', 'sub/b.txt']);
   });
 

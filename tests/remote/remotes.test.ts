@@ -45,9 +45,7 @@ async function startRemote(kind: Kind): Promise<Remote> {
   }
   const server: RunningServer = kind === 'http' ? await startNginxDav() : await startS3();
   const config =
-    kind === 'http'
-      ? `remotes:\n  origin:\n    url: ${server.url}\n`
-      : `remotes:\n  origin:\n    url: ${server.url}\n    endpoint: ${server.endpoint}\n`;
+    kind === 'http' ? `remotes:\n  origin:\n    url: ${server.url}\n` : `remotes:\n  origin:\n    url: ${server.url}\n    endpoint: ${server.endpoint}\n`;
   // nginx stores keys as plain files; s3rver as <key>._S3rver_object beside its metadata.
   const objectFile = (key: string) => (kind === 'http' ? path.join(server.dataDir, key) : path.join(server.dataDir, 'cache', `${key}._S3rver_object`));
   return { config, env: server.env, objectFile, storedFiles: () => filesUnder(server.dataDir), stop: () => server.stop() };
@@ -231,7 +229,11 @@ describe('remote configuration', () => {
 
   it('an unreachable remote is a clear one-line error for push, pull and status --remote; repro --pull warns once and runs', async () => {
     const port = await freePort(); // nothing listens there
-    const r = new TempRepo({ 'pipeline.yaml': PIPELINE, 'params.yaml': 'seed: 1\nsize: 10\n', '.lockstep/config': `remotes:\n  origin:\n    url: http://127.0.0.1:${port}/cache\n` });
+    const r = new TempRepo({
+      'pipeline.yaml': PIPELINE,
+      'params.yaml': 'seed: 1\nsize: 10\n',
+      '.lockstep/config': `remotes:\n  origin:\n    url: http://127.0.0.1:${port}/cache\n`,
+    });
     try {
       expect((await r.run(['repro'])).code).toBe(0);
       for (const cmd of [['push'], ['pull'], ['status', '--remote']]) {
@@ -329,7 +331,11 @@ describe('run-cache entries pulled without their objects (folder remote)', () =>
       expect(remote.storedFiles().filter((f) => f.includes('/runs/')).length).toBe(entriesBefore + 2);
       const json = await b.run(['push', '--json']);
       expect(json.code, json.stderr).toBe(0);
-      expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, transferred: 0, entriesNotPushed: [{ fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/), stage: 'train' }] });
+      expect(JSON.parse(json.stdout)).toMatchObject({
+        ok: true,
+        transferred: 0,
+        entriesNotPushed: [{ fingerprint: expect.stringMatching(/^[0-9a-f]{16}$/), stage: 'train' }],
+      });
     } finally {
       b.cleanup();
     }

@@ -17,9 +17,15 @@ describe('drift statistics', () => {
     expect(kolmogorovQ(1.358)).toBeCloseTo(0.05, 3);
     expect(kolmogorovQ(1.628)).toBeCloseTo(0.01, 3);
     expect(kolmogorovQ(0.1)).toBe(1);
-    const same = ksTest(Array.from({ length: 200 }, (_, i) => i), Array.from({ length: 200 }, (_, i) => i + 0.5));
+    const same = ksTest(
+      Array.from({ length: 200 }, (_, i) => i),
+      Array.from({ length: 200 }, (_, i) => i + 0.5),
+    );
     expect(same.pValue).toBeGreaterThan(0.9);
-    const shifted = ksTest(Array.from({ length: 200 }, (_, i) => i), Array.from({ length: 200 }, (_, i) => i + 100));
+    const shifted = ksTest(
+      Array.from({ length: 200 }, (_, i) => i),
+      Array.from({ length: 200 }, (_, i) => i + 100),
+    );
     expect(shifted.statistic).toBe(0.5);
     expect(shifted.pValue).toBeLessThan(1e-20);
   });
@@ -30,7 +36,16 @@ describe('drift statistics', () => {
     expect(chiSquarePValue(11.345, 3)).toBeCloseTo(0.01, 3);
     expect(chiSquarePValue(0, 4)).toBe(1);
     // 2×2 table [[10, 20], [20, 10]]: expected 15 everywhere, statistic 4·25/15.
-    const t = chiSquareTest(new Map([['a', 10], ['b', 20]]), new Map([['a', 20], ['b', 10]]));
+    const t = chiSquareTest(
+      new Map([
+        ['a', 10],
+        ['b', 20],
+      ]),
+      new Map([
+        ['a', 20],
+        ['b', 10],
+      ]),
+    );
     expect(t.statistic).toBeCloseTo(100 / 15, 10);
     expect(t.df).toBe(1);
     expect(t.pValue).toBeCloseTo(0.00982, 4);

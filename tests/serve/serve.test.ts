@@ -14,9 +14,21 @@ let root: string;
 let server: Server;
 let params: Record<string, unknown>;
 
-const record = (over: Record<string, unknown> = {}) => ({ purchases: 3, time_spent: 110.5, n_visits: 7, customer_group: 6, onboarding: 'True', source: 'signup', ...over });
+const record = (over: Record<string, unknown> = {}) => ({
+  purchases: 3,
+  time_spent: 110.5,
+  n_visits: 7,
+  customer_group: 6,
+  onboarding: 'True',
+  source: 'signup',
+  ...over,
+});
 
-async function post(body: unknown, raw?: string, headers: Record<string, string> = { 'content-type': 'application/json' }): Promise<{ status: number; json: Record<string, unknown> }> {
+async function post(
+  body: unknown,
+  raw?: string,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${server.url}/predict`, { method: 'POST', headers, body: raw ?? JSON.stringify(body) });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
@@ -64,7 +76,9 @@ describe('leads serve', () => {
     expect(cli.status, cli.stderr).toBe(0);
     const fromCli = parseCsv(cli.stdout).rows.map((r) => [Number(r.prediction), Number(r.probability)]);
     // The service takes JSON: numbers as numbers, an empty cell as null.
-    const json = rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, ['purchases', 'time_spent', 'n_visits'].includes(k) ? (v === '' ? null : Number(v)) : v])));
+    const json = rows.map((r) =>
+      Object.fromEntries(Object.entries(r).map(([k, v]) => [k, ['purchases', 'time_spent', 'n_visits'].includes(k) ? (v === '' ? null : Number(v)) : v])),
+    );
     const served = await post(json);
     expect(served.status, JSON.stringify(served.json)).toBe(200);
     const fromService = (served.json.predictions as { prediction: number; probability: number }[]).map((p) => [p.prediction, p.probability]);
@@ -150,11 +164,20 @@ describe('leads serve', () => {
   }, 60_000);
 
   it('refuses to start without a model to serve, and on bad options, with a clear message', async () => {
-    await expect(startServer(root, ['--stage', 'Production'])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/leads: error: no model version in Production/) });
+    await expect(startServer(root, ['--stage', 'Production'])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/leads: error: no model version in Production/),
+    });
     await expect(startServer(root, ['--version', '99'])).rejects.toMatchObject({ code: 1 });
-    await expect(startServer(root, ['--port', 'eighty'])).rejects.toMatchObject({ code: 2, stderr: expect.stringMatching(/--port must be a whole number from 0 to 65535, got 'eighty'/) });
+    await expect(startServer(root, ['--port', 'eighty'])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/--port must be a whole number from 0 to 65535, got 'eighty'/),
+    });
     const taken = new URL(server.url).port;
-    await expect(startServer(root, ['--port', taken])).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/) });
+    await expect(startServer(root, ['--port', taken])).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/),
+    });
   }, 60_000);
 
   it('a client that stops mid-body gets 408 after --timeout-ms, and the server stays healthy', async () => {
@@ -202,7 +225,10 @@ describe('leads serve', () => {
 
   it('a client mistake is never a 500: prototype-named fields, wrong content type, wrong method, unknown path', async () => {
     for (const field of ['constructor', 'toString', 'hasOwnProperty', 'valueOf', '__proto__']) {
-      const r = await post(undefined, `{"purchases": 3, "time_spent": 1, "n_visits": 2, "customer_group": 6, "onboarding": "True", "source": "signup", "${field}": 1}`);
+      const r = await post(
+        undefined,
+        `{"purchases": 3, "time_spent": 1, "n_visits": 2, "customer_group": 6, "onboarding": "True", "source": "signup", "${field}": 1}`,
+      );
       expect([r.status, r.json.problems], field).toEqual([400, [{ record: 0, field, message: 'is not a lead field' }]]);
     }
     const missing = await post(undefined, '{"__proto__": {"purchases": 1}}');
@@ -223,7 +249,11 @@ describe('leads serve', () => {
   });
 
   it('publishes its API: /openapi.json (the schema it validates with) and a readable /docs page', async () => {
-    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>>; components: { schemas: { LeadRecord: { required: string[]; properties: Record<string, unknown>; additionalProperties: boolean } } } };
+    const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+      components: { schemas: { LeadRecord: { required: string[]; properties: Record<string, unknown>; additionalProperties: boolean } } };
+    };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths).sort()).toEqual(['/docs', '/health', '/model', '/openapi.json', '/predict', '/reload']);
     expect(Object.keys(doc.paths['/predict']!.post!.responses).sort()).toEqual(['200', '400', '408', '413', '415']);

@@ -9,8 +9,17 @@ const JAN = { minDate: '2024-01-01', maxDate: '2024-01-31' };
 
 function row(over: Record<string, string>): Record<string, string> {
   return {
-    lead_id: '1', lead_indicator: '1', date_part: '2024-01-5', source: 'signup', purchases: '5', time_spent: '100',
-    n_visits: '3', customer_group: '2', onboarding: 'True', customer_code: 'X', ...over,
+    lead_id: '1',
+    lead_indicator: '1',
+    date_part: '2024-01-5',
+    source: 'signup',
+    purchases: '5',
+    time_spent: '100',
+    n_visits: '3',
+    customer_group: '2',
+    onboarding: 'True',
+    customer_code: 'X',
+    ...over,
   };
 }
 
@@ -28,7 +37,10 @@ describe('clean on synthetic rows', () => {
 
   it('clips to mean ± 2 std of the kept rows, imputes the clipped mean and scales to [0, 1]', () => {
     const kept = raw.filter((r) => r.date_part!.startsWith('2024-01-') && r.lead_indicator !== '' && r.source === 'signup');
-    const present = kept.map((r) => r.purchases!).filter((v) => v !== '').map(Number);
+    const present = kept
+      .map((r) => r.purchases!)
+      .filter((v) => v !== '')
+      .map(Number);
     const m = present.reduce((a, b) => a + b, 0) / present.length;
     const sd = Math.sqrt(present.reduce((a, b) => a + (b - m) ** 2, 0) / (present.length - 1));
     expect(artifacts.clip_bounds.purchases.lower).toBeCloseTo(m - 2 * sd, 12);
@@ -73,7 +85,10 @@ describe('clean edge cases', () => {
   it('fills a missing categorical with its mode, ties to the smallest', () => {
     expect(modeOf(['b', 'a', 'b', 'a', 'c'])).toBe('a');
     expect(modeOf(['10', '9', '10', '9'])).toBe('9');
-    const { rows } = cleanRows([row({ lead_id: '1', customer_group: '3' }), row({ lead_id: '2', customer_group: '3' }), row({ lead_id: '3', customer_group: '' })], JAN);
+    const { rows } = cleanRows(
+      [row({ lead_id: '1', customer_group: '3' }), row({ lead_id: '2', customer_group: '3' }), row({ lead_id: '3', customer_group: '' })],
+      JAN,
+    );
     expect(rows[2]!.customer_group).toBe('3');
   });
 

@@ -16,8 +16,10 @@ let root: string;
 /** The bin runs the tsc output; rebuild it when any stage source is newer. */
 function ensureBuilt(): void {
   const built = path.join(REPO, 'dist/stages/cli/leads.js');
-  const newest = fs.readdirSync(path.join(REPO, 'stages'), { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile()).reduce((m, e) => Math.max(m, fs.statSync(path.join(e.parentPath, e.name)).mtimeMs), 0);
+  const newest = fs
+    .readdirSync(path.join(REPO, 'stages'), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .reduce((m, e) => Math.max(m, fs.statSync(path.join(e.parentPath, e.name)).mtimeMs), 0);
   if (!fs.existsSync(built) || fs.statSync(built).mtimeMs < newest) {
     execFileSync(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: REPO, stdio: 'pipe' });
   }
@@ -65,7 +67,16 @@ describe('leads CLI', () => {
   it('predicts raw rows and feature rows to CSV', () => {
     const raw = path.join(root, 'in.csv');
     const lines = fs.readFileSync(path.join(root, 'data/raw/raw_data.csv'), 'utf8').split('\n');
-    fs.writeFileSync(raw, [lines[0], ...lines.slice(1).filter((l) => l.includes(',signup,')).slice(0, 5)].join('\n'));
+    fs.writeFileSync(
+      raw,
+      [
+        lines[0],
+        ...lines
+          .slice(1)
+          .filter((l) => l.includes(',signup,'))
+          .slice(0, 5),
+      ].join('\n'),
+    );
     const r = leads('predict', '--input', raw, '--stage', 'Production');
     expect(r.code).toBe(0);
     const out = r.stdout.trim().split('\n');
@@ -91,7 +102,11 @@ describe('leads CLI', () => {
       [['registry', 'promote', '1', '--to', 'Live'], 2, /^leads: error: unknown stage 'Live'/m],
       [['predict', '--input', feats, '--stage', 'Staging'], 1, /^leads: error: no model version in Staging/m],
       [['predict', '--input', feats, '--version', '1', '--stage', 'Production'], 2, /give one of --version, --stage and --workspace/],
-      [['predict', '--input', feats, '--stage', 'Production'], 1, /row 1: unknown column colour; missing columns n_visits, customer_group, onboarding, source\n.*row 2: unknown column colour/],
+      [
+        ['predict', '--input', feats, '--stage', 'Production'],
+        1,
+        /row 1: unknown column colour; missing columns n_visits, customer_group, onboarding, source\n.*row 2: unknown column colour/,
+      ],
       [['predict', '--input', feats, '--features', '--stage', 'Production'], 1, /row 1: unknown column colour; missing columns n_visits, customer_group_2/],
       [['frobnicate'], 2, /^leads: error: unknown command 'frobnicate'$/m],
     ];
@@ -102,7 +117,9 @@ describe('leads CLI', () => {
     try {
       for (const r of [leads('predict', '--input', feats, '--workspace'), leads('predict', '--input', feats)]) {
         expect(r.code).toBe(1);
-        expect(r.stderr).toMatch(/^leads: error: the workspace has no selected model yet: run the pipeline first \(lockstep repro\), or pull its outputs \(lockstep pull\)$/m);
+        expect(r.stderr).toMatch(
+          /^leads: error: the workspace has no selected model yet: run the pipeline first \(lockstep repro\), or pull its outputs \(lockstep pull\)$/m,
+        );
       }
     } finally {
       fs.writeFileSync(selected, saved);
@@ -120,7 +137,10 @@ describe('leads CLI', () => {
   it('--skip-invalid predicts the good rows and names each bad one (row, field, reason); without it nothing is written', () => {
     const lines = fs.readFileSync(path.join(root, 'data/raw/raw_data.csv'), 'utf8').split('\n');
     const header = lines[0]!.split(',');
-    const signups = lines.slice(1).filter((l) => l.includes(',signup,')).slice(0, 3);
+    const signups = lines
+      .slice(1)
+      .filter((l) => l.includes(',signup,'))
+      .slice(0, 3);
     const broken = signups[1]!.split(',');
     broken[header.indexOf('n_visits')] = 'ten';
     const input = path.join(root, 'mixed.csv');
@@ -136,7 +156,9 @@ describe('leads CLI', () => {
     expect(lenient.stderr).toMatch(/^2 predictions by version \d+ \(\w+, \w+, the workspace's model\) written to .*mixed-pred\.csv; 1 invalid rows left out$/m);
     const written = fs.readFileSync(out, 'utf8').trim().split('\n');
     expect(written.length).toBe(3);
-    expect(written.slice(1).map((l) => l.split(',')[header.indexOf('lead_id')])).toEqual([signups[0], signups[2]].map((l) => l!.split(',')[header.indexOf('lead_id')]));
+    expect(written.slice(1).map((l) => l.split(',')[header.indexOf('lead_id')])).toEqual(
+      [signups[0], signups[2]].map((l) => l!.split(',')[header.indexOf('lead_id')]),
+    );
   });
 });
 
@@ -166,7 +188,9 @@ describe('the pipeline under the engine', () => {
       expect(status()).toMatch(/^train:\n\s+param changed: train\.cv: 3 -> 4 \(params\.yaml\)\nselect:\n\s+upstream stale: train\n$/);
       expect(repro()).toEqual(['train', 'select']);
       writeParams({ ...params, train: { ...(params.train as object), cv: 4 }, split: { ...(params.split as object), seed: 7 } });
-      expect(status()).toMatch(/^split:\n\s+param changed: split\.seed: 42 -> 7 \(params\.yaml\)\ntrain:\n\s+upstream stale: split\nselect:\n\s+upstream stale: split\n\s+upstream stale: train\n$/);
+      expect(status()).toMatch(
+        /^split:\n\s+param changed: split\.seed: 42 -> 7 \(params\.yaml\)\ntrain:\n\s+upstream stale: split\nselect:\n\s+upstream stale: split\n\s+upstream stale: train\n$/,
+      );
       expect(repro()).toEqual(['split', 'train', 'select']);
       // The md5 is the data's identity: the same data from another source (here an unreachable URL) reruns
       // ingest alone, which finds the data already there and fetches nothing; everything downstream stays.

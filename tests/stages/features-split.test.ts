@@ -4,7 +4,13 @@ import { stratifiedKFold, stratifiedSplit } from '../../stages/lib/data/split.js
 import { FEATURE_COLUMNS } from '../../stages/lib/data/schema.js';
 
 const row = (group: string, onboarding: string, source = 'signup'): EncodableRow => ({
-  purchases: 0.5, time_spent: 0.25, n_visits: 1, customer_group: group, onboarding, source, bin_source: source === 'signup' ? 'group1' : 'socials',
+  purchases: 0.5,
+  time_spent: 0.25,
+  n_visits: 1,
+  customer_group: group,
+  onboarding,
+  source,
+  bin_source: source === 'signup' ? 'group1' : 'socials',
 });
 
 describe('features', () => {

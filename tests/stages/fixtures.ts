@@ -27,7 +27,14 @@ export function repoParams(): Record<string, ParamValue> {
 /** A StageContext as the engine builds it, for calling a stage module directly. */
 export function stageContext(root: string, stage: string, params: Record<string, ParamValue>, logs: string[] = []): StageContext {
   return {
-    stage, root, wdir: root, params, deps: [], outs: [], metrics: [], plots: [],
+    stage,
+    root,
+    wdir: root,
+    params,
+    deps: [],
+    outs: [],
+    metrics: [],
+    plots: [],
     resolve: (p) => path.resolve(root, p),
     log: (m) => void logs.push(m),
     contentHash,

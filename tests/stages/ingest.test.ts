@@ -17,12 +17,19 @@ beforeAll(async () => {
   server = http.createServer((req, res) => {
     if (req.url === '/data.csv') res.end(body);
     else if (req.url === '/slow') setTimeout(() => res.end(body), 2000);
-    else { res.statusCode = 404; res.end('nope'); }
+    else {
+      res.statusCode = 404;
+      res.end('nope');
+    }
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
-afterAll(() => { server.closeAllConnections(); server.close(); fs.rmSync(dir, { recursive: true, force: true }); });
+afterAll(() => {
+  server.closeAllConnections();
+  server.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
 
 const HINT = /lockstep exp run -S ingest\.source=\.\.\/shared\/data\/raw_data\.csv/;
 

@@ -57,8 +57,24 @@ describe('L2 logistic regression with intercept', () => {
   });
 
   it('solves SPD systems and refuses indefinite ones', () => {
-    expect(solveSpd([[4, 2], [2, 3]], [2, 1])!.map((v) => +v.toFixed(12))).toEqual([0.5, 0]);
-    expect(solveSpd([[1, 2], [2, 1]], [1, 1])).toBeUndefined();
+    expect(
+      solveSpd(
+        [
+          [4, 2],
+          [2, 3],
+        ],
+        [2, 1],
+      )!.map((v) => +v.toFixed(12)),
+    ).toEqual([0.5, 0]);
+    expect(
+      solveSpd(
+        [
+          [1, 2],
+          [2, 1],
+        ],
+        [1, 1],
+      ),
+    ).toBeUndefined();
   });
 });
 
@@ -70,7 +86,8 @@ describe.skipIf(!HAS_REAL_DATA)('logistic regression on the real data', () => {
     const y = rows.map((r) => r.lead_indicator);
     const split = repoParams().split as { test_size: number; seed: number };
     const idx = stratifiedSplit(y, split.test_size, split.seed);
-    const Xtr = take(X, idx.train), ytr = take(y, idx.train);
+    const Xtr = take(X, idx.train),
+      ytr = take(y, idx.train);
     const fit = fitLogistic(Xtr, ytr, { C: 100 });
     expect(maxAbs(penalizedGradient(Xtr, ytr, [...fit.model.coef, fit.model.intercept], 100))).toBeLessThan(1e-6);
     const test = classificationMetrics(take(y, idx.test), toLabels(logisticProba(fit.model, take(X, idx.test))));
@@ -79,7 +96,12 @@ describe.skipIf(!HAS_REAL_DATA)('logistic regression on the real data', () => {
 
     const vx = readCsv(VALIDATOR_X);
     expect(vx.columns).toEqual(schema.columns);
-    const pred = toLabels(logisticProba(fit.model, vx.rows.map((r) => vx.columns.map((c) => Number(r[c])))));
+    const pred = toLabels(
+      logisticProba(
+        fit.model,
+        vx.rows.map((r) => vx.columns.map((c) => Number(r[c]))),
+      ),
+    );
     const truth = readCsv(VALIDATOR_Y).rows.map((r) => Number(r.lead_indicator));
     expect(pred.slice(0, 5)).toEqual([0, 1, 0, 1, 0]);
     expect(pred.filter((p, i) => p === truth[i]).length / truth.length).toBeGreaterThanOrEqual(0.75);

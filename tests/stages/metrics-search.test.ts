@@ -41,9 +41,17 @@ describe('classification metrics', () => {
 });
 
 describe('search space', () => {
-  const space = parseSearchSpace(new ParamReader({
-    lr: { uniform: [0.01, 0.31] }, depth: { randint: [3, 9] }, obj: ['a', 'b'], n: 50,
-  }, 'train.models.x.space'));
+  const space = parseSearchSpace(
+    new ParamReader(
+      {
+        lr: { uniform: [0.01, 0.31] },
+        depth: { randint: [3, 9] },
+        obj: ['a', 'b'],
+        n: 50,
+      },
+      'train.models.x.space',
+    ),
+  );
 
   it('draws within bounds, deterministically per seed', () => {
     const a = sampleCandidates(space, 50, 1);
@@ -67,7 +75,9 @@ describe('search space', () => {
   });
 
   it('names the bad key', () => {
-    expect(() => parseSearchSpace(new ParamReader({ lr: { uniform: [1] } }, 'train.models.x.space'))).toThrow(/train\.models\.x\.space\.lr\.uniform must be \[low, high\]/);
+    expect(() => parseSearchSpace(new ParamReader({ lr: { uniform: [1] } }, 'train.models.x.space'))).toThrow(
+      /train\.models\.x\.space\.lr\.uniform must be \[low, high\]/,
+    );
     expect(() => parseSearchSpace(new ParamReader({ lr: { normal: [0, 1] } }, 's'))).toThrow(/s\.lr must be a value, a list/);
   });
 });

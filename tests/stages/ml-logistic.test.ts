@@ -64,7 +64,9 @@ describe('the ml_logistic_regression family (ml-logistic-regression)', () => {
     expect(() => readTrainParams(params({ C: [1, 10], learning_rate: 0.01, num_steps: 100 }))).toThrow(
       /^params: train\.models\.gd\.space\.C must be absent: ml-logistic-regression takes only learning_rate and num_steps \(no intercept option, no L2 penalty\), got \[1,10\]$/,
     );
-    expect(() => readTrainParams(params({ learning_rate: 0.01 }))).toThrow(/^params: train\.models\.gd\.space\.num_steps must be a value, a list or a distribution/);
+    expect(() => readTrainParams(params({ learning_rate: 0.01 }))).toThrow(
+      /^params: train\.models\.gd\.space\.num_steps must be a value, a list or a distribution/,
+    );
     expect(() => readTrainParams(params({ learning_rate: 0.01, num_steps: 10 }, 'ml_logistic'))).toThrow(
       /^params: train\.models\.gd\.family must be logistic_regression, ml_logistic_regression or xgboost, got "ml_logistic"$/,
     );
@@ -75,8 +77,14 @@ describe('the ml_logistic_regression family (ml-logistic-regression)', () => {
       const { models, search } = readTrainParams(params(space));
       return trainModel(models[0]!, data, data, search);
     };
-    await expect(fit({ learning_rate: 0, num_steps: 10 })).rejects.toThrow(/^params: train\.models\.gd\.space\.learning_rate must be a positive number, got 0$/);
-    await expect(fit({ learning_rate: 0.01, num_steps: 2.5 })).rejects.toThrow(/^params: train\.models\.gd\.space\.num_steps must be an integer >= 1, got 2\.5$/);
-    await expect(fit({ learning_rate: 'fast', num_steps: 10 })).rejects.toThrow(/^params: train\.models\.gd\.space\.learning_rate must give numbers, got "fast"$/);
+    await expect(fit({ learning_rate: 0, num_steps: 10 })).rejects.toThrow(
+      /^params: train\.models\.gd\.space\.learning_rate must be a positive number, got 0$/,
+    );
+    await expect(fit({ learning_rate: 0.01, num_steps: 2.5 })).rejects.toThrow(
+      /^params: train\.models\.gd\.space\.num_steps must be an integer >= 1, got 2\.5$/,
+    );
+    await expect(fit({ learning_rate: 'fast', num_steps: 10 })).rejects.toThrow(
+      /^params: train\.models\.gd\.space\.learning_rate must give numbers, got "fast"$/,
+    );
   });
 });

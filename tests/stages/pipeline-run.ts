@@ -31,7 +31,12 @@ export function quickTrainParams(params: Record<string, ParamValue>): Record<str
     ...params,
     train: {
       ...t,
-      models: Object.fromEntries(Object.entries(models).map(([k, m]) => [k, { ...m, n_iter: 2, space: { ...(m.space as object), ...(m.family === 'xgboost' ? { n_estimators: 10 } : {}) } }])),
+      models: Object.fromEntries(
+        Object.entries(models).map(([k, m]) => [
+          k,
+          { ...m, n_iter: 2, space: { ...(m.space as object), ...(m.family === 'xgboost' ? { n_estimators: 10 } : {}) } },
+        ]),
+      ),
     },
   };
 }

@@ -16,7 +16,9 @@ import type { ParamValue } from '../../runner/module-contract.js';
 
 const cleanup: string[] = [];
 const workspaceBundle = async (root: string) => loadBundle(new ModelRegistry(root), await resolveVersion(root, WORKSPACE));
-afterAll(() => { for (const d of cleanup) fs.rmSync(d, { recursive: true, force: true }); });
+afterAll(() => {
+  for (const d of cleanup) fs.rmSync(d, { recursive: true, force: true });
+});
 
 describe('the pipeline on synthetic data', () => {
   let root: string;
@@ -31,9 +33,19 @@ describe('the pipeline on synthetic data', () => {
   });
 
   it('writes every declared output; leads files one run per model and stages the workspace winner', async () => {
-    for (const f of ['data/raw/raw_data.csv', 'data/clean/clean.csv', 'data/clean/artifacts.json', 'data/clean/columns.json', 'data/features/train.csv',
-      'data/features/test.csv', 'data/features/schema.json', 'data/metrics/selected.json', 'data/plots/roc/xgboost_rf.json', 'data/plots/pr/logistic_regression.json',
-      'data/plots/confusion/xgboost_boost.json']) {
+    for (const f of [
+      'data/raw/raw_data.csv',
+      'data/clean/clean.csv',
+      'data/clean/artifacts.json',
+      'data/clean/columns.json',
+      'data/features/train.csv',
+      'data/features/test.csv',
+      'data/features/schema.json',
+      'data/metrics/selected.json',
+      'data/plots/roc/xgboost_rf.json',
+      'data/plots/pr/logistic_regression.json',
+      'data/plots/confusion/xgboost_boost.json',
+    ]) {
       expect(fs.existsSync(path.join(root, f)), f).toBe(true);
     }
     // Nothing is filed by the stages themselves: the registry and runs follow the outputs when read.
@@ -72,7 +84,10 @@ describe('the pipeline on synthetic data', () => {
     const bundle = await workspaceBundle(root);
     const base = readCsv(path.join(root, 'data/raw/raw_data.csv')).rows[0]!;
     const { purchases: _p, ...noPurchases } = base;
-    const out = await predictRows([base, { ...base, colour: 'red' }, noPurchases, { ...base, n_visits: 'ten' }, { ...base, customer_group: '42' }, { ...base, source: 'tv' }], { mode: 'raw', bundle });
+    const out = await predictRows(
+      [base, { ...base, colour: 'red' }, noPurchases, { ...base, n_visits: 'ten' }, { ...base, customer_group: '42' }, { ...base, source: 'tv' }],
+      { mode: 'raw', bundle },
+    );
     expect(out.ok).toBe(false);
     expect(!out.ok && out.errors).toEqual([
       { row: 2, message: 'unknown column colour' },
@@ -102,7 +117,10 @@ describe.skipIf(!HAS_REAL_DATA)('the pipeline on the real data with the default 
   }, 120_000);
 
   it('selects a model with test F1 >= 0.75 that passes the validator', async () => {
-    const selected = JSON.parse(fs.readFileSync(path.join(roots[0]!, 'data/metrics/selected.json'), 'utf8')) as { model: string; test: { f1: number; f1_weighted: number; accuracy: number } };
+    const selected = JSON.parse(fs.readFileSync(path.join(roots[0]!, 'data/metrics/selected.json'), 'utf8')) as {
+      model: string;
+      test: { f1: number; f1_weighted: number; accuracy: number };
+    };
     expect(selected.test.f1).toBeGreaterThanOrEqual(0.75);
     expect(selected.test.f1_weighted).toBeGreaterThanOrEqual(0.75);
     const bundle = await workspaceBundle(roots[0]!);
@@ -112,12 +130,21 @@ describe.skipIf(!HAS_REAL_DATA)('the pipeline on the real data with the default 
     const truth = readCsv(VALIDATOR_Y).rows.map((r) => Number(r.lead_indicator));
     expect(pred.slice(0, 5)).toEqual([0, 1, 0, 1, 0]);
     expect(pred.filter((p, i) => p === truth[i]).length / truth.length).toBeGreaterThanOrEqual(0.75);
-    console.log(`real data: selected ${selected.model}, test acc ${selected.test.accuracy.toFixed(4)}, F1 ${selected.test.f1.toFixed(4)}; validator ${pred.filter((p, i) => p === truth[i]).length}/36; stage ms ${JSON.stringify(runs[0]!.ms, (_k, v) => (typeof v === 'number' ? Math.round(v) : v))}`);
+    console.log(
+      `real data: selected ${selected.model}, test acc ${selected.test.accuracy.toFixed(4)}, F1 ${selected.test.f1.toFixed(4)}; validator ${pred.filter((p, i) => p === truth[i]).length}/36; stage ms ${JSON.stringify(runs[0]!.ms, (_k, v) => (typeof v === 'number' ? Math.round(v) : v))}`,
+    );
   });
 
   it('same params and data give byte-identical models, metrics and plots', () => {
-    const files = (root: string): string[] => ['data/models', 'data/metrics', 'data/plots', 'data/features', 'data/clean'].flatMap((d) =>
-      fs.readdirSync(path.join(root, d), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => path.relative(root, path.join(e.parentPath, e.name)))).sort();
+    const files = (root: string): string[] =>
+      ['data/models', 'data/metrics', 'data/plots', 'data/features', 'data/clean']
+        .flatMap((d) =>
+          fs
+            .readdirSync(path.join(root, d), { recursive: true, withFileTypes: true })
+            .filter((e) => e.isFile())
+            .map((e) => path.relative(root, path.join(e.parentPath, e.name))),
+        )
+        .sort();
     const a = files(roots[0]!);
     expect(a.length).toBeGreaterThan(10);
     expect(files(roots[1]!)).toEqual(a);

@@ -10,18 +10,33 @@ import { newRunId, type RunRecord } from '../../stages/lib/registry/run-record.j
 import { tempDir } from './fixtures.js';
 
 const dirs: string[] = [];
-afterEach(() => { for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true }); });
-const root = (): string => { const d = tempDir(); dirs.push(d); return d; };
+afterEach(() => {
+  for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+});
+const root = (): string => {
+  const d = tempDir();
+  dirs.push(d);
+  return d;
+};
 
 /** Metrics whose test F1 (weighted) grows with `good` (0..4 wrong predictions out of 8). */
 function metricsWith(wrong: number) {
   const y = [1, 1, 1, 1, 0, 0, 0, 0] as const;
-  return classificationMetrics([...y], y.map((v, i) => (i < wrong ? (1 - v) as 0 | 1 : v)));
+  return classificationMetrics(
+    [...y],
+    y.map((v, i) => (i < wrong ? ((1 - v) as 0 | 1) : v)),
+  );
 }
 
 function version(name: string, wrong: number, model = name): NewVersion {
   return {
-    name, family: 'logistic_regression', model_md5: model, data_checksum: 'd', params: {}, run_id: null, lock_entry: {},
+    name,
+    family: 'logistic_regression',
+    model_md5: model,
+    data_checksum: 'd',
+    params: {},
+    run_id: null,
+    lock_entry: {},
     objects: { model: model.padEnd(16, '0').slice(0, 16), cleaning: '0'.repeat(16), features: '1'.repeat(16) },
     metrics: { train: metricsWith(wrong), test: metricsWith(wrong) },
     contents: { model: `{"m":"${model}"}`, cleaning: '{}', features: '{}' },
@@ -38,7 +53,9 @@ describe('model registry', () => {
     await reg.transition(2, 'Staging');
     expect(reg.get(1).stage).toBe('Archived');
     expect(reg.get(2).stage).toBe('Staging');
-    await expect(reg.transition(1, 'Production', { requireFrom: 'Staging' })).rejects.toThrow(/version 1 is in Archived; only a Staging version can move to Production/);
+    await expect(reg.transition(1, 'Production', { requireFrom: 'Staging' })).rejects.toThrow(
+      /version 1 is in Archived; only a Staging version can move to Production/,
+    );
     await reg.transition(2, 'Production', { requireFrom: 'Staging' });
     expect(reg.inStage('Production')?.version).toBe(2);
     expect(reg.inStage('Staging')).toBeUndefined();
@@ -72,12 +89,18 @@ describe('model registry', () => {
     const reg = new ModelRegistry(dir, () => new Date(), 300);
     await reg.register(version('a', 1));
     const t0 = Date.now();
-    await withFileLock(path.join(reg.dir, '.lock'), async () => {
-      const err = await reg.register(version('b', 1)).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(UserError);
-      expect((err as UserError).exitCode).toBe(3);
-      expect((err as Error).message).toMatch(new RegExp(`^another lockstep \\(pid ${process.pid}, running 'a test holding it' since .*\\) holds the model registry lock$`));
-    }, { label: 'the model registry lock', what: 'a test holding it' });
+    await withFileLock(
+      path.join(reg.dir, '.lock'),
+      async () => {
+        const err = await reg.register(version('b', 1)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(UserError);
+        expect((err as UserError).exitCode).toBe(3);
+        expect((err as Error).message).toMatch(
+          new RegExp(`^another lockstep \\(pid ${process.pid}, running 'a test holding it' since .*\\) holds the model registry lock$`),
+        );
+      },
+      { label: 'the model registry lock', what: 'a test holding it' },
+    );
     expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
     expect(new ModelRegistry(dir).list().map((v) => v.name)).toEqual(['a']);
     // Released: the next change goes through.
@@ -128,8 +151,16 @@ describe('run store', () => {
     const m = metricsWith(1);
     const rec: RunRecord = {
       id: newRunId(new Date('2024-05-01T10:00:00.000Z')),
-      stage: 'train', model: 'lr', family: 'logistic_regression', started_at: '2024-05-01T10:00:00.000Z', finished_at: '2024-05-01T10:00:01.000Z',
-      duration_ms: 1000, git: null, data_checksum: 'abc', params: { C: 1 }, metrics: { train: m, test: m, cv_score: 0.8 },
+      stage: 'train',
+      model: 'lr',
+      family: 'logistic_regression',
+      started_at: '2024-05-01T10:00:00.000Z',
+      finished_at: '2024-05-01T10:00:01.000Z',
+      duration_ms: 1000,
+      git: null,
+      data_checksum: 'abc',
+      params: { C: 1 },
+      metrics: { train: m, test: m, cv_score: 0.8 },
       artifacts: { model: { path: 'data/models/lr.json', hash: '0123456789abcdef' } },
     };
     expect(rec.id).toMatch(/^20240501T100000Z-[0-9a-f]{8}$/);

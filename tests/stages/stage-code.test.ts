@@ -28,7 +28,10 @@ describe('the lead stages’ own code', () => {
     const c = await closures();
     expect(Object.keys(c)).toEqual(['ingest', 'clean', 'split', 'train', 'select']);
     for (const [name, files] of Object.entries(c)) {
-      expect(files.filter((f) => !f.startsWith('stages/')), name).toEqual([]);
+      expect(
+        files.filter((f) => !f.startsWith('stages/')),
+        name,
+      ).toEqual([]);
       expect(files, name).toContain(stages[name]!.module);
     }
     const folders = (name: string) => [...new Set(c[name]!.map((f) => f.split('/').slice(0, 3).join('/')).filter((f) => !f.endsWith('.ts')))].sort();

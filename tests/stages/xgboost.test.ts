@@ -14,8 +14,16 @@ function data(n: number): { X: number[][]; y: number[] } {
 }
 
 const base: XgbParams = {
-  mode: 'random_forest', n_estimators: 20, learning_rate: 0.2, gamma: 0.5, max_depth: 4, subsample: 0.7,
-  colsample_bylevel: 0.8, reg_lambda: 1e-5, objective: 'binary:logistic', seed: 3,
+  mode: 'random_forest',
+  n_estimators: 20,
+  learning_rate: 0.2,
+  gamma: 0.5,
+  max_depth: 4,
+  subsample: 0.7,
+  colsample_bylevel: 0.8,
+  reg_lambda: 1e-5,
+  objective: 'binary:logistic',
+  seed: 3,
 };
 
 describe('ml-xgboost wrapper', () => {
@@ -58,12 +66,23 @@ describe('ml-xgboost wrapper', () => {
     // A real process, as a stage runs: the wrapper bundled like the engine does (packages external).
     const dir = path.join(REPO, 'test-artifacts', `xgb-load-${process.pid}`);
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(path.join(dir, 'entry.ts'), `
+    fs.writeFileSync(
+      path.join(dir, 'entry.ts'),
+      `
       import { trainXgb } from ${JSON.stringify(path.join(REPO, 'stages/lib/models/xgboost.ts'))};
       await trainXgb([[0],[1],[0],[1]], [0,1,0,1], { mode: 'boosting', n_estimators: 2, learning_rate: 0.3, gamma: 0, max_depth: 2, subsample: 1, colsample_bylevel: 1, reg_lambda: 1, objective: 'binary:logistic', seed: 1 });
       console.log('trained');
-      setTimeout(() => { throw new Error('a later crash'); }, 0);`);
-    buildSync({ entryPoints: [path.join(dir, 'entry.ts')], outfile: path.join(dir, 'entry.mjs'), bundle: true, platform: 'node', format: 'esm', packages: 'external', logLevel: 'silent' });
+      setTimeout(() => { throw new Error('a later crash'); }, 0);`,
+    );
+    buildSync({
+      entryPoints: [path.join(dir, 'entry.ts')],
+      outfile: path.join(dir, 'entry.mjs'),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      packages: 'external',
+      logLevel: 'silent',
+    });
     const r = spawnSync(process.execPath, [path.join(dir, 'entry.mjs')], { cwd: REPO, encoding: 'utf8' });
     fs.rmSync(dir, { recursive: true, force: true });
     expect(r.stdout.trim()).toBe('trained');

@@ -7,11 +7,18 @@ import { interactive } from '../../runner/ui/api.js';
 let repo: TempRepo | undefined;
 afterEach(() => repo?.cleanup());
 
-const events = () => repo!.read('.lockstep/events.jsonl').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+const events = () =>
+  repo!
+    .read('.lockstep/events.jsonl')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('the repro event log (.lockstep/events.jsonl)', () => {
   it('a run writes its start, each stage start and finish, and its end; a no-op run writes nothing; the next run starts a new file', async () => {
-    repo = new TempRepo({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n  b:\n    cmd: echo b > b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n' });
+    repo = new TempRepo({
+      'pipeline.yaml': 'stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n  b:\n    cmd: echo b > b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n',
+    });
     expect((await repo.run(['repro'])).code).toBe(0);
     const first = events();
     expect(first.map((e) => [e.kind, e.stage ?? '', e.state ?? ''])).toEqual([
@@ -31,7 +38,12 @@ describe('the repro event log (.lockstep/events.jsonl)', () => {
     expect((await repo.run(['repro', '--dry', '-f'])).code).toBe(0); // a dry run neither
     expect(fs.statSync(repo.path('.lockstep/events.jsonl')).mtimeMs).toBe(st.mtimeMs);
     expect((await repo.run(['repro', '-f', 'b', '-s'])).code).toBe(0);
-    expect(events().map((e) => [e.kind, e.stage ?? ''])).toEqual([['run', ''], ['started', 'b'], ['finished', 'b'], ['end', '']]);
+    expect(events().map((e) => [e.kind, e.stage ?? ''])).toEqual([
+      ['run', ''],
+      ['started', 'b'],
+      ['finished', 'b'],
+      ['end', ''],
+    ]);
   });
 
   it('a failing stage is logged as failed with its error', async () => {
@@ -103,7 +115,10 @@ describe('lockstep ui serves artifacts from the cache by hash', () => {
       expect([ok.status, await ok.text()]).toEqual([200, 'model-bytes\n']);
       expect((await fetch(`${url}/api/artifacts/not-a-hash`)).status).toBe(400);
       const gone = await fetch(`${url}/api/artifacts/${'0'.repeat(16)}`);
-      expect([gone.status, ((await gone.json()) as { error: string }).error]).toEqual([404, `object ${'0'.repeat(16)} is not in the local cache (collected, or never pulled: lockstep pull)`]);
+      expect([gone.status, ((await gone.json()) as { error: string }).error]).toEqual([
+        404,
+        `object ${'0'.repeat(16)} is not in the local cache (collected, or never pulled: lockstep pull)`,
+      ]);
     } finally {
       child.kill('SIGTERM');
       await child;

@@ -57,7 +57,17 @@ export function commit(repo: TempRepo, msg: string): void {
   execSync(`git add -A && git commit -qm ${JSON.stringify(msg)}`, { cwd: repo.dir });
 }
 
-const cm = (acc: number) => ({ n: 100, accuracy: acc, precision: acc, recall: acc, f1: acc, precision_weighted: acc, recall_weighted: acc, f1_weighted: acc, confusion_matrix: { tn: 40, fp: 10, fn: 10, tp: 40 } });
+const cm = (acc: number) => ({
+  n: 100,
+  accuracy: acc,
+  precision: acc,
+  recall: acc,
+  f1: acc,
+  precision_weighted: acc,
+  recall_weighted: acc,
+  f1_weighted: acc,
+  confusion_matrix: { tn: 40, fp: 10, fn: 10, tp: 40 },
+});
 
 /** Two registered versions (v1 in Production, v2 in Staging) and two training runs, written by the example app's own classes. */
 export async function seedModels(repo: TempRepo): Promise<void> {

@@ -46,7 +46,10 @@ async function newPage(errors: string[]): Promise<Page> {
 function shot(page: Page, name: string, docs?: string): Promise<unknown> {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   const toDocs = docs && process.env.UPDATE_DOCS_SCREENSHOTS === '1';
-  return Promise.all([page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true }), ...(toDocs ? [page.screenshot({ path: path.join(REPO, 'docs', docs), fullPage: true })] : [])]);
+  return Promise.all([
+    page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true }),
+    ...(toDocs ? [page.screenshot({ path: path.join(REPO, 'docs', docs), fullPage: true })] : []),
+  ]);
 }
 
 beforeAll(async () => {
@@ -94,7 +97,8 @@ describe('lockstep ui', () => {
     // best accuracy (higher) and fewest false negatives (lower) are on exp-3 (lr 0.2, depth 2)
     const accIndex = heads.indexOf('test.accuracy ↑') + 1;
     const fnIndex = heads.indexOf('test.fn ↓') + 1;
-    for (const i of [accIndex, fnIndex]) expect(await page.locator(`#exps tbody tr[data-name=exp-3] td:nth-child(${i})`).getAttribute('class')).toContain('best');
+    for (const i of [accIndex, fnIndex])
+      expect(await page.locator(`#exps tbody tr[data-name=exp-3] td:nth-child(${i})`).getAttribute('class')).toContain('best');
     expect(await page.locator('td.best').count()).toBe(3); // accuracy, fn, loss: one each
 
     // sort by accuracy: best first; click again: reversed
@@ -132,7 +136,10 @@ describe('lockstep ui', () => {
     expect(panel).toContain('params.yaml:train.lr');
     expect(panel).toContain('metrics.json:test.accuracy');
     expect(panel).not.toContain('train.depth'); // the same in both
-    const legend = await page.locator('.plot svg .role-legend').innerText().catch(async () => page.locator('.plot svg').first().textContent());
+    const legend = await page
+      .locator('.plot svg .role-legend')
+      .innerText()
+      .catch(async () => page.locator('.plot svg').first().textContent());
     expect(legend).toContain('exp-1');
     expect(legend).toContain('exp-3');
     // two lines, one per experiment
@@ -147,7 +154,17 @@ describe('lockstep ui', () => {
     await shot(page, 'ui-experiments.png', 'ui-experiments.png');
     // series toggle: clicking a legend entry fades the other series
     await page.locator('.plot svg .role-legend-symbol path').first().click({ force: true });
-    await expect.poll(async () => (await page.locator('.plot svg .mark-line path').evaluateAll((ps) => ps.map((p) => Number(getComputedStyle(p).opacity ?? 1) || Number(p.getAttribute('opacity') ?? p.getAttribute('stroke-opacity') ?? 1)))).some((o) => o < 0.5)).toBe(true);
+    await expect
+      .poll(async () =>
+        (
+          await page
+            .locator('.plot svg .mark-line path')
+            .evaluateAll((ps) =>
+              ps.map((p) => Number(getComputedStyle(p).opacity ?? 1) || Number(p.getAttribute('opacity') ?? p.getAttribute('stroke-opacity') ?? 1)),
+            )
+        ).some((o) => o < 0.5),
+      )
+      .toBe(true);
     await shot(page, 'ui-experiments-series-picked.png');
 
     // the URL is the state: a new page opens sorted, filtered columns, the same comparison
@@ -238,7 +255,8 @@ describe('lockstep ui', () => {
       const r = await fetch(base + u, init);
       return [r.status, ((await r.json()) as { error: string }).error] as const;
     };
-    const post = (u: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => get(u, { method: 'POST', body, headers });
+    const post = (u: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+      get(u, { method: 'POST', body, headers });
     expect(await get('/api/compare?names=exp-1,nope')).toEqual([404, "no experiment named 'nope'"]);
     expect(await get('/api/compare?names=exp-1')).toEqual([400, 'choose between 2 and 12 rows to compare']);
     expect((await get('/nowhere'))[0]).toBe(404);
@@ -251,7 +269,9 @@ describe('lockstep ui', () => {
     expect((await post('/api/registry/1/transition', '{bad json'))[0]).toBe(400);
     expect((await post('/api/registry/1/transition', '{}'))[0]).toBe(400);
     expect((await post('/api/registry/1/transition', 'to=Staging', { 'content-type': 'application/x-www-form-urlencoded' }))[0]).toBe(415);
-    expect((await post('/api/registry/1/transition', '{"to":"Staging"}', { 'content-type': 'application/json', origin: 'http://elsewhere.example' }))[0]).toBe(403);
+    expect((await post('/api/registry/1/transition', '{"to":"Staging"}', { 'content-type': 'application/json', origin: 'http://elsewhere.example' }))[0]).toBe(
+      403,
+    );
     expect(JSON.parse(repo.read('registry/index.json')).versions.find((v: { version: number }) => v.version === 1).stage).toBe('Archived');
   });
 });
@@ -303,7 +323,9 @@ describe('lockstep ui with 1,000 experiments', () => {
           createdAt: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),
           overrides: { 'params.yaml': { 'train.lr': lr, 'train.depth': depth } },
           params: { 'params.yaml': { ...params['params.yaml'], 'train.lr': lr, 'train.depth': depth } },
-          metrics: { 'metrics.json': { 'test.accuracy': 0.6 + lr - depth / 100, 'test.fn': 30 + depth, 'test.n': 100, 'train.accuracy': 0.7 + lr, loss: 1 / (1 + lr) } },
+          metrics: {
+            'metrics.json': { 'test.accuracy': 0.6 + lr - depth / 100, 'test.fn': 30 + depth, 'test.n': 100, 'train.accuracy': 0.7 + lr, loss: 1 / (1 + lr) },
+          },
         };
         big.write({ [`.lockstep/exps/exp-${i + 1}.json`]: JSON.stringify(rec) });
       }
@@ -321,7 +343,10 @@ describe('lockstep ui with 1,000 experiments', () => {
         // from navigation start to the table on screen, as the page measures it
         const t = await page.evaluate(() => ({
           table: performance.getEntriesByName('experiments-table')[0]!.startTime,
-          api: performance.getEntriesByType('resource').filter((e) => e.name.includes('/api/experiments')).map((e) => (e as PerformanceResourceTiming).responseEnd - e.startTime)[0],
+          api: performance
+            .getEntriesByType('resource')
+            .filter((e) => e.name.includes('/api/experiments'))
+            .map((e) => (e as PerformanceResourceTiming).responseEnd - e.startTime)[0],
           dom: (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming).domContentLoadedEventEnd,
         }));
         times.push(Math.round(t.table));

@@ -58,13 +58,14 @@ export function confirmDialog(text) {
 let vegaLoaded;
 /** vega and vega-lite (~770 KB) load on the first plot, not with every page. */
 function loadVega() {
-  const script = (src) => new Promise((resolve, reject) => {
-    const s = document.createElement('script');
-    s.src = src;
-    s.onload = resolve;
-    s.onerror = () => reject(new Error(`cannot load ${src}`));
-    document.head.append(s);
-  });
+  const script = (src) =>
+    new Promise((resolve, reject) => {
+      const s = document.createElement('script');
+      s.src = src;
+      s.onload = resolve;
+      s.onerror = () => reject(new Error(`cannot load ${src}`));
+      document.head.append(s);
+    });
   return (vegaLoaded ??= script('/vendor/vega.min.js').then(() => script('/vendor/vega-lite.min.js')));
 }
 
@@ -84,7 +85,13 @@ function tooltip(_handler, event, _item, value) {
     t.hidden = true;
     return;
   }
-  const rows = typeof value === 'object' ? Object.entries(value).filter(([k]) => !k.startsWith('_')).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(fmt(v))}</td></tr>`).join('') : `<tr><td>${esc(value)}</td></tr>`;
+  const rows =
+    typeof value === 'object'
+      ? Object.entries(value)
+          .filter(([k]) => !k.startsWith('_'))
+          .map(([k, v]) => `<tr><td>${esc(k)}</td><td>${esc(fmt(v))}</td></tr>`)
+          .join('')
+      : `<tr><td>${esc(value)}</td></tr>`;
   t.innerHTML = `<table>${rows}</table>`;
   t.hidden = false;
   t.style.left = `${event.clientX + 12}px`;

@@ -67,7 +67,10 @@ function renderColumnList() {
   const f = document.getElementById('col-filter').value.toLowerCase();
   document.getElementById('col-list').innerHTML = data.columns
     .filter((c) => !f || c.id.toLowerCase().includes(f))
-    .map((c) => `<label><input type="checkbox" data-col="${esc(colKey(c))}"${chosen.has(colKey(c)) ? ' checked' : ''}> ${c.kind === 'param' ? 'param' : 'metric'} <code>${esc(c.id)}</code></label>`)
+    .map(
+      (c) =>
+        `<label><input type="checkbox" data-col="${esc(colKey(c))}"${chosen.has(colKey(c)) ? ' checked' : ''}> ${c.kind === 'param' ? 'param' : 'metric'} <code>${esc(c.id)}</code></label>`,
+    )
     .join('');
   for (const box of document.querySelectorAll('#col-list input')) {
     box.addEventListener('change', () => {
@@ -75,7 +78,13 @@ function renderColumnList() {
       if (box.checked) cur.add(box.dataset.col);
       else cur.delete(box.dataset.col);
       // keep the table's column order: the server's
-      update({ cols: data.columns.map(colKey).filter((k) => cur.has(k)).join(',') || '-' });
+      update({
+        cols:
+          data.columns
+            .map(colKey)
+            .filter((k) => cur.has(k))
+            .join(',') || '-',
+      });
     });
   }
 }
@@ -88,7 +97,9 @@ function rowFilter() {
     const col = data.columns.find((c) => c.id === m[1]) ?? chosenColumns().find((c) => c.label === m[1]) ?? data.columns.find((c) => c.id.endsWith(m[1]));
     if (col) {
       const want = Number.isNaN(Number(m[3])) ? m[3] : Number(m[3]);
-      const cmp = { '>': (a, b) => a > b, '<': (a, b) => a < b, '>=': (a, b) => a >= b, '<=': (a, b) => a <= b, '=': (a, b) => a == b, '!=': (a, b) => a != b }[m[2]];
+      const cmp = { '>': (a, b) => a > b, '<': (a, b) => a < b, '>=': (a, b) => a >= b, '<=': (a, b) => a <= b, '=': (a, b) => a == b, '!=': (a, b) => a != b }[
+        m[2]
+      ];
       return (r) => {
         const v = (col.kind === 'param' ? r.params : r.metrics)[col.id];
         return v !== undefined && cmp(v, want);
@@ -106,7 +117,16 @@ function valueOf(r, c) {
 function sortedRows(rows) {
   if (!state.sort) return rows;
   const c = data.columns.find((x) => colKey(x) === state.sort);
-  const get = state.sort === 'name' ? (r) => r.name : state.sort === 'status' ? (r) => r.status : state.sort === 'created' ? (r) => r.createdAt : c ? (r) => valueOf(r, c) : () => undefined;
+  const get =
+    state.sort === 'name'
+      ? (r) => r.name
+      : state.sort === 'status'
+        ? (r) => r.status
+        : state.sort === 'created'
+          ? (r) => r.createdAt
+          : c
+            ? (r) => valueOf(r, c)
+            : () => undefined;
   const dir = state.dir === 'asc' ? 1 : -1;
   return [...rows].sort((a, b) => {
     const x = get(a);
@@ -121,7 +141,10 @@ function bestOf(rows, cols) {
   const best = new Map();
   for (const c of cols) {
     if (c.kind !== 'metric' || !c.direction) continue;
-    const vals = rows.filter((r) => r.status === 'success').map((r) => r.metrics[c.id]).filter((v) => typeof v === 'number');
+    const vals = rows
+      .filter((r) => r.status === 'success')
+      .map((r) => r.metrics[c.id])
+      .filter((v) => typeof v === 'number');
     if (new Set(vals).size < 2) continue;
     best.set(c.id, c.direction === 'lower' ? Math.min(...vals) : Math.max(...vals));
   }
@@ -137,7 +160,14 @@ function renderTable() {
   const th = (key, label, cls, title) =>
     `<th class="sortable ${cls}${state.sort === key ? ` sorted ${state.dir === 'asc' ? 'asc' : ''}` : ''}" data-sort="${esc(key)}" title="${esc(title)}">${esc(label)}</th>`;
   const head = `<thead><tr><th></th>${th('name', 'Experiment', '', 'name')}${th('status', 'Status', '', 'status')}${th('created', 'Created', '', 'created')}${cols
-    .map((c) => th(colKey(c), c.label + (c.direction ? (c.direction === 'lower' ? ' ↓' : ' ↑') : ''), c.kind, `${c.kind} ${c.id}${c.direction ? ` (${c.direction} is better)` : ''}`))
+    .map((c) =>
+      th(
+        colKey(c),
+        c.label + (c.direction ? (c.direction === 'lower' ? ' ↓' : ' ↑') : ''),
+        c.kind,
+        `${c.kind} ${c.id}${c.direction ? ` (${c.direction} is better)` : ''}`,
+      ),
+    )
     .join('')}</tr></thead>`;
   const body = rows
     .map((r) => {
@@ -145,7 +175,8 @@ function renderTable() {
         .map((c) => {
           const v = valueOf(r, c);
           const cls = [typeof v === 'number' ? 'num' : ''];
-          if (c.kind === 'param' && ws && r !== ws && ws.params[c.id] !== undefined && JSON.stringify(ws.params[c.id]) !== JSON.stringify(v)) cls.push('differs');
+          if (c.kind === 'param' && ws && r !== ws && ws.params[c.id] !== undefined && JSON.stringify(ws.params[c.id]) !== JSON.stringify(v))
+            cls.push('differs');
           if (c.kind === 'metric' && best.has(c.id) && v === best.get(c.id) && r.status === 'success') cls.push('best');
           return `<td class="${cls.join(' ')}">${esc(fmt(v))}</td>`;
         })
@@ -198,7 +229,10 @@ async function compare() {
     const rows = [...d.params.map((x) => ['param', x]), ...d.metrics.map((x) => ['metric', x])];
     if (!rows.length) return `<p class="muted">${esc(d.a)} and ${esc(d.b)} have the same params and metrics.</p>`;
     return `<table class="diff"><thead><tr><th></th><th>Key</th><th>${esc(d.a)}</th><th>${esc(d.b)}</th><th>Change</th></tr></thead><tbody>${rows
-      .map(([k, x]) => `<tr><td class="muted">${k}</td><td><code>${esc(x.path)}:${esc(x.key)}</code></td><td class="num">${esc(fmt(x.old))}</td><td class="num">${esc(fmt(x.new))}</td><td class="num">${x.change === undefined ? '' : (x.change > 0 ? '+' : '') + esc(fmt(x.change))}</td></tr>`)
+      .map(
+        ([k, x]) =>
+          `<tr><td class="muted">${k}</td><td><code>${esc(x.path)}:${esc(x.key)}</code></td><td class="num">${esc(fmt(x.old))}</td><td class="num">${esc(fmt(x.new))}</td><td class="num">${x.change === undefined ? '' : (x.change > 0 ? '+' : '') + esc(fmt(x.change))}</td></tr>`,
+      )
       .join('')}</tbody></table>`;
   };
   box.innerHTML = `<div class="panel"><h2>Comparing ${names.map(esc).join(', ')}</h2>
@@ -208,4 +242,3 @@ async function compare() {
   await Promise.all(c.plots.map((p, i) => renderVegaLite(document.getElementById(`plot-${i}`), p.spec)));
   setStatus(`compared ${names.length} in ${Math.round(performance.now() - t0)} ms`);
 }
-

@@ -143,7 +143,10 @@ export function fitLogistic(X: Matrix, y: readonly number[], opts: LogisticOptio
     // A Hessian that is numerically singular (saturated probabilities) gets a tiny ridge on the intercept.
     let step = solveSpd(H, g);
     for (let ridge = 1e-10; step === undefined && ridge < 1e6; ridge *= 100) {
-      step = solveSpd(H.map((row, i) => row.map((v, j) => (i === j ? v + ridge : v))), g);
+      step = solveSpd(
+        H.map((row, i) => row.map((v, j) => (i === j ? v + ridge : v))),
+        g,
+      );
     }
     if (step === undefined) throw new Error('logistic regression: the Hessian is not positive definite');
     const decrement = step.reduce((s, v, j) => s + v * g[j]!, 0);

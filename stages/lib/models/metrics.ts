@@ -1,6 +1,11 @@
 import type { Label } from '../data/features.js';
 
-interface ConfusionMatrix { readonly tn: number; readonly fp: number; readonly fn: number; readonly tp: number }
+interface ConfusionMatrix {
+  readonly tn: number;
+  readonly fp: number;
+  readonly fn: number;
+  readonly tp: number;
+}
 
 export interface ClassificationMetrics {
   readonly n: number;
@@ -17,7 +22,10 @@ export interface ClassificationMetrics {
 }
 
 function confusion(y: readonly Label[], pred: readonly Label[]): ConfusionMatrix {
-  let tn = 0, fp = 0, fn = 0, tp = 0;
+  let tn = 0,
+    fp = 0,
+    fn = 0,
+    tp = 0;
   y.forEach((t, i) => {
     const p = pred[i];
     if (t === 1) {
@@ -42,7 +50,10 @@ export function classificationMetrics(y: readonly Label[], pred: readonly Label[
     { p: ratio(cm.tp, cm.tp + cm.fp), r: ratio(cm.tp, cm.tp + cm.fn), support: cm.tp + cm.fn },
   ];
   const weighted = (f: (c: (typeof perClass)[number]) => number): number =>
-    ratio(perClass.reduce((s, c) => s + f(c) * c.support, 0), n);
+    ratio(
+      perClass.reduce((s, c) => s + f(c) * c.support, 0),
+      n,
+    );
   const pos = perClass[1]!;
   return {
     n,
@@ -57,14 +68,23 @@ export function classificationMetrics(y: readonly Label[], pred: readonly Label[
   };
 }
 
-export interface RocPoint { readonly fpr: number; readonly tpr: number; readonly threshold: number | null }
-export interface PrPoint { readonly precision: number; readonly recall: number; readonly threshold: number | null }
+export interface RocPoint {
+  readonly fpr: number;
+  readonly tpr: number;
+  readonly threshold: number | null;
+}
+export interface PrPoint {
+  readonly precision: number;
+  readonly recall: number;
+  readonly threshold: number | null;
+}
 
 /** Cumulative true/false positives when predicting 1 for score >= each distinct threshold, descending. */
 function sweep(y: readonly Label[], scores: readonly number[]): { threshold: number; tp: number; fp: number }[] {
   const order = scores.map((s, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b);
   const out: { threshold: number; tp: number; fp: number }[] = [];
-  let tp = 0, fp = 0;
+  let tp = 0,
+    fp = 0;
   order.forEach((i, k) => {
     if (y[i] === 1) tp++;
     else fp++;
@@ -78,10 +98,7 @@ function sweep(y: readonly Label[], scores: readonly number[]): { threshold: num
 export function rocCurve(y: readonly Label[], scores: readonly number[]): RocPoint[] {
   const P = y.filter((v) => v === 1).length;
   const N = y.length - P;
-  return [
-    { fpr: 0, tpr: 0, threshold: null },
-    ...sweep(y, scores).map((s) => ({ fpr: ratio(s.fp, N), tpr: ratio(s.tp, P), threshold: s.threshold })),
-  ];
+  return [{ fpr: 0, tpr: 0, threshold: null }, ...sweep(y, scores).map((s) => ({ fpr: ratio(s.fp, N), tpr: ratio(s.tp, P), threshold: s.threshold }))];
 }
 
 /** Precision–recall curve, from (recall 0, precision 1) like sklearn's closing point. */
@@ -97,7 +114,8 @@ export function prCurve(y: readonly Label[], scores: readonly number[]): PrPoint
 export function rocAuc(points: readonly RocPoint[]): number {
   let auc = 0;
   for (let i = 1; i < points.length; i++) {
-    const a = points[i - 1]!, b = points[i]!;
+    const a = points[i - 1]!,
+      b = points[i]!;
     auc += ((b.fpr - a.fpr) * (a.tpr + b.tpr)) / 2;
   }
   return auc;

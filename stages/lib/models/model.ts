@@ -18,9 +18,12 @@ export interface ModelFile {
 
 export async function predictProba(model: Model, X: readonly (readonly number[])[]): Promise<number[]> {
   switch (model.kind) {
-    case 'logistic_regression': return logisticProba(model, X);
-    case 'ml_logistic_regression': return mlLogisticProba(model, X);
-    case 'xgboost': return xgbProba(model, X);
+    case 'logistic_regression':
+      return logisticProba(model, X);
+    case 'ml_logistic_regression':
+      return mlLogisticProba(model, X);
+    case 'xgboost':
+      return xgbProba(model, X);
   }
 }
 

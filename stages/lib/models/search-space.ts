@@ -52,7 +52,11 @@ function parseDimension(r: ParamReader): Dimension {
 export function parseSearchSpace(r: ParamReader): SearchSpace {
   const v = r.raw();
   if (v === null || typeof v !== 'object' || Array.isArray(v)) r.fail('a mapping of hyperparameter → distribution');
-  return Object.fromEntries(Object.keys(v as object).sort().map((k) => [k, parseDimension(r.get(k))]));
+  return Object.fromEntries(
+    Object.keys(v as object)
+      .sort()
+      .map((k) => [k, parseDimension(r.get(k))]),
+  );
 }
 
 function grid(space: SearchSpace): Candidate[] | undefined {
@@ -78,10 +82,14 @@ export function sampleCandidates(space: SearchSpace, nIter: number, seed: number
     Object.fromEntries(
       Object.entries(space).map(([name, d]) => {
         switch (d.kind) {
-          case 'fixed': return [name, d.value];
-          case 'choice': return [name, d.values[rng.int(0, d.values.length - 1)]!];
-          case 'uniform': return [name, rng.uniform(d.lo, d.hi)];
-          case 'randint': return [name, rng.int(d.lo, d.hi)];
+          case 'fixed':
+            return [name, d.value];
+          case 'choice':
+            return [name, d.values[rng.int(0, d.values.length - 1)]!];
+          case 'uniform':
+            return [name, rng.uniform(d.lo, d.hi)];
+          case 'randint':
+            return [name, rng.int(d.lo, d.hi)];
         }
       }),
     ),

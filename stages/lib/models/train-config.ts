@@ -44,10 +44,13 @@ export function readTrainParams(params: { readonly [key: string]: ParamValue }):
       // Both must be given (the package's defaults take minutes here) and nothing else: it has no C, no penalty.
       for (const k of Object.keys(space)) {
         if (!(ML_LOGISTIC_PARAMS as readonly string[]).includes(k)) {
-          m.get('space').get(k).fail(`absent: ml-logistic-regression takes only ${ML_LOGISTIC_PARAMS.join(' and ')} (no intercept option, no L2 penalty)`);
+          m.get('space')
+            .get(k)
+            .fail(`absent: ml-logistic-regression takes only ${ML_LOGISTIC_PARAMS.join(' and ')} (no intercept option, no L2 penalty)`);
         }
       }
-      for (const k of ML_LOGISTIC_PARAMS) if (!space[k]) m.get('space').get(k).fail('a value, a list or a distribution (ml_logistic_regression has no default for it)');
+      for (const k of ML_LOGISTIC_PARAMS)
+        if (!space[k]) m.get('space').get(k).fail('a value, a list or a distribution (ml_logistic_regression has no default for it)');
       return { name, family, nIter, space };
     }
     if (family === 'xgboost') {

@@ -38,7 +38,10 @@ function num(c: Candidate, key: string, spec: ModelSpec): number {
 function objective(c: Candidate, spec: ModelSpec): XgbObjective {
   const v = c.objective;
   const found = XGB_OBJECTIVES.find((o) => o === v);
-  if (!found) throw new Error(`params: train.models.${spec.name}.space.objective must be among ${XGB_OBJECTIVES.join(', ')} (what ml-xgboost supports), got ${JSON.stringify(v)}`);
+  if (!found)
+    throw new Error(
+      `params: train.models.${spec.name}.space.objective must be among ${XGB_OBJECTIVES.join(', ')} (what ml-xgboost supports), got ${JSON.stringify(v)}`,
+    );
   return found;
 }
 
@@ -50,7 +53,12 @@ async function fitCandidate(spec: ModelSpec, c: Candidate, data: Dataset, seed: 
       return fitLogistic(data.X, data.y, { C: num(c, 'C', spec), maxIter }).model;
     }
     case 'ml_logistic_regression':
-      return fitMlLogistic(data.X, data.y, { learning_rate: num(c, 'learning_rate', spec), num_steps: num(c, 'num_steps', spec) }, `train.models.${spec.name}.space`);
+      return fitMlLogistic(
+        data.X,
+        data.y,
+        { learning_rate: num(c, 'learning_rate', spec), num_steps: num(c, 'num_steps', spec) },
+        `train.models.${spec.name}.space`,
+      );
     case 'xgboost':
       return trainXgb(data.X, data.y, {
         mode: spec.mode,
@@ -108,7 +116,13 @@ async function randomizedSearch(spec: ModelSpec, data: Dataset, cfg: SearchConfi
 export interface ModelMetrics {
   readonly model: string;
   readonly family: string;
-  readonly search: { readonly scoring: string; readonly cv: number; readonly n_iter: number; readonly best_score: number; readonly candidates: readonly CandidateScore[] };
+  readonly search: {
+    readonly scoring: string;
+    readonly cv: number;
+    readonly n_iter: number;
+    readonly best_score: number;
+    readonly candidates: readonly CandidateScore[];
+  };
   readonly best_params: Readonly<Record<string, number | string>>;
   readonly train: ClassificationMetrics;
   readonly test: ClassificationMetrics;

@@ -25,7 +25,8 @@ export async function resolveVersion(root: string, ref: VersionRef, note: (line:
     const sync = await syncWithWorkspace(root);
     const said = describeSync(sync);
     if (said) note(said);
-    if (!sync.registration) throw new Error('the workspace has no selected model yet: run the pipeline first (lockstep repro), or pull its outputs (lockstep pull)');
+    if (!sync.registration)
+      throw new Error('the workspace has no selected model yet: run the pipeline first (lockstep repro), or pull its outputs (lockstep pull)');
     return sync.registration.version;
   }
   if ('version' in ref) return registry.get(ref.version);

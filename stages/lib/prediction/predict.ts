@@ -31,9 +31,7 @@ export interface Prediction {
   readonly probability: number;
 }
 
-export type PredictOutcome =
-  | { readonly ok: true; readonly predictions: readonly Prediction[] }
-  | { readonly ok: false; readonly errors: readonly RowError[] };
+export type PredictOutcome = { readonly ok: true; readonly predictions: readonly Prediction[] } | { readonly ok: false; readonly errors: readonly RowError[] };
 
 /** The raw columns a prediction needs; the rest of raw_data.csv's columns are accepted and ignored. */
 export const RAW_REQUIRED = ['purchases', 'time_spent', 'n_visits', 'customer_group', 'onboarding', 'source'] as const;

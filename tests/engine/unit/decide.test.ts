@@ -12,8 +12,7 @@ const lock: LockEntry = {
 };
 const plain = { frozen: false, alwaysChanged: false };
 const opts = (o: Partial<DecideOptions> = {}): DecideOptions => ({ force: false, dry: false, allowMissing: false, ...o });
-const run = (o: Partial<DecideInput> & { reasons?: readonly Reason[] } = {}) =>
-  decide({ stage: plain, reasons: [], lock, upstream: [], opts: opts(), ...o });
+const run = (o: Partial<DecideInput> & { reasons?: readonly Reason[] } = {}) => decide({ stage: plain, reasons: [], lock, upstream: [], opts: opts(), ...o });
 
 const depChanged: Reason = { kind: 'dep-changed', path: 'data/clean.csv' };
 const depMissing: Reason = { kind: 'dep-missing', path: 'data/clean.csv' };
@@ -33,7 +32,10 @@ describe('decide', () => {
   it('run: forced, or always_changed, skip the cache', () => {
     expect(run({ opts: opts({ force: true }) })).toEqual({ kind: 'run', reasons: [{ kind: 'forced' }] });
     expect(run({ reasons: [depChanged], opts: opts({ force: true }) })).toEqual({ kind: 'run', reasons: [depChanged] });
-    expect(run({ stage: { frozen: false, alwaysChanged: true }, reasons: [{ kind: 'always-changed' }] })).toEqual({ kind: 'run', reasons: [{ kind: 'always-changed' }] });
+    expect(run({ stage: { frozen: false, alwaysChanged: true }, reasons: [{ kind: 'always-changed' }] })).toEqual({
+      kind: 'run',
+      reasons: [{ kind: 'always-changed' }],
+    });
   });
 
   it('would-run: a dry run says why and runs nothing', () => {
@@ -48,7 +50,11 @@ describe('decide', () => {
   });
 
   it('blocked: an upstream stage that did not complete wins over everything, and is named', () => {
-    const upstream: Upstream[] = [{ name: 'a', kind: 'current' }, { name: 'b', kind: 'incomplete' }, { name: 'c', kind: 'incomplete' }];
+    const upstream: Upstream[] = [
+      { name: 'a', kind: 'current' },
+      { name: 'b', kind: 'incomplete' },
+      { name: 'c', kind: 'incomplete' },
+    ];
     expect(run({ upstream, reasons: [depChanged], stage: { frozen: true, alwaysChanged: false } })).toEqual({ kind: 'blocked', by: 'b' });
     expect(blockedBy(upstream)).toBe('b');
     expect(blockedBy([{ name: 'a', kind: 'current' }])).toBeUndefined();
@@ -57,11 +63,23 @@ describe('decide', () => {
   it('a stage downstream of one that would run is stale too, and a dep that stage makes is not missing', () => {
     const d = run({ reasons: [depMissing], upstream: [pending('train', 'models'), pending('clean', 'data/clean.csv')], opts: opts({ dry: true }) });
     // Named by upstream stage, sorted, so status and repro --dry print the same lines whatever the graph's order.
-    expect(d).toEqual({ kind: 'would-run', reasons: [{ kind: 'upstream-stale', stage: 'clean' }, { kind: 'upstream-stale', stage: 'train' }] });
+    expect(d).toEqual({
+      kind: 'would-run',
+      reasons: [
+        { kind: 'upstream-stale', stage: 'clean' },
+        { kind: 'upstream-stale', stage: 'train' },
+      ],
+    });
     // A missing dep nothing upstream is making stays missing.
-    expect(reasonsOf(run({ reasons: [depMissing], upstream: [pending('train', 'models')], opts: opts({ dry: true }) }))).toEqual([depMissing, { kind: 'upstream-stale', stage: 'train' }]);
+    expect(reasonsOf(run({ reasons: [depMissing], upstream: [pending('train', 'models')], opts: opts({ dry: true }) }))).toEqual([
+      depMissing,
+      { kind: 'upstream-stale', stage: 'train' },
+    ]);
     // A frozen stage downstream of a stale one is still frozen, and says so.
-    expect(run({ stage: { frozen: true, alwaysChanged: false }, upstream: [pending('clean', 'data/clean.csv')], opts: opts({ dry: true }) })).toEqual({ kind: 'frozen', reasons: [{ kind: 'upstream-stale', stage: 'clean' }] });
+    expect(run({ stage: { frozen: true, alwaysChanged: false }, upstream: [pending('clean', 'data/clean.csv')], opts: opts({ dry: true }) })).toEqual({
+      kind: 'frozen',
+      reasons: [{ kind: 'upstream-stale', stage: 'clean' }],
+    });
   });
 
   describe('--allow-missing', () => {

@@ -10,7 +10,10 @@ describe('describeFailure', () => {
       [{ kind: 'signal', signal: 'SIGKILL' }, 'killed by SIGKILL'],
       [{ kind: 'spawn-error', message: 'spawn sh ENOENT' }, 'could not start: spawn sh ENOENT'],
       [{ kind: 'missing-outputs', paths: ['a.txt', 'b/'] }, "it did not produce 'a.txt', 'b/'"],
-      [{ kind: 'missing-dep', path: 'data.csv', hint: "it is tracked by data.csv.dvc: 'lockstep pull data.csv.dvc' brings it" }, "dep 'data.csv' does not exist (it is tracked by data.csv.dvc: 'lockstep pull data.csv.dvc' brings it)"],
+      [
+        { kind: 'missing-dep', path: 'data.csv', hint: "it is tracked by data.csv.dvc: 'lockstep pull data.csv.dvc' brings it" },
+        "dep 'data.csv' does not exist (it is tracked by data.csv.dvc: 'lockstep pull data.csv.dvc' brings it)",
+      ],
       [{ kind: 'upstream-failed', stage: 'train' }, "upstream stage 'train' did not complete"],
       [{ kind: 'interrupted' }, 'interrupted; it will run again next time'],
       [{ kind: 'unsafe-path', message: "refusing to run in wdir 'w': it leads outside" }, "refusing to run in wdir 'w': it leads outside"],

@@ -23,7 +23,15 @@ function stage(name: string, deps: string[], outs: string[], extra: Partial<Stag
 }
 function graph(...stages: Stage[]): Graph {
   const root = os.tmpdir();
-  const p: Pipeline = { root, stages: new Map(stages.map((s) => [s.name, s])), files: [], plots: [], paramsFiles: [], metricsFiles: [], params: new ParamsFiles(root) };
+  const p: Pipeline = {
+    root,
+    stages: new Map(stages.map((s) => [s.name, s])),
+    files: [],
+    plots: [],
+    paramsFiles: [],
+    metricsFiles: [],
+    params: new ParamsFiles(root),
+  };
   return Graph.analyze(p, { checkDeps: false });
 }
 function analyzeError(...stages: Stage[]): UserError {
@@ -78,7 +86,12 @@ describe('Graph', () => {
   });
 
   it('names the stages of a cycle, producer first, at a stage location', () => {
-    const e = analyzeError(stage('a', ['c.txt'], ['a.txt']), stage('b', ['a.txt'], ['b.txt']), stage('c', ['b.txt'], ['c.txt']), stage('d', ['a.txt'], ['d.txt']));
+    const e = analyzeError(
+      stage('a', ['c.txt'], ['a.txt']),
+      stage('b', ['a.txt'], ['b.txt']),
+      stage('c', ['b.txt'], ['c.txt']),
+      stage('d', ['a.txt'], ['d.txt']),
+    );
     // b makes b.txt for c, c makes c.txt for a, a makes a.txt for b; d (downstream only) is not named.
     expect(e.message).toBe('the pipeline has a cycle: b -> c -> a -> b');
     expect(e.diagnostics[0]!.location?.file).toBe('pipeline.yaml');
@@ -86,7 +99,10 @@ describe('Graph', () => {
 
   it('refuses a stage that depends on its own output, and two producers of one path, all at once', () => {
     const e = analyzeError(stage('a', ['x.txt'], ['x.txt']), stage('b', [], ['out/y.txt']), stage('c', [], ['out']));
-    expect(e.diagnostics.map((d) => d.message)).toEqual(["outputs overlap: 'out/y.txt' of stage 'b' and 'out' of stage 'c'", "stage 'a' depends on its own output 'x.txt'"]);
+    expect(e.diagnostics.map((d) => d.message)).toEqual([
+      "outputs overlap: 'out/y.txt' of stage 'b' and 'out' of stage 'c'",
+      "stage 'a' depends on its own output 'x.txt'",
+    ]);
     expect(analyzeError(stage('a', [], ['x.txt']), stage('b', [], ['x.txt'])).message).toBe("output 'x.txt' is produced by two stages: 'a' and 'b'");
   });
 

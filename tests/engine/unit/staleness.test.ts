@@ -21,7 +21,12 @@ const inputs: Inputs = {
 };
 const outs = [file('model.bin', 'm1')];
 const reasons = (over: { lock?: LockEntry | undefined; inputs?: Partial<Inputs>; outs?: Observed[]; alwaysChanged?: boolean }): Reason[] =>
-  staleReasons({ lock: 'lock' in over ? over.lock : lock, inputs: { ...inputs, ...over.inputs }, outs: over.outs ?? outs, alwaysChanged: over.alwaysChanged ?? false });
+  staleReasons({
+    lock: 'lock' in over ? over.lock : lock,
+    inputs: { ...inputs, ...over.inputs },
+    outs: over.outs ?? outs,
+    alwaysChanged: over.alwaysChanged ?? false,
+  });
 
 describe('staleReasons', () => {
   it('finds nothing when inputs and outputs are as locked', () => {
@@ -36,7 +41,9 @@ describe('staleReasons', () => {
   it('names the changed command, dep, and added, removed or missing deps', () => {
     expect(reasons({ inputs: { cmd: 'python train.py --fast' } })).toEqual([{ kind: 'cmd-changed', old: 'python train.py', new: 'python train.py --fast' }]);
     expect(reasons({ inputs: { deps: [file('data.csv', 'd2'), file('train.py', 't1')] } })).toEqual([{ kind: 'dep-changed', path: 'data.csv' }]);
-    expect(reasons({ inputs: { deps: [file('data.csv', 'd1'), file('train.py', 't1'), file('extra.csv', 'e')] } })).toEqual([{ kind: 'dep-added', path: 'extra.csv' }]);
+    expect(reasons({ inputs: { deps: [file('data.csv', 'd1'), file('train.py', 't1'), file('extra.csv', 'e')] } })).toEqual([
+      { kind: 'dep-added', path: 'extra.csv' },
+    ]);
     expect(reasons({ inputs: { deps: [file('data.csv', 'd1')] } })).toEqual([{ kind: 'dep-removed', path: 'train.py' }]);
     // A missing dep is said once, as missing, not also as changed.
     expect(reasons({ inputs: { deps: [missing('data.csv'), file('train.py', 't1')] } })).toEqual([{ kind: 'dep-missing', path: 'data.csv' }]);
@@ -49,8 +56,14 @@ describe('staleReasons', () => {
       { kind: 'param-added', file: 'params.yaml', key: 'model.seed', value: 1 },
       { kind: 'param-changed', file: 'params.yaml', key: 'train.lr', old: 0.1, new: 0.2 },
     ]);
-    expect(r.map(describeReason)).toEqual(['param changed: model.depth: 3 -> 4 (params.yaml)', 'param added: model.seed = 1 (params.yaml)', 'param changed: train.lr: 0.1 -> 0.2 (params.yaml)']);
-    expect(reasons({ inputs: { params: { 'params.yaml': { model: { depth: 3, kind: 'tree' } } } } })).toEqual([{ kind: 'param-removed', file: 'params.yaml', key: 'train.lr' }]);
+    expect(r.map(describeReason)).toEqual([
+      'param changed: model.depth: 3 -> 4 (params.yaml)',
+      'param added: model.seed = 1 (params.yaml)',
+      'param changed: train.lr: 0.1 -> 0.2 (params.yaml)',
+    ]);
+    expect(reasons({ inputs: { params: { 'params.yaml': { model: { depth: 3, kind: 'tree' } } } } })).toEqual([
+      { kind: 'param-removed', file: 'params.yaml', key: 'train.lr' },
+    ]);
   });
 
   it('names missing, modified, added and removed outputs', () => {
@@ -67,7 +80,9 @@ describe('staleReasons', () => {
   it('treats the container image as an input', () => {
     const boxed: LockEntry = { ...lock, container: { image: 'debian:12', id: 'sha256:a' } };
     expect(reasons({ lock: boxed, inputs: { container: { image: 'debian:12', id: 'sha256:a' } } })).toEqual([]);
-    expect(reasons({ lock: boxed, inputs: { container: { image: 'debian:12', id: 'sha256:b' } } })).toEqual([{ kind: 'image-changed', image: 'debian:12', old: 'sha256:a', new: 'sha256:b' }]);
+    expect(reasons({ lock: boxed, inputs: { container: { image: 'debian:12', id: 'sha256:b' } } })).toEqual([
+      { kind: 'image-changed', image: 'debian:12', old: 'sha256:a', new: 'sha256:b' },
+    ]);
     expect(reasons({ lock: boxed, inputs: { container: { image: 'debian:12', id: undefined } } })).toEqual([{ kind: 'image-missing', image: 'debian:12' }]);
     expect(reasons({ lock: boxed })).toEqual([{ kind: 'image-removed', image: 'debian:12' }]);
     expect(reasons({ inputs: { container: { image: 'debian:12', id: 'sha256:a' } } })).toEqual([{ kind: 'image-added', image: 'debian:12' }]);
