@@ -31,10 +31,10 @@ import { parseManifest } from '../runner/cache/manifest.js';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const LOCKSTEP = path.join(path.basename(path.dirname(HERE)) === 'dist' ? path.dirname(path.dirname(HERE)) : path.dirname(HERE), 'bin', 'lockstep.js');
 
-export type CrashCommand = 'repro' | 'push' | 'pull' | 'exp' | 'checkout';
+type CrashCommand = 'repro' | 'push' | 'pull' | 'exp' | 'checkout';
 const COMMANDS: readonly CrashCommand[] = ['repro', 'push', 'pull', 'exp', 'checkout'];
 
-export interface CrashFailure {
+interface CrashFailure {
   readonly kill: number;
   readonly command: CrashCommand;
   readonly delayMs: number;

@@ -34,7 +34,7 @@ function noise(): Buffer {
 }
 
 /** The folder `rel` of `dir`: FILES files of FILE_SIZE bytes spread over FOLDERS subfolders. */
-export function generateTree(dir: string, rel: string): void {
+function generateTree(dir: string, rel: string): void {
   const src = noise();
   for (let d = 0; d < FOLDERS; d++) fs.mkdirSync(path.join(dir, rel, `d${String(d).padStart(2, '0')}`), { recursive: true });
   for (let i = 0; i < FILES; i++) {

@@ -156,7 +156,7 @@ export function planRemoval(inv: GcInventory): GcPlan {
 }
 
 /** Reads the cache and every lock entry in scope into an inventory (see `planRemoval` for the decision). */
-export async function gcInventory(ws: GcWorkspace, cache: LocalCache, scope: GcScope, running?: RunningWork): Promise<GcInventory> {
+async function gcInventory(ws: GcWorkspace, cache: LocalCache, scope: GcScope, running?: RunningWork): Promise<GcInventory> {
   const keep = new Set<string>();
   const keepOuts = async (outs: LockEntry['outs']) => {
     for (const o of outs) for (const h of await objectsOf(cache.store, o)) keep.add(h);

@@ -4,7 +4,7 @@ import { isPlainObject } from '../config/pipeline.js';
 import { readConfigFiles } from '../config/repo-config.js';
 /** How outputs are placed in the workspace from the cache. */
 export type LinkType = 'copy' | 'hardlink' | 'reflink';
-export const LINK_TYPES: readonly LinkType[] = ['copy', 'hardlink', 'reflink'];
+const LINK_TYPES: readonly LinkType[] = ['copy', 'hardlink', 'reflink'];
 
 export interface CacheSettings {
   /** Absolute path of the cache directory. */

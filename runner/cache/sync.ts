@@ -12,7 +12,7 @@ import type { LocalCache } from './open.js';
 import type { Fetcher } from './stage-cache.js';
 
 /** One thing that could not be transferred, and why (named for the user). */
-export interface TransferFailure {
+interface TransferFailure {
   readonly what: string;
   readonly why: string;
 }
@@ -289,7 +289,7 @@ export async function fetchOutputs(
 }
 
 /** Copy a run-cache entry from the remote when it is well-formed (trust is checked again when it is used). */
-export async function fetchRunEntry(cache: LocalCache, remote: RemoteStore, fp: string, report: SyncReport): Promise<boolean> {
+async function fetchRunEntry(cache: LocalCache, remote: RemoteStore, fp: string, report: SyncReport): Promise<boolean> {
   const tmp = cache.store.tempPath();
   try {
     try {

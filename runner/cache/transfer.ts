@@ -24,7 +24,7 @@ import { findPointers, type PointerFile } from '../tracked.js';
  */
 
 /** An output on its way to or from a remote: its path and what pipeline.lock records for it. */
-export interface OutputRef {
+interface OutputRef {
   readonly path: string;
   readonly out: LockedPath;
 }

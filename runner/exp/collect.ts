@@ -14,7 +14,7 @@ import type { ExpRecord } from './store.js';
  * declares (DVCLive's `dvclive/plots/…`, named only in top-level `plots:`),
  * so `plots diff --exp` can draw them. No stage has this name.
  */
-export const PLOT_FILES_ENTRY = ':plots';
+const PLOT_FILES_ENTRY = ':plots';
 
 /**
  * What an experiment's run left behind in a workspace: params, metrics and

@@ -10,10 +10,10 @@ import type { ExpRecord } from './store.js';
  * metric. Shared by `exp show` and the web UI, so both agree on what differs
  * and what is best.
  */
-export type Flat = Record<string, unknown>;
+type Flat = Record<string, unknown>;
 type PerFile = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 
-export interface TableRow {
+interface TableRow {
   readonly name: string;
   readonly status: string;
   readonly createdAt?: string;
@@ -107,7 +107,7 @@ function distinct(values: readonly unknown[]): { present: number; distinct: numb
   return { present: present.length, distinct: new Set(present.map((v) => canonicalJson(v))).size };
 }
 
-export function describeColumn(rows: readonly TableRow[], c: ColumnMeta, declared?: ReadonlyMap<string, Direction>): Column {
+function describeColumn(rows: readonly TableRow[], c: ColumnMeta, declared?: ReadonlyMap<string, Direction>): Column {
   const values = valuesOf(rows, c);
   const d = distinct(values);
   const constant = d.present >= 2 && d.distinct === 1;
@@ -126,7 +126,7 @@ export function describeColumn(rows: readonly TableRow[], c: ColumnMeta, declare
 }
 
 /** Glob over column names: `*` any run of characters, `?` one. */
-export function globToRegExp(glob: string): RegExp {
+function globToRegExp(glob: string): RegExp {
   const body = glob
     .replace(/[.+^${}()|[\]\\]/g, '\\$&')
     .replace(/\*/g, '.*')
@@ -135,7 +135,7 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 /** The id, then every part of it after a `:`, `/` or `.`: `m.json:test.f1` → `json:test.f1`, `test.f1`, `f1`. */
-export function trailingParts(id: string): string[] {
+function trailingParts(id: string): string[] {
   const out = [id];
   for (let i = 0; i < id.length; i++) if (id[i] === ':' || id[i] === '.' || id[i] === '/') out.push(id.slice(i + 1));
   return out.filter((s) => s !== '');
@@ -144,7 +144,7 @@ export function trailingParts(id: string): string[] {
 const stemOf = (file: string) => file.replace(/^.*\//, '').replace(/\.[^.]*$/, '');
 
 /** Every name a column answers to: its id, its trailing parts, and `stem:key` (`selected:test.f1`) for a file-qualified one. */
-export function namesOf(c: ColumnMeta): string[] {
+function namesOf(c: ColumnMeta): string[] {
   return [...trailingParts(c.id), ...(c.id !== c.key ? [`${stemOf(c.file)}:${c.key}`] : []), ...(firstAndLeaf(c.key) ? [firstAndLeaf(c.key)!] : [])];
 }
 
@@ -162,7 +162,7 @@ const HELD_OUT = ['test', 'val', 'valid', 'validation', 'eval', 'holdout'];
  * `test.f1`, `train_loss` and `val_loss`): experiments are compared on the
  * held-out one, so the training one is a detail `--all` shows.
  */
-export function hasHeldOutTwin(c: ColumnMeta, keysOfFile: ReadonlySet<string>): boolean {
+function hasHeldOutTwin(c: ColumnMeta, keysOfFile: ReadonlySet<string>): boolean {
   for (const t of TRAINING) {
     for (const sep of ['.', '_']) {
       if (!c.key.startsWith(t + sep)) continue;
@@ -184,7 +184,7 @@ export function globMatches(glob: string, c: ColumnMeta): boolean {
  * `test.f1`, `test.fn` for `test.confusion_matrix.fn`), more trailing segments
  * or the file's stem (`selected:test.f1`) only when the shown columns need them.
  */
-export function assignLabels(cols: Column[]): void {
+function assignLabels(cols: Column[]): void {
   const all = cols.map(labelCandidates);
   cols.forEach((c, i) => {
     const taken = new Set(all.filter((_, j) => j !== i).flat());

@@ -56,7 +56,7 @@ const HIGHER = new Set([
 ]);
 
 /** The last segment of `file:a.b.leaf`. */
-export function leafOf(key: string): string {
+function leafOf(key: string): string {
   return key.slice(Math.max(key.lastIndexOf('.'), key.lastIndexOf(':')) + 1).toLowerCase();
 }
 

@@ -14,7 +14,7 @@ import type { ParamValue } from '../module-contract.js';
  *
  * Each may name its file: `-S other.yaml:lr=0.1`. One function per form below.
  */
-export type OverrideKind = 'set' | 'add' | 'force' | 'delete';
+type OverrideKind = 'set' | 'add' | 'force' | 'delete';
 
 /** One `-S` argument: what to do with a key, and the values to try (one for a plain override, several for a sweep). */
 export interface Override {

@@ -7,7 +7,7 @@ import type { Assignment } from './overrides.js';
 import { Claims, type Lease } from './claim.js';
 import type { ExpJobData } from '../queue/job.js';
 
-export type ExpStatus = 'queued' | 'running' | 'success' | 'failed';
+type ExpStatus = 'queued' | 'running' | 'success' | 'failed';
 
 /** Everything needed to compare an experiment and to bring it back. */
 export interface ExpRecord {
@@ -35,7 +35,7 @@ export interface ExpRecord {
   readonly distributed?: DistributedInfo;
 }
 
-export interface DistributedInfo {
+interface DistributedInfo {
   readonly jobId: string;
   readonly queue: string;
   /** The job as queued, so it can be queued again if Redis lost it. */

@@ -37,7 +37,7 @@ function dos2unix(chunk: Buffer): Buffer {
   return out.subarray(0, n);
 }
 
-export function dvcFileMd5(abs: string, name: DvcHashName): string {
+function dvcFileMd5(abs: string, name: DvcHashName): string {
   const h = crypto.createHash('md5');
   const fd = fs.openSync(abs, 'r');
   try {

@@ -11,7 +11,7 @@ export function getHasher(): Promise<Hasher> {
   return hasherPromise;
 }
 
-export function toHex64(n: bigint): string {
+function toHex64(n: bigint): string {
   return n.toString(16).padStart(16, '0');
 }
 
