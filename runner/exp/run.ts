@@ -151,7 +151,7 @@ async function runQueue(io: Io, ws: Workspace, store: ExpStore, jobs: number): P
         const next = claimNext(store, tried);
         if (!next) break;
         ran++;
-        const p: Promise<void> = runOne(io, ws, store, next.rec, next.lease, running)
+        const p: Promise<void> = runOne(io, ws, store, next.rec, next.lease, running, () => interrupted)
           .then((ok) => {
             if (!ok) failures++;
           })
@@ -202,7 +202,8 @@ function claimNext(store: ExpStore, tried: Set<string>): { rec: ExpRecord; lease
   return undefined;
 }
 
-async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, lease: Lease, running: Map<string, Running>): Promise<boolean> {
+/** `stopped`: whether the runner was interrupted meanwhile (the copy is made asynchronously, so a signal can arrive before `repro` is started). */
+async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, lease: Lease, running: Map<string, Running>, stopped: () => boolean): Promise<boolean> {
   const t0 = Date.now();
   const dir = lease.dir;
   io.out(`▶ ${rec.name}: running${describe(rec.overrides)}`);
@@ -211,16 +212,16 @@ async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, le
   const log = fs.openSync(logFile, 'w');
   const cacheDir = openLocalCache(ws.stateDir).settings.dir;
   try {
-    makeTempWorkspace(ws, dir);
+    await makeTempWorkspace(ws, dir);
     applyAssignment(dir, rec.overrides);
     // One cache for every experiment: what one computed, the others (and `exp apply`) restore.
-    const code = await reproIn(dir, ['repro', ...(rec.targets ?? [])], log, { LOCKSTEP_CACHE_DIR: cacheDir }, (child) => {
+    const code = stopped() ? 130 : await reproIn(dir, ['repro', ...(rec.targets ?? [])], log, { LOCKSTEP_CACHE_DIR: cacheDir }, (child) => {
       if (child.pid) store.save({ ...rec, status: 'running', lease: { ...lease, child: currentOwner(child.pid) } });
       running.set(rec.name, { child, rec, lease });
     });
     running.delete(rec.name);
     if (code === 130 || code === 143) {
-      fs.rmSync(dir, { recursive: true, force: true });
+      await removeCopy(dir);
       store.save(requeued(rec)); // interrupted: back in the queue, as it was
       return false;
     }
@@ -229,14 +230,14 @@ async function runOne(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, le
     io.out(`${code === 0 ? '✓' : '✗'} ${rec.name}: ${done.status} in ${formatDuration(done.durationMs!)}${code === 0 ? '' : ` (log: ${path.relative(ws.root, logFile)})`}`);
     return code === 0;
   } catch (e) {
-    fs.rmSync(dir, { recursive: true, force: true });
+    await removeCopy(dir);
     store.save({ ...requeued(rec), status: 'failed', error: (e as Error).message, finishedAt: new Date().toISOString() });
     io.out(`✗ ${rec.name}: failed: ${(e as Error).message}`);
     return false;
   } finally {
     running.delete(rec.name);
     fs.closeSync(log);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await removeCopy(dir);
     store.claims.release(rec.name, lease);
   }
 }
@@ -252,7 +253,7 @@ async function record(ws: Workspace, store: ExpStore, done: ExpRecord, dir: stri
   const gcLock = await RepoLock.acquire(ws.stateDir, `exp run (recording ${done.name})`, 10 * 60_000, GC_LOCK);
   try {
     if (done.lock) await ensureInCache(ws, dir, done.lock, warn);
-    fs.rmSync(dir, { recursive: true, force: true });
+    await removeCopy(dir);
     store.save(done);
   } finally {
     gcLock.release();
@@ -280,6 +281,16 @@ async function ensureInCache(ws: Workspace, dir: string, lock: Readonly<Record<s
       await stageCacheFor(copy, cache, { warn: () => {}, useRunCache: false }).save({ path: o.path, state });
     }
   }
+}
+
+/**
+ * Remove a temporary copy. Asynchronous on purpose: the unlinks run on
+ * libuv's threads side by side, which hides the disk's latency (on this
+ * machine's ext4 with online discard, one by one they took up to 1.5 s for a
+ * lead-pipeline copy), and the other experiment's events are not held up.
+ */
+function removeCopy(dir: string): Promise<void> {
+  return fs.promises.rm(dir, { recursive: true, force: true });
 }
 
 /**
