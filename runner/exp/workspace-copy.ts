@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { STATE_DIR, type Workspace } from '../workspace.js';
+import { shareBuilds } from '../module-build.js';
 
 /** Never copied: history, installed packages (linked instead) and lockstep's own state. */
 const SKIP = new Set(['.git', 'node_modules', STATE_DIR]);
@@ -24,6 +25,7 @@ export async function makeTempWorkspace(ws: Workspace, dir: string): Promise<voi
   for (const entry of ws.lock.stages.values()) for (const o of entry.outs) files.add(o.path);
   await copyAll(ws.root, dir, [...files]);
   shareSetup(ws, dir);
+  await shareBuilds(ws.root, ws.stateDir, dir, path.join(dir, STATE_DIR));
 }
 
 /**
