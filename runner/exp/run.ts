@@ -6,6 +6,7 @@ import { currentRevision } from '../git.js';
 import { UserError } from '../errors.js';
 import { formatDuration } from '../reporter.js';
 import type { Io } from '../cli-io.js';
+import { exitCodeOf } from '../cli-kit.js';
 import { describeAssignment, expandGrid, parseOverride, validateOverrides, type Assignment } from './overrides.js';
 import { applyAssignment } from './params-writer.js';
 import { ExpStore, type ExpRecord } from './store.js';
@@ -95,13 +96,42 @@ function describe(a: Assignment): string {
   return d ? `: ${d}` : '';
 }
 
-/** One experiment in the user's workspace, as `dvc exp run` does: params edited, pipeline reproduced. */
+/**
+ * One experiment in the user's workspace, as `dvc exp run` does: params
+ * edited, pipeline reproduced. The reproduction runs in this process (as
+ * `lockstep repro` would, from the repository's root): a child `lockstep
+ * repro` cost one more node start and CLI load, about a third of a second per
+ * experiment on a loaded 2-core machine. A failure it reports (another run
+ * holds the lock, a bad pipeline) is printed as `repro` prints it and recorded
+ * as the run's exit code, as before.
+ */
 async function runInWorkspace(io: Io, ws: Workspace, store: ExpStore, rec: ExpRecord, force: boolean): Promise<number> {
   applyAssignment(ws.root, rec.overrides);
   io.out(`running experiment ${rec.name}${describe(rec.overrides)}`);
   const t0 = Date.now();
-  const child = spawn(process.execPath, [lockstepBin(), 'repro', ...(force ? ['-f'] : []), ...(rec.targets ?? [])], { cwd: ws.root, stdio: ['ignore', 'inherit', 'inherit'] });
-  const code = await exitOf(child);
+  const here: Io = { ...io, cwd: ws.root };
+  let code: number;
+  try {
+    const { reproCommand } = await import('../commands/repro.js');
+    code = await reproCommand(here, {
+      targets: rec.targets ?? [],
+      force,
+      single: false,
+      downstream: false,
+      dry: false,
+      keepGoing: false,
+      jobs: 1,
+      json: false,
+      waitMs: 0,
+      runCache: true,
+      allowMissing: false,
+      pull: false,
+      push: false,
+    });
+  } catch (e) {
+    code = exitCodeOf(e, here);
+  }
+  if (code === 130 || code === 143) return code; // interrupted: nothing to record (the child's SIGINT ended both processes before)
   const done = await finished(rec, ws.root, ws.stateDir, code, t0, '');
   store.save(done);
   io.out(`experiment ${rec.name}: ${done.status} in ${formatDuration(done.durationMs!)}`);
