@@ -163,7 +163,8 @@ export async function shareBuilds(fromRoot: string, fromStateDir: string, toRoot
       const files = await buildFiles(toStateDir, move(rec.entry));
       fs.mkdirSync(path.dirname(files.output), { recursive: true });
       fs.copyFileSync(rec.output, files.output);
-      writeFileAtomic(files.recordFile, JSON.stringify({ inputs, output: files.output, entry: move(rec.entry) } satisfies BuildRecord));
+      // A cache entry in a throw-away copy, checked whenever it is read: no flush to disk.
+      writeFileAtomic(files.recordFile, JSON.stringify({ inputs, output: files.output, entry: move(rec.entry) } satisfies BuildRecord), { durable: false });
     } catch {
       // unreadable or changing under us: the copy builds this one itself
     }

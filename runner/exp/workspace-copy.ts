@@ -81,27 +81,27 @@ function listFiles(root: string): string[] {
   return out;
 }
 
-/** Files and symlinks under `rels` (repository-relative; folders are walked), copied from `src` to `dst` 16 at a time. */
+/**
+ * Files and symlinks under `rels` (repository-relative; folders are walked),
+ * copied from `src` to `dst`. Folders are made first, a level at a time, then
+ * the files; each step 16 at a time (a synchronous mkdir per folder alone took
+ * 0.2 s of a lead-pipeline copy on this disk).
+ */
 async function copyAll(src: string, dst: string, rels: readonly string[]): Promise<void> {
   const jobs: (() => Promise<void>)[] = [];
-  const made = new Set<string>();
+  const dirs = new Set<string>();
   const seen = new Set<string>(); // an output folder may hold files also listed on their own
-  const mkdir = (d: string) => {
-    if (made.has(d)) return;
-    fs.mkdirSync(d, { recursive: true });
-    made.add(d);
-  };
   const add = (rel: string, st: fs.Stats | fs.Dirent) => {
     const from = path.join(src, rel);
     const to = path.join(dst, rel);
     if (st.isDirectory()) {
-      mkdir(to);
+      dirs.add(to);
       for (const e of fs.readdirSync(from, { withFileTypes: true })) add(`${rel}/${e.name}`, e);
       return;
     }
     if (seen.has(rel)) return;
     seen.add(rel);
-    mkdir(path.dirname(to));
+    dirs.add(path.dirname(to));
     if (st.isSymbolicLink()) jobs.push(async () => fs.promises.symlink(await fs.promises.readlink(from), to));
     else if (st.isFile()) jobs.push(() => fs.promises.copyFile(from, to, fs.constants.COPYFILE_FICLONE));
   };
@@ -114,11 +114,30 @@ async function copyAll(src: string, dst: string, rels: readonly string[]): Promi
     }
     add(rel, st);
   }
+  for (const level of foldersByDepth(dst, dirs)) await inParallel(level.map((d) => () => fs.promises.mkdir(d).then(() => undefined)));
+  await inParallel(jobs);
+}
+
+/** Every folder strictly below `root` that `dirs` needs, ancestors included, grouped by depth (shallowest first). */
+function foldersByDepth(root: string, dirs: Iterable<string>): string[][] {
+  const all = new Set<string>();
+  for (let d of dirs) {
+    while (d !== root && d.startsWith(root + path.sep) && !all.has(d)) {
+      all.add(d);
+      d = path.dirname(d);
+    }
+  }
+  const levels: string[][] = [];
+  for (const d of all) (levels[d.split(path.sep).length] ??= []).push(d);
+  return levels.filter(Boolean);
+}
+
+async function inParallel(jobs: readonly (() => Promise<void>)[], width = 16): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < jobs.length) await jobs[next++]!();
   };
-  await Promise.all(Array.from({ length: Math.min(16, jobs.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, worker));
 }
 
 function copyPath(src: string, dst: string): void {
