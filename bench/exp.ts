@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { repeat, runCli, tempDir, timeCli, writeFiles, type Row } from './util.js';
+import { median, repeat, runCli, tempDir, timeCli, writeFiles, type Row } from './util.js';
+import { applyAssignment } from '../runner/exp/params-writer.js';
 
 /** `exp show` over 1,000 recorded experiments (records made from one real run, varied). */
 export async function benchExpShow(): Promise<Row[]> {
@@ -56,15 +57,61 @@ export async function benchGrid(): Promise<Row[]> {
     setSource(dir);
     runCli(dir, ['repro']);
     const rows: Row[] = [];
-    for (const [jobs, seeds] of [[1, '1,2,3'], [2, '4,5,6']] as const) {
+    for (const [jobs, seeds] of [
+      [1, '1,2,3'],
+      [2, '4,5,6'],
+    ] as const) {
       runCli(dir, ['exp', 'run', '-S', `split.seed=${seeds}`, '-S', 'train.cv=3,4', '--queue']);
       const ms = timeCli(dir, ['exp', 'run', '--run-all', '-j', String(jobs)]);
       rows.push({ name: `lead pipeline: grid of 6 experiments, --run-all -j ${jobs}`, value: ms, unit: 'ms' });
     }
     const [one, two] = rows;
     rows.push({ name: 'speed-up of -j 2 over -j 1 (2 cores)', value: one!.value / two!.value, unit: '×' });
-    return rows;
+    return [...rows, ...singleOverhead(dir)];
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What one experiment costs beyond the repro it runs, on the lead pipeline:
+ * the same change (ingest.timeout_s, so only ingest reruns and the stages'
+ * own time does not drown the difference) made by editing params.yaml and
+ * running repro, by `exp run -S` in the workspace, and by one queued
+ * experiment (`--run-all -j 1`, in a temporary copy). Each on its own
+ * identical copy of `dir` (its builds made first, as a user's workspace has
+ * them), interleaved, medians of 3.
+ */
+function singleOverhead(dir: string): Row[] {
+  const ways = {
+    repro: (d: string, v: number) => {
+      applyAssignment(d, { 'params.yaml': { 'ingest.timeout_s': v } });
+      return timeCli(d, ['repro']);
+    },
+    exp: (d: string, v: number) => timeCli(d, ['exp', 'run', '-S', `ingest.timeout_s=${v}`]),
+    queued: (d: string, v: number) => {
+      runCli(d, ['exp', 'run', '-S', `ingest.timeout_s=${v}`, '--queue']);
+      return timeCli(d, ['exp', 'run', '--run-all', '-j', '1']);
+    },
+  };
+  const times: Record<keyof typeof ways, number[]> = { repro: [], exp: [], queued: [] };
+  for (let i = 0; i < 3; i++) {
+    for (const way of Object.keys(ways) as (keyof typeof ways)[]) {
+      const copy = `${dir}-${way}-${i}`;
+      fs.cpSync(dir, copy, { recursive: true, verbatimSymlinks: true });
+      try {
+        runCli(copy, ['status']); // stage-module builds for this path, as the workspace has them
+        times[way].push(ways[way](copy, 41 + i));
+      } finally {
+        fs.rmSync(copy, { recursive: true, force: true });
+      }
+    }
+  }
+  const [repro, exp, queued] = [median(times.repro), median(times.exp), median(times.queued)];
+  return [
+    { name: 'lead pipeline, one param change rerunning ingest only: repro (wall, median of 3)', value: repro, unit: 'ms' },
+    { name: '  same as exp run -S in the workspace', value: exp, unit: 'ms' },
+    { name: '  same as one queued experiment, --run-all -j 1 (temporary copy)', value: queued, unit: 'ms' },
+    { name: '  overhead of the queued experiment over repro', value: queued - repro, unit: 'ms' },
+  ];
 }

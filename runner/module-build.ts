@@ -15,6 +15,8 @@ interface BuildRecord {
   /** Each source file's stat signature when it was compiled. */
   readonly inputs: Record<string, Sig>;
   readonly output: string;
+  /** The module's absolute path (what the record's file name is derived from); absent in records of older versions. */
+  readonly entry?: string;
 }
 
 const inFlight = new Map<string, Promise<BuildRecord>>();
@@ -69,10 +71,7 @@ async function build(root: string, stateDir: string, modulePath: string): Promis
   if (!fs.existsSync(entry)) {
     throw new UserError({ message: `stage module '${modulePath}' does not exist` });
   }
-  const id = (await hashString(entry)).slice(0, 16);
-  const dir = path.join(stateDir, 'build');
-  const recordFile = path.join(dir, `${id}.json`);
-  const output = path.join(dir, `${id}.mjs`);
+  const { recordFile, output } = await buildFiles(stateDir, entry);
   try {
     const rec = JSON.parse(fs.readFileSync(recordFile, 'utf8')) as BuildRecord;
     const fresh =
@@ -120,7 +119,62 @@ async function build(root: string, stateDir: string, modulePath: string): Promis
     const k = statKey(abs);
     if (k) inputs[abs] = settled(k, buildStart) ? k : UNSETTLED;
   }
-  const rec: BuildRecord = { inputs, output };
+  const rec: BuildRecord = { inputs, output, entry };
   writeFileAtomic(recordFile, JSON.stringify(rec));
   return rec;
+}
+
+async function buildFiles(stateDir: string, entry: string): Promise<{ recordFile: string; output: string }> {
+  const id = (await hashString(entry)).slice(0, 16);
+  const dir = path.join(stateDir, 'build');
+  return { recordFile: path.join(dir, `${id}.json`), output: path.join(dir, `${id}.mjs`) };
+}
+
+/**
+ * Give a fresh copy of the repository (an experiment's temporary workspace)
+ * this one's builds, so it does not bundle every stage module again. A build
+ * is carried over only when each of its inputs inside `fromRoot` still has
+ * the size and mtime it was built from — checked after the copy was made, so
+ * the copy holds the same content — and its copy exists with the same size;
+ * the copy's own stat is recorded, so it is fresh there. The bundle itself is
+ * the same for both: esbuild writes paths relative to the root. Anything
+ * unexpected just leaves that build out (the copy builds it, as before).
+ */
+export async function shareBuilds(fromRoot: string, fromStateDir: string, toRoot: string, toStateDir: string): Promise<void> {
+  const dir = path.join(fromStateDir, 'build');
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir).filter((n) => n.endsWith('.json'));
+  } catch {
+    return; // nothing built yet
+  }
+  const move = (abs: string) => {
+    const rel = path.relative(fromRoot, abs);
+    return rel.startsWith('..') || path.isAbsolute(rel) ? abs : path.join(toRoot, rel);
+  };
+  for (const name of names) {
+    try {
+      const rec = JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8')) as BuildRecord;
+      if (!rec.entry || !fs.existsSync(rec.output)) continue;
+      const inputs: Record<string, Sig> = {};
+      const same = Object.entries(rec.inputs).every(([f, k]) => {
+        const now = statKey(f);
+        const there = statKey(move(f));
+        // The source is as it was built (its whole signature), and its copy has its size. The copy's own
+        // signature is recorded although it is seconds old at most: the copy was written just now from that
+        // unchanged source, and nothing else writes into a throw-away copy before its repro reads it.
+        if (!now || !there || !Array.isArray(k) || k.length !== SIG_WIDTH || !sameSig(k, 0, now) || there[0] !== k[0]) return false;
+        inputs[move(f)] = there;
+        return true;
+      });
+      if (!same) continue;
+      const files = await buildFiles(toStateDir, move(rec.entry));
+      fs.mkdirSync(path.dirname(files.output), { recursive: true });
+      fs.copyFileSync(rec.output, files.output);
+      // A cache entry in a throw-away copy, checked whenever it is read: no flush to disk.
+      writeFileAtomic(files.recordFile, JSON.stringify({ inputs, output: files.output, entry: move(rec.entry) } satisfies BuildRecord), { durable: false });
+    } catch {
+      // unreadable or changing under us: the copy builds this one itself
+    }
+  }
 }
