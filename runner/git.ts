@@ -11,7 +11,7 @@ export function currentRevision(root: string): string | undefined {
   return gitRevParse(root, 'HEAD');
 }
 
-export function isGitRepo(root: string): boolean {
+function isGitRepo(root: string): boolean {
   return spawnSync('git', ['rev-parse', '--git-dir'], { cwd: root, encoding: 'utf8' }).status === 0;
 }
 
