@@ -84,6 +84,15 @@ export function selectStages(ws: Workspace, opts: Pick<ReproOptions, 'targets' |
   return g.closure(targets, 'up');
 }
 
+/** What the executor works with besides the workspace and the options: where results go, the cache, the runner. */
+export interface ExecutorParts {
+  readonly reporter: Reporter;
+  /** The content-addressed cache; without it every stale stage runs (nothing restored, nothing saved). */
+  readonly cache?: CacheHooks;
+  /** The process runner unless given (tests give an in-process fake). */
+  readonly runner?: StageRunner;
+}
+
 export class Executor {
   private readonly results = new Map<string, StageResult>();
   private readonly selected: Set<string>;
@@ -98,13 +107,18 @@ export class Executor {
   /** Outputs each stage left missing under --allow-missing, with the hash the lock records for them. */
   private readonly leftMissing = new Map<string, ReadonlyMap<string, string>>();
 
+  private readonly reporter: Reporter;
+  private readonly cache: CacheHooks | undefined;
+  private readonly runner: StageRunner;
+
   constructor(
     private readonly ws: Workspace,
     private readonly opts: ReproOptions,
-    private readonly reporter: Reporter,
-    private readonly cache?: CacheHooks,
-    private readonly runner: StageRunner = processRunner,
+    parts: ExecutorParts,
   ) {
+    this.reporter = parts.reporter;
+    this.cache = parts.cache;
+    this.runner = parts.runner ?? processRunner;
     this.selected = selectStages(ws, opts);
   }
 

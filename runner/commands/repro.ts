@@ -111,7 +111,7 @@ export async function reproCommand(io: Io, args: ReproArgs): Promise<number> {
     await remote?.close();
     throw e;
   }
-  const exec = new Executor(ws, args, reporter, cache);
+  const exec = new Executor(ws, args, { reporter, cache });
   const onSignal = (s: NodeJS.Signals) => {
     if (signal) return;
     signal = s;

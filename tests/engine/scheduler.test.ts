@@ -64,7 +64,7 @@ function executor(dir: string, opts: Partial<ReproOptions> = {}): { exec: Execut
   const runner = new FakeRunner(dir);
   const ws = openWorkspace(dir);
   const full: ReproOptions = { targets: [], force: false, single: false, downstream: false, dry: false, keepGoing: false, jobs: 1, ...opts };
-  return { exec: new Executor(ws, full, quiet, undefined, runner), runner };
+  return { exec: new Executor(ws, full, { reporter: quiet, runner }), runner };
 }
 
 const states = (rs: readonly StageResult[]) => Object.fromEntries(rs.map((r) => [r.name, r.state]));
