@@ -156,8 +156,9 @@ describe('deps', () => {
 
   it('the stat cache does not hide a change that keeps the size', async () => {
     repo = new TempRepo({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: cat in.txt > out.txt\n    deps: [in.txt]\n    outs: [out.txt]\n', 'in.txt': 'aaaa' });
-    // Old enough to be remembered (a file changed within the last moments is read again anyway).
-    fs.utimesSync(repo.path('in.txt'), new Date(Date.now() - 10_000), new Date(Date.now() - 10_000));
+    // Old enough to be remembered: a file changed (by ctime, which utimes cannot set back) within the last
+    // moments is read again anyway, and nothing would be cached to hide the change.
+    await new Promise((r) => setTimeout(r, 150));
     await reproJson();
     expect(fs.existsSync(repo.path('.lockstep/stat-cache.bin'))).toBe(true);
     repo.write({ 'in.txt': 'bbbb' });
