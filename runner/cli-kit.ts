@@ -68,7 +68,7 @@ export function createProgram(name: string, description: string, io: Io, opts: {
 }
 
 /** A failure turned into its lines on stderr and its exit code. */
-function exitCodeOf(e: unknown, io: Io, prefix = ''): ExitCode {
+export function exitCodeOf(e: unknown, io: Io, prefix = ''): ExitCode {
   if (e instanceof CommanderError) {
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     // The message was printed by outputError already.

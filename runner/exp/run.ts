@@ -6,6 +6,7 @@ import { currentRevision } from '../git.js';
 import { UserError } from '../errors.js';
 import { formatDuration } from '../reporter.js';
 import type { Io } from '../cli-io.js';
+import { exitCodeOf } from '../cli-kit.js';
 import { describeAssignment, expandGrid, parseOverride, validateOverrides, type Assignment } from './overrides.js';
 import { applyAssignment } from './params-writer.js';
 import { ExpStore, type ExpRecord } from './store.js';
@@ -97,16 +98,29 @@ function describe(a: Assignment): string {
   return d ? `: ${d}` : '';
 }
 
-/** One experiment in the user's workspace, as `dvc exp run` does: params edited, pipeline reproduced. */
+/**
+ * One experiment in the user's workspace, as `dvc exp run` does: params
+ * edited, pipeline reproduced. The reproduction runs in this process, as
+ * `lockstep repro` would from the repository's root: a child `lockstep repro`
+ * cost one more node start and CLI load per experiment. A failure it reports
+ * (another run holds the lock, a bad pipeline) is printed as `repro` prints it
+ * and recorded as the run's exit code.
+ */
 async function runInWorkspace({ io, ws, store }: { io: Io; ws: Workspace; store: ExpStore }, rec: ExpRecord, force: boolean): Promise<number> {
   applyAssignment(ws.root, rec.overrides);
   io.out(`running experiment ${rec.name}${describe(rec.overrides)}`);
   const t0 = Date.now();
-  const child = spawn(process.execPath, [lockstepBin(), 'repro', ...(force ? ['-f'] : []), ...(rec.targets ?? [])], {
-    cwd: ws.root,
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const code = await exitOf(child);
+  const here: Io = { ...io, cwd: ws.root };
+  let code: number;
+  try {
+    const [{ reproduce }, { HumanReporter }] = await Promise.all([import('../reproduce.js'), import('../reporter.js')]);
+    const args = { targets: rec.targets ?? [], force, single: false, downstream: false, dry: false, keepGoing: false, jobs: 1 };
+    code = await reproduce(here, { ...args, waitMs: 0, runCache: true, allowMissing: false, pull: false, push: false }, new HumanReporter(io.stdout, false));
+  } catch (e) {
+    code = exitCodeOf(e, here);
+  }
+  // Interrupted: nothing to record, as when a child repro was ended by the same Ctrl-C.
+  if (code === 130 || code === 143) return code;
   const done = await finished(rec, { dir: ws.root, stateDir: ws.stateDir, code, t0, errorDetail: '' });
   store.save(done);
   io.out(`experiment ${rec.name}: ${done.status} in ${formatDuration(done.durationMs!)}`);

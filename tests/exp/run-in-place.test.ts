@@ -45,6 +45,25 @@ describe('exp run in the workspace', () => {
     expect(rec).toMatchObject({ status: 'failed', error: 'repro exited with code 3' });
   });
 
+  it('Ctrl-C stops the stage, leaves no experiment record and exits 130, as repro does', async () => {
+    repo = new TempRepo({
+      'pipeline.yaml': `stages:\n  slow:\n    cmd: touch started && sleep 30 && echo \${train.lr} > out.txt\n    params: [train.lr]\n    outs: [out.txt]\n`,
+      'params.yaml': 'train:\n  lr: 0.1\n',
+    });
+    const run = repo.spawn(['exp', 'run', '-S', 'train.lr=0.5', '--name', 'stopped']);
+    const deadline = Date.now() + 20_000;
+    while (!repo.exists('started') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    expect(repo.exists('started')).toBe(true);
+    const t0 = Date.now();
+    run.kill('SIGINT'); // the exp process alone: it runs the reproduction itself
+    const r = await run;
+    expect(r.exitCode).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(10_000); // the 30-second stage was ended, not waited for
+    expect(r.stderr).toContain('SIGINT received: stopping running stages');
+    expect(repo.exists('out.txt')).toBe(false);
+    expect(repo.exists('.lockstep/exps/stopped.json')).toBe(false);
+  });
+
   it("a failing stage fails the experiment with repro's exit code recorded", async () => {
     repo = new TempRepo({
       'pipeline.yaml': PIPELINE.replace('JSON.stringify({score: ${train.lr} * 10})', 'process.exit(4)'),
