@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError, didYouMean } from '../errors.js';
 import { writeFileAtomic } from '../fs-util.js';
+import { sameSig, settled, sigOf, type Sig } from '../hash/signature.js';
 import type { LockEntry } from '../lockfile.js';
 import type { Assignment } from './overrides.js';
 import { Claims, type Lease } from './claim.js';
@@ -48,6 +49,24 @@ interface DistributedInfo {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
+/**
+ * Parsed records by file, with the stat signature they were parsed at. `lockstep ui` lists every record on each
+ * page load and `exp run --run-all` on each claim; records are rewritten by rename, so a change always moves the
+ * signature. The rule for "unchanged" is the engine's one (hash/signature.ts).
+ */
+const parsed = new Map<string, { readonly sig: Sig; readonly rec: ExpRecord }>();
+
+function parsedRecord(file: string): ExpRecord {
+  const readStart = Date.now();
+  const sig = sigOf(fs.statSync(file));
+  const known = parsed.get(file);
+  if (known && sameSig(known.sig, 0, sig)) return known.rec;
+  const rec = JSON.parse(fs.readFileSync(file, 'utf8')) as ExpRecord;
+  if (settled(sig, readStart)) parsed.set(file, { sig, rec });
+  else parsed.delete(file);
+  return rec;
+}
+
 /** One JSON file per experiment under .lockstep/exps/, each written atomically. */
 export class ExpStore {
   readonly dir: string;
@@ -73,6 +92,7 @@ export class ExpStore {
     writeFileAtomic(this.file(rec.name), JSON.stringify(rec, null, 1));
   }
 
+  /** Every record, oldest first. A record whose file has not changed since it was last parsed is not parsed again. */
   list(): ExpRecord[] {
     let names: string[];
     try {
@@ -83,7 +103,7 @@ export class ExpStore {
     const out: ExpRecord[] = [];
     for (const f of names) {
       try {
-        out.push(JSON.parse(fs.readFileSync(path.join(this.dir, f), 'utf8')) as ExpRecord);
+        out.push(parsedRecord(path.join(this.dir, f)));
       } catch {
         // a foreign or damaged file: skip it rather than hide every other experiment
       }

@@ -1,7 +1,5 @@
 import { openWorkspace, type Workspace } from '../workspace.js';
 import { UserError } from '../errors.js';
-import fs from 'node:fs';
-import path from 'node:path';
 import { gitRevParse } from '../git.js';
 import { diffFlat } from '../metrics/diff.js';
 import { metricsFilesOf, paramsFilesOf, readFlat } from '../metrics/read.js';
@@ -11,7 +9,7 @@ import { readDurations } from '../durations.js';
 import { describeReason } from '../staleness.js';
 import { readEvents } from '../events.js';
 import { dagSvg, type DagNode } from '../plots/dag-svg.js';
-import { ExpStore, type ExpRecord } from '../exp/store.js';
+import { ExpStore } from '../exp/store.js';
 import { labelCandidates, paramsOfRecord, rowsOf, selectColumns, type Rows } from '../exp/columns.js';
 import { declaredDirections, resultMetricsFiles } from '../exp/show.js';
 import { ModelRegistry, parseStage } from '../../stages/lib/registry/registry.js';
@@ -70,38 +68,9 @@ function baseSources(ws: Workspace): Source[] {
   return out;
 }
 
-/** Experiment records, re-read only when their file changed: the page asks for all of them on every load. */
-const recMemo = new Map<string, { sig: string; rec: ExpRecord }>();
-
-function listExperiments(store: ExpStore): ExpRecord[] {
-  let files: string[];
-  try {
-    files = fs.readdirSync(store.dir).filter((f) => f.endsWith('.json'));
-  } catch {
-    return [];
-  }
-  const out: ExpRecord[] = [];
-  for (const f of files) {
-    const file = path.join(store.dir, f);
-    try {
-      const st = fs.statSync(file);
-      const sig = `${st.size}:${st.mtimeMs}:${st.ino}`;
-      let m = recMemo.get(file);
-      if (m?.sig !== sig) {
-        m = { sig, rec: JSON.parse(fs.readFileSync(file, 'utf8')) as ExpRecord };
-        recMemo.set(file, m);
-      }
-      out.push(m.rec);
-    } catch {
-      // removed meanwhile, or half-written by a foreign tool: skip it, as ExpStore.list does
-    }
-  }
-  return out.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : 1));
-}
-
 export function experimentsData(root: string) {
   const ws = open(root);
-  const recs = listExperiments(new ExpStore(ws.stateDir));
+  const recs = new ExpStore(ws.stateDir).list();
   const base = baseSources(ws);
   const t: Rows = rowsOf(recs, base[0]!.params, base);
   const declared = declaredDirections(ws, t);
