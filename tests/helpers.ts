@@ -4,6 +4,7 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 import { expect } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
 
 export const REPO = path.resolve(import.meta.dirname, '..');
 export const LOCKSTEP = path.join(REPO, 'bin', 'lockstep.js');
@@ -118,4 +119,30 @@ export async function reproJson(repo: TempRepo, args: string[] = []): Promise<Cl
   const r = await repo.run(['repro', '--json', ...args]);
   expect(r.stdout.trim().startsWith('{'), r.stderr).toBe(true);
   return { ...r, ran: ran(r.stdout), states: statesOf(r.stdout) };
+}
+
+/** Headless Chromium (the Debian package scripts/system-packages.sh installs), with nothing of its own on the network. */
+export async function launchChromium(): Promise<Browser> {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/** Everything on `page` a user would see as broken: console errors, uncaught exceptions, failed requests. */
+export function collectPageErrors(page: Page, errors: string[] = []): string[] {
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+  return errors;
 }

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { execSync } from 'node:child_process';
 import zlib from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TempRepo } from '../helpers.js';
+import { TempRepo, collectPageErrors, launchChromium } from '../helpers.js';
 
 let repo: TempRepo;
 afterEach(() => repo?.cleanup());
@@ -118,29 +118,13 @@ describe('image plots and broken plots', () => {
   });
 
   it('headless Chromium shows the images decoded, the error panels, and logs no console errors', async () => {
-    const { chromium } = await import('playwright-core');
     repo = imageRepo();
     expect((await repo.run(['repro'])).code).toBe(0);
     await repo.run(['plots', 'show']);
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-      const errors: string[] = [];
-      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-      page.on('pageerror', (e) => errors.push(String(e)));
-      page.on('requestfailed', (q) => errors.push(`request failed: ${q.url()}`));
+      const errors = collectPageErrors(page);
       await page.goto(`file://${repo.path('lockstep_plots/index.html')}`);
       const sizes = await page
         .locator('.plot-image img')

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { REPO, TempRepo } from '../helpers.js';
+import { REPO, TempRepo, collectPageErrors, launchChromium } from '../helpers.js';
 import { md5OfFile } from '../../stages/lib/data/checksum.js';
 import { rawCsv, repoParams, syntheticRaw } from '../stages/fixtures.js';
 import { quickTrainParams, runPipeline } from '../stages/pipeline-run.js';
@@ -170,7 +170,6 @@ describe('dag --html', () => {
 
 describe('the report in a real browser', () => {
   it("headless Chromium opens the lead pipeline's plot report and the DAG with no console errors; the SVG plots are there", async () => {
-    const { chromium } = await import('playwright-core');
     repo = new TempRepo({});
     fs.writeFileSync(repo.path('source.csv'), rawCsv(syntheticRaw(600, 3)));
     await runPipeline(repo.dir, { ...quickTrainParams(repoParams()), ingest: { source: 'source.csv', md5: md5OfFile(repo.path('source.csv')) } });
@@ -181,25 +180,10 @@ describe('the report in a real browser', () => {
     expect(shown.code, shown.stderr).toBe(0);
     const dag = await repo.run(['dag', '--html']);
     expect(dag.code, dag.stderr).toBe(0);
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
-      const errors: string[] = [];
-      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-      page.on('pageerror', (e) => errors.push(String(e)));
-      page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+      const errors = collectPageErrors(page);
       await page.goto(`file://${repo.path('lockstep_plots/index.html')}`);
       expect(await page.locator('section svg').count()).toBe(3);
       for (const title of ['data/plots/roc', 'data/plots/pr', 'data/plots/confusion'])

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { LOCKSTEP, REPO, TempRepo } from '../helpers.js';
+import { LOCKSTEP, REPO, TempRepo, collectPageErrors, launchChromium } from '../helpers.js';
 import { commit, seedModels, uiRepo } from './fixture.js';
 import { GRID_6, leadGridRepo } from '../exp/lead-grid-fixture.js';
 
@@ -34,9 +34,7 @@ async function startUi(dir: string): Promise<{ proc: ResultPromise; url: string 
 
 async function newPage(errors: string[]): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('requestfailed', (r) => errors.push(`request failed: ${r.url()}`));
+  collectPageErrors(page, errors);
   // Nothing outside the app: no CDN, no fonts, no telemetry.
   page.on('request', (r) => !r.url().startsWith(base) && !r.url().startsWith('data:') && errors.push(`external request: ${r.url()}`));
   return page;
@@ -62,11 +60,7 @@ beforeAll(async () => {
   expect((await repo.run(['exp', 'run', '-S', 'train.lr=0.5', '-n', 'later', '--queue'])).code).toBe(0);
   await seedModels(repo);
   ({ proc: server, url: base } = await startUi(repo.dir));
-  const { chromium } = await import('playwright-core');
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
