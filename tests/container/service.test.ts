@@ -7,7 +7,7 @@ import { md5OfFile } from '../../stages/lib/data/checksum.js';
 import { REPO } from '../helpers.js';
 import { rawCsv, repoParams, syntheticRaw, tempDir } from '../stages/fixtures.js';
 import { quickTrainParams, runPipeline } from '../stages/pipeline-run.js';
-import { startServer, type Server } from '../serve/server.js';
+import { leadRecord, startServer, type Server } from '../serve/server.js';
 import { nodeDebianImage, podman } from './images.js';
 
 // The repository's Containerfile, built with a locally made BASE (Debian + this machine's node and npm),
@@ -73,16 +73,6 @@ afterAll(async () => {
   process.stderr.write(`service image built in ${buildSeconds.toFixed(1)}s\n`);
 });
 
-const record = (over: Record<string, unknown> = {}) => ({
-  purchases: 3,
-  time_spent: 110.5,
-  n_visits: 7,
-  customer_group: 6,
-  onboarding: 'True',
-  source: 'signup',
-  ...over,
-});
-
 async function both(method: string, route: string, body?: unknown): Promise<[unknown, unknown]> {
   const ask = async (base: string) => {
     const res = await fetch(`${base}${route}`, {
@@ -106,14 +96,14 @@ describe('the service image', () => {
     }));
     for (const [method, route, body] of [
       ['GET', '/health', undefined],
-      ['POST', '/predict', record()],
+      ['POST', '/predict', leadRecord()],
       ['POST', '/predict', batch],
-      ['POST', '/predict', record({ customer_group: 42 })],
+      ['POST', '/predict', leadRecord({ customer_group: 42 })],
     ] as const) {
       const [fromHost, fromImage] = await both(method, route, body);
       expect(fromImage).toEqual(fromHost);
     }
-    const [single] = await both('POST', '/predict', record());
+    const [single] = await both('POST', '/predict', leadRecord());
     expect(single).toMatchObject({ status: 200, body: { model_version: 1 } });
   });
 

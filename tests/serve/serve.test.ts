@@ -8,21 +8,11 @@ import { parseCsv, formatCsv } from '../../stages/lib/data/csv.js';
 import { RAW_COLUMNS } from '../../stages/lib/data/schema.js';
 import { rawCsv, repoParams, syntheticRaw, tempDir } from '../stages/fixtures.js';
 import { quickTrainParams, runPipeline } from '../stages/pipeline-run.js';
-import { LEADS, startServer, type Server } from './server.js';
+import { LEADS, leadRecord, startServer, type Server } from './server.js';
 
 let root: string;
 let server: Server;
 let params: Record<string, unknown>;
-
-const record = (over: Record<string, unknown> = {}) => ({
-  purchases: 3,
-  time_spent: 110.5,
-  n_visits: 7,
-  customer_group: 6,
-  onboarding: 'True',
-  source: 'signup',
-  ...over,
-});
 
 async function post(
   body: unknown,
@@ -57,13 +47,17 @@ afterAll(async () => {
 
 describe('leads serve', () => {
   it('answers a single record and a batch with prediction, probability and model version', async () => {
-    const one = await post(record());
+    const one = await post(leadRecord());
     expect(one.status).toBe(200);
     expect(one.json.model_version).toBe(1);
     expect([0, 1]).toContain(one.json.prediction);
     expect(one.json.probability).toBeGreaterThanOrEqual(0);
     expect(one.json.probability).toBeLessThanOrEqual(1);
-    const batch = await post([record(), record({ purchases: 0, n_visits: 1, customer_group: 2, onboarding: 'False' }), record({ purchases: null })]);
+    const batch = await post([
+      leadRecord(),
+      leadRecord({ purchases: 0, n_visits: 1, customer_group: 2, onboarding: 'False' }),
+      leadRecord({ purchases: null }),
+    ]);
     expect(batch.status).toBe(200);
     expect((batch.json.predictions as unknown[]).length).toBe(3);
   });
@@ -87,19 +81,19 @@ describe('leads serve', () => {
 
   it('answers every kind of bad input with a clear 400 (or 413) naming the field, and stays healthy', async () => {
     const cases: [unknown, string | undefined, number, RegExp][] = [
-      [record({ purchases: 'many' }), undefined, 400, /"field":"purchases","message":"must be number \(or null\), got \\"many\\""/],
-      [record({ customer_group: 42 }), undefined, 400, /"field":"customer_group","message":"42 is not a known value \(known: 1, 2, 3, 4, 5, 6, 7, 8, 9\)"/],
-      [record({ onboarding: 'maybe' }), undefined, 400, /"field":"onboarding","message":"\\"maybe\\" is not a known value/],
-      [(({ n_visits: _n, ...r }) => r)(record()), undefined, 400, /"field":"n_visits","message":"is required"/],
-      [record({ colour: 'red' }), undefined, 400, /"field":"colour","message":"is not a lead field"/],
-      [record({ source: 'organic' }), undefined, 400, /"field":"source","message":"\\"organic\\" is not a known value \(known: signup\)"/],
-      [[record(), record({ time_spent: true })], undefined, 400, /"record":1,"field":"time_spent"/],
+      [leadRecord({ purchases: 'many' }), undefined, 400, /"field":"purchases","message":"must be number \(or null\), got \\"many\\""/],
+      [leadRecord({ customer_group: 42 }), undefined, 400, /"field":"customer_group","message":"42 is not a known value \(known: 1, 2, 3, 4, 5, 6, 7, 8, 9\)"/],
+      [leadRecord({ onboarding: 'maybe' }), undefined, 400, /"field":"onboarding","message":"\\"maybe\\" is not a known value/],
+      [(({ n_visits: _n, ...r }) => r)(leadRecord()), undefined, 400, /"field":"n_visits","message":"is required"/],
+      [leadRecord({ colour: 'red' }), undefined, 400, /"field":"colour","message":"is not a lead field"/],
+      [leadRecord({ source: 'organic' }), undefined, 400, /"field":"source","message":"\\"organic\\" is not a known value \(known: signup\)"/],
+      [[leadRecord(), leadRecord({ time_spent: true })], undefined, 400, /"record":1,"field":"time_spent"/],
       [[], undefined, 400, /the batch is empty/],
       ['a string', undefined, 400, /a record must be a JSON object, got string/],
       [undefined, '{"purchases": 3,', 400, /malformed JSON/],
       [undefined, '', 400, /the request body is empty/],
-      [Array.from({ length: 1001 }, () => record()), undefined, 400, /a batch holds at most 1000 records, got 1001/],
-      [undefined, JSON.stringify(Array.from({ length: 4000 }, () => record())), 413, /larger than the 262144 bytes allowed/],
+      [Array.from({ length: 1001 }, () => leadRecord()), undefined, 400, /a batch holds at most 1000 records, got 1001/],
+      [undefined, JSON.stringify(Array.from({ length: 4000 }, () => leadRecord())), 413, /larger than the 262144 bytes allowed/],
     ];
     for (const [body, raw, status, pattern] of cases) {
       const r = await post(body, raw);
@@ -112,7 +106,7 @@ describe('leads serve', () => {
     expect(wrongType.status).toBe(415);
     expect(JSON.stringify(wrongType.json)).toMatch(/send JSON/);
     expect(await health()).toEqual({ status: 'ok', version: 1 });
-    expect((await post(record())).status).toBe(200);
+    expect((await post(leadRecord())).status).toBe(200);
   });
 
   it('GET /model describes the version being served', async () => {
@@ -129,7 +123,7 @@ describe('leads serve', () => {
     const worker = async () => {
       while (!stop) {
         try {
-          const r = await post(record());
+          const r = await post(leadRecord());
           if (r.status !== 200) failures.push(`${r.status} ${JSON.stringify(r.json)}`);
           else seen.push(r.json.model_version as number);
         } catch (e) {
@@ -215,7 +209,11 @@ describe('leads serve', () => {
       expect(r.status).toBe(409);
       expect(((await r.json()) as { error: string }).error).toMatch(/^reload failed, still serving version 3: no model version in Staging/);
       expect((await (await fetch(`${staging.url}/health`)).json()) as object).toEqual({ status: 'ok', version: 3 });
-      const res = await fetch(`${staging.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(record()) });
+      const res = await fetch(`${staging.url}/predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(leadRecord()),
+      });
       expect(((await res.json()) as { model_version: number }).model_version).toBe(3);
     } finally {
       await staging.stop();
@@ -261,7 +259,7 @@ describe('leads serve', () => {
     expect(rec.additionalProperties).toBe(false);
     expect(rec.required).toEqual(['purchases', 'time_spent', 'n_visits', 'customer_group', 'onboarding', 'source']);
     // What the document says is what the server does: a record missing a required field is refused by name.
-    const r = await post({ ...record(), time_spent: undefined });
+    const r = await post({ ...leadRecord(), time_spent: undefined });
     expect(r.json.problems).toEqual([{ record: 0, field: 'time_spent', message: 'is required' }]);
     const docs = await fetch(`${server.url}/docs`);
     expect(docs.headers.get('content-type')).toMatch(/^text\/html/);

@@ -4,6 +4,17 @@ import { REPO } from '../helpers.js';
 
 export const LEADS = path.join(REPO, 'bin', 'leads.js');
 
+/** One valid lead as the service takes it (a raw_data.csv row's fields), with `over` changing or adding fields. */
+export const leadRecord = (over: Record<string, unknown> = {}) => ({
+  purchases: 3,
+  time_spent: 110.5,
+  n_visits: 7,
+  customer_group: 6,
+  onboarding: 'True',
+  source: 'signup',
+  ...over,
+});
+
 export interface Server {
   readonly url: string;
   readonly child: ChildProcess;
