@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readSchedulerConfig, redactUrl, requireSchedulerConfig } from '../../runner/queue/config.js';
-import { jobIdOf, refusal } from '../../runner/queue/job.js';
+import { jobIdOf, refusal, type ExpJobData } from '../../runner/queue/job.js';
 import { recordFromJob, syncRecords } from '../../runner/queue/sync.js';
 import { ExpStore, type ExpRecord } from '../../runner/exp/store.js';
 import { UserError, formatDiagnostic } from '../../runner/errors.js';
@@ -25,6 +25,21 @@ function errorOf(f: () => unknown): string {
     throw e;
   }
   throw new Error('expected a UserError');
+}
+
+/** An experiment job as the submitter queues it (version 0.1.0, commit ccc…, remote 'origin'), with `over` changed. */
+function expJob(over: Partial<ExpJobData> = {}): ExpJobData {
+  return {
+    kind: 'experiment',
+    version: '0.1.0',
+    name: 'exp-1',
+    commit: 'c'.repeat(40),
+    remote: 'origin',
+    overrides: {},
+    targets: [],
+    submittedAt: '',
+    ...over,
+  };
 }
 
 describe('scheduler configuration', () => {
@@ -81,16 +96,7 @@ describe('job ids', () => {
   });
 
   it('a worker refuses jobs of another version or of unknown shape, saying why', () => {
-    const job = {
-      kind: 'experiment' as const,
-      version: '0.1.0',
-      name: 'exp-1',
-      commit: base.commit,
-      remote: 'origin',
-      overrides: {},
-      targets: [],
-      submittedAt: '',
-    };
+    const job = expJob({ commit: base.commit });
     expect(refusal(job, '0.1.0')).toBeUndefined();
     expect(refusal({ ...job, version: '9.9.9' }, '0.1.0')).toBe(
       'it was queued by Lockstep 9.9.9 and this worker runs 0.1.0; run a 9.9.9 worker, or queue it again with this version',
@@ -100,16 +106,7 @@ describe('job ids', () => {
 });
 
 describe('records from job states', () => {
-  const job = {
-    kind: 'experiment' as const,
-    version: '0.1.0',
-    name: 'exp-1',
-    commit: 'c'.repeat(40),
-    remote: 'origin',
-    overrides: { 'params.yaml': { 'train.lr': 0.2 } },
-    targets: [],
-    submittedAt: '',
-  };
+  const job = expJob({ overrides: { 'params.yaml': { 'train.lr': 0.2 } } });
   const rec: ExpRecord = {
     name: 'exp-1',
     status: 'queued',
@@ -161,16 +158,7 @@ describe('records from job states', () => {
 });
 
 describe('collecting results', () => {
-  const job = {
-    kind: 'experiment' as const,
-    version: '0.1.0',
-    name: 'exp-1',
-    commit: 'c'.repeat(40),
-    remote: 'origin',
-    overrides: {},
-    targets: [],
-    submittedAt: '',
-  };
+  const job = expJob();
   const result = { worker: 'w:1', durationMs: 5, metrics: { 'm.json': { f1: 1 } }, params: {}, paramsText: {}, metricsText: {}, lock: {} };
 
   function storeWithOne(): ExpStore {
