@@ -32,6 +32,21 @@ async function runWithin(args: string[], ms: number): Promise<CliResult> {
   return { code: r.timedOut ? -1 : (r.exitCode ?? -1), stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
+/** `mk` runs `mkCmd` (which makes `link`), then `use` writes its output under `link/d`. */
+function linkPipeline(mkCmd: string): string {
+  return [
+    'stages:',
+    '  mk:',
+    `    cmd: ${mkCmd} && echo > made.txt`,
+    '    outs: [made.txt]',
+    '  use:',
+    '    cmd: mkdir -p link/d && echo new > link/d/x',
+    '    deps: [made.txt]',
+    '    outs: [link/d]',
+    '',
+  ].join('\n');
+}
+
 describe('outputs and wdir that resolve outside the repository through a symlink', () => {
   it('an out link/d with link → ../outside is refused before anything is deleted', async () => {
     setup({ 'pipeline.yaml': 'stages:\n  a:\n    cmd: mkdir -p link/d && echo new > link/d/x\n    outs: [link/d]\n' });
@@ -80,19 +95,7 @@ describe('outputs and wdir that resolve outside the repository through a symlink
 
   it('a link made by an upstream stage is caught right before the downstream stage deletes its output', async () => {
     setup({});
-    repo.write({
-      'pipeline.yaml': [
-        'stages:',
-        '  mk:',
-        `    cmd: ln -s ${outside} link && echo > made.txt`,
-        '    outs: [made.txt]',
-        '  use:',
-        '    cmd: mkdir -p link/d && echo new > link/d/x',
-        '    deps: [made.txt]',
-        '    outs: [link/d]',
-        '',
-      ].join('\n'),
-    });
+    repo.write({ 'pipeline.yaml': linkPipeline(`ln -s ${outside} link`) });
     const r = await repo.run(['repro']);
     expect(r.code, r.stderr).toBe(1); // 'use' fails; 'mk' ran
     expect(r.stdout).toMatch(/use: failed.*refusing to write output 'link\/d': it resolves through a symlink to .*outside/);
@@ -101,23 +104,11 @@ describe('outputs and wdir that resolve outside the repository through a symlink
   });
 
   it('a restore from the cache re-checks right before writing (the link appeared during this run)', async () => {
-    const pipeline = (mk: string) =>
-      [
-        'stages:',
-        '  mk:',
-        `    cmd: ${mk} && echo > made.txt`,
-        '    outs: [made.txt]',
-        '  use:',
-        '    cmd: mkdir -p link/d && echo new > link/d/x',
-        '    deps: [made.txt]',
-        '    outs: [link/d]',
-        '',
-      ].join('\n');
-    setup({ 'pipeline.yaml': pipeline('mkdir -p link') });
+    setup({ 'pipeline.yaml': linkPipeline('mkdir -p link') });
     expect((await repo.run(['repro'])).code).toBe(0);
     repo.rm('link');
     // Now the upstream stage makes a link instead; 'use' is then stale (its output looks different) and restorable.
-    repo.write({ 'pipeline.yaml': pipeline(`ln -s ${outside} link`) });
+    repo.write({ 'pipeline.yaml': linkPipeline(`ln -s ${outside} link`) });
     const r = await repo.run(['repro']);
     expect(r.code, r.stderr).toBe(1); // the stage fails, as when it would run
     expect(r.stdout).toMatch(/use: failed.*refusing to write output 'link\/d': it resolves through a symlink to .*outside/);
