@@ -3,7 +3,7 @@ import path from 'node:path';
 import { UserError } from './errors.js';
 import { writeFileAtomic } from './fs-util.js';
 import { hashString } from './hash/xxhash.js';
-import { sameSig, settled, sigOf, SIG_WIDTH, type Sig } from './hash/signature.js';
+import { sameSig, settled, sigOfPath, SIG_WIDTH, type Sig } from './hash/signature.js';
 
 /**
  * Stage modules are compiled once with esbuild (relative imports bundled,
@@ -54,14 +54,6 @@ function built(root: string, stateDir: string, modulePath: string): Promise<Buil
   return p;
 }
 
-function statKey(file: string): Sig | undefined {
-  try {
-    return sigOf(fs.statSync(file));
-  } catch {
-    return undefined;
-  }
-}
-
 /** Never any file's signature: a source changed too recently to trust is compiled again next time. */
 const UNSETTLED: Sig = [-1, 0, 0, 0];
 
@@ -77,7 +69,7 @@ async function build(root: string, stateDir: string, modulePath: string): Promis
     const fresh =
       fs.existsSync(rec.output) &&
       Object.entries(rec.inputs).every(([f, k]) => {
-        const now = statKey(f);
+        const now = sigOfPath(f);
         return now !== undefined && Array.isArray(k) && k.length === SIG_WIDTH && sameSig(k, 0, now);
       });
     if (fresh) return rec;
@@ -116,7 +108,7 @@ async function build(root: string, stateDir: string, modulePath: string): Promis
   const inputs: Record<string, Sig> = {};
   for (const rel of Object.keys(result.metafile.inputs)) {
     const abs = path.resolve(root, rel);
-    const k = statKey(abs);
+    const k = sigOfPath(abs);
     if (k) inputs[abs] = settled(k, buildStart) ? k : UNSETTLED;
   }
   const rec: BuildRecord = { inputs, output, entry };
@@ -158,8 +150,8 @@ export async function shareBuilds(fromRoot: string, fromStateDir: string, toRoot
       if (!rec.entry || !fs.existsSync(rec.output)) continue;
       const inputs: Record<string, Sig> = {};
       const same = Object.entries(rec.inputs).every(([f, k]) => {
-        const now = statKey(f);
-        const there = statKey(move(f));
+        const now = sigOfPath(f);
+        const there = sigOfPath(move(f));
         // The source is as it was built (its whole signature), and its copy has its size. The copy's own
         // signature is recorded although it is seconds old at most: the copy was written just now from that
         // unchanged source, and nothing else writes into a throw-away copy before its repro reads it.

@@ -6,6 +6,7 @@ import { YamlSource } from './config/yaml-source.js';
 import { isPlainObject } from './config/pipeline.js';
 import { isContentHash } from './cache/layout.js';
 import { writeFileAtomic } from './fs-util.js';
+import { sameSig, settled, sigOfPath, type Sig } from './hash/signature.js';
 
 /**
  * Data tracked outside the pipeline, as `dvc add` does it: a small YAML
@@ -85,15 +86,15 @@ function readPointer(root: string, rel: string): PointerFile {
 const SKIP = new Set(['.git', '.lockstep', '.dvc', 'node_modules']);
 const SCAN_CACHE = path.join('.lockstep', 'pointer-scan.json');
 
-/** Per folder: its mtime when last listed, its subfolders and the pointer files in it. */
-type ScanCache = Record<string, { m: number; d: string[]; p: string[] }>;
+/** Per folder: its stat signature when listed (null: changed too recently to trust), its subfolders, its pointer files. */
+type ScanCache = Record<string, { s: Sig | null; d: string[]; p: string[] }>;
 
 /**
  * Every `.dvc` pointer file in the repository (skipping git's, our own and
- * node_modules' folders). A folder's listing is remembered with its mtime,
- * which changes whenever an entry is added, removed or renamed: an unchanged
- * folder costs one stat instead of a listing (a 10,000-file data folder is
- * not listed again on every status).
+ * node_modules' folders). A folder's listing is remembered with its stat
+ * signature (hash/signature.ts), whose mtime and ctime move whenever an entry
+ * is added, removed or renamed: an unchanged folder costs one stat instead
+ * of a listing (a 10,000-file data folder is not listed again on every status).
  */
 export function findPointers(root: string): PointerFile[] {
   const cacheFile = path.join(root, SCAN_CACHE);
@@ -107,16 +108,14 @@ export function findPointers(root: string): PointerFile[] {
   let changed = false;
   const found: string[] = [];
   const visit = (rel: string) => {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(path.join(root, rel));
-    } catch {
-      return;
-    }
+    const readStart = Date.now();
+    const sig = sigOfPath(path.join(root, rel));
+    if (!sig) return;
     let entry = cache[rel];
-    if (!entry || entry.m !== st.mtimeMs) {
+    if (!entry?.s || !Array.isArray(entry.s) || !sameSig(entry.s, 0, sig)) {
       changed = true;
-      entry = { m: st.mtimeMs, d: [], p: [] };
+      // A folder changed within a timestamp tick of this listing could change again unseen: list it next time too.
+      entry = { s: settled(sig, readStart) ? sig : null, d: [], p: [] };
       for (const e of fs.readdirSync(path.join(root, rel), { withFileTypes: true })) {
         if (e.isDirectory() && !SKIP.has(e.name)) entry.d.push(e.name);
         else if (e.isFile() && e.name.endsWith(POINTER_EXT) && e.name !== POINTER_EXT) entry.p.push(e.name);

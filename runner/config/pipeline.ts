@@ -8,6 +8,7 @@ import { Interpolator, type Scope } from './interpolate.js';
 import { ParamsFiles, allKeys, lookup, type ParamsTree } from './params.js';
 import { YamlSource } from './yaml-source.js';
 import type { ParsedFileCache } from './parsed-cache.js';
+import { sameSig, settled, sigOfPath, type Sig } from '../hash/signature.js';
 import { CONTAINER_FIELDS, NETWORKS, type ContainerSpec, type Network } from '../container/spec.js';
 
 export const PIPELINE_FILE = 'pipeline.yaml';
@@ -127,14 +128,14 @@ const NEVER_SEARCHED = new Set(['.git', '.lockstep', '.dvc', 'node_modules']);
 interface Discovery {
   readonly skip: string;
   /** Every folder searched, with its mtime: a pipeline file or folder added or removed changes its parent's. */
-  readonly dirs: readonly (readonly [string, number])[];
+  readonly dirs: readonly (readonly [string, Sig | null])[];
   readonly found: readonly string[];
 }
 
 /**
  * pipeline.yaml (or else dvc.yaml) in every subfolder of `root`, sorted, skipping
  * VCS/state folders and `skip` (outputs). The answer is remembered with the
- * folders' mtimes: checking those costs a stat per folder, far less than
+ * folders' stat signatures: checking those costs a stat per folder, far less than
  * reading every folder again on each run.
  */
 export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>, cache?: ParsedFileCache): string[] {
@@ -148,19 +149,20 @@ export function findNestedPipelineFiles(root: string, skip: ReadonlySet<string>,
     return [];
   }
   const hit = cache?.get(key, rootSt)?.value as Discovery | undefined;
-  if (hit && hit.skip === skipKey && hit.dirs.every(([rel, m]) => mtimeOf(path.join(root, rel)) === m)) return [...hit.found];
+  if (hit && hit.skip === skipKey && hit.dirs.every(([rel, sig]) => sameFolder(sig, sigOfPath(path.join(root, rel))))) return [...hit.found];
   const found: string[] = [];
-  const dirs: [string, number][] = [];
+  const dirs: [string, Sig | null][] = [];
   let fresh = false;
   const walk = (rel: string): void => {
     const abs = rel ? path.join(root, rel) : root;
     let entries: fs.Dirent[];
     try {
-      const m = mtimeOf(abs);
+      const readStart = Date.now();
+      const sig = sigOfPath(abs) ?? null;
       entries = fs.readdirSync(abs, { withFileTypes: true });
-      dirs.push([rel, m]);
-      // Coarse timestamps: a folder changed within the same second could keep its mtime; don't remember such an answer.
-      if (m % 1000 === 0 && Date.now() - m < 2000) fresh = true;
+      dirs.push([rel, sig]);
+      // A folder changed within a timestamp tick of this listing could change again unseen: don't remember the answer.
+      if (!sig || !settled(sig, readStart)) fresh = true;
     } catch {
       return; // unreadable folder: nothing DVC would find either
     }
@@ -221,12 +223,9 @@ function ignoredFolders(root: string): { source: string; test: (rel: string) => 
   return { source, test: (rel) => patterns.some((p) => p.test(rel)) };
 }
 
-function mtimeOf(abs: string): number {
-  try {
-    return fs.statSync(abs).mtimeMs;
-  } catch {
-    return -1;
-  }
+/** A folder is as remembered when it has the same stat signature (its listing changes its mtime and ctime). */
+function sameFolder(was: Sig | null, now: Sig | undefined): boolean {
+  return was !== null && now !== undefined && sameSig(was, 0, now);
 }
 
 class PipelineBuilder {

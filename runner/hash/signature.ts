@@ -1,4 +1,4 @@
-import type fs from 'node:fs';
+import fs from 'node:fs';
 
 /**
  * A file's stat signature: what every cache that remembers something about a
@@ -19,6 +19,15 @@ export const SIG_WIDTH = 4;
 
 export function sigOf(st: fs.Stats): Sig {
   return [st.size, st.mtimeMs, st.ctimeMs, st.ino];
+}
+
+/** The signature of the file or folder at `abs` now (symlinks followed), or undefined when it cannot be stat-ed. */
+export function sigOfPath(abs: string): Sig | undefined {
+  try {
+    return sigOf(fs.statSync(abs));
+  } catch {
+    return undefined; // gone, not a folder on the way, unreadable, a link loop
+  }
 }
 
 /** Append `st`'s signature to a columnar store. */
