@@ -95,14 +95,22 @@ async function main(): Promise<number> {
   return 0;
 }
 
+/** The language's own errors (a TypeError is a bug, not a failure anyone planned for): always shown with their location. */
+const BUILT_IN_ERRORS = new Set<unknown>([Error, TypeError, RangeError, ReferenceError, SyntaxError, EvalError, URIError, AggregateError]);
+
 main().then(
   (code) => {
     process.exitCode = code;
   },
   (e: unknown) => {
-    // The stage's own failure: its message, and where in the user's code it was thrown.
+    // The stage's own failure: its message, and where in the user's code it was thrown. A failure the stage
+    // anticipated (thrown as its own Error subclass, e.g. "cannot download …, point ingest at a local copy")
+    // is said to its user, for whom a code location is noise; anything else may be a bug in the stage.
     const err = e instanceof Error ? e : new Error(String(e));
-    const frame = err.stack?.split('\n').find((l) => /\.(ts|js|mjs):\d+/.test(l) && !l.includes('node:internal') && !l.includes('module-host'));
+    const anticipated = err instanceof Error && !BUILT_IN_ERRORS.has(err.constructor) && Object.getPrototypeOf(err.constructor) === Error;
+    const frame = anticipated
+      ? undefined
+      : err.stack?.split('\n').find((l) => /\.(ts|js|mjs):\d+/.test(l) && !l.includes('node:internal') && !l.includes('module-host'));
     process.stderr.write(`error: ${err.message}${frame ? `\n    ${frame.trim()}` : ''}\n`);
     if (process.env.LOCKSTEP_DEBUG) process.stderr.write(`${err.stack}\n`);
     process.exitCode = 1;

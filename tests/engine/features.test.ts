@@ -253,6 +253,24 @@ export default async function (ctx: Ctx): Promise<void> {
     expect(r.stdout).toContain('bad: failed');
   });
 
+  it("a module's own Error subclass is an anticipated failure: its message, without the code location", async () => {
+    repo = new TempRepo({
+      'pipeline.yaml': 'stages:\n  fetch:\n    module: fetch.ts\n    outs: [x.txt]\n',
+      'fetch.ts':
+        'class FetchError extends Error {}\nexport default function () {\n  throw new FetchError("cannot download x: point fetch at a local copy");\n}\n',
+    });
+    const r = await repo.run(['repro']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('error: cannot download x: point fetch at a local copy');
+    expect(r.stdout).not.toMatch(/fetch\.ts:\d+|\n\s+at /);
+    expect(r.stdout).toContain('fetch: failed');
+    // A TypeError is the language's own: a bug, shown with its line.
+    repo.write({ 'fetch.ts': 'export default function () {\n  const o: any = undefined;\n  return o.field;\n}\n' });
+    const bug = await repo.run(['repro']);
+    expect(bug.code).toBe(1);
+    expect(bug.stdout).toMatch(/error: Cannot read properties of undefined[^\n]*\n\s+at .*fetch\.ts:3:\d+/);
+  });
+
   it('a module without a default export, a missing module and a syntax error get clear errors', async () => {
     repo = new TempRepo({
       'pipeline.yaml':
